@@ -1,0 +1,79 @@
+package dialect
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrBadDSN means a DSN could not be parsed or names an unknown engine.
+	ErrBadDSN = errors.New("bad database DSN")
+	// ErrUnreachable means the database could not be reached or refused the login.
+	ErrUnreachable = errors.New("database unreachable")
+	// ErrBadIdentifier means a table or column name cannot be quoted safely.
+	ErrBadIdentifier = errors.New("unsafe SQL identifier")
+	// ErrLocked means another runner holds tandem's lock and the wait timed out.
+	ErrLocked = errors.New("tandem lock held by another runner")
+)
+
+// DSNError describes a DSN that could not be used. DSN is already redacted.
+type DSNError struct {
+	DSN    string
+	Reason string
+}
+
+func (e *DSNError) Error() string {
+	return fmt.Sprintf("bad database DSN %q: %s (use sqlite:///abs/path.db, postgres://user:pass@host:port/db or mysql://user:pass@host:port/db)", e.DSN, e.Reason)
+}
+
+func (e *DSNError) Unwrap() error { return ErrBadDSN }
+
+// ConnectError reports a database that could not be reached. Its message
+// names the redacted DSN and never carries the password.
+type ConnectError struct {
+	DSN string // redacted
+	Err error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot reach database %s: %v (is the server running and the DSN right?)", e.DSN, e.Err)
+}
+
+func (e *ConnectError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+
+// IdentifierError reports a name refused by Quote.
+type IdentifierError struct {
+	Name   string
+	Reason string
+}
+
+func (e *IdentifierError) Error() string {
+	return fmt.Sprintf("unsafe SQL identifier %q: %s (use letters, digits and underscores, starting with a letter or underscore, at most 63 characters)", e.Name, e.Reason)
+}
+
+func (e *IdentifierError) Unwrap() error { return ErrBadIdentifier }
+
+// scrubbed wraps an error so that its text never contains a secret.
+type scrubbed struct {
+	err    error
+	secret string
+}
+
+func (s *scrubbed) Error() string {
+	msg := s.err.Error()
+	if s.secret != "" {
+		msg = strings.ReplaceAll(msg, s.secret, redactedPassword)
+	}
+	return msg
+}
+
+func (s *scrubbed) Unwrap() error { return s.err }
+
+func scrub(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	return &scrubbed{err: err, secret: secret}
+}

@@ -1,0 +1,68 @@
+package dialect
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	// The three drivers tandem supports.
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// DB is an open database with the Dialect that speaks to it.
+type DB struct {
+	*sqlx.DB
+	Dialect Dialect
+	DSN     DSN
+}
+
+type openConfig struct {
+	pingTimeout time.Duration
+	logger      *slog.Logger
+}
+
+// OpenOption configures Open.
+type OpenOption func(*openConfig)
+
+// WithPingTimeout bounds how long Open waits for the database to answer.
+func WithPingTimeout(d time.Duration) OpenOption { return func(c *openConfig) { c.pingTimeout = d } }
+
+// WithLogger sets a logger; tandem is silent by default.
+func WithLogger(l *slog.Logger) OpenOption { return func(c *openConfig) { c.logger = l } }
+
+// Open parses dsn, opens a pool and checks that the database answers.
+func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
+	cfg := openConfig{pingTimeout: 10 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	parsed, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	d, _ := For(parsed.Engine)
+	driver, source := parsed.Driver()
+	db, err := sqlx.Open(driver, source)
+	if err != nil {
+		return nil, &DSNError{DSN: parsed.Redacted(), Reason: scrub(err, parsed.password).Error()}
+	}
+	if parsed.Engine == SQLite {
+		db.SetMaxOpenConns(8)
+	} else {
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+	}
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, cfg.pingTimeout)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, &ConnectError{DSN: parsed.Redacted(), Err: scrub(err, parsed.password)}
+	}
+	cfg.logger.Debug("database opened", "dsn", parsed.Redacted(), "engine", parsed.Engine)
+	return &DB{DB: db, Dialect: d, DSN: parsed}, nil
+}
