@@ -119,14 +119,16 @@ func lockID(key string) int64 {
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) Name() Name                       { return SQLite }
-func (sqliteDialect) Quote(s string) (string, error)   { return quoteWith(s, `"`) }
-func (sqliteDialect) KeyType() string                  { return "TEXT" }
-func (sqliteDialect) TextType() string                 { return "TEXT" }
-func (sqliteDialect) BigIntType() string               { return "INTEGER" }
-func (sqliteDialect) TimestampType() string            { return "TIMESTAMP" }
-func (sqliteDialect) TransactionalDDL() bool           { return true }
-func (sqliteDialect) IsUniqueViolation(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") }
+func (sqliteDialect) Name() Name                     { return SQLite }
+func (sqliteDialect) Quote(s string) (string, error) { return quoteWith(s, `"`) }
+func (sqliteDialect) KeyType() string                { return "TEXT" }
+func (sqliteDialect) TextType() string               { return "TEXT" }
+func (sqliteDialect) BigIntType() string             { return "INTEGER" }
+func (sqliteDialect) TimestampType() string          { return "TIMESTAMP" }
+func (sqliteDialect) TransactionalDDL() bool         { return true }
+func (sqliteDialect) IsUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
 
 func (sqliteDialect) TableExists(ctx context.Context, q Querier, table string) (bool, error) {
 	var n int
