@@ -1,0 +1,82 @@
+// Package natstest runs an embedded nats-server with JetStream on a random
+// loopback port and its own store directory, for tests and for the demo.
+package natstest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Server is an embedded NATS server.
+type Server struct {
+	*server.Server
+	storeDir string
+	ownDir   bool
+}
+
+// Start runs a server on 127.0.0.1 with a random port (or port, when not 0)
+// and JetStream in storeDir (a new temporary directory when empty).
+func Start(port int, storeDir string) (*Server, error) {
+	own := false
+	if storeDir == "" {
+		d, err := os.MkdirTemp("", "tandem-nats-*")
+		if err != nil {
+			return nil, err
+		}
+		storeDir, own = d, true
+	}
+	if port == 0 {
+		port = -1
+	}
+	opts := &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natstest: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("natstest: embedded nats-server not ready after 10s")
+	}
+	return &Server{Server: s, storeDir: storeDir, ownDir: own}, nil
+}
+
+// Stop shuts the server down and removes a store directory it created.
+func (s *Server) Stop() {
+	s.Shutdown()
+	s.WaitForShutdown()
+	if s.ownDir {
+		_ = os.RemoveAll(s.storeDir)
+	}
+}
+
+// Port returns the port the server listens on.
+func (s *Server) Port() int { return s.Addr().(interface{ Port() int }).Port() }
+
+// New starts a server for one test and stops it when the test ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start(0, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Connect opens a client connection to s, closed when the test ends.
+func Connect(t testing.TB, s *Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
