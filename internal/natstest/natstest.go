@@ -5,6 +5,7 @@ package natstest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -57,7 +58,12 @@ func (s *Server) Stop() {
 }
 
 // Port returns the port the server listens on.
-func (s *Server) Port() int { return s.Addr().(interface{ Port() int }).Port() }
+func (s *Server) Port() int {
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
 
 // New starts a server for one test and stops it when the test ends.
 func New(t testing.TB) *Server {
