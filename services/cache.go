@@ -1,0 +1,168 @@
+package services
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultTTL is how long a Cache trusts its snapshot without a notification.
+const DefaultTTL = 10 * time.Second
+
+// Cache keeps a registry snapshot in memory for hot paths: Cap, Floor and
+// Snapshot never touch the network or the database. It refreshes when the
+// registry announces a change on ChangedSubject and, in case a notice is
+// lost, whenever the snapshot is older than its TTL.
+type Cache struct {
+	src   Source
+	ttl   time.Duration
+	log   *slog.Logger
+	state atomic.Pointer[cacheState]
+
+	kick   chan struct{}
+	sub    *nats.Subscription
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex // serializes refreshes
+	changed chan struct{}
+}
+
+type cacheState struct {
+	snap  Snapshot
+	caps  map[string]Version
+	floor int64
+}
+
+// CacheOption configures a Cache.
+type CacheOption func(*Cache)
+
+// WithTTL sets how long a snapshot is trusted without a notification.
+func WithTTL(d time.Duration) CacheOption { return func(c *Cache) { c.ttl = d } }
+
+// WithCacheLogger sets a logger; the cache is silent by default.
+func WithCacheLogger(l *slog.Logger) CacheOption { return func(c *Cache) { c.log = l } }
+
+// NewCache reads src once and keeps the result fresh until Close. nc may be
+// nil, in which case only the TTL refreshes it.
+func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOption) (*Cache, error) {
+	c := &Cache{src: src, ttl: DefaultTTL, log: slog.New(slog.DiscardHandler), kick: make(chan struct{}, 1),
+		done: make(chan struct{}), changed: make(chan struct{})}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.ttl <= 0 {
+		return nil, fmt.Errorf("services: cache: %w", &ValidationError{Field: "TTL", Value: c.ttl.String(), Reason: "must be positive"})
+	}
+	if err := c.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	if nc != nil {
+		sub, err := nc.Subscribe(ChangedSubject, func(*nats.Msg) { c.Kick() })
+		if err != nil {
+			return nil, fmt.Errorf("services: cache: subscribe %s: %w", ChangedSubject, err)
+		}
+		c.sub = sub
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	go c.loop(loopCtx)
+	return c, nil
+}
+
+// Kick asks for a refresh soon; notifications call it, and so may a client
+// that was told by a server that its view is stale.
+func (c *Cache) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default: // one pending refresh covers any number of notices
+	}
+}
+
+func (c *Cache) loop(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(c.ttl)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.ttl)
+		if err := c.Refresh(rctx); err != nil && ctx.Err() == nil {
+			// Keep serving the last snapshot: a stale cap is safe (it is
+			// never above the truth for long), an outage is not.
+			c.log.Warn("registry refresh failed; serving the last snapshot", "err", err)
+		}
+		cancel()
+		t.Reset(c.ttl)
+	}
+}
+
+// Refresh reads the source now.
+func (c *Cache) Refresh(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap, err := c.src.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("services: cache refresh: %w", err)
+	}
+	st := &cacheState{snap: snap, caps: map[string]Version{}, floor: snap.Floor().Release}
+	for name, cp := range snap.Caps() {
+		st.caps[name] = cp.Version
+	}
+	old := c.state.Swap(st)
+	if old == nil || !sameView(old, st) {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
+	return nil
+}
+
+func sameView(a, b *cacheState) bool {
+	if a.floor != b.floor || len(a.caps) != len(b.caps) || a.snap.Finalized != b.snap.Finalized {
+		return false
+	}
+	for k, v := range a.caps {
+		if b.caps[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Changed returns a channel closed the next time the floor, a cap or the
+// finalized release changes in this cache.
+func (c *Cache) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// Cap returns the cap of an API, or false when no live server serves it.
+func (c *Cache) Cap(api string) (Version, bool) {
+	v, ok := c.state.Load().caps[api]
+	return v, ok
+}
+
+// Floor returns the release floor (0 when no instance is registered).
+func (c *Cache) Floor() int64 { return c.state.Load().floor }
+
+// Snapshot returns the cached snapshot. Treat it as read-only.
+func (c *Cache) Snapshot() Snapshot { return c.state.Load().snap }
+
+// Close stops refreshing and unsubscribes; reads keep returning the last view.
+func (c *Cache) Close() {
+	if c.sub != nil {
+		_ = c.sub.Unsubscribe()
+	}
+	c.cancel()
+	<-c.done
+}

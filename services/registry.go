@@ -1,0 +1,456 @@
+package services
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+)
+
+// ChangedSubject is the NATS subject on which the registry announces every
+// change that can move the floor or a cap. The payload is a JSON Change.
+const ChangedSubject = "tandem.services.changed"
+
+// Change is the payload published on ChangedSubject.
+type Change struct {
+	Event    string    `json:"event"` // register, state, apis, delete, finalize
+	Instance string    `json:"instance,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Reporter is what an instance needs to take part: the Registry itself for
+// nodes with database credentials, a Remote for nodes without.
+type Reporter interface {
+	Register(ctx context.Context, in Instance, opts ...RegisterOption) error
+	Heartbeat(ctx context.Context, id string, hb Heartbeat) error
+	Deregister(ctx context.Context, id string) error
+}
+
+// Source reads the registry.
+type Source interface {
+	Snapshot(ctx context.Context) (Snapshot, error)
+}
+
+// DefaultMissingAfter is how old a heartbeat may be before its instance is
+// shown as missing.
+const DefaultMissingAfter = 30 * time.Second
+
+// Registry is the database-backed registry.
+type Registry struct {
+	db           *dialect.DB
+	nc           *nats.Conn
+	missingAfter time.Duration
+	log          *slog.Logger
+	now          func() time.Time
+}
+
+var (
+	_ Reporter = (*Registry)(nil)
+	_ Source   = (*Registry)(nil)
+)
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithNATS announces changes on conn (see ChangedSubject).
+func WithNATS(conn *nats.Conn) Option { return func(r *Registry) { r.nc = conn } }
+
+// WithMissingAfter sets the heartbeat age after which an instance is missing.
+func WithMissingAfter(d time.Duration) Option { return func(r *Registry) { r.missingAfter = d } }
+
+// WithLogger sets a logger; the registry is silent by default.
+func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } }
+
+// WithClock replaces time.Now, for tests of missing instances.
+func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
+
+// New returns a registry on db. Its tables must exist (schema.Ensure with
+// Tables()); New checks that they do and says how to create them otherwise.
+func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error) {
+	r := &Registry{db: db, missingAfter: DefaultMissingAfter, log: slog.New(slog.DiscardHandler), now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.missingAfter <= 0 {
+		return nil, &ValidationError{Field: "missing-after", Value: r.missingAfter.String(), Reason: "must be positive"}
+	}
+	for _, t := range Tables() {
+		ok, err := db.Dialect.TableExists(ctx, db, t.Name)
+		if err != nil {
+			return nil, fmt.Errorf("services: check table %s: %w", t.Name, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("services: %w: table %s does not exist; run `tandem schema ensure` (or schema.Ensure with services.Tables())", ErrInvalid, t.Name)
+		}
+	}
+	return r, nil
+}
+
+// MissingAfter returns the heartbeat age after which an instance is missing.
+func (r *Registry) MissingAfter() time.Duration { return r.missingAfter }
+
+// RegisterOption configures Register.
+type RegisterOption func(*registerConfig)
+
+type registerConfig struct{ replace bool }
+
+// Replace lets a restarted process take over its own id even while the old
+// row still looks alive (for ids derived from the host name).
+func Replace() RegisterOption { return func(c *registerConfig) { c.replace = true } }
+
+type row struct {
+	ID             string       `db:"instance_id"`
+	Service        string       `db:"service"`
+	Host           string       `db:"host"`
+	Release        int64        `db:"app_release"`
+	APIs           string       `db:"apis"`
+	State          string       `db:"state"`
+	StartedAt      time.Time    `db:"started_at"`
+	HeartbeatAt    time.Time    `db:"heartbeat_at"`
+	StateChangedAt time.Time    `db:"state_changed_at"`
+	DeletedAt      sql.NullTime `db:"deleted_at"`
+	Metadata       string       `db:"metadata"`
+	Phases         string       `db:"phases"`
+}
+
+const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases`
+
+func (r *Registry) instance(w row) (Instance, error) {
+	in := Instance{ID: w.ID, Service: w.Service, Host: w.Host, Release: w.Release, State: State(w.State),
+		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC()}
+	if err := unmarshalField(w.APIs, &in.APIs); err != nil {
+		return in, fmt.Errorf("instance %s: apis: %w", w.ID, err)
+	}
+	if err := unmarshalField(w.Metadata, &in.Metadata); err != nil {
+		return in, fmt.Errorf("instance %s: metadata: %w", w.ID, err)
+	}
+	if err := unmarshalField(w.Phases, &in.Phases); err != nil {
+		return in, fmt.Errorf("instance %s: phases: %w", w.ID, err)
+	}
+	if (in.State == StateUp || in.State == StateDraining) && r.now().Sub(in.HeartbeatAt) > r.missingAfter {
+		in.State = StateMissing
+	}
+	return in, nil
+}
+
+func unmarshalField(s string, v any) error {
+	if s == "" || s == "null" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), v)
+}
+
+func marshalField(v any) string {
+	b, _ := json.Marshal(v) // maps of strings and slices of API always marshal
+	return string(b)
+}
+
+// Register records an instance as up (or the state it gives). It refuses an
+// invalid instance, an id held by a live instance, and a release below the
+// finalized floor; in every case nothing is written.
+func (r *Registry) Register(ctx context.Context, in Instance, opts ...RegisterOption) error {
+	var cfg registerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := in.normalize(); err != nil {
+		return fmt.Errorf("services: register: %w", err)
+	}
+	now := r.now().UTC()
+	err := r.tx(ctx, func(tx *sqlxTx) error {
+		fin, reason, err := finalized(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if in.Release < fin {
+			return &BelowFinalizedError{ID: in.ID, Release: in.Release, Finalized: fin, Reason: reason}
+		}
+		var old row
+		err = tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ?`), in.ID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`),
+				in.ID, in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases))
+			if r.db.Dialect.IsUniqueViolation(err) {
+				return &DuplicateError{ID: in.ID, Host: "(registering concurrently)", LastHeartbeat: now}
+			}
+			return err
+		case err != nil:
+			return err
+		}
+		prev, err := r.instance(old)
+		if err != nil {
+			return err
+		}
+		if prev.State != StateDeleted && prev.State != StateMissing && !cfg.replace {
+			return &DuplicateError{ID: in.ID, Host: prev.Host, LastHeartbeat: prev.HeartbeatAt}
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET service = ?, host = ?, app_release = ?, apis = ?, state = ?, started_at = ?, heartbeat_at = ?, state_changed_at = ?, deleted_at = NULL, metadata = ?, phases = ? WHERE instance_id = ?`),
+			in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases), in.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("services: register %s: %w", in.ID, err)
+	}
+	r.log.Info("instance registered", "id", in.ID, "service", in.Service, "release", in.Release)
+	r.announce("register", in.ID)
+	return nil
+}
+
+// Heartbeat records that an instance is alive, with what it reports now.
+// A deleted or unknown instance gets ErrNotFound: it must register again.
+func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error {
+	if hb.State != "" && hb.State != StateUp && hb.State != StateDraining && hb.State != StateError {
+		return fmt.Errorf("services: heartbeat %s: %w", id, &ValidationError{Field: "state", Value: string(hb.State), Reason: "a heartbeat reports up, draining or error"})
+	}
+	if hb.APIs != nil {
+		for i := range hb.APIs {
+			if hb.APIs[i].Oldest.IsZero() {
+				hb.APIs[i].Oldest = hb.APIs[i].Current
+			}
+		}
+		if err := validateAPIs(hb.APIs); err != nil {
+			return fmt.Errorf("services: heartbeat %s: %w", id, err)
+		}
+	}
+	now := r.now().UTC()
+	var event string
+	err := r.tx(ctx, func(tx *sqlxTx) error {
+		var old row
+		err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ? AND state <> ?`), id, string(StateDeleted))
+		if errors.Is(err, sql.ErrNoRows) {
+			return &notFound{id: id}
+		}
+		if err != nil {
+			return err
+		}
+		prev, err := r.instance(old)
+		if err != nil {
+			return err
+		}
+		state, apis, phases := old.State, old.APIs, old.Phases
+		changedAt := old.StateChangedAt
+		if hb.State != "" && string(hb.State) != old.State {
+			state, changedAt, event = string(hb.State), now, "state"
+		}
+		if prev.State == StateMissing {
+			changedAt, event = now, "state" // back from missing
+		}
+		if hb.APIs != nil {
+			if s := marshalField(sortedAPIs(hb.APIs)); s != old.APIs {
+				apis, event = s, "apis"
+			}
+		}
+		if hb.Phases != nil {
+			phases = marshalField(hb.Phases)
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ? WHERE instance_id = ?`),
+			now, state, changedAt, apis, phases, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("services: heartbeat %s: %w", id, err)
+	}
+	if event != "" {
+		r.announce(event, id)
+	}
+	return nil
+}
+
+func sortedAPIs(apis []API) []API {
+	in := Instance{APIs: append([]API(nil), apis...)}
+	in.normalizeAPIsOnly()
+	return in.APIs
+}
+
+// SetState sets an instance's stored state: up, draining or error (missing
+// is derived; use Delete for deleted).
+func (r *Registry) SetState(ctx context.Context, id string, st State) error {
+	if st != StateUp && st != StateDraining && st != StateError {
+		return fmt.Errorf("services: set state of %s: %w", id, &ValidationError{Field: "state", Value: string(st), Reason: "can set up, draining or error; missing is derived from heartbeats and deleted is set by delete"})
+	}
+	return r.Heartbeat(ctx, id, Heartbeat{State: st})
+}
+
+// Deregister is an instance leaving the cluster for good: its row is marked
+// deleted and no longer holds the floor or a cap.
+func (r *Registry) Deregister(ctx context.Context, id string) error {
+	if err := r.markDeleted(ctx, id); err != nil {
+		return fmt.Errorf("services: deregister %s: %w", id, err)
+	}
+	return nil
+}
+
+// Delete is the operator declaring that an instance will not return (a
+// missing or error node); it stops holding the floor and caps.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	if err := r.markDeleted(ctx, id); err != nil {
+		return fmt.Errorf("services: delete %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Registry) markDeleted(ctx context.Context, id string) error {
+	if err := validID("instance id", id); err != nil {
+		return err
+	}
+	now := r.now().UTC()
+	res, err := r.db.ExecContext(ctx, r.db.Rebind(`UPDATE `+InstancesTable+` SET state = ?, deleted_at = ?, state_changed_at = ? WHERE instance_id = ? AND state <> ?`),
+		string(StateDeleted), now, now, id, string(StateDeleted))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return &notFound{id: id}
+	}
+	r.log.Info("instance deleted", "id", id)
+	r.announce("delete", id)
+	return nil
+}
+
+// List returns instances ordered by service and id; deleted ones only when
+// includeDeleted is set.
+func (r *Registry) List(ctx context.Context, includeDeleted bool) ([]Instance, error) {
+	q := `SELECT ` + selectColumns + ` FROM ` + InstancesTable
+	var args []any
+	if !includeDeleted {
+		q += ` WHERE state <> ?`
+		args = append(args, string(StateDeleted))
+	}
+	q += ` ORDER BY service, instance_id`
+	var rows []row
+	if err := r.db.SelectContext(ctx, &rows, r.db.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("services: list: %w", err)
+	}
+	out := make([]Instance, 0, len(rows))
+	for _, w := range rows {
+		in, err := r.instance(w)
+		if err != nil {
+			return nil, fmt.Errorf("services: list: %w", err)
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// Get returns one instance, deleted or not.
+func (r *Registry) Get(ctx context.Context, id string) (Instance, error) {
+	var w row
+	err := r.db.GetContext(ctx, &w, r.db.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Instance{}, fmt.Errorf("services: get: %w", &notFound{id: id})
+	}
+	if err != nil {
+		return Instance{}, fmt.Errorf("services: get %s: %w", id, err)
+	}
+	return r.instance(w)
+}
+
+// Snapshot reads every instance that is not deleted and the finalized release.
+func (r *Registry) Snapshot(ctx context.Context) (Snapshot, error) {
+	ins, err := r.List(ctx, false)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	fin, _, err := finalized(ctx, r.db)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("services: snapshot: %w", err)
+	}
+	return Snapshot{Instances: ins, Finalized: fin, TakenAt: r.now().UTC()}, nil
+}
+
+// Floor reads the registry and returns the floor with who holds it.
+func (r *Registry) Floor(ctx context.Context) (Floor, error) {
+	s, err := r.Snapshot(ctx)
+	if err != nil {
+		return Floor{}, err
+	}
+	return s.Floor(), nil
+}
+
+// Caps reads the registry and returns every API's cap with who holds it.
+func (r *Registry) Caps(ctx context.Context) (map[string]Cap, error) {
+	s, err := r.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Caps(), nil
+}
+
+// Finalize forbids instances older than release to register from now on.
+// It refuses while a live instance is older than release, naming them.
+func (r *Registry) Finalize(ctx context.Context, release int64, reason string) error {
+	if release <= 0 {
+		return fmt.Errorf("services: finalize: %w", &ValidationError{Field: "release", Value: fmt.Sprint(release), Reason: "must be a positive integer"})
+	}
+	err := r.tx(ctx, func(tx *sqlxTx) error {
+		var olds []string
+		if err := tx.SelectContext(ctx, &olds, tx.Rebind(`SELECT instance_id FROM `+InstancesTable+` WHERE state <> ? AND app_release < ? ORDER BY instance_id`), string(StateDeleted), release); err != nil {
+			return err
+		}
+		if len(olds) > 0 {
+			return &ValidationError{Field: "release", Value: fmt.Sprint(release),
+				Reason: fmt.Sprintf("instances %v still run an older release: upgrade them, or delete the ones that will not return", olds)}
+		}
+		fin, _, err := finalized(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if release <= fin {
+			return nil // already finalized at or above: idempotent
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+GatesTable+` (app_release, reason, finalized_at) VALUES (?, ?, ?)`), release, reason, r.now().UTC())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("services: finalize %d: %w", release, err)
+	}
+	r.announce("finalize", "")
+	return nil
+}
+
+// Finalized returns the highest finalized release (0 when none).
+func (r *Registry) Finalized(ctx context.Context) (int64, error) {
+	fin, _, err := finalized(ctx, r.db)
+	if err != nil {
+		return 0, fmt.Errorf("services: finalized: %w", err)
+	}
+	return fin, nil
+}
+
+func finalized(ctx context.Context, q dialect.Querier) (int64, string, error) {
+	var g struct {
+		Release int64  `db:"app_release"`
+		Reason  string `db:"reason"`
+	}
+	err := q.GetContext(ctx, &g, `SELECT app_release, reason FROM `+GatesTable+` ORDER BY app_release DESC LIMIT 1`)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return g.Release, g.Reason, err
+}
+
+func (r *Registry) announce(event, id string) {
+	if r.nc == nil {
+		return
+	}
+	b, _ := json.Marshal(Change{Event: event, Instance: id, At: r.now().UTC()})
+	if err := r.nc.Publish(ChangedSubject, b); err != nil {
+		// Caches still expire on their TTL; a lost notice only delays them.
+		r.log.Warn("change notification not published", "err", err)
+	}
+}
+
+type notFound struct{ id string }
+
+func (e *notFound) Error() string {
+	return fmt.Sprintf("no live instance %q (it was deleted, or never registered): register it again", e.id)
+}
+func (e *notFound) Unwrap() error { return ErrNotFound }

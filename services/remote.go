@@ -1,0 +1,265 @@
+package services
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// The registry over NATS, for nodes without database credentials. Serve runs
+// on a node that has them; NewRemote is the client. It is a nats micro
+// service, so `nats micro info tandem-registry` shows it.
+const (
+	RemoteServiceName = "tandem-registry"
+	RemoteSubject     = "tandem.registry" // endpoints: .register .heartbeat .deregister .snapshot
+)
+
+// Error codes carried in micro's Nats-Service-Error-Code header.
+const (
+	codeInvalid        = "400"
+	codeBelowFinalized = "403"
+	codeNotFound       = "404"
+	codeDuplicate      = "409"
+	codeInternal       = "500"
+)
+
+type registerRequest struct {
+	Instance Instance `json:"instance"`
+	Replace  bool     `json:"replace,omitempty"`
+}
+
+type heartbeatRequest struct {
+	ID        string    `json:"id"`
+	Heartbeat Heartbeat `json:"heartbeat"`
+}
+
+type idRequest struct {
+	ID string `json:"id"`
+}
+
+// remoteError is the JSON body of an error reply: enough to rebuild the typed error.
+type remoteError struct {
+	Message   string    `json:"message"`
+	ID        string    `json:"id,omitempty"`
+	Host      string    `json:"host,omitempty"`
+	Release   int64     `json:"release,omitempty"`
+	Finalized int64     `json:"finalized,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Field     string    `json:"field,omitempty"`
+	Value     string    `json:"value,omitempty"`
+	Heartbeat time.Time `json:"heartbeat,omitempty"`
+}
+
+// Serve exposes reg on nc until the returned service is stopped.
+func Serve(nc *nats.Conn, reg *Registry) (micro.Service, error) {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        RemoteServiceName,
+		Version:     "1.0.0",
+		Description: "tandem services registry for nodes without database credentials",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("services: serve: %w", err)
+	}
+	g := svc.AddGroup(RemoteSubject)
+	add := func(name string, fn func(ctx context.Context, data []byte) (any, error)) error {
+		return g.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := fn(ctx, req.Data())
+			if err != nil {
+				respondError(req, err)
+				return
+			}
+			_ = req.RespondJSON(out)
+		}))
+	}
+	errs := []error{
+		add("register", func(ctx context.Context, b []byte) (any, error) {
+			var r registerRequest
+			if err := decode(b, &r); err != nil {
+				return nil, err
+			}
+			var opts []RegisterOption
+			if r.Replace {
+				opts = append(opts, Replace())
+			}
+			return struct{}{}, reg.Register(ctx, r.Instance, opts...)
+		}),
+		add("heartbeat", func(ctx context.Context, b []byte) (any, error) {
+			var r heartbeatRequest
+			if err := decode(b, &r); err != nil {
+				return nil, err
+			}
+			return struct{}{}, reg.Heartbeat(ctx, r.ID, r.Heartbeat)
+		}),
+		add("deregister", func(ctx context.Context, b []byte) (any, error) {
+			var r idRequest
+			if err := decode(b, &r); err != nil {
+				return nil, err
+			}
+			return struct{}{}, reg.Deregister(ctx, r.ID)
+		}),
+		add("snapshot", func(ctx context.Context, _ []byte) (any, error) {
+			return reg.Snapshot(ctx)
+		}),
+	}
+	if err := errors.Join(errs...); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("services: serve: %w", err)
+	}
+	return svc, nil
+}
+
+func decode(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return &ValidationError{Field: "request", Value: truncate(string(b)), Reason: "not valid JSON: " + err.Error()}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+func respondError(req micro.Request, err error) {
+	body := remoteError{Message: err.Error()}
+	code := codeInternal
+	var (
+		ve *ValidationError
+		de *DuplicateError
+		be *BelowFinalizedError
+		nf *notFound
+	)
+	switch {
+	case errors.As(err, &ve):
+		code, body.Field, body.Value, body.Reason = codeInvalid, ve.Field, ve.Value, ve.Reason
+	case errors.As(err, &de):
+		code, body.ID, body.Host, body.Heartbeat = codeDuplicate, de.ID, de.Host, de.LastHeartbeat
+	case errors.As(err, &be):
+		code, body.ID, body.Release, body.Finalized, body.Reason = codeBelowFinalized, be.ID, be.Release, be.Finalized, be.Reason
+	case errors.As(err, &nf):
+		code, body.ID = codeNotFound, nf.id
+	}
+	b, _ := json.Marshal(body)
+	_ = req.Error(code, firstLineOf(err.Error()), b)
+}
+
+func firstLineOf(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || s[i] == '\r' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// RemoteError is an error reported by the remote registry that maps to no
+// typed error (an internal failure on the serving node).
+type RemoteError struct {
+	Op      string
+	Code    string
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("remote registry %s failed (code %s): %s", e.Op, e.Code, e.Message)
+}
+
+// Remote reaches the registry over NATS. It implements Reporter and Source.
+type Remote struct {
+	nc      *nats.Conn
+	timeout time.Duration
+}
+
+var (
+	_ Reporter = (*Remote)(nil)
+	_ Source   = (*Remote)(nil)
+)
+
+// NewRemote returns a client of the registry served by Serve somewhere on nc.
+func NewRemote(nc *nats.Conn) *Remote { return &Remote{nc: nc, timeout: 10 * time.Second} }
+
+func (r *Remote) call(ctx context.Context, op string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	msg, err := r.nc.RequestWithContext(ctx, RemoteSubject+"."+op, b)
+	if err != nil {
+		return fmt.Errorf("services: remote %s: %w", op, err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return fmt.Errorf("services: remote %s: %w", op, remoteErr(op, code, msg))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(msg.Data, out); err != nil {
+		return fmt.Errorf("services: remote %s: bad reply: %w", op, err)
+	}
+	return nil
+}
+
+func remoteErr(op, code string, msg *nats.Msg) error {
+	var body remoteError
+	_ = json.Unmarshal(msg.Data, &body)
+	if body.Message == "" {
+		body.Message = msg.Header.Get(micro.ErrorHeader)
+	}
+	switch code {
+	case codeInvalid:
+		return &ValidationError{Field: body.Field, Value: body.Value, Reason: body.Reason}
+	case codeDuplicate:
+		return &DuplicateError{ID: body.ID, Host: body.Host, LastHeartbeat: body.Heartbeat}
+	case codeBelowFinalized:
+		return &BelowFinalizedError{ID: body.ID, Release: body.Release, Finalized: body.Finalized, Reason: body.Reason}
+	case codeNotFound:
+		return &notFound{id: body.ID}
+	}
+	return &RemoteError{Op: op, Code: code, Message: body.Message}
+}
+
+// Register implements Reporter.
+func (r *Remote) Register(ctx context.Context, in Instance, opts ...RegisterOption) error {
+	var cfg registerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// Validate here too, so a bad input fails before any network round trip.
+	check := in
+	check.APIs = append([]API(nil), in.APIs...)
+	if err := check.normalize(); err != nil {
+		return fmt.Errorf("services: register: %w", err)
+	}
+	return r.call(ctx, "register", registerRequest{Instance: in, Replace: cfg.replace}, nil)
+}
+
+// Heartbeat implements Reporter.
+func (r *Remote) Heartbeat(ctx context.Context, id string, hb Heartbeat) error {
+	return r.call(ctx, "heartbeat", heartbeatRequest{ID: id, Heartbeat: hb}, nil)
+}
+
+// Deregister implements Reporter.
+func (r *Remote) Deregister(ctx context.Context, id string) error {
+	return r.call(ctx, "deregister", idRequest{ID: id}, nil)
+}
+
+// Snapshot implements Source.
+func (r *Remote) Snapshot(ctx context.Context) (Snapshot, error) {
+	var s Snapshot
+	err := r.call(ctx, "snapshot", struct{}{}, &s)
+	return s, err
+}

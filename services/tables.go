@@ -1,0 +1,45 @@
+package services
+
+import "github.com/tandem-go/tandem/schema"
+
+// Table names of the registry.
+const (
+	InstancesTable = "tandem_services"
+	GatesTable     = "tandem_release_gates"
+)
+
+// Tables returns the registry's tables for schema.Ensure.
+func Tables() []schema.Table {
+	return []schema.Table{
+		{Name: InstancesTable, Migrations: []schema.Migration{{
+			Version: 1, Description: "create the services registry",
+			Steps: []schema.Step{
+				schema.CreateTable{Name: InstancesTable, PrimaryKey: []string{"instance_id"}, Columns: []schema.Column{
+					{Name: "instance_id", Type: schema.Key},
+					{Name: "service", Type: schema.Key},
+					{Name: "host", Type: schema.Key},
+					{Name: "app_release", Type: schema.BigInt},
+					{Name: "apis", Type: schema.Text},
+					{Name: "state", Type: schema.Key},
+					{Name: "started_at", Type: schema.Timestamp},
+					{Name: "heartbeat_at", Type: schema.Timestamp},
+					{Name: "state_changed_at", Type: schema.Timestamp},
+					{Name: "deleted_at", Type: schema.Timestamp, Null: true},
+					{Name: "metadata", Type: schema.Text},
+					{Name: "phases", Type: schema.Text},
+				}},
+				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_state", Columns: []string{"state", "app_release"}},
+			},
+		}}},
+		{Name: GatesTable, Migrations: []schema.Migration{{
+			Version: 1, Description: "create the finalized release gates",
+			Steps: []schema.Step{
+				schema.CreateTable{Name: GatesTable, PrimaryKey: []string{"app_release"}, Columns: []schema.Column{
+					{Name: "app_release", Type: schema.BigInt},
+					{Name: "reason", Type: schema.Text},
+					{Name: "finalized_at", Type: schema.Timestamp},
+				}},
+			},
+		}}},
+	}
+}
