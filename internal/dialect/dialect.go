@@ -3,7 +3,6 @@ package dialect
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -169,11 +168,12 @@ func (sqliteDialect) IndexExists(ctx context.Context, q Querier, table, index st
 func (sqliteDialect) Locked(ctx context.Context, db *sqlx.DB, _ string, wait time.Duration, fn func(context.Context, Querier) error) error {
 	// The DSN sets _txlock=immediate, so BEGIN takes SQLite's single write
 	// lock, waiting up to the busy timeout: that is the lock.
-	lctx, cancel := context.WithTimeout(ctx, wait)
-	tx, err := db.BeginTxx(lctx, nil)
-	cancel()
+	// The transaction is bound to ctx (database/sql rolls it back when its
+	// context ends), so the wait is bounded by the DSN's busy timeout.
+	_ = wait
+	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
-		if isBusy(err) || errors.Is(err, context.DeadlineExceeded) {
+		if isBusy(err) {
 			return fmt.Errorf("%w: %v", ErrLocked, err)
 		}
 		return err
