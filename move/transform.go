@@ -1,0 +1,130 @@
+package move
+
+import (
+	"strings"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+)
+
+// Placeholder is how a SQL transform expression names the value it
+// transforms: "CAST({value} AS INTEGER) * 100". Render replaces every
+// occurrence with the already-quoted source reference, such as NEW."price"
+// in a trigger or t."price" in a backfill.
+const Placeholder = "{value}"
+
+// Transform turns a value of one column into the value of the other.
+//
+// Either form may be given, or both: the SQL expression lets the backfill run
+// as one UPDATE per batch and lets triggers derive a column inside the
+// database; the Go function serves application code and any engine without
+// an expression. When both are given they must agree; verify checks that.
+// A Transform with neither is the identity: the value is copied as is.
+type Transform struct {
+	// Go transforms one value. It receives nil, int64, float64, bool,
+	// string or time.Time (bytes from the driver arrive as string) and
+	// returns a value the driver can write. An error marks the row failed.
+	Go func(v any) (any, error) `yaml:"-" json:"-"`
+	// SQL is the default expression, using Placeholder for the value.
+	SQL string `yaml:"sql,omitempty" json:"sql,omitempty"`
+	// Dialects overrides SQL for one engine ("sqlite", "postgres", "mysql").
+	Dialects map[dialect.Name]string `yaml:"dialects,omitempty" json:"dialects,omitempty"`
+}
+
+// IsIdentity reports whether t copies the value unchanged.
+func (t Transform) IsIdentity() bool {
+	return t.Go == nil && t.SQL == "" && len(t.Dialects) == 0
+}
+
+// HasSQL reports whether t can run as SQL on engine d: an identity, or an
+// expression for d (its own or the default).
+func (t Transform) HasSQL(d dialect.Name) bool {
+	return t.IsIdentity() || t.expr(d) != ""
+}
+
+func (t Transform) expr(d dialect.Name) string {
+	if e, ok := t.Dialects[d]; ok && e != "" {
+		return e
+	}
+	return t.SQL
+}
+
+// Render returns the SQL expression for engine d applied to src, an already
+// quoted column reference. The identity renders as src itself. A transform
+// with only a Go function returns ErrNoSQL.
+func (t Transform) Render(d dialect.Name, src string) (string, error) {
+	if t.IsIdentity() {
+		return src, nil
+	}
+	e := t.expr(d)
+	if e == "" {
+		return "", ErrNoSQL
+	}
+	// Parenthesized so that an expression like "{value} + 1" composes
+	// safely inside a larger one.
+	return "(" + strings.ReplaceAll(e, Placeholder, src) + ")", nil
+}
+
+// Apply runs the Go form of t on v. The identity returns v. A transform with
+// only SQL returns ErrNoSQL's counterpart: it cannot run in Go, reported as
+// an error so that callers fall back to SQL.
+func (t Transform) Apply(v any) (any, error) {
+	if t.IsIdentity() {
+		return v, nil
+	}
+	if t.Go == nil {
+		return nil, ErrNoGo
+	}
+	return t.Go(normalize(v))
+}
+
+// HasGo reports whether t can run in Go (an identity or a Go function).
+func (t Transform) HasGo() bool { return t.IsIdentity() || t.Go != nil }
+
+// normalize turns driver bytes into a string, so a Go transform sees the
+// same value on every engine (MySQL returns most columns as []byte).
+func normalize(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
+}
+
+// Normalize is what Apply does to a value read from a driver before the Go
+// transform sees it; exported for code that compares values across engines.
+func Normalize(v any) any { return normalize(v) }
+
+func checkExpr(move, field, e string) error {
+	if e == "" {
+		return nil
+	}
+	if !strings.Contains(e, Placeholder) {
+		return &ValidationError{Move: move, Field: field, Value: e, Reason: "the expression must refer to the value as " + Placeholder}
+	}
+	// One expression, never a statement: a ';' or a comment could end the
+	// generated statement or hide the rest of it.
+	if strings.ContainsAny(e, ";") || strings.Contains(e, "--") || strings.Contains(e, "/*") {
+		return &ValidationError{Move: move, Field: field, Value: e, Reason: "an expression may not contain ';', '--' or '/*'"}
+	}
+	if strings.Count(e, "(") != strings.Count(e, ")") {
+		return &ValidationError{Move: move, Field: field, Value: e, Reason: "unbalanced parentheses"}
+	}
+	if strings.Count(e, "'")%2 != 0 {
+		return &ValidationError{Move: move, Field: field, Value: e, Reason: "unterminated string literal"}
+	}
+	return nil
+}
+
+func (t Transform) validate(move, field string) error {
+	if err := checkExpr(move, field+".SQL", t.SQL); err != nil {
+		return err
+	}
+	for d, e := range t.Dialects {
+		if _, err := dialect.For(d); err != nil {
+			return &ValidationError{Move: move, Field: field + ".Dialects", Value: string(d), Reason: "unknown engine: want sqlite, postgres or mysql"}
+		}
+		if err := checkExpr(move, field+".Dialects["+string(d)+"]", e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
