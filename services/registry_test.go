@@ -17,6 +17,11 @@ import (
 
 func newRegistry(t *testing.T, db *dialect.DB, opts ...services.Option) *services.Registry {
 	t.Helper()
+	return mustRegistry(t, db, opts...)
+}
+
+func mustRegistry(t testing.TB, db *dialect.DB, opts ...services.Option) *services.Registry {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,84 @@
+package services_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/services"
+)
+
+// BenchmarkCachedCap is the hot path of every RPC: reading a cap.
+func BenchmarkCachedCap(b *testing.B) {
+	ctx := context.Background()
+	reg := newRegistryB(b, dbtest.Open(b, dialect.SQLite))
+	for i := range 10 {
+		if err := reg.Register(ctx, services.Instance{ID: fmt.Sprint("i", i), Service: "volume", Release: 42,
+			APIs: []services.API{{Name: "volume", Current: services.Version{Major: 3, Minor: i}}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cache, err := services.NewCache(ctx, reg, nil, services.WithTTL(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cache.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := cache.Cap("volume"); !ok {
+				b.Fatal("no cap")
+			}
+		}
+	})
+}
+
+// BenchmarkFloor10k computes the floor of 10,000 instances: from a snapshot
+// in memory, and from the database (read + compute), per engine.
+func BenchmarkFloor10k(b *testing.B) {
+	for _, e := range dbtest.Engines {
+		b.Run(string(e.Name), func(b *testing.B) {
+			ctx := context.Background()
+			db := dbtest.Open(b, e.Name)
+			reg := newRegistryB(b, db)
+			tx := db.MustBegin()
+			now := time.Now().UTC()
+			for i := range 10000 {
+				_, err := tx.Exec(tx.Rebind(`INSERT INTO `+services.InstancesTable+` (instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, metadata, phases) VALUES (?, 'volume', 'h', ?, '[{"name":"volume","current":"3.2","oldest":"3.0"}]', 'up', ?, ?, ?, '{}', '{}')`),
+					fmt.Sprintf("i%05d", i), 42+int64(i%7), now, now, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			snap, err := reg.Snapshot(ctx)
+			if err != nil || len(snap.Instances) != 10000 {
+				b.Fatalf("snapshot: %d, %v", len(snap.Instances), err)
+			}
+			b.Run("in-memory", func(b *testing.B) {
+				for b.Loop() {
+					if f := snap.Floor(); f.Release != 42 {
+						b.Fatal(f.Release)
+					}
+				}
+			})
+			b.Run("from-database", func(b *testing.B) {
+				for b.Loop() {
+					if f, err := reg.Floor(ctx); err != nil || f.Release != 42 {
+						b.Fatal(f.Release, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func newRegistryB(b *testing.B, db *dialect.DB) *services.Registry {
+	b.Helper()
+	return mustRegistry(b, db)
+}
