@@ -17,8 +17,8 @@ var (
 	ErrNotFound = errors.New("instance not found")
 	// ErrBelowFinalized means the release is older than what the cluster finalized.
 	ErrBelowFinalized = errors.New("release below the finalized floor")
-	// ErrClosed means the registry or cache was closed.
-	ErrClosed = errors.New("closed")
+	// ErrNoSchema means the registry's tables have not been created yet.
+	ErrNoSchema = errors.New("registry tables missing")
 )
 
 // ValidationError names the field that is wrong and why.

@@ -87,7 +87,7 @@ func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error)
 			return nil, fmt.Errorf("services: check table %s: %w", t.Name, err)
 		}
 		if !ok {
-			return nil, fmt.Errorf("services: %w: table %s does not exist; run `tandem schema ensure` (or schema.Ensure with services.Tables())", ErrInvalid, t.Name)
+			return nil, fmt.Errorf("services: %w: table %s does not exist; run `tandem schema ensure` (or schema.Ensure with services.Tables())", ErrNoSchema, t.Name)
 		}
 	}
 	return r, nil
@@ -451,6 +451,6 @@ func (r *Registry) announce(event, id string) {
 type notFound struct{ id string }
 
 func (e *notFound) Error() string {
-	return fmt.Sprintf("no live instance %q (it was deleted, or never registered): register it again", e.id)
+	return fmt.Sprintf("no live instance %q: it was deleted or never registered", e.id)
 }
 func (e *notFound) Unwrap() error { return ErrNotFound }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-go/tandem/schema"
+	"github.com/tandem-go/tandem/services"
+)
+
+// extraTables lets other packages' commands add their tables to
+// `schema ensure` (the registry's are always there).
+var extraTables []func() []schema.Table
+
+func tandemTables() []schema.Table {
+	tables := services.Tables()
+	for _, more := range extraTables {
+		tables = append(tables, more()...)
+	}
+	return tables
+}
+
+func (a *app) schemaCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "schema", Short: "Create and migrate tandem's own tables"}
+	var dryRun bool
+	ensure := &cobra.Command{
+		Use:   "ensure",
+		Short: "Create missing tables and apply pending migrations (--dry-run prints the SQL)",
+		Long: `Create tandem's tables where missing and apply pending migrations, one
+version at a time, under a database lock so concurrent runs never apply a
+step twice. A migration that was interrupted half way is completed.
+
+With --dry-run the SQL is printed and nothing changes.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := a.openDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var opts []schema.Option
+			if dryRun {
+				opts = append(opts, schema.DryRun())
+			}
+			opts = append(opts, schema.WithLogger(a.logger()))
+			results, err := schema.Ensure(cmd.Context(), db, tandemTables(), opts...)
+			if a.json {
+				if jerr := a.printJSON(results); jerr != nil {
+					return jerr
+				}
+			} else {
+				schema.Print(a.stdout, results, dryRun)
+			}
+			return err
+		},
+	}
+	ensure.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
+	cmd.AddCommand(ensure)
+	return cmd
+}

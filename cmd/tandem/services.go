@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/services"
+)
+
+// registry opens the database and the registry, announcing changes on NATS
+// when --nats is set. close releases both.
+func (a *app) registry(ctx context.Context) (reg *services.Registry, db *dialect.DB, closeFn func(), err error) {
+	db, err = a.openDB(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts := []services.Option{services.WithLogger(a.logger())}
+	var nc *nats.Conn
+	if a.natsURL != "" {
+		nc, err = nats.Connect(a.natsURL, nats.Timeout(5*time.Second))
+		if err != nil {
+			db.Close()
+			return nil, nil, nil, fmt.Errorf("%w: NATS at %s: %v", dialect.ErrUnreachable, a.natsURL, err)
+		}
+		opts = append(opts, services.WithNATS(nc))
+	}
+	closeFn = func() {
+		if nc != nil {
+			_ = nc.Drain()
+		}
+		db.Close()
+	}
+	reg, err = services.New(ctx, db, opts...)
+	if err != nil {
+		closeFn()
+		return nil, nil, nil, err
+	}
+	return reg, db, closeFn, nil
+}
+
+func (a *app) servicesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "services", Short: "The services registry: instances, the floor and the caps"}
+
+	var all bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List instances (missing is derived from heartbeat age)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, _, done, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ins, err := reg.List(cmd.Context(), all)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if ins == nil {
+					ins = []services.Instance{}
+				}
+				return a.printJSON(ins)
+			}
+			if len(ins) == 0 {
+				fmt.Fprintln(a.stdout, "No instances registered.")
+				return nil
+			}
+			printInstances(a.stdout, ins, "")
+			return nil
+		},
+	}
+	list.Flags().BoolVar(&all, "all", false, "include deleted instances")
+
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Mark an instance deleted: it will not return, so it stops holding the floor and caps",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, _, done, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			before, err := reg.Floor(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := reg.Delete(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			after, err := reg.Floor(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"deleted": args[0], "floor_before": before.Release, "floor_after": after.Release})
+			}
+			fmt.Fprintf(a.stdout, "Deleted instance %s.\n", args[0])
+			if after.Release != before.Release {
+				fmt.Fprintf(a.stdout, "The floor rose from release %d to %d.\n", before.Release, after.Release)
+			}
+			return nil
+		},
+	}
+
+	floor := &cobra.Command{
+		Use:   "floor",
+		Short: "Show the release floor and the caps, and exactly which instances hold them",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, _, done, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			snap, err := reg.Snapshot(cmd.Context())
+			if err != nil {
+				return err
+			}
+			view := floorView{Floor: snap.Floor(), Caps: sortedCaps(snap.Caps()), Finalized: snap.Finalized}
+			if a.json {
+				return a.printJSON(view)
+			}
+			view.print(a)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, del, floor)
+	return cmd
+}
+
+type floorView struct {
+	Floor     services.Floor `json:"floor"`
+	Caps      []services.Cap `json:"caps"`
+	Finalized int64          `json:"finalized"`
+}
+
+func sortedCaps(m map[string]services.Cap) []services.Cap {
+	out := make([]services.Cap, 0, len(m))
+	for _, c := range m {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].API < out[j].API })
+	return out
+}
+
+func (v floorView) print(a *app) {
+	w := a.stdout
+	if v.Floor.Release == 0 {
+		fmt.Fprintln(w, "Floor: none (no instances registered)")
+	} else {
+		fmt.Fprintf(w, "Floor: release %d, held since %s (%s) by:\n", v.Floor.Release, v.Floor.Since.Format(time.RFC3339), ago(v.Floor.Since))
+		printInstances(w, v.Floor.Holders, "  ")
+	}
+	if v.Finalized > 0 {
+		fmt.Fprintf(w, "Finalized: release %d (older releases may not register)\n", v.Finalized)
+	}
+	for _, c := range v.Caps {
+		fmt.Fprintf(w, "Cap %s: %s, held since %s (%s) by:\n", c.API, c.Version, c.Since.Format(time.RFC3339), ago(c.Since))
+		printInstances(w, c.Holders, "  ")
+	}
+}
