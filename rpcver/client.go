@@ -1,0 +1,220 @@
+package rpcver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Client calls an API's servers at min(own current, cluster cap). It reads
+// the cap from a CapSource without I/O, so a call costs no database query.
+// It is safe for concurrent use.
+type Client struct {
+	nc      *nats.Conn
+	api     *API
+	caps    CapSource
+	prefix  string
+	timeout time.Duration
+	log     *slog.Logger
+	methods map[string]*clientMethod
+}
+
+type clientMethod struct {
+	info *methodInfo
+	last atomic.Pointer[subjectAt] // the subject of the last target, reused while the cap holds
+}
+
+type subjectAt struct {
+	v       Version
+	subject string
+}
+
+type clientConfig struct {
+	prefix  string
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// ClientOption configures NewClient.
+type ClientOption func(*clientConfig)
+
+// WithClientPrefix sets the subject prefix (default DefaultPrefix); it must
+// match the servers'.
+func WithClientPrefix(p string) ClientOption { return func(c *clientConfig) { c.prefix = p } }
+
+// WithTimeout bounds calls whose context has no deadline (default 5s).
+func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
+
+// WithClientLogger sets a logger; the client is silent by default.
+func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.log = l } }
+
+// NewClient returns a client of api over nc, capped by caps (for instance
+// a *services.Cache). A nil caps means no cap: the client sends at its
+// current version.
+func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*Client, error) {
+	cfg := clientConfig{prefix: DefaultPrefix, timeout: 5 * time.Second, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if nc == nil || api == nil {
+		return nil, &DefinitionError{API: "?", Where: "NewClient", Reason: "a NATS connection and an API are required"}
+	}
+	if cfg.timeout <= 0 {
+		return nil, &DefinitionError{API: api.name, Where: "WithTimeout", Reason: "timeout must be positive"}
+	}
+	if err := checkPrefix(cfg.prefix); err != nil {
+		return nil, &DefinitionError{API: api.name, Where: "WithClientPrefix", Reason: err.Error()}
+	}
+	c := &Client{nc: nc, api: api, caps: caps, prefix: cfg.prefix, timeout: cfg.timeout, log: cfg.log, methods: map[string]*clientMethod{}}
+	for name, mi := range api.methods {
+		c.methods[name] = &clientMethod{info: mi}
+	}
+	return c, nil
+}
+
+// Target is the version the client sends at now: min(own current, cap).
+// A cap in another major does not apply: majors are routed apart.
+func (c *Client) Target() Version {
+	cur := c.api.current
+	if c.caps == nil {
+		return cur
+	}
+	capv, ok := c.caps.Cap(c.api.name)
+	if !ok || capv.Major != cur.Major || !capv.Less(cur) {
+		return cur
+	}
+	return capv
+}
+
+// API is the API the client speaks.
+func (c *Client) API() *API { return c.api }
+
+func (c *Client) call(ctx context.Context, method string, req, resp proto.Message) error {
+	cm := c.methods[method]
+	if cm == nil {
+		return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, method, ErrUnknownMethod)
+	}
+	rm := req.ProtoReflect()
+	if rm.Descriptor() != cm.info.input.desc && rm.Descriptor().FullName() != cm.info.input.desc.FullName() {
+		return &DefinitionError{API: c.api.name, Where: method, Reason: fmt.Sprintf("request is %s, want %s", rm.Descriptor().FullName(), cm.info.input.desc.FullName())}
+	}
+	to := c.Target()
+	err := c.send(ctx, cm, rm, resp, to)
+	var uv *UnsupportedVersionError
+	if errors.As(err, &uv) && c.caps != nil {
+		// The cap moved under us (a server left or came back older).
+		// Refresh once and retry at the new target.
+		if rerr := c.caps.Refresh(ctx); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rpcver: refresh caps: %w", rerr))
+		}
+		next := c.Target()
+		c.log.Debug("rpcver: retrying after unsupported version", "api", c.api.name, "method", method, "was", to, "now", next)
+		return c.send(ctx, cm, rm, resp, next)
+	}
+	return err
+}
+
+func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Message, resp proto.Message, to Version) error {
+	mi := cm.info
+	if to.Less(mi.since) {
+		return &MethodTooNewError{API: c.api.name, Method: mi.name, Since: mi.since, Target: to}
+	}
+	msg := rm
+	if to != c.api.current && c.api.needsBackport(rm, mi.input, to) {
+		// Never touch the caller's message: backport a copy.
+		msg = proto.Clone(rm.Interface()).ProtoReflect()
+		if err := c.api.backport(msg, mi.input, to, true); err != nil {
+			return fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
+		}
+	}
+	data, err := proto.Marshal(msg.Interface())
+	if err != nil {
+		return fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
+	}
+	subject := cm.subject(c.prefix, c.api.name, to)
+	reply, err := c.request(ctx, subject, data)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return &NoServerError{API: c.api.name, Subject: subject}
+		}
+		return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, mi.name, err)
+	}
+	if reply.Header != nil {
+		if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+			return c.remoteError(mi.name, to, code, reply)
+		}
+	}
+	if err := proto.Unmarshal(reply.Data, resp); err != nil {
+		return fmt.Errorf("rpcver: call %s.%s: decode response: %w", c.api.name, mi.name, err)
+	}
+	if to != c.api.current {
+		if err := c.api.upgrade(resp.ProtoReflect(), mi.output, to); err != nil {
+			return fmt.Errorf("rpcver: call %s.%s: response: %w", c.api.name, mi.name, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) request(ctx context.Context, subject string, data []byte) (*nats.Msg, error) {
+	if ctx.Done() == nil {
+		// No cancellation: the plain request is cheaper than a context one.
+		return c.nc.Request(subject, data, c.timeout)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	return c.nc.RequestWithContext(ctx, subject, data)
+}
+
+func (c *Client) remoteError(method string, to Version, code string, reply *nats.Msg) error {
+	desc := reply.Header.Get(micro.ErrorHeader)
+	if code == CodeUnsupportedVersion {
+		var body versionErrorBody
+		if json.Unmarshal(reply.Data, &body) == nil {
+			return &UnsupportedVersionError{API: c.api.name, Method: method, Requested: to, Oldest: body.Oldest, Current: body.Current}
+		}
+	}
+	return &RemoteError{API: c.api.name, Method: method, Code: code, Description: desc}
+}
+
+// versionErrorBody is the data of a CodeUnsupportedVersion error.
+type versionErrorBody struct {
+	Requested string  `json:"requested"`
+	Oldest    Version `json:"oldest"`
+	Current   Version `json:"current"`
+}
+
+func (cm *clientMethod) subject(prefix, api string, v Version) string {
+	if s := cm.last.Load(); s != nil && s.v == v {
+		return s.subject
+	}
+	s := &subjectAt{v: v, subject: Subject(prefix, api, cm.info.name, v)}
+	cm.last.Store(s)
+	return s.subject
+}
+
+func checkPrefix(p string) error {
+	if p == "" {
+		return errors.New("the subject prefix must not be empty")
+	}
+	for _, r := range p {
+		if r == ' ' || r == '*' || r == '>' || r < ' ' {
+			return fmt.Errorf("subject prefix %q has a space, control character or wildcard", p)
+		}
+	}
+	if p[0] == '.' || p[len(p)-1] == '.' {
+		return fmt.Errorf("subject prefix %q must not start or end with '.'", p)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package rpcver
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Match them with errors.Is; the typed errors below carry
+// the details and unwrap to these.
+var (
+	// ErrInvalid means an API definition, option or argument is wrong;
+	// nothing was sent or started.
+	ErrInvalid = errors.New("invalid definition")
+	// ErrUnsupportedVersion means a server does not accept the version a
+	// request was sent at.
+	ErrUnsupportedVersion = errors.New("unsupported API version")
+	// ErrMethodTooNew means the method came after the version the client may
+	// send at (Cinder's ServiceTooOld); nothing was sent.
+	ErrMethodTooNew = errors.New("method newer than the cluster's cap")
+	// ErrCannotBackport means a set field has no backport step to the target
+	// version, or its step refused; nothing was sent or written.
+	ErrCannotBackport = errors.New("cannot backport")
+	// ErrUnknownMethod means the API has no method of that name.
+	ErrUnknownMethod = errors.New("unknown method")
+	// ErrNoServer means no server listens for the API at that major version.
+	ErrNoServer = errors.New("no server for the API")
+	// ErrBadRequest means a server could not decode a request.
+	ErrBadRequest = errors.New("bad request")
+	// ErrRemote means the server's handler returned an error.
+	ErrRemote = errors.New("remote error")
+	// ErrBadObject means stored bytes are not a versioned object of this API.
+	ErrBadObject = errors.New("bad stored object")
+	// ErrServerState means a server was started twice, or used after shutdown.
+	ErrServerState = errors.New("server state")
+)
+
+// Error codes carried in micro's Nats-Service-Error-Code header.
+const (
+	CodeBadRequest         = "400"
+	CodeNotFound           = "404"
+	CodeConflict           = "409"
+	CodeCannotBackport     = "422"
+	CodeInternal           = "500"
+	CodeUnsupportedVersion = "505"
+)
+
+// DefinitionError reports a wrong API definition or option.
+type DefinitionError struct {
+	API    string
+	Where  string // the message, field, method or option at fault
+	Reason string
+}
+
+func (e *DefinitionError) Error() string {
+	return fmt.Sprintf("rpcver: API %q: %s: %s", e.API, e.Where, e.Reason)
+}
+
+func (e *DefinitionError) Unwrap() error { return ErrInvalid }
+
+// UnsupportedVersionError is a request outside the range a server accepts.
+// On the client it is what the server answered.
+type UnsupportedVersionError struct {
+	API       string
+	Method    string
+	Requested Version
+	Oldest    Version // the server's accepted range
+	Current   Version
+}
+
+func (e *UnsupportedVersionError) Error() string {
+	return fmt.Sprintf("rpcver: %s.%s at %s: the server accepts %s to %s", e.API, e.Method, e.Requested, e.Oldest, e.Current)
+}
+
+func (e *UnsupportedVersionError) Unwrap() error { return ErrUnsupportedVersion }
+
+// MethodTooNewError is a call to a method introduced after the version the
+// client may send at.
+type MethodTooNewError struct {
+	API    string
+	Method string
+	Since  Version // the version that introduced the method
+	Target Version // min(client's current, cluster cap)
+}
+
+func (e *MethodTooNewError) Error() string {
+	return fmt.Sprintf("rpcver: %s.%s needs API version %s but the cluster is capped at %s: wait until every %s server runs %s or later",
+		e.API, e.Method, e.Since, e.Target, e.API, e.Since)
+}
+
+func (e *MethodTooNewError) Unwrap() error { return ErrMethodTooNew }
+
+// CannotBackportError names the field that stopped a backport.
+type CannotBackportError struct {
+	Field  string // full name, e.g. inventory.v1.PutItemRequest.create_only
+	Since  Version
+	Target Version
+	Reason error // the step's error; nil when no step is registered
+}
+
+func (e *CannotBackportError) Error() string {
+	if e.Reason == nil {
+		return fmt.Sprintf("rpcver: cannot backport %s (since %s) to %s: the field is set and no backport step is registered; leave it unset or register one with rpcver.Backport",
+			e.Field, e.Since, e.Target)
+	}
+	return fmt.Sprintf("rpcver: cannot backport %s (since %s) to %s: %v", e.Field, e.Since, e.Target, e.Reason)
+}
+
+func (e *CannotBackportError) Unwrap() []error {
+	if e.Reason == nil {
+		return []error{ErrCannotBackport}
+	}
+	return []error{ErrCannotBackport, e.Reason}
+}
+
+// NoServerError means no server answered on the method's subject.
+type NoServerError struct {
+	API     string
+	Subject string
+}
+
+func (e *NoServerError) Error() string {
+	return fmt.Sprintf("rpcver: no %s server listens on %s: start one, or check the API's major version", e.API, e.Subject)
+}
+
+func (e *NoServerError) Unwrap() error { return ErrNoServer }
+
+// RemoteError is an error a server answered with, from micro's error
+// headers. Code CodeBadRequest unwraps to ErrBadRequest, CodeCannotBackport
+// to ErrCannotBackport, anything else to ErrRemote.
+type RemoteError struct {
+	API         string
+	Method      string
+	Code        string
+	Description string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("rpcver: %s.%s: server error %s: %s", e.API, e.Method, e.Code, e.Description)
+}
+
+func (e *RemoteError) Unwrap() error {
+	switch e.Code {
+	case CodeBadRequest:
+		return ErrBadRequest
+	case CodeCannotBackport:
+		return ErrCannotBackport
+	}
+	return ErrRemote
+}
+
+// StatusError lets a handler choose the code its caller sees, e.g.
+// &StatusError{Code: CodeNotFound, Message: "no item 42"}; any other handler
+// error goes back as CodeInternal.
+type StatusError struct {
+	Code    string
+	Message string
+	Err     error // optional cause, kept on the server side
+}
+
+func (e *StatusError) Error() string { return e.Code + " " + e.Message }
+
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// ObjectError reports stored bytes that cannot be read as a versioned object.
+type ObjectError struct {
+	Message string // the message's full name
+	Reason  string
+}
+
+func (e *ObjectError) Error() string {
+	return fmt.Sprintf("rpcver: stored %s: %s", e.Message, e.Reason)
+}
+
+func (e *ObjectError) Unwrap() error { return ErrBadObject }

@@ -1,0 +1,359 @@
+package rpcver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tandem-go/tandem/services"
+)
+
+// Server serves one API as a nats.go micro service: one endpoint per
+// method, each accepting every version from the API's oldest to its
+// current. It reports its versions to the registry and heartbeats while it
+// runs. Register handlers with Handle, then Start.
+type Server struct {
+	api      *API
+	nc       *nats.Conn
+	prefix   string
+	log      *slog.Logger
+	rep      services.Reporter
+	inst     services.Instance
+	every    time.Duration
+	handlers map[string]*endpoint
+
+	mu       sync.Mutex
+	state    int // 0 new, 1 started, 2 shut down
+	own      *nats.Conn
+	closed   chan struct{}
+	svc      micro.Service
+	ctx      context.Context // handlers' context, cancelled when a shutdown gives up waiting
+	cancel   context.CancelFunc
+	kaCancel context.CancelFunc
+	kaDone   chan error
+}
+
+type endpoint struct {
+	api    *API
+	info   *methodInfo
+	newReq func() proto.Message
+	fn     func(ctx context.Context, req proto.Message) (proto.Message, error)
+}
+
+type serverConfig struct {
+	prefix string
+	log    *slog.Logger
+	rep    services.Reporter
+	inst   services.Instance
+	every  time.Duration
+}
+
+// ServerOption configures NewServer.
+type ServerOption func(*serverConfig)
+
+// WithPrefix sets the subject prefix (default DefaultPrefix).
+func WithPrefix(p string) ServerOption { return func(c *serverConfig) { c.prefix = p } }
+
+// WithLogger sets a logger; the server is silent by default.
+func WithLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.log = l } }
+
+// WithRegistry makes Start register inst, with this API added to its APIs,
+// through rep (a *services.Registry or a *services.Remote), heartbeat every
+// interval, and Shutdown report draining then deregister. A process that
+// serves several APIs registers once itself and passes no registry here.
+func WithRegistry(rep services.Reporter, inst services.Instance, every time.Duration) ServerOption {
+	return func(c *serverConfig) { c.rep, c.inst, c.every = rep, inst, every }
+}
+
+// NewServer returns a server of api over nc's NATS servers.
+func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
+	cfg := serverConfig{prefix: DefaultPrefix, log: slog.New(slog.DiscardHandler), every: 10 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if nc == nil || api == nil {
+		return nil, &DefinitionError{API: "?", Where: "NewServer", Reason: "a NATS connection and an API are required"}
+	}
+	if err := checkPrefix(cfg.prefix); err != nil {
+		return nil, &DefinitionError{API: api.name, Where: "WithPrefix", Reason: err.Error()}
+	}
+	if cfg.rep != nil {
+		if cfg.inst.ID == "" || cfg.inst.Service == "" {
+			return nil, &DefinitionError{API: api.name, Where: "WithRegistry", Reason: "the instance needs an ID and a Service"}
+		}
+		if cfg.every <= 0 {
+			return nil, &DefinitionError{API: api.name, Where: "WithRegistry", Reason: "the heartbeat interval must be positive"}
+		}
+	}
+	return &Server{api: api, nc: nc, prefix: cfg.prefix, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every,
+		handlers: map[string]*endpoint{}}, nil
+}
+
+// Handle registers fn as the handler of method m. A method newer than the
+// server's current version is accepted and not served, as an older build
+// would not have it.
+func Handle[Req, Resp proto.Message](s *Server, m Method[Req, Resp], fn func(ctx context.Context, req Req) (Resp, error)) error {
+	mi := s.api.methods[m.name]
+	if mi == nil {
+		return fmt.Errorf("rpcver: handle %s.%s: %w", s.api.name, m.name, ErrUnknownMethod)
+	}
+	var zreq Req
+	var zresp Resp
+	if zreq.ProtoReflect().Descriptor().FullName() != mi.input.desc.FullName() || zresp.ProtoReflect().Descriptor().FullName() != mi.output.desc.FullName() {
+		return &DefinitionError{API: s.api.name, Where: m.name, Reason: fmt.Sprintf("handler types are %s -> %s, the method is %s -> %s",
+			zreq.ProtoReflect().Descriptor().FullName(), zresp.ProtoReflect().Descriptor().FullName(), mi.input.desc.FullName(), mi.output.desc.FullName())}
+	}
+	reqType := zreq.ProtoReflect().Type()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != 0 {
+		return fmt.Errorf("rpcver: handle %s.%s: %w: register handlers before Start", s.api.name, m.name, ErrServerState)
+	}
+	s.handlers[m.name] = &endpoint{api: s.api, info: mi,
+		newReq: func() proto.Message { return reqType.New().Interface() },
+		fn: func(ctx context.Context, req proto.Message) (proto.Message, error) {
+			return fn(ctx, req.(Req))
+		}}
+	return nil
+}
+
+// Start subscribes the endpoints, then registers with the registry (when
+// configured) so the cap never counts a server that does not listen yet.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != 0 {
+		return fmt.Errorf("rpcver: start %s: %w: already started", s.api.name, ErrServerState)
+	}
+	for _, name := range s.api.Methods() {
+		if s.handlers[name] == nil {
+			return &DefinitionError{API: s.api.name, Where: name, Reason: fmt.Sprintf("no handler; version %s of the API has this method, register one with rpcver.Handle", s.api.current)}
+		}
+	}
+	// A connection of its own lets Shutdown drain it, so requests already
+	// delivered finish, without closing the caller's connection.
+	s.closed = make(chan struct{})
+	opts := s.nc.Opts
+	opts.Name = "rpcver " + s.api.name
+	opts.ClosedCB = func(*nats.Conn) { close(s.closed) }
+	opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ReconnectedCB, opts.DiscoveredServersCB, opts.AsyncErrorCB, opts.LameDuckModeHandler = nil, nil, nil, nil, nil, nil
+	own, err := opts.Connect()
+	if err != nil {
+		return fmt.Errorf("rpcver: start %s: connect: %w", s.api.name, err)
+	}
+	cur, old := s.api.current, s.api.oldest
+	svc, err := micro.AddService(own, micro.Config{
+		Name:        s.api.name,
+		Version:     fmt.Sprintf("%d.%d.0", cur.Major, cur.Minor),
+		Description: fmt.Sprintf("%s API, versions %s to %s", s.api.name, old, cur),
+		Metadata: map[string]string{
+			"tandem.api":     s.api.name,
+			"tandem.current": cur.String(),
+			"tandem.oldest":  old.String(),
+			"tandem.subject": s.prefix + "." + s.api.name + ".<Method>.v<major>.<minor>",
+		},
+	})
+	if err != nil {
+		own.Close()
+		return fmt.Errorf("rpcver: start %s: %w", s.api.name, err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range s.api.Methods() {
+		ep := s.handlers[name]
+		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) { s.serve(ep, r) }),
+			micro.WithEndpointSubject(endpointSubject(s.prefix, s.api.name, name, cur.Major)),
+			micro.WithEndpointMetadata(map[string]string{
+				"tandem.since":    ep.info.since.String(),
+				"tandem.versions": maxVersion(ep.info.since, old).String() + "-" + cur.String(),
+			}))
+		if err != nil {
+			_ = svc.Stop()
+			own.Close()
+			s.cancel()
+			return fmt.Errorf("rpcver: start %s: endpoint %s: %w", s.api.name, name, err)
+		}
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = own.FlushWithContext(fctx)
+	fcancel()
+	if err != nil {
+		_ = svc.Stop()
+		own.Close()
+		s.cancel()
+		return fmt.Errorf("rpcver: start %s: flush subscriptions: %w", s.api.name, err)
+	}
+	s.own, s.svc = own, svc
+	if s.rep != nil {
+		inst := s.inst
+		inst.APIs = withAPI(inst.APIs, s.api.Registration())
+		if inst.State == "" {
+			inst.State = services.StateUp
+		}
+		if err := s.rep.Register(ctx, inst); err != nil {
+			_ = svc.Stop()
+			own.Close()
+			s.cancel()
+			return fmt.Errorf("rpcver: start %s: register: %w", s.api.name, err)
+		}
+		s.inst = inst
+		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
+		go func() {
+			s.kaDone <- services.KeepAlive(kctx, s.rep, inst.ID, s.every, func() services.Heartbeat { return services.Heartbeat{} })
+		}()
+	}
+	s.state = 1
+	return nil
+}
+
+// Service is the running micro service (nil before Start).
+func (s *Server) Service() micro.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.svc
+}
+
+// Shutdown reports the instance draining, stops taking requests, waits for
+// the requests already delivered to finish, and deregisters. When ctx ends
+// first, running handlers see their context cancelled and the connection
+// closes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != 1 {
+		return fmt.Errorf("rpcver: shutdown %s: %w: not running", s.api.name, ErrServerState)
+	}
+	s.state = 2
+	var errs []error
+	if s.rep != nil {
+		// An operator may have deleted the instance already; that is no failure.
+		if err := s.rep.Heartbeat(ctx, s.inst.ID, services.Heartbeat{State: services.StateDraining}); err != nil && !errors.Is(err, services.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("report draining: %w", err))
+		}
+	}
+	if err := s.svc.Stop(); err != nil {
+		errs = append(errs, fmt.Errorf("stop service: %w", err))
+	}
+	if err := s.own.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		errs = append(errs, fmt.Errorf("drain: %w", err))
+	}
+	select {
+	case <-s.closed:
+	case <-ctx.Done():
+		s.cancel()
+		s.own.Close()
+		<-s.closed
+		errs = append(errs, fmt.Errorf("drain: %w", ctx.Err()))
+	}
+	s.cancel()
+	if s.rep != nil {
+		s.kaCancel()
+		if err := <-s.kaDone; err != nil && !errors.Is(err, services.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("heartbeat: %w", err))
+		}
+		if err := s.rep.Deregister(ctx, s.inst.ID); err != nil && !errors.Is(err, services.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("deregister: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("rpcver: shutdown %s: %w", s.api.name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// serve handles one request. Errors travel in micro's error headers; the
+// data of CodeUnsupportedVersion is the server's range as JSON.
+func (s *Server) serve(ep *endpoint, r micro.Request) {
+	req, v, rerr := ep.decode(r.Subject(), r.Data())
+	if rerr != nil {
+		_ = r.Error(rerr.code, rerr.msg, rerr.data)
+		return
+	}
+	resp, err := ep.fn(s.ctx, req)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			_ = r.Error(se.Code, se.Message, nil)
+			return
+		}
+		s.log.Debug("rpcver: handler error", "api", s.api.name, "method", ep.info.name, "err", err)
+		_ = r.Error(CodeInternal, err.Error(), nil)
+		return
+	}
+	if v != s.api.current {
+		// Back to the caller's version: fields the caller cannot know and
+		// no step handles stay on the wire; its protobuf keeps them as
+		// unknown fields, so a read-modify-write does not lose them.
+		if err := s.api.backport(resp.ProtoReflect(), ep.info.output, v, false); err != nil {
+			_ = r.Error(CodeCannotBackport, err.Error(), nil)
+			return
+		}
+	}
+	data, err := proto.Marshal(resp)
+	if err != nil {
+		_ = r.Error(CodeInternal, "encode response: "+err.Error(), nil)
+		return
+	}
+	_ = r.Respond(data)
+}
+
+type requestError struct {
+	code, msg string
+	data      []byte
+}
+
+// decode reads the version from the subject and the request from the
+// payload, checks the version against the server's range and upgrades the
+// request to the current version. It never panics on any input.
+func (ep *endpoint) decode(subject string, data []byte) (proto.Message, Version, *requestError) {
+	a := ep.api
+	minor, ok := minorOf(subject)
+	if !ok {
+		return nil, Version{}, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("subject %q does not end in a minor version", subject)}
+	}
+	v := Version{Major: a.current.Major, Minor: minor}
+	if v.Less(a.oldest) || a.current.Less(v) {
+		body, _ := json.Marshal(versionErrorBody{Requested: v.String(), Oldest: a.oldest, Current: a.current})
+		return nil, v, &requestError{code: CodeUnsupportedVersion,
+			msg:  fmt.Sprintf("%s.%s at %s: this server accepts %s to %s", a.name, ep.info.name, v, a.oldest, a.current),
+			data: body}
+	}
+	if v.Less(ep.info.since) {
+		return nil, v, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("%s.%s came in %s; a request at %s cannot call it", a.name, ep.info.name, ep.info.since, v)}
+	}
+	req := ep.newReq()
+	if err := proto.Unmarshal(data, req); err != nil {
+		return nil, v, &requestError{code: CodeBadRequest, msg: "decode " + string(ep.info.input.desc.FullName()) + ": " + err.Error()}
+	}
+	if v != a.current {
+		if err := a.upgrade(req.ProtoReflect(), ep.info.input, v); err != nil {
+			return nil, v, &requestError{code: CodeBadRequest, msg: err.Error()}
+		}
+	}
+	return req, v, nil
+}
+
+func withAPI(apis []services.API, a services.API) []services.API {
+	out := make([]services.API, 0, len(apis)+1)
+	for _, x := range apis {
+		if x.Name != a.Name {
+			out = append(out, x)
+		}
+	}
+	return append(out, a)
+}
+
+func maxVersion(a, b Version) Version {
+	if a.Less(b) {
+		return b
+	}
+	return a
+}
