@@ -48,7 +48,7 @@ func BenchmarkFloor10k(b *testing.B) {
 			now := time.Now().UTC()
 			for i := range 10000 {
 				_, err := tx.Exec(tx.Rebind(`INSERT INTO `+services.InstancesTable+` (instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, metadata, phases) VALUES (?, 'volume', 'h', ?, '[{"name":"volume","current":"3.2","oldest":"3.0"}]', 'up', ?, ?, ?, '{}', '{}')`),
-					fmt.Sprintf("i%05d", i), 42+int64(i%7), now, now, now)
+					fmt.Sprintf("i%05d", i), 42+int64(i%1000), now, now, now)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -64,6 +64,13 @@ func BenchmarkFloor10k(b *testing.B) {
 				for b.Loop() {
 					if f := snap.Floor(); f.Release != 42 {
 						b.Fatal(f.Release)
+					}
+				}
+			})
+			b.Run("snapshot-refresh", func(b *testing.B) {
+				for b.Loop() {
+					if s, err := reg.Snapshot(ctx); err != nil || len(s.Instances) != 10000 {
+						b.Fatal(len(s.Instances), err)
 					}
 				}
 			})

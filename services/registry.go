@@ -366,11 +366,27 @@ func (r *Registry) Snapshot(ctx context.Context) (Snapshot, error) {
 	return Snapshot{Instances: ins, Finalized: fin, TakenAt: r.now().UTC()}, nil
 }
 
-// Floor reads the registry and returns the floor with who holds it.
+// Floor reads the registry and returns the floor with who holds it. The
+// database computes the minimum, so only the holders' rows are read.
 func (r *Registry) Floor(ctx context.Context) (Floor, error) {
-	s, err := r.Snapshot(ctx)
-	if err != nil {
-		return Floor{}, err
+	var min sql.NullInt64
+	if err := r.db.GetContext(ctx, &min, r.db.Rebind(`SELECT MIN(app_release) FROM `+InstancesTable+` WHERE state <> ?`), string(StateDeleted)); err != nil {
+		return Floor{}, fmt.Errorf("services: floor: %w", err)
+	}
+	if !min.Valid {
+		return Floor{}, nil
+	}
+	var rows []row
+	if err := r.db.SelectContext(ctx, &rows, r.db.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE state <> ? AND app_release = ? ORDER BY instance_id`), string(StateDeleted), min.Int64); err != nil {
+		return Floor{}, fmt.Errorf("services: floor: %w", err)
+	}
+	s := Snapshot{}
+	for _, w := range rows {
+		in, err := r.instance(w)
+		if err != nil {
+			return Floor{}, fmt.Errorf("services: floor: %w", err)
+		}
+		s.Instances = append(s.Instances, in)
 	}
 	return s.Floor(), nil
 }

@@ -1,0 +1,6 @@
+package schema
+
+// StopAfter makes Ensure fail after n applied steps, as a crash would.
+func StopAfter(n int) Option { return func(c *config) { c.stopAfter = n } }
+
+var ErrInterrupted = errInterrupted
