@@ -1,0 +1,30 @@
+package dialect_test
+
+import (
+	"fmt"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+)
+
+func ExampleParseDSN() {
+	d, _ := dialect.ParseDSN("postgres://app:s3cret@db.internal:5432/orders?sslmode=disable")
+	fmt.Println(d.Engine, d.Redacted())
+	_, err := dialect.ParseDSN("oracle://app@db/orders")
+	fmt.Println(err)
+	// Output:
+	// postgres postgres://app:xxxxx@db.internal:5432/orders?sslmode=disable
+	// bad database DSN "oracle://app@db/orders": unknown engine oracle: want sqlite, postgres or mysql (use sqlite:///abs/path.db, postgres://user:pass@host:port/db or mysql://user:pass@host:port/db)
+}
+
+func ExampleDialect_Quote() {
+	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
+		d, _ := dialect.For(name)
+		q, _ := d.Quote("price_cents")
+		_, err := d.Quote(`x"; DROP TABLE users; --`)
+		fmt.Println(name, q, err != nil)
+	}
+	// Output:
+	// sqlite "price_cents" true
+	// postgres "price_cents" true
+	// mysql `price_cents` true
+}

@@ -1,0 +1,26 @@
+// Package services is tandem's registry: every running instance reports its
+// service, its release and the API versions it serves to the
+// tandem_services table, then heartbeats.
+//
+// Two numbers follow from it. The floor is the lowest release among
+// instances that are not deleted; a cap is, per API, the lowest current
+// version among its servers that are not deleted. Instances that are down,
+// missing (no heartbeat for MissingAfter) or in error still count, because
+// they may come back running old code: an operator deletes the ones that
+// will not return. Floor and Cap values carry their holders, the exact rows
+// that pin them, and since when, because a stale row silently pinning the
+// cluster is the classic failure of such registries.
+//
+// Every change that can move the floor or a cap is announced on the NATS
+// subject ChangedSubject ("tandem.services.changed"). A Cache subscribes to
+// it and also expires after a TTL, so caps rise without restarts and an RPC
+// reads its cap with no database query and no network round trip.
+//
+// Once a phase of a move is finalized, Finalize records the release below
+// which instances may no longer register: an older binary that tries gets a
+// *BelowFinalizedError.
+//
+// Nodes without database credentials take part through NATS: one node with
+// credentials runs Serve, the others use NewRemote, which implements the
+// same Reporter and Source interfaces as the Registry.
+package services
