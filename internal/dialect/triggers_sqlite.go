@@ -22,16 +22,16 @@ func (g *trigGen) sqlite() []TriggerObject {
 	// consistent: the pair already agrees in one direction or the other.
 	consistent := "(" + newN + " IS " + g.fwd(newO) + " OR " + newO + " IS " + g.bwd(newN) + ")"
 	return []TriggerObject{
-		g.sqliteTrigger("1", t, "AFTER INSERT ON "+t,
+		g.sqliteTrigger("1", g.s.Table, "AFTER INSERT ON "+t,
 			newN+" IS NULL AND "+newO+" IS NOT NULL",
 			"UPDATE "+t+" SET "+n+" = "+g.fwd(newO)+" WHERE "+key+";"),
-		g.sqliteTrigger("2", t, "AFTER INSERT ON "+t,
+		g.sqliteTrigger("2", g.s.Table, "AFTER INSERT ON "+t,
 			newO+" IS NULL AND "+newN+" IS NOT NULL",
 			"UPDATE "+t+" SET "+o+" = "+g.bwd(newN)+" WHERE "+key+";"),
-		g.sqliteTrigger("3", t, "AFTER UPDATE OF "+o+" ON "+t,
+		g.sqliteTrigger("3", g.s.Table, "AFTER UPDATE OF "+o+" ON "+t,
 			newO+" IS NOT OLD."+o+" AND "+newN+" IS OLD."+n+" AND NOT "+consistent,
 			"UPDATE "+t+" SET "+n+" = "+g.fwd(newO)+" WHERE "+key+";"),
-		g.sqliteTrigger("4", t, "AFTER UPDATE OF "+n+" ON "+t,
+		g.sqliteTrigger("4", g.s.Table, "AFTER UPDATE OF "+n+" ON "+t,
 			newN+" IS NOT OLD."+n+" AND "+newO+" IS OLD."+o+" AND NOT "+consistent,
 			"UPDATE "+t+" SET "+o+" = "+g.bwd(newN)+" WHERE "+key+";"),
 	}
@@ -44,29 +44,29 @@ func (g *trigGen) sqlite() []TriggerObject {
 func (g *trigGen) sqliteCross() []TriggerObject {
 	t, o, nt, n := g.t, g.o, g.nt, g.n
 	newO := "NEW." + o
-	ntKeyNew := match(nt, g.nk, "NEW", g.k)  // new-table row of the source row NEW
-	ntKeyOld := match(nt, g.nk, "OLD", g.k)  // ... of the deleted source row
-	tKeyNew := match(t, g.k, "NEW", g.nk)    // source row of the new-table row NEW
-	tKeyOld := match(t, g.k, "OLD", g.nk)    // ... of the deleted new-table row
+	ntKeyNew := match(nt, g.nk, "NEW", g.k) // new-table row of the source row NEW
+	ntKeyOld := match(nt, g.nk, "OLD", g.k) // ... of the deleted source row
+	tKeyNew := match(t, g.k, "NEW", g.nk)   // source row of the new-table row NEW
+	tKeyOld := match(t, g.k, "OLD", g.nk)   // ... of the deleted new-table row
 	insertNew := "INSERT INTO " + nt + " (" + list("", g.nk) + ", " + n + ") SELECT " + list("NEW", g.k) + ", " + g.fwd(newO) +
 		" WHERE " + g.fwd(newO) + " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " + nt + " WHERE " + ntKeyNew + ");"
 	ntN := nt + "." + n
 	tO := t + "." + o
 	return []TriggerObject{
-		g.sqliteTrigger("1", t, "AFTER INSERT ON "+t, newO+" IS NOT NULL",
+		g.sqliteTrigger("1", g.s.Table, "AFTER INSERT ON "+t, newO+" IS NOT NULL",
 			"UPDATE "+nt+" SET "+n+" = "+g.fwd(newO)+" WHERE "+ntKeyNew+" AND "+ntN+" IS NULL;\n  "+insertNew),
-		g.sqliteTrigger("2", t, "AFTER UPDATE OF "+o+" ON "+t, newO+" IS NOT OLD."+o,
+		g.sqliteTrigger("2", g.s.Table, "AFTER UPDATE OF "+o+" ON "+t, newO+" IS NOT OLD."+o,
 			"UPDATE "+nt+" SET "+n+" = "+g.fwd(newO)+" WHERE "+ntKeyNew+" AND NOT ("+ntN+" IS "+g.fwd(newO)+" OR "+newO+" IS "+g.bwd(ntN)+");\n  "+insertNew),
-		g.sqliteTrigger("3", t, "AFTER DELETE ON "+t, "",
+		g.sqliteTrigger("3", g.s.Table, "AFTER DELETE ON "+t, "",
 			"DELETE FROM "+nt+" WHERE "+ntKeyOld+";"),
-		g.sqliteTrigger("4", nt, "AFTER INSERT ON "+nt,
+		g.sqliteTrigger("4", g.s.NewTable, "AFTER INSERT ON "+nt,
 			"NEW."+n+" IS NULL AND EXISTS (SELECT 1 FROM "+t+" WHERE "+tKeyNew+" AND "+tO+" IS NOT NULL)",
 			"UPDATE "+nt+" SET "+n+" = (SELECT "+g.fwd(tO)+" FROM "+t+" WHERE "+tKeyNew+") WHERE "+match(nt, g.nk, "NEW", g.nk)+";"),
-		g.sqliteTrigger("5", nt, "AFTER INSERT ON "+nt, "NEW."+n+" IS NOT NULL",
+		g.sqliteTrigger("5", g.s.NewTable, "AFTER INSERT ON "+nt, "NEW."+n+" IS NOT NULL",
 			"UPDATE "+t+" SET "+o+" = "+g.bwd("NEW."+n)+" WHERE "+tKeyNew+" AND "+tO+" IS NULL;"),
-		g.sqliteTrigger("6", nt, "AFTER UPDATE OF "+n+" ON "+nt, "NEW."+n+" IS NOT OLD."+n,
+		g.sqliteTrigger("6", g.s.NewTable, "AFTER UPDATE OF "+n+" ON "+nt, "NEW."+n+" IS NOT OLD."+n,
 			"UPDATE "+t+" SET "+o+" = "+g.bwd("NEW."+n)+" WHERE "+tKeyNew+" AND NOT ("+g.fwd(tO)+" IS NEW."+n+" OR "+tO+" IS "+g.bwd("NEW."+n)+");"),
-		g.sqliteTrigger("7", nt, "AFTER DELETE ON "+nt, "",
+		g.sqliteTrigger("7", g.s.NewTable, "AFTER DELETE ON "+nt, "",
 			"UPDATE "+t+" SET "+o+" = NULL WHERE "+tKeyOld+" AND "+tO+" IS NOT NULL;"),
 	}
 }
@@ -83,7 +83,7 @@ func (g *trigGen) sqliteTrigger(suffix, table, event, when, body string) Trigger
 	return TriggerObject{
 		Name:      g.name(suffix),
 		Kind:      TriggerKindTrigger,
-		Table:     strings.Trim(table, `"`),
+		Table:     table,
 		Create:    create,
 		Drop:      "DROP TRIGGER IF EXISTS " + name,
 		Canonical: NormalizeSQL(create),
