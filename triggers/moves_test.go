@@ -28,15 +28,15 @@ var testMoves = map[string]move.Move{
 	// To another table keyed by a composite key, with transforms.
 	"cross_xform": {
 		Name: "order_price", Table: "orders", Key: []string{"region", "id"},
-		Old: "price_cents",
-		New: move.Target{Table: "order_prices", Key: []string{"order_region", "order_id"}, Column: "price_mills"},
+		Old:     "price_cents",
+		New:     move.Target{Table: "order_prices", Key: []string{"order_region", "order_id"}, Column: "price_mills"},
 		Forward: toMills, Backward: fromMills, Triggers: true,
 	},
 	// To another table, copied as is, with names that are reserved words.
 	"cross_reserved": {
 		Name: "select_move", Table: "order", Key: []string{"group"},
-		Old: "from",
-		New: move.Target{Table: "where", Key: []string{"group"}, Column: "to"},
+		Old:      "from",
+		New:      move.Target{Table: "where", Key: []string{"group"}, Column: "to"},
 		Triggers: true,
 	},
 }
