@@ -1,0 +1,163 @@
+package dualwrite
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tandem-go/tandem/move"
+)
+
+// Sentinel errors. Match them with errors.Is; the typed errors below carry
+// the details and unwrap to these.
+var (
+	// ErrUnknownMove means no declared move has that name.
+	ErrUnknownMove = errors.New("unknown move")
+	// ErrNotAdjacent means an advance skips a phase.
+	ErrNotAdjacent = errors.New("phase not adjacent")
+	// ErrBlocked means a gate is closed; the GateError says why.
+	ErrBlocked = errors.New("transition blocked")
+	// ErrFinalized means the move was finalized and cannot go back.
+	ErrFinalized = errors.New("move finalized")
+	// ErrBusy means another runner holds the move's backfill lease.
+	ErrBusy = errors.New("another runner is working on this move")
+	// ErrTooOld means this build cannot act on a phase close enough to the
+	// ledger's: it would act two phases behind.
+	ErrTooOld = errors.New("build too old for the move's phase")
+	// ErrStepFailed means a DDL step failed; the ledger says which.
+	ErrStepFailed = errors.New("move step failed")
+	// ErrPlan means a plan file could not be read.
+	ErrPlan = errors.New("invalid plan file")
+	// ErrNoTriggers means the move uses triggers but no trigger engine was
+	// configured (see WithTriggers).
+	ErrNoTriggers = errors.New("no trigger engine configured")
+)
+
+// UnknownMoveError names a move that is not declared.
+type UnknownMoveError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownMoveError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("unknown move %q: no moves are declared", e.Name)
+	}
+	return fmt.Sprintf("unknown move %q: declared moves are %s", e.Name, strings.Join(e.Known, ", "))
+}
+
+func (e *UnknownMoveError) Unwrap() error { return ErrUnknownMove }
+
+// NotAdjacentError is an advance from one phase to one not next to it.
+type NotAdjacentError struct {
+	Move     string
+	From, To move.Phase
+}
+
+func (e *NotAdjacentError) Error() string {
+	next, _ := e.From.Next()
+	prev, ok := e.From.Prev()
+	alt := "advance to " + next.String()
+	if e.From == move.Contracted {
+		alt = "it is contracted: nothing follows"
+	} else if ok {
+		alt += " (or back to " + prev.String() + ")"
+	}
+	return fmt.Sprintf("move %q is at %s and cannot go to %s in one step: %s", e.Move, e.From, e.To, alt)
+}
+
+func (e *NotAdjacentError) Unwrap() error { return ErrNotAdjacent }
+
+// GateError is a transition refused because its gate is closed.
+type GateError struct {
+	Gate Gate
+}
+
+func (e *GateError) Error() string {
+	var b strings.Builder
+	if e.Gate.Op != "" {
+		fmt.Fprintf(&b, "move %q: %s refused at %s:", e.Gate.Move, e.Gate.Op, e.Gate.From)
+	} else {
+		fmt.Fprintf(&b, "move %q cannot go from %s to %s:", e.Gate.Move, e.Gate.From, e.Gate.To)
+	}
+	for _, bl := range e.Gate.Blockers {
+		b.WriteString(" " + bl.Message + ";")
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+func (e *GateError) Unwrap() error {
+	for _, bl := range e.Gate.Blockers {
+		if bl.Kind == BlockFinalized {
+			return errors.Join(ErrBlocked, ErrFinalized)
+		}
+	}
+	return ErrBlocked
+}
+
+// StepError is a DDL step that failed.
+type StepError struct {
+	Move string
+	Step string
+	SQL  string
+	Err  error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("move %q: step %s failed: %v (the step is recorded as proposed and not applied in tandem_steps; fix the cause and advance again: the step is checked and resumed)", e.Move, e.Step, e.Err)
+}
+
+func (e *StepError) Unwrap() []error { return []error{ErrStepFailed, e.Err} }
+
+// TooOldError refuses a build whose phases lag the ledger by two.
+type TooOldError struct {
+	Move    string
+	Release int64
+	Can     move.Phase
+	Ledger  move.Phase
+}
+
+func (e *TooOldError) Error() string {
+	return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: it would act two phases behind; run a newer release", e.Move, e.Ledger, e.Release, e.Can)
+}
+
+func (e *TooOldError) Unwrap() error { return ErrTooOld }
+
+// BusyError names the holder of a move's lease.
+type BusyError struct {
+	Move  string
+	Owner string
+	Until string
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("move %q: %s holds the backfill lease until %s; wait for it or stop it", e.Move, e.Owner, e.Until)
+}
+
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// PlanError is a plan file that could not be read.
+type PlanError struct {
+	File   string
+	Reason string
+	Err    error
+}
+
+func (e *PlanError) Error() string {
+	msg := "plan"
+	if e.File != "" {
+		msg += " " + e.File
+	}
+	msg += ": " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *PlanError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrPlan, e.Err}
+	}
+	return []error{ErrPlan}
+}

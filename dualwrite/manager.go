@@ -1,0 +1,380 @@
+package dualwrite
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/schema"
+	"github.com/tandem-go/tandem/services"
+	"github.com/tandem-go/tandem/triggers"
+)
+
+// Finalizer records that older releases may no longer join; the registry
+// (*services.Registry) is one.
+type Finalizer interface {
+	Finalize(ctx context.Context, release int64, reason string) error
+}
+
+// Manager runs moves for the operator: it keeps the ledger, checks gates,
+// applies each transition's DDL, backfills, verifies and reports status.
+// Any number of Managers may run against one database; the ledger and
+// tandem's database lock serialize them.
+type Manager struct {
+	db       *dialect.DB
+	moves    map[string]move.Move
+	order    []string
+	src      services.Source
+	fin      Finalizer
+	release  int64
+	lockWait time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	owner    string
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithRegistry sets where instances and the phases they act on are read.
+// When src also implements Finalizer (a *services.Registry does), it is used
+// to finalize too.
+func WithRegistry(src services.Source) Option {
+	return func(m *Manager) {
+		m.src = src
+		if f, ok := src.(Finalizer); ok && m.fin == nil {
+			m.fin = f
+		}
+	}
+}
+
+// WithFinalizer sets who records finalization (default: the registry).
+func WithFinalizer(f Finalizer) Option { return func(m *Manager) { m.fin = f } }
+
+// WithRelease records the release of the runner in the ledger and step log.
+func WithRelease(r int64) Option { return func(m *Manager) { m.release = r } }
+
+// WithLockWait bounds the wait for another runner's lock (default 60s).
+func WithLockWait(d time.Duration) Option { return func(m *Manager) { m.lockWait = d } }
+
+// WithLogger sets a logger; the Manager is silent by default.
+func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// New validates moves, brings the ledger tables up to date and gives each
+// move a ledger row (at legacy) when it has none.
+func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option) (*Manager, error) {
+	mg := &Manager{db: db, moves: map[string]move.Move{}, lockWait: 60 * time.Second,
+		log: slog.New(slog.DiscardHandler), now: time.Now}
+	for _, o := range opts {
+		o(mg)
+	}
+	if err := move.ValidateAll(moves); err != nil {
+		return nil, fmt.Errorf("dualwrite: %w", err)
+	}
+	for _, m := range moves {
+		mg.moves[m.Name] = m
+		mg.order = append(mg.order, m.Name)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	host, _ := os.Hostname()
+	mg.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	if _, err := schema.Ensure(ctx, db, Tables(), schema.WithLockWait(mg.lockWait)); err != nil {
+		return nil, fmt.Errorf("dualwrite: %w", err)
+	}
+	for _, name := range mg.order {
+		if err := ensureLedger(ctx, db, db.Dialect, name, mg.release, mg.utc()); err != nil {
+			return nil, fmt.Errorf("dualwrite: ledger row for %s: %w", name, err)
+		}
+	}
+	return mg, nil
+}
+
+func (mg *Manager) utc() time.Time { return mg.now().UTC() }
+
+// Moves returns the declared moves in declaration order.
+func (mg *Manager) Moves() []move.Move {
+	out := make([]move.Move, len(mg.order))
+	for i, n := range mg.order {
+		out[i] = mg.moves[n]
+	}
+	return out
+}
+
+// Move returns the move named name, or an *UnknownMoveError.
+func (mg *Manager) Move(name string) (move.Move, error) {
+	m, ok := mg.moves[name]
+	if !ok {
+		return m, &UnknownMoveError{Name: name, Known: slices.Clone(mg.order)}
+	}
+	return m, nil
+}
+
+// Phase returns the ledger's phase for a move.
+func (mg *Manager) Phase(ctx context.Context, name string) (move.Phase, error) {
+	if _, err := mg.Move(name); err != nil {
+		return 0, err
+	}
+	row, _, err := readLedger(ctx, mg.db, name)
+	if err != nil {
+		return 0, fmt.Errorf("dualwrite: read ledger: %w", err)
+	}
+	return row.phase, nil
+}
+
+func (mg *Manager) snapshot(ctx context.Context) (*services.Snapshot, error) {
+	if mg.src == nil {
+		return nil, nil
+	}
+	s, err := mg.src.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w", err)
+	}
+	return &s, nil
+}
+
+func (mg *Manager) input(m move.Move, row ledgerRow, snap *services.Snapshot, q dialect.Querier) gateInput {
+	return gateInput{m: m, row: row, snap: snap, d: mg.db.Dialect, q: q,
+		trigSets: func() (triggers.Set, error) { return triggers.ForMove(mg.db.Dialect.Name(), m) }}
+}
+
+// Gate reports whether the move can go to phase to now, and what blocks it.
+// It only reads.
+func (mg *Manager) Gate(ctx context.Context, name string, to move.Phase) (Gate, error) {
+	m, err := mg.Move(name)
+	if err != nil {
+		return Gate{}, err
+	}
+	snap, err := mg.snapshot(ctx)
+	if err != nil {
+		return Gate{}, fmt.Errorf("dualwrite: gate %s: %w", name, err)
+	}
+	row, _, err := readLedger(ctx, mg.db, name)
+	if err != nil {
+		return Gate{}, fmt.Errorf("dualwrite: gate %s: %w", name, err)
+	}
+	return mg.computeGate(ctx, mg.input(m, row, snap, mg.db), to)
+}
+
+// Transition is what Advance did, or in a dry run would do.
+type Transition struct {
+	Move   string     `json:"move"`
+	From   move.Phase `json:"from"`
+	To     move.Phase `json:"to"`
+	Gate   Gate       `json:"gate"`
+	Steps  []Step     `json:"steps"`
+	DryRun bool       `json:"dry_run"`
+	Done   bool       `json:"done"`
+}
+
+type advanceConfig struct {
+	dryRun bool
+	note   string
+}
+
+// AdvanceOption configures Advance.
+type AdvanceOption func(*advanceConfig)
+
+// DryRun makes Advance check the gate and return the steps with their SQL,
+// changing nothing.
+func DryRun() AdvanceOption { return func(c *advanceConfig) { c.dryRun = true } }
+
+// Note records why, in the phase history.
+func Note(s string) AdvanceOption { return func(c *advanceConfig) { c.note = s } }
+
+// Advance moves a move to phase to, which must be next to the current one
+// (forward, or back within the rollback window). The gate is checked first
+// and the transition refused with a *GateError naming what blocks it;
+// otherwise the transition's DDL steps run, each logged in tandem_steps,
+// and the ledger records the new phase. Runners are serialized by tandem's
+// database lock. Instances pick the phase up when their Tracker refreshes.
+func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts ...AdvanceOption) (Transition, error) {
+	var cfg advanceConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := mg.Move(name)
+	if err != nil {
+		return Transition{}, err
+	}
+	if !to.Valid() {
+		return Transition{}, &move.PhaseError{Input: to.String()}
+	}
+	snap, err := mg.snapshot(ctx)
+	if err != nil {
+		return Transition{}, fmt.Errorf("dualwrite: advance %s: %w", name, err)
+	}
+	tr := Transition{Move: name, To: to, DryRun: cfg.dryRun}
+	run := func(ctx context.Context, q dialect.Querier) error {
+		row, _, err := readLedger(ctx, q, name)
+		if err != nil {
+			return err
+		}
+		tr.From = row.phase
+		g, err := mg.computeGate(ctx, mg.input(m, row, snap, q), to)
+		tr.Gate = g
+		if err != nil {
+			return err
+		}
+		if to > row.phase {
+			if tr.Steps, err = StepsFor(m, mg.db.Dialect, to); err != nil {
+				return err
+			}
+		}
+		if !g.Open {
+			return &GateError{Gate: g}
+		}
+		if cfg.dryRun {
+			return nil
+		}
+		for i := range tr.Steps {
+			if err := applyStep(ctx, q, mg.db.Dialect, &tr.Steps[i], mg.release, mg.utc); err != nil {
+				return err
+			}
+		}
+		if err := mg.setPhase(ctx, q, m, row, to, cfg.note); err != nil {
+			return err
+		}
+		tr.Done = true
+		return nil
+	}
+	if cfg.dryRun {
+		err = run(ctx, mg.db)
+	} else {
+		err = mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+name, mg.lockWait, run)
+	}
+	if err != nil {
+		var ge *GateError
+		var na *NotAdjacentError
+		if errors.As(err, &ge) || errors.As(err, &na) {
+			return tr, err
+		}
+		return tr, fmt.Errorf("dualwrite: advance %s to %s: %w", name, to, err)
+	}
+	mg.log.Info("move advanced", "move", name, "from", tr.From, "to", to, "dry_run", cfg.dryRun)
+	return tr, nil
+}
+
+func (mg *Manager) setPhase(ctx context.Context, q dialect.Querier, m move.Move, row ledgerRow, to move.Phase, note string) error {
+	now := mg.utc()
+	set := `phase = ?, phase_at = ?, phase_release = ?, updated_at = ?`
+	args := []any{to.String(), now, mg.release, now}
+	switch {
+	case to == move.WriteNew && row.phase == move.ReadNew:
+		// From now on rows may be written to new only: old goes stale
+		// unless the reverse trigger keeps it.
+		stale := 1
+		if m.Triggers {
+			stale = 0
+		}
+		set += `, old_stale = ?` + clearProgress("reverse")
+		args = append(args, stale)
+	case to == move.Legacy:
+		// Legacy writers no longer keep new: whatever the backfill did is void.
+		set += `, failed_rows = 0, verified_at = NULL, mismatches = NULL` + clearProgress("backfill")
+		if _, err := q.ExecContext(ctx, q.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ?`), m.Name); err != nil {
+			return err
+		}
+	}
+	if _, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET `+set+` WHERE name = ?`), append(args, m.Name)...); err != nil {
+		return err
+	}
+	var seq int64
+	if err := q.GetContext(ctx, &seq, q.Rebind(`SELECT COALESCE(MAX(seq), 0) FROM `+HistoryTable+` WHERE move = ?`), m.Name); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, q.Rebind(`INSERT INTO `+HistoryTable+` (move, seq, from_phase, to_phase, at, app_release, note) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		m.Name, seq+1, row.phase.String(), to.String(), now, mg.release, note)
+	return err
+}
+
+func clearProgress(prefix string) string {
+	return ", " + prefix + "_cursor = NULL, " + prefix + "_bound = NULL, " + prefix + "_started_at = NULL, " + prefix + "_done_at = NULL, " + prefix + "_rows_done = 0, " + prefix + "_rows_total = 0"
+}
+
+// Finalize closes the rollback window of a move standing at write-new with
+// every instance acting on it, and records with the registry that releases
+// older than the one shipping write-new may no longer join. Contract needs it.
+func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, error) {
+	m, err := mg.Move(name)
+	if err != nil {
+		return 0, err
+	}
+	snap, err := mg.snapshot(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
+	}
+	row, _, err := readLedger(ctx, mg.db, name)
+	if err != nil {
+		return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
+	}
+	if row.FinalizedAt.Valid {
+		return row.FinalizedRelease.Int64, nil
+	}
+	g := Gate{Move: name, Op: "finalize", From: row.phase, To: move.Contracted}
+	if row.phase != move.WriteNew {
+		g.Blockers = append(g.Blockers, Blocker{Kind: BlockFinalize, Message: fmt.Sprintf("finalize needs the move at write-new, it is at %s", row.phase)})
+		return 0, &GateError{Gate: g}
+	}
+	if snap == nil || mg.fin == nil {
+		g.Blockers = append(g.Blockers, Blocker{Kind: BlockRegistry, Message: "no registry configured: finalize must record the floor with the registry (use WithRegistry)"})
+		return 0, &GateError{Gate: g}
+	}
+	if lag := ackedAll(snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
+		g.Blockers = append(g.Blockers, Blocker{Kind: BlockInstances, Instances: lag, Message: fmt.Sprintf("%d instance(s) do not act on write-new yet (%s)", len(lag), lag[0])})
+		return 0, &GateError{Gate: g}
+	}
+	release := m.Releases.WriteNew
+	if release == 0 {
+		release = snap.Floor().Release
+	}
+	if release <= 0 {
+		release = mg.release
+	}
+	if reason == "" {
+		reason = "move " + name + " finalized"
+	}
+	// The registry is written first and outside tandem's lock: on SQLite
+	// the lock is the database's only write transaction.
+	if release > 0 {
+		if err := mg.fin.Finalize(ctx, release, reason); err != nil {
+			return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
+		}
+	}
+	err = mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+		now := mg.utc()
+		_, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET finalized_at = ?, finalized_release = ?, updated_at = ? WHERE name = ? AND finalized_at IS NULL`), now, release, now, name)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
+	}
+	return release, nil
+}
+
+// History is one phase transition as the ledger recorded it.
+type History struct {
+	Seq     int64     `db:"seq" json:"seq"`
+	From    string    `db:"from_phase" json:"from"`
+	To      string    `db:"to_phase" json:"to"`
+	At      time.Time `db:"at" json:"at"`
+	Release int64     `db:"app_release" json:"release"`
+	Note    *string   `db:"note" json:"note,omitempty"`
+}
+
+func readHistory(ctx context.Context, q dialect.Querier, name string) ([]History, error) {
+	var out []History
+	err := q.SelectContext(ctx, &out, q.Rebind(`SELECT seq, from_phase, to_phase, at, app_release, note FROM `+HistoryTable+` WHERE move = ? ORDER BY seq`), name)
+	return out, err
+}

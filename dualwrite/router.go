@@ -1,0 +1,175 @@
+package dualwrite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// ErrNoRow means the row read or written does not exist.
+var ErrNoRow = errors.New("no such row")
+
+// Router reads and writes a moved value the way a phase requires, for
+// application code working with sqlx (any dialect.Querier: *sqlx.DB,
+// *sqlx.Tx, *sqlx.Conn). Values are always in the new form: a read of old
+// is passed through Forward, a write of old through Backward.
+//
+// What each phase does:
+//
+//	legacy      Read: old          Write: old
+//	write-both  Read: old          Write: old and new
+//	read-new    Read: new          Write: old and new
+//	write-new   Read: new          Write: new
+//	contracted  Read: new          Write: new
+//
+// The read rule during read-new: reads go to new only, never to old and
+// never "new, falling back to old". The gate into read-new guarantees that
+// every row's new is complete (a verified backfill with no failed rows, and
+// every instance writing both, or triggers), so new is never behind old; a
+// fallback would hide a row the backfill missed and make NULL ambiguous.
+// For a cross-table move a source row without a destination row reads as
+// NULL (nil).
+//
+// Write both sides in one transaction (pass a *sqlx.Tx) so readers of
+// either column never see one side without the other.
+type Router struct {
+	m                     move.Move
+	d                     dialect.Dialect
+	tbl, ntbl, oldc, newc string
+	keys, nkeys           []string
+	whereKey, whereNewKey string
+}
+
+// NewRouter prepares the SQL of m for engine d.
+func NewRouter(m move.Move, d dialect.Dialect) (*Router, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("dualwrite: router: %w", err)
+	}
+	r := &Router{m: m, d: d}
+	r.tbl = dialect.MustQuote(d, m.Table)
+	r.ntbl = dialect.MustQuote(d, m.NewTable())
+	r.oldc = dialect.MustQuote(d, m.Old)
+	r.newc = dialect.MustQuote(d, m.New.Column)
+	r.keys, _ = quoteAll(d, m.Key)
+	r.nkeys, _ = quoteAll(d, m.NewKey())
+	r.whereKey = eqAll(r.keys, "")
+	r.whereNewKey = eqAll(r.nkeys, "")
+	return r, nil
+}
+
+func eqAll(cols []string, alias string) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = alias + c + " = ?"
+	}
+	return strings.Join(parts, " AND ")
+}
+
+func (r *Router) checkKey(key []any) error {
+	if len(key) != len(r.m.Key) {
+		return fmt.Errorf("dualwrite: move %q: want %d key value(s) (%s), got %d", r.m.Name, len(r.m.Key), strings.Join(r.m.Key, ", "), len(key))
+	}
+	return nil
+}
+
+// Read returns the moved value of the row with key, as phase p reads it,
+// in the new form. A missing row gives an error matching ErrNoRow.
+func (r *Router) Read(ctx context.Context, q dialect.Querier, p move.Phase, key ...any) (any, error) {
+	if err := r.checkKey(key); err != nil {
+		return nil, err
+	}
+	var query string
+	goForward := false
+	switch {
+	case p.ReadsOld():
+		col := r.oldc
+		if r.m.Forward.HasGo() {
+			goForward = !r.m.Forward.IsIdentity()
+		} else {
+			expr, err := r.m.Forward.Render(r.d.Name(), r.oldc)
+			if err != nil {
+				return nil, err
+			}
+			col = expr
+		}
+		query = `SELECT ` + col + ` FROM ` + r.tbl + ` WHERE ` + r.whereKey
+	case !r.m.CrossTable():
+		query = `SELECT ` + r.newc + ` FROM ` + r.tbl + ` WHERE ` + r.whereKey
+	default:
+		on := make([]string, len(r.keys))
+		for i := range r.keys {
+			on[i] = "s." + r.keys[i] + " = n." + r.nkeys[i]
+		}
+		query = `SELECT n.` + r.newc + ` FROM ` + r.tbl + ` s LEFT JOIN ` + r.ntbl + ` n ON ` + strings.Join(on, " AND ") + ` WHERE ` + eqAll(r.keys, "s.")
+	}
+	var v any
+	if err := q.QueryRowxContext(ctx, q.Rebind(query), key...).Scan(&v); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("dualwrite: move %q: read %v: %w", r.m.Name, key, ErrNoRow)
+		}
+		return nil, fmt.Errorf("dualwrite: move %q: read: %w", r.m.Name, err)
+	}
+	v = move.Normalize(v)
+	if goForward {
+		out, err := r.m.Forward.Apply(v)
+		if err != nil {
+			return nil, &move.TransformError{Move: r.m.Name, Direction: "forward", Value: v, Err: err}
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// Write sets the moved value of the existing row with key, as phase p
+// writes it; value is in the new form.
+func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, value any, key ...any) error {
+	if err := r.checkKey(key); err != nil {
+		return err
+	}
+	var sets []string
+	var args []any
+	if p.WritesOld() {
+		switch {
+		case r.m.Backward.HasGo():
+			old, err := r.m.Backward.Apply(value)
+			if err != nil {
+				return &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
+			}
+			sets, args = append(sets, r.oldc+" = ?"), append(args, old)
+		default:
+			expr, err := r.m.Backward.Render(r.d.Name(), "?")
+			if err != nil {
+				return err
+			}
+			sets = append(sets, r.oldc+" = "+expr)
+			for range strings.Count(expr, "?") {
+				args = append(args, value)
+			}
+		}
+	}
+	if p.WritesNew() && !r.m.CrossTable() {
+		sets, args = append(sets, r.newc+" = ?"), append(args, value)
+	}
+	if len(sets) > 0 {
+		res, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+r.tbl+` SET `+strings.Join(sets, ", ")+` WHERE `+r.whereKey), append(args, key...)...)
+		if err != nil {
+			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 && r.d.Name() != dialect.MySQL {
+			// MySQL counts changed rows only, so 0 is ambiguous there.
+			return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
+		}
+	}
+	if p.WritesNew() && r.m.CrossTable() {
+		stmt := dialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc)
+		if _, err := q.ExecContext(ctx, q.Rebind(stmt), append(append([]any{}, key...), value)...); err != nil {
+			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
+		}
+	}
+	return nil
+}

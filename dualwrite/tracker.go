@@ -1,0 +1,108 @@
+package dualwrite
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// Effective is the phase an instance acts on: the ledger's phase, capped by
+// the highest phase its build ships.
+func Effective(ledger, build move.Phase) move.Phase {
+	return min(ledger, build)
+}
+
+// Tracker is the instance side of moves: it reads the ledger and says, with
+// no I/O on the hot path, which phase this instance acts on for each move.
+// Report Phases with every heartbeat (services.Heartbeat.Phases): the next
+// transition waits until every instance acts on the current phase.
+type Tracker struct {
+	db      *dialect.DB
+	release int64
+	moves   []move.Move
+	phases  atomic.Pointer[map[string]move.Phase]
+}
+
+// NewTracker reads the ledger once for the moves this build knows. It fails
+// with a *TooOldError when release would act two phases behind a move's
+// ledger phase (the operator moved on without this release).
+func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move) (*Tracker, error) {
+	if err := move.ValidateAll(moves); err != nil {
+		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
+	}
+	t := &Tracker{db: db, release: release, moves: moves}
+	if err := t.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Refresh rereads the ledger. On error the phases stay as they were.
+func (t *Tracker) Refresh(ctx context.Context) error {
+	out := make(map[string]move.Phase, len(t.moves))
+	for _, m := range t.moves {
+		ledger := move.Legacy
+		if ok, err := t.db.Dialect.TableExists(ctx, t.db, MovesTable); err != nil {
+			return fmt.Errorf("dualwrite: tracker: %w", err)
+		} else if ok {
+			row, found, err := readLedger(ctx, t.db, m.Name)
+			if err != nil {
+				return fmt.Errorf("dualwrite: tracker: read ledger: %w", err)
+			}
+			if found {
+				ledger = row.phase
+			}
+		}
+		can := m.Releases.Highest(t.release)
+		// With triggers the database keeps old and new in sync for any
+		// mix of phases short of contract, so a lagging build is safe.
+		lagOK := m.Triggers && ledger <= move.WriteNew
+		if !lagOK && int(can) < int(ledger)-1 {
+			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger}
+		}
+		out[m.Name] = Effective(ledger, can)
+	}
+	t.phases.Store(&out)
+	return nil
+}
+
+// Phase returns the phase this instance acts on for the move (legacy for a
+// move it does not know).
+func (t *Tracker) Phase(name string) move.Phase {
+	if p := t.phases.Load(); p != nil {
+		return (*p)[name]
+	}
+	return move.Legacy
+}
+
+// Phases returns every move's phase by name, for services.Heartbeat.Phases.
+func (t *Tracker) Phases() map[string]string {
+	out := map[string]string{}
+	if p := t.phases.Load(); p != nil {
+		for k, v := range *p {
+			out[k] = v.String()
+		}
+	}
+	return out
+}
+
+// Run refreshes every interval until ctx ends; it returns ctx's error. A
+// failed refresh keeps the last phases and is retried at the next tick.
+func (t *Tracker) Run(ctx context.Context, every time.Duration, onError func(error)) error {
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tk.C:
+			if err := t.Refresh(ctx); err != nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package dualwrite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// Mismatch is a row where new differs from transform(old).
+type Mismatch struct {
+	Key  []any `json:"key"`
+	Old  any   `json:"old"`
+	New  any   `json:"new"`
+	Want any   `json:"want"` // transform(old)
+}
+
+// VerifyResult is what Verify found.
+type VerifyResult struct {
+	Move       string        `json:"move"`
+	Mode       string        `json:"mode"`
+	Checked    int64         `json:"checked"`
+	Mismatches int64         `json:"mismatches"`
+	Listed     []Mismatch    `json:"listed,omitempty"`
+	Failed     int64         `json:"failed"` // rows whose Go transform fails, not counted as mismatches
+	FailedRows []FailedRow   `json:"failed_rows,omitempty"`
+	At         time.Time     `json:"at"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+}
+
+type verifyConfig struct {
+	list     int
+	forceGo  bool
+	progress func(Progress)
+	batch    int
+}
+
+// VerifyOption configures Verify.
+type VerifyOption func(*verifyConfig)
+
+// ListMismatches sets how many mismatching rows are listed (default 20).
+func ListMismatches(n int) VerifyOption { return func(c *verifyConfig) { c.list = n } }
+
+// VerifyUseGo compares with the Go transform even when SQL exists.
+func VerifyUseGo() VerifyOption { return func(c *verifyConfig) { c.forceGo = true } }
+
+// VerifyProgress is called after every batch of a Go-mode verify.
+func VerifyProgress(f func(Progress)) VerifyOption { return func(c *verifyConfig) { c.progress = f } }
+
+// Verify counts, and lists the first few of, the rows where new differs from
+// Forward(old), NULL-safely, and records the count and the time in the
+// ledger: read-new needs a verify after the backfill finished that found
+// none. It only reads the moved table. With a SQL transform the database
+// compares; with a Go function rows are read in keyset batches and compared
+// in Go (numbers by value, so 12.5 and "12.50" agree).
+func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption) (VerifyResult, error) {
+	cfg := verifyConfig{list: 20, batch: 5000}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := mg.Move(name)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	row, _, err := readLedger(ctx, mg.db, name)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("dualwrite: verify %s: %w", name, err)
+	}
+	if row.phase == move.Legacy || row.phase == move.Contracted {
+		g := Gate{Move: name, Op: "verify", From: row.phase, To: row.phase, Blockers: []Blocker{{Kind: BlockVerify,
+			Message: fmt.Sprintf("verify compares old and new, which both exist from write-both to write-new; the move is at %s", row.phase)}}}
+		return VerifyResult{}, &GateError{Gate: g}
+	}
+	start := time.Now()
+	res := VerifyResult{Move: name, Mode: "sql"}
+	d := mg.db.Dialect
+	src := mg.verifySource(m)
+	if cfg.forceGo && m.Forward.HasGo() || !m.Forward.HasSQL(d.Name()) {
+		res.Mode = "go"
+		err = mg.verifyGo(ctx, m, src, cfg, &res)
+	} else {
+		err = mg.verifySQL(ctx, m, src, cfg, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("dualwrite: verify %s: %w", name, err)
+	}
+	if res.FailedRows, err = mg.FailedRows(ctx, name, max(cfg.list, 1)); err != nil {
+		return res, fmt.Errorf("dualwrite: verify %s: %w", name, err)
+	}
+	if res.Mode == "sql" {
+		res.Failed = row.FailedRows
+	}
+	res.At = mg.utc()
+	res.Elapsed = time.Since(start)
+	_, err = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET verified_at = ?, mismatches = ?, updated_at = ? WHERE name = ?`), res.At, res.Mismatches, res.At, name)
+	if err != nil {
+		return res, fmt.Errorf("dualwrite: verify %s: record: %w", name, err)
+	}
+	return res, nil
+}
+
+// verifySource is the FROM clause and column references of a verify.
+type vsource struct {
+	from      string
+	keys      []string // qualified
+	old, new_ string
+}
+
+func (mg *Manager) verifySource(m move.Move) vsource {
+	d := mg.db.Dialect
+	keys, _ := quoteAll(d, m.Key)
+	s := vsource{from: dialect.MustQuote(d, m.Table) + " s", keys: qualify("s", keys),
+		old: "s." + dialect.MustQuote(d, m.Old)}
+	if m.CrossTable() {
+		nkeys, _ := quoteAll(d, m.New.Key)
+		on := make([]string, len(keys))
+		for i := range keys {
+			on[i] = "n." + nkeys[i] + " = s." + keys[i]
+		}
+		s.from += " LEFT JOIN " + dialect.MustQuote(d, m.New.Table) + " n ON " + strings.Join(on, " AND ")
+		s.new_ = "n." + dialect.MustQuote(d, m.New.Column)
+	} else {
+		s.new_ = "s." + dialect.MustQuote(d, m.New.Column)
+	}
+	return s
+}
+
+func (mg *Manager) verifySQL(ctx context.Context, m move.Move, s vsource, cfg verifyConfig, res *VerifyResult) error {
+	d := mg.db.Dialect
+	want, err := m.Forward.Render(d.Name(), s.old)
+	if err != nil {
+		return err
+	}
+	differs := dialect.DistinctSQL(d, s.new_, want)
+	q := mg.db
+	if err := q.GetContext(ctx, &res.Checked, `SELECT COUNT(*) FROM `+s.from); err != nil {
+		return err
+	}
+	if err := q.GetContext(ctx, &res.Mismatches, `SELECT COUNT(*) FROM `+s.from+` WHERE `+differs); err != nil {
+		return err
+	}
+	if res.Mismatches == 0 || cfg.list <= 0 {
+		return nil
+	}
+	rows, err := q.QueryxContext(ctx, `SELECT `+strings.Join(s.keys, ", ")+`, `+s.old+`, `+s.new_+`, `+want+` FROM `+s.from+` WHERE `+differs+` ORDER BY `+strings.Join(s.keys, ", ")+dialect.LimitSQL(cfg.list))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nk := len(s.keys)
+	for rows.Next() {
+		vals, err := rows.SliceScan()
+		if err != nil {
+			return err
+		}
+		for i := range vals {
+			vals[i] = move.Normalize(vals[i])
+		}
+		res.Listed = append(res.Listed, Mismatch{Key: vals[:nk], Old: vals[nk], New: vals[nk+1], Want: vals[nk+2]})
+	}
+	return rows.Err()
+}
+
+func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg verifyConfig, res *VerifyResult) error {
+	d := mg.db.Dialect
+	nk := len(s.keys)
+	var cursor []any
+	start := time.Now()
+	batch := 0
+	for {
+		var cond string
+		var args []any
+		if cursor != nil {
+			c, idx := dialect.KeyAfter(d, s.keys)
+			cond, args = " WHERE "+c, pick(cursor, idx)
+		}
+		rows, err := mg.db.QueryxContext(ctx, mg.db.Rebind(`SELECT `+strings.Join(s.keys, ", ")+`, `+s.old+`, `+s.new_+` FROM `+s.from+cond+` ORDER BY `+strings.Join(s.keys, ", ")+dialect.LimitSQL(cfg.batch)), args...)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			vals, err := rows.SliceScan()
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			for i := range vals {
+				vals[i] = move.Normalize(vals[i])
+			}
+			n++
+			cursor = vals[:nk]
+			res.Checked++
+			want, terr := m.Forward.Apply(vals[nk])
+			if terr != nil {
+				res.Failed++
+				continue
+			}
+			if !SameValue(vals[nk+1], want) {
+				res.Mismatches++
+				if len(res.Listed) < cfg.list {
+					res.Listed = append(res.Listed, Mismatch{Key: vals[:nk], Old: vals[nk], New: vals[nk+1], Want: want})
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		batch++
+		if cfg.progress != nil {
+			cfg.progress(Progress{Move: m.Name, Op: "verify", Mode: "go", Batch: batch, BatchRows: n, Done: res.Checked, Elapsed: time.Since(start), Finished: n < cfg.batch})
+		}
+		if n < cfg.batch {
+			return nil
+		}
+	}
+}
+
+// SameValue compares two column values as tandem's verify does: NULL only
+// equals NULL, numbers compare by value whatever their Go type or text
+// form, times by instant, anything else by its text.
+func SameValue(a, b any) bool {
+	a, b = move.Normalize(a), move.Normalize(b)
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if ta, ok := a.(time.Time); ok {
+		if tb, ok := b.(time.Time); ok {
+			return ta.Equal(tb)
+		}
+	}
+	fa, oka := number(a)
+	fb, okb := number(b)
+	if oka && okb {
+		return fa == fb || math.Abs(fa-fb) <= 1e-9*math.Max(math.Abs(fa), math.Abs(fb))
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case bool:
+		if x {
+			return 1, true
+		}
+		return 0, true
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		return f, err == nil
+	}
+	return 0, false
+}

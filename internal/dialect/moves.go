@@ -1,0 +1,132 @@
+package dialect
+
+import (
+	"strconv"
+	"strings"
+)
+
+// SQL for column moves (package dualwrite). Callers pass identifiers already
+// quoted with Quote and expressions already rendered; these functions only
+// assemble the parts that differ between engines.
+
+// AddColumnSQL adds column col of type typ to table, nullable: rows written
+// by writers that do not know the column yet must still insert.
+func AddColumnSQL(d Dialect, table, col, typ string) string {
+	return "ALTER TABLE " + table + " ADD COLUMN " + col + " " + typ
+}
+
+// DropColumnSQL drops column col of table. SQLite has had DROP COLUMN since
+// 3.35, which the bundled driver carries.
+func DropColumnSQL(d Dialect, table, col string) string {
+	return "ALTER TABLE " + table + " DROP COLUMN " + col
+}
+
+// CreateMoveTableSQL creates the destination table of a cross-table move:
+// the key columns (referencing refTable's key, deleted with it) and the new
+// column, nullable.
+func CreateMoveTableSQL(d Dialect, table string, keys, keyTypes []string, col, typ, refTable string, refKeys []string) string {
+	var b strings.Builder
+	b.WriteString("CREATE TABLE " + table + " (\n")
+	for i, k := range keys {
+		b.WriteString("  " + k + " " + keyTypes[i] + " NOT NULL,\n")
+	}
+	b.WriteString("  " + col + " " + typ + ",\n")
+	b.WriteString("  PRIMARY KEY (" + strings.Join(keys, ", ") + "),\n")
+	b.WriteString("  FOREIGN KEY (" + strings.Join(keys, ", ") + ") REFERENCES " + refTable + " (" + strings.Join(refKeys, ", ") + ") ON DELETE CASCADE\n")
+	b.WriteString(")")
+	return b.String()
+}
+
+// KeyAfter returns a predicate "key > (?, ?, ...)" over the quoted key
+// columns, with one '?' per argument in the order of the returned slice of
+// column indexes: each index i means "pass the cursor's i-th value".
+// PostgreSQL and SQLite compare row values directly; MySQL/MariaDB get the
+// expanded form, which its optimizer turns into an index range scan.
+func KeyAfter(d Dialect, cols []string) (string, []int) {
+	return keyCompare(d, cols, ">")
+}
+
+// KeyAtMost is KeyAfter for "key <= (?, ...)".
+func KeyAtMost(d Dialect, cols []string) (string, []int) {
+	return keyCompare(d, cols, "<=")
+}
+
+func keyCompare(d Dialect, cols []string, op string) (string, []int) {
+	if len(cols) == 1 {
+		return cols[0] + " " + op + " ?", []int{0}
+	}
+	if d.Name() != MySQL {
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+		idx := make([]int, len(cols))
+		for i := range idx {
+			idx[i] = i
+		}
+		return "(" + strings.Join(cols, ", ") + ") " + op + " (" + ph + ")", idx
+	}
+	// (a, b) > (x, y)  ==  a > x OR (a = x AND b > y); for <=, the last
+	// comparison is <= and the others strict.
+	strict := strings.TrimSuffix(op, "=")
+	var ors []string
+	var idx []int
+	for i := range cols {
+		var ands []string
+		for j := 0; j < i; j++ {
+			ands = append(ands, cols[j]+" = ?")
+			idx = append(idx, j)
+		}
+		o := strict
+		if i == len(cols)-1 {
+			o = op
+		}
+		ands = append(ands, cols[i]+" "+o+" ?")
+		idx = append(idx, i)
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", idx
+}
+
+// ForUpdate is the suffix that locks the rows a SELECT reads. SQLite has
+// none: its write transaction already excludes every other writer.
+func ForUpdate(d Dialect) string {
+	if d.Name() == SQLite {
+		return ""
+	}
+	return " FOR UPDATE"
+}
+
+// DistinctSQL is a NULL-safe "a differs from b".
+func DistinctSQL(d Dialect, a, b string) string {
+	switch d.Name() {
+	case MySQL:
+		return "NOT (" + a + " <=> " + b + ")"
+	case SQLite:
+		return "(" + a + " IS NOT " + b + ")"
+	}
+	return "(" + a + " IS DISTINCT FROM " + b + ")"
+}
+
+// UpsertSQL inserts one row (keys..., col) into table or, when the key
+// exists, sets col.
+func UpsertSQL(d Dialect, table string, keys []string, col string) string {
+	ph := strings.Repeat("?, ", len(keys)) + "?"
+	return "INSERT INTO " + table + " (" + strings.Join(keys, ", ") + ", " + col + ") VALUES (" + ph + ")" + upsertTail(d, keys, col)
+}
+
+// UpsertSelectSQL is UpsertSQL for the rows of a SELECT that yields the key
+// columns then the value. The SELECT must have a WHERE clause: SQLite needs
+// one to tell its ON CONFLICT from a join constraint.
+func UpsertSelectSQL(d Dialect, table string, keys []string, col, selectSQL string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(keys, ", ") + ", " + col + ") " + selectSQL + upsertTail(d, keys, col)
+}
+
+func upsertTail(d Dialect, keys []string, col string) string {
+	if d.Name() == MySQL {
+		// VALUES(col) is deprecated on MySQL 8.0.20+ but is what MariaDB
+		// understands; both accept it.
+		return " ON DUPLICATE KEY UPDATE " + col + " = VALUES(" + col + ")"
+	}
+	return " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO UPDATE SET " + col + " = excluded." + col
+}
+
+// LimitSQL appends a LIMIT clause; every supported engine spells it alike.
+func LimitSQL(n int) string { return " LIMIT " + strconv.Itoa(n) }
