@@ -55,6 +55,11 @@ type fieldInfo struct {
 	backport stepFunc
 }
 
+type child struct {
+	fd   protoreflect.FieldDescriptor
+	info *msgInfo
+}
+
 type upgradeStep struct {
 	to Version
 	fn func(m protoreflect.Message) error
@@ -65,7 +70,7 @@ type msgInfo struct {
 	desc      protoreflect.MessageDescriptor
 	versioned []fieldInfo // fields with a since, newest first
 	upgrades  []upgradeStep
-	children  []protoreflect.FieldDescriptor // message fields whose subtree has versioned fields or upgrades
+	children  []child // message fields whose subtree has versioned fields or upgrades
 	// maxSince and maxUpgrade summarise the subtree so a walk skips messages
 	// that cannot need it.
 	maxSince   Version
@@ -221,8 +226,8 @@ func NewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) (*API, error) 
 			if !v.IsZero() {
 				mi.versioned = append(mi.versioned, fieldInfo{fd: fd, since: v})
 			}
-			if child := messageOf(fd); child != nil {
-				if _, err := visit(child); err != nil {
+			if cm := messageOf(fd); cm != nil {
+				if _, err := visit(cm); err != nil {
 					return nil, err
 				}
 			}
@@ -321,11 +326,11 @@ func (a *API) summarise() {
 		for _, mi := range a.msgs {
 			fields := mi.desc.Fields()
 			for i := 0; i < fields.Len(); i++ {
-				child := messageOf(fields.Get(i))
-				if child == nil {
+				cd := messageOf(fields.Get(i))
+				if cd == nil {
 					continue
 				}
-				ci := a.msgs[child.FullName()]
+				ci := a.msgs[cd.FullName()]
 				if mi.maxSince.Less(ci.maxSince) {
 					mi.maxSince, changed = ci.maxSince, true
 				}
@@ -339,10 +344,10 @@ func (a *API) summarise() {
 		fields := mi.desc.Fields()
 		for i := 0; i < fields.Len(); i++ {
 			fd := fields.Get(i)
-			if child := messageOf(fd); child != nil {
-				ci := a.msgs[child.FullName()]
+			if cd := messageOf(fd); cd != nil {
+				ci := a.msgs[cd.FullName()]
 				if !ci.maxSince.IsZero() || !ci.maxUpgrade.IsZero() {
-					mi.children = append(mi.children, fd)
+					mi.children = append(mi.children, child{fd: fd, info: ci})
 				}
 			}
 		}

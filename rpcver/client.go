@@ -136,12 +136,13 @@ func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Mes
 			return fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
 		}
 	}
-	data, err := proto.Marshal(msg.Interface())
+	data, buf, err := marshal(msg.Interface())
 	if err != nil {
 		return fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
 	}
 	subject := cm.subject(c.prefix, c.api.name, to)
 	reply, err := c.request(ctx, subject, data)
+	release(buf)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return &NoServerError{API: c.api.name, Subject: subject}

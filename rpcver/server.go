@@ -297,12 +297,13 @@ func (s *Server) serve(ep *endpoint, r micro.Request) {
 			return
 		}
 	}
-	data, err := proto.Marshal(resp)
+	data, buf, err := marshal(resp)
 	if err != nil {
 		_ = r.Error(CodeInternal, "encode response: "+err.Error(), nil)
 		return
 	}
 	_ = r.Respond(data)
+	release(buf)
 }
 
 type requestError struct {

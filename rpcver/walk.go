@@ -24,12 +24,38 @@ func (a *API) needsBackport(m protoreflect.Message, mi *msgInfo, to Version) boo
 			return true
 		}
 	}
-	found := false
-	a.eachChild(m, mi, func(c protoreflect.Message, ci *msgInfo) bool {
-		found = a.needsBackport(c, ci, to)
-		return !found
-	})
-	return found
+	for _, ch := range mi.children {
+		fd, ci := ch.fd, ch.info
+		if !m.Has(fd) {
+			continue
+		}
+		if !to.Less(ci.maxSince) {
+			continue
+		}
+		switch v := m.Get(fd); {
+		case fd.IsMap():
+			found := false
+			v.Map().Range(func(_ protoreflect.MapKey, e protoreflect.Value) bool {
+				found = a.needsBackport(e.Message(), ci, to)
+				return !found
+			})
+			if found {
+				return true
+			}
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				if a.needsBackport(l.Get(i).Message(), ci, to) {
+					return true
+				}
+			}
+		default:
+			if a.needsBackport(v.Message(), ci, to) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // backport rewrites m in place to version to. strict makes a set field
@@ -60,12 +86,19 @@ func (a *API) backport(m protoreflect.Message, mi *msgInfo, to Version, strict b
 		}
 		m.Clear(f.fd)
 	}
-	var err error
-	a.eachChild(m, mi, func(c protoreflect.Message, ci *msgInfo) bool {
-		err = a.backport(c, ci, to, strict)
-		return err == nil
-	})
-	return err
+	for _, ch := range mi.children {
+		fd, ci := ch.fd, ch.info
+		if !m.Has(fd) {
+			continue
+		}
+		if !to.Less(ci.maxSince) {
+			continue
+		}
+		if err := a.eachMessage(m.Get(fd), fd, func(c protoreflect.Message) error { return a.backport(c, ci, to, strict) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upgrade runs the steps after version from, up to the API's current, on
@@ -82,43 +115,40 @@ func (a *API) upgrade(m protoreflect.Message, mi *msgInfo, from Version) error {
 			return fmt.Errorf("upgrade %s to %s: %w", mi.desc.FullName(), u.to, err)
 		}
 	}
-	var err error
-	a.eachChild(m, mi, func(c protoreflect.Message, ci *msgInfo) bool {
-		err = a.upgrade(c, ci, from)
-		return err == nil
-	})
-	return err
-}
-
-// eachChild calls fn on every set message value below m that can matter,
-// until fn returns false.
-func (a *API) eachChild(m protoreflect.Message, mi *msgInfo, fn func(protoreflect.Message, *msgInfo) bool) {
-	for _, fd := range mi.children {
+	for _, ch := range mi.children {
+		fd, ci := ch.fd, ch.info
 		if !m.Has(fd) {
 			continue
 		}
-		ci := a.msgs[messageOf(fd).FullName()]
-		switch {
-		case fd.IsMap():
-			ok := true
-			m.Get(fd).Map().Range(func(_ protoreflect.MapKey, v protoreflect.Value) bool {
-				ok = fn(v.Message(), ci)
-				return ok
-			})
-			if !ok {
-				return
-			}
-		case fd.IsList():
-			l := m.Get(fd).List()
-			for i := 0; i < l.Len(); i++ {
-				if !fn(l.Get(i).Message(), ci) {
-					return
-				}
-			}
-		default:
-			if !fn(m.Get(fd).Message(), ci) {
-				return
-			}
+		if !from.Less(ci.maxUpgrade) {
+			continue
+		}
+		if err := a.eachMessage(m.Get(fd), fd, func(c protoreflect.Message) error { return a.upgrade(c, ci, from) }); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// eachMessage calls fn on the message, each list element or each map value
+// that v (the value of fd) holds, until fn fails.
+func (a *API) eachMessage(v protoreflect.Value, fd protoreflect.FieldDescriptor, fn func(protoreflect.Message) error) error {
+	switch {
+	case fd.IsMap():
+		var err error
+		v.Map().Range(func(_ protoreflect.MapKey, e protoreflect.Value) bool {
+			err = fn(e.Message())
+			return err == nil
+		})
+		return err
+	case fd.IsList():
+		l := v.List()
+		for i := 0; i < l.Len(); i++ {
+			if err := fn(l.Get(i).Message()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fn(v.Message())
 }

@@ -4,8 +4,8 @@
 //   - 1.0: GetItem and PutItem on an Item{id, name, quantity, price}.
 //   - 1.1: Item gains price_cents (price in cents, superseding the whole-unit
 //     price) and labels.
-//   - 1.2: Item gains tags, PutItemRequest gains create_only, and the
-//     RenameItem method arrives.
+//   - 1.2: Item gains tags and quantity_milli, PutItemRequest gains
+//     create_only, and the RenameItem method arrives.
 //
 // The history lives in proto/inventory/v1/inventory.proto as tandem options;
 // this package adds the backport and upgrade steps between versions and

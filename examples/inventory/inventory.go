@@ -43,6 +43,14 @@ func Steps() []rpcver.APIOption {
 			}
 			return nil
 		}),
+		// 1.2 -> 1.1: whole quantities only.
+		rpcver.Backport("quantity_milli", func(it *pb.Item, to rpcver.Version) error {
+			if it.QuantityMilli%1000 != 0 {
+				return fmt.Errorf("quantity %d/1000 is not whole, and 1.1 has whole quantities only", it.QuantityMilli)
+			}
+			it.Quantity = it.QuantityMilli / 1000
+			return nil
+		}),
 		// 1.2 -> 1.1: each tag becomes a label "tag/<name>".
 		rpcver.Backport("tags", func(it *pb.Item, to rpcver.Version) error {
 			if it.Labels == nil {
@@ -55,6 +63,12 @@ func Steps() []rpcver.APIOption {
 		}),
 		// 1.1 -> 1.2: labels "tag/<name>" become tags again.
 		rpcver.Upgrade("1.2", func(it *pb.Item) error {
+			if it.QuantityMilli == 0 && it.Quantity != 0 {
+				it.QuantityMilli = it.Quantity * 1000
+			}
+			if len(it.Labels) == 0 {
+				return nil
+			}
 			for _, k := range slices.Sorted(maps.Keys(it.Labels)) {
 				if name, ok := strings.CutPrefix(k, TagLabelPrefix); ok {
 					it.Tags = append(it.Tags, name)

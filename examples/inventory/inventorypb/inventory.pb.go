@@ -1,5 +1,5 @@
 // The inventory API, tandem's example: version 1.1 adds fields to Item and
-// 1.2 adds a field and a method.
+// 1.2 adds fields and a method.
 //
 // Regenerate the Go code from the repository root with
 //   go generate ./examples/inventory/
@@ -42,7 +42,10 @@ type Item struct {
 	// Free labels. 1.0 has nowhere to put them: a set map cannot be backported.
 	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Tags. A backport to 1.1 stores each tag as a label "tag/<name>".
-	Tags          []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	Tags []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Quantity in thousandths, for goods sold by weight; it supersedes
+	// quantity. A backport to 1.1 needs a whole quantity.
+	QuantityMilli int64 `protobuf:"varint,8,opt,name=quantity_milli,json=quantityMilli,proto3" json:"quantity_milli,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -124,6 +127,13 @@ func (x *Item) GetTags() []string {
 		return x.Tags
 	}
 	return nil
+}
+
+func (x *Item) GetQuantityMilli() int64 {
+	if x != nil {
+		return x.QuantityMilli
+	}
+	return 0
 }
 
 type GetItemRequest struct {
@@ -412,7 +422,7 @@ var File_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"\x1cinventory/v1/inventory.proto\x12\finventory.v1\x1a\x14tandem/options.proto\"\x9f\x02\n" +
+	"\x1cinventory/v1/inventory.proto\x12\finventory.v1\x1a\x14tandem/options.proto\"\xcf\x02\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -421,7 +431,8 @@ const file_inventory_v1_inventory_proto_rawDesc = "" +
 	"\vprice_cents\x18\x05 \x01(\x03B\a\xea\xc7\x18\x031.1R\n" +
 	"priceCents\x12?\n" +
 	"\x06labels\x18\x06 \x03(\v2\x1e.inventory.v1.Item.LabelsEntryB\a\xea\xc7\x18\x031.1R\x06labels\x12\x1b\n" +
-	"\x04tags\x18\a \x03(\tB\a\xea\xc7\x18\x031.2R\x04tags\x1a9\n" +
+	"\x04tags\x18\a \x03(\tB\a\xea\xc7\x18\x031.2R\x04tags\x12.\n" +
+	"\x0equantity_milli\x18\b \x01(\x03B\a\xea\xc7\x18\x031.2R\rquantityMilli\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\" \n" +

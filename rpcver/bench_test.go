@@ -1,0 +1,215 @@
+package rpcver_test
+
+import (
+	"context"
+	"errors"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tandem-go/tandem/examples/inventory"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/internal/natstest"
+	"github.com/tandem-go/tandem/rpcver"
+)
+
+const payloadSize = 256
+
+// nopStore keeps nothing, so the benchmark measures the framework, not a map.
+type nopStore struct{}
+
+func (nopStore) Get(context.Context, string) (*pb.Item, error)           { return &pb.Item{}, nil }
+func (nopStore) Put(context.Context, *pb.Item, bool) error               { return nil }
+func (nopStore) Rename(context.Context, string, string) (*pb.Item, error) { return &pb.Item{}, nil }
+
+// benchRequest is a PutItemRequest of exactly payloadSize bytes that carries
+// a 1.2 field (quantity_milli), so a call capped at 1.1 runs a backport step
+// on the request and on the response, and an upgrade step on each side.
+func benchRequest(b *testing.B) *pb.PutItemRequest {
+	req := &pb.PutItemRequest{Item: &pb.Item{Id: "item-000001", QuantityMilli: 12000, PriceCents: 1999}}
+	for n := payloadSize - proto.Size(req); n > 0 && proto.Size(req) != payloadSize; n-- {
+		req.Item.Name = strings.Repeat("n", n)
+	}
+	if n := proto.Size(req); n != payloadSize {
+		b.Fatalf("request is %d bytes, want %d", n, payloadSize)
+	}
+	return req
+}
+
+// BenchmarkRPC compares a raw nats.go request/reply (no headers) with a
+// tandem call at cap == current and at a cap one minor below (request and
+// response backported and upgraded), sequential and with 8 concurrent
+// callers, all against one embedded nats-server.
+//
+// The machine is shared, so each tandem sub-benchmark is paired: every
+// caller alternates a tandem call and a raw call (flipping which goes
+// first), both timed, so both see the same load. It reports the tandem
+// call's p50/p99, the raw call's p50/p99 measured alongside, and the p50
+// ratio. The raw/ sub-benchmarks time raw calls alone, for reference.
+func BenchmarkRPC(b *testing.B) {
+	ns := natstest.New(b)
+	srvConn := natstest.Connect(b, ns)
+	cliConn := natstest.Connect(b, ns)
+
+	payload := make([]byte, payloadSize)
+	_, _ = rand.Read(payload)
+	if _, err := srvConn.Subscribe("raw.echo", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := srvConn.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	startServer(b, srvConn, inventory.API, nopStore{})
+	// A bare micro endpoint echoing bytes separates micro's own cost from
+	// tandem's (protobuf both ways, versions, steps).
+	svc, err := micro.AddService(srvConn, micro.Config{Name: "echo", Version: "1.0.0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = svc.Stop() })
+	if err := svc.AddEndpoint("echo", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(r.Data()) }), micro.WithEndpointSubject("micro.echo")); err != nil {
+		b.Fatal(err)
+	}
+	req := benchRequest(b)
+	atCurrent := newClient(b, cliConn, inventory.API, nil)
+	backported := newClient(b, cliConn, inventory.API, capAt(v1_1))
+	ctx := context.Background()
+
+	raw := func() error { _, err := cliConn.Request("raw.echo", payload, 5*time.Second); return err }
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"micro", func() error { _, err := cliConn.Request("micro.echo", payload, 5*time.Second); return err }},
+		{"current", func() error { _, err := inventory.PutItem.Call(ctx, atCurrent, req); return err }},
+		{"backport", func() error { _, err := inventory.PutItem.Call(ctx, backported, req); return err }},
+	}
+	for _, callers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("raw/callers=%d", callers), func(b *testing.B) {
+			lat, _ := measure(b, callers, raw, nil)
+			report(b, "", lat)
+		})
+		for _, c := range calls {
+			b.Run(fmt.Sprintf("%s/callers=%d", c.name, callers), func(b *testing.B) {
+				lat, rawLat := measure(b, callers, c.call, raw)
+				report(b, "", lat)
+				report(b, "raw-", rawLat)
+				b.ReportMetric(float64(p(lat, 50))/float64(p(rawLat, 50)), "x-raw-p50")
+			})
+		}
+	}
+}
+
+func p(lat []time.Duration, pct int) time.Duration { return lat[len(lat)*pct/100] }
+
+func report(b *testing.B, prefix string, lat []time.Duration) {
+	b.ReportMetric(float64(p(lat, 50).Nanoseconds())/1e3, prefix+"p50-µs")
+	b.ReportMetric(float64(p(lat, 99).Nanoseconds())/1e3, prefix+"p99-µs")
+}
+
+// measure runs b.N calls split over callers goroutines and returns every
+// call's latency, sorted. With a pair, each iteration also times one pair
+// call, alternating which goes first.
+func measure(b *testing.B, callers int, call, pair func() error) (lat, pairLat []time.Duration) {
+	lat = make([]time.Duration, b.N)
+	if pair != nil {
+		pairLat = make([]time.Duration, b.N)
+	}
+	timed := func(f func() error, into []time.Duration, i int) error {
+		t0 := time.Now()
+		err := f()
+		into[i] = time.Since(t0)
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	b.ResetTimer()
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < b.N; i += callers {
+				var err error
+				switch {
+				case pair == nil:
+					err = timed(call, lat, i)
+				case i%2 == 0:
+					err = errors.Join(timed(call, lat, i), timed(pair, pairLat, i))
+				default:
+					err = errors.Join(timed(pair, pairLat, i), timed(call, lat, i))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	slices.Sort(pairLat)
+	return lat, pairLat
+}
+
+// BenchmarkBackportStep is one request's backport from 1.2 to 1.1 on a copy
+// of the message, as a capped client runs it before sending: a scalar step
+// (quantity_milli -> quantity) and a map step (tags -> labels).
+func BenchmarkBackportStep(b *testing.B) {
+	for _, c := range benchSteps(b) {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := proto.Clone(c.req)
+				if err := rpcver.BackportMessage(inventory.API, m, v1_1, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUpgradeStep is the server side: a 1.1 request upgraded to 1.2,
+// on a copy.
+func BenchmarkUpgradeStep(b *testing.B) {
+	for _, c := range benchSteps(b) {
+		old := proto.Clone(c.req)
+		if err := rpcver.BackportMessage(inventory.API, old, v1_1, true); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := proto.Clone(old)
+				if err := rpcver.UpgradeMessage(inventory.API, m, v1_1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchSteps(b *testing.B) []struct {
+	name string
+	req  *pb.PutItemRequest
+} {
+	scalar := benchRequest(b)
+	tags := benchRequest(b)
+	tags.Item.QuantityMilli, tags.Item.Quantity, tags.Item.Tags = 0, 12, []string{"steel", "m8"}
+	return []struct {
+		name string
+		req  *pb.PutItemRequest
+	}{{"scalar", scalar}, {"map", tags}}
+}
