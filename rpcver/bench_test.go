@@ -2,8 +2,8 @@ package rpcver_test
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,8 +26,8 @@ const payloadSize = 256
 // nopStore keeps nothing, so the benchmark measures the framework, not a map.
 type nopStore struct{}
 
-func (nopStore) Get(context.Context, string) (*pb.Item, error)           { return &pb.Item{}, nil }
-func (nopStore) Put(context.Context, *pb.Item, bool) error               { return nil }
+func (nopStore) Get(context.Context, string) (*pb.Item, error)            { return &pb.Item{}, nil }
+func (nopStore) Put(context.Context, *pb.Item, bool) error                { return nil }
 func (nopStore) Rename(context.Context, string, string) (*pb.Item, error) { return &pb.Item{}, nil }
 
 // benchRequest is a PutItemRequest of exactly payloadSize bytes that carries
