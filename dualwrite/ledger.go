@@ -56,7 +56,7 @@ func readLedger(ctx context.Context, q dialect.Querier, name string) (ledgerRow,
 	var r ledgerRow
 	err := q.GetContext(ctx, &r, q.Rebind(`SELECT `+ledgerCols+` FROM `+MovesTable+` WHERE name = ?`), name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
+		return ledgerRow{Name: name, Phase: move.Legacy.String()}, false, nil
 	}
 	if err != nil {
 		return r, false, err

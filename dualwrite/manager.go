@@ -39,6 +39,8 @@ type Manager struct {
 	log      *slog.Logger
 	now      func() time.Time
 	owner    string
+	noSetup  bool
+	ready    bool // the ledger tables exist
 }
 
 // Option configures a Manager.
@@ -68,6 +70,11 @@ func WithLockWait(d time.Duration) Option { return func(m *Manager) { m.lockWait
 // WithLogger sets a logger; the Manager is silent by default.
 func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 
+// WithoutSetup makes New only read: it neither creates the ledger tables
+// nor gives moves their rows, so status can run with read-only rights or
+// before the first advance (every move then reads as legacy).
+func WithoutSetup() Option { return func(m *Manager) { m.noSetup = true } }
+
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
@@ -90,6 +97,15 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 	_, _ = rand.Read(b[:])
 	host, _ := os.Hostname()
 	mg.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	if mg.noSetup {
+		ok, err := db.Dialect.TableExists(ctx, db, MovesTable)
+		if err != nil {
+			return nil, fmt.Errorf("dualwrite: %w", err)
+		}
+		mg.ready = ok
+		return mg, nil
+	}
+	mg.ready = true
 	if _, err := schema.Ensure(ctx, db, Tables(), schema.WithLockWait(mg.lockWait)); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}

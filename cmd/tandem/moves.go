@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/services"
+)
+
+// defaultPlan is where the moves are read from when neither --plan nor
+// TANDEM_PLAN says otherwise.
+const defaultPlan = "tandem-plan.yaml"
+
+func init() {
+	extraCommands = append(extraCommands, func(a *app) *cobra.Command { return a.movesCommand() })
+	statusSections = append(statusSections, statusSection{Key: "moves", Build: movesStatusSection})
+}
+
+// MovesStatus is what `tandem status` shows about moves; it is nil when no
+// plan file is found, so status still works for applications without moves.
+func movesStatusSection(ctx context.Context, a *app, db *dialect.DB, snap services.Snapshot) (any, func(io.Writer), []string, error) {
+	path := envOr("TANDEM_PLAN", defaultPlan)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil, nil
+	}
+	plan, err := dualwrite.LoadPlan(path)
+	if err != nil {
+		return nil, nil, nil, &usageError{err}
+	}
+	mg, err := dualwrite.New(ctx, db, plan.Moves, dualwrite.WithRegistry(snapshotSource{snap}), dualwrite.WithoutSetup())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := mg.Status(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, st.WriteText, st.Blocked(), nil
+}
+
+// snapshotSource serves one registry snapshot already read.
+type snapshotSource struct{ snap services.Snapshot }
+
+func (s snapshotSource) Snapshot(context.Context) (services.Snapshot, error) { return s.snap, nil }
+
+// movesError maps the package's errors to the command's exit codes.
+func movesError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, move.ErrInvalid),
+		errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrPlan), errors.Is(err, move.ErrSchema):
+		return &usageError{err}
+	}
+	return err
+}
+
+type movesCmd struct {
+	a       *app
+	plan    string
+	release int64
+}
+
+func (a *app) movesCommand() *cobra.Command {
+	mc := &movesCmd{a: a}
+	cmd := &cobra.Command{
+		Use:   "moves",
+		Short: "Column moves: phases, gates, backfill, verify, and the SQL of each step",
+		Long: `Moves carry a column's data to another column (or another table) through
+the phases legacy -> write-both -> read-new -> write-new -> contracted, one
+gated step at a time. The moves are read from a plan file (--plan, env
+TANDEM_PLAN, default ./tandem-plan.yaml; format in package dualwrite).
+
+Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, phase not adjacent,
+invalid plan), 3 blocked (a gate is closed; the report says why), 4 the
+database could not be reached.`,
+	}
+	cmd.PersistentFlags().StringVar(&mc.plan, "plan", envOr("TANDEM_PLAN", defaultPlan), "plan file declaring the moves (env TANDEM_PLAN)")
+	cmd.PersistentFlags().Int64Var(&mc.release, "release", 0, "release of this runner, recorded in the ledger")
+	cmd.AddCommand(mc.list(), mc.advance(), mc.finalize(), mc.backfill(), mc.verify(), mc.sql())
+	return cmd
+}
+
+func (mc *movesCmd) loadPlan() (dualwrite.Plan, error) {
+	p, err := dualwrite.LoadPlan(mc.plan)
+	return p, movesError(err)
+}
+
+// manager opens the database, the registry and the moves.
+func (mc *movesCmd) manager(ctx context.Context, opts ...dualwrite.Option) (*dualwrite.Manager, func(), error) {
+	plan, err := mc.loadPlan()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, db, done, err := mc.a.registry(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append([]dualwrite.Option{dualwrite.WithRegistry(reg), dualwrite.WithRelease(mc.release), dualwrite.WithLogger(mc.a.logger())}, opts...)
+	mg, err := dualwrite.New(ctx, db, plan.Moves, opts...)
+	if err != nil {
+		done()
+		return nil, nil, movesError(err)
+	}
+	return mg, done, nil
+}
+
+func (mc *movesCmd) list() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "Every move: phase, what each release does, what blocks the next phase, progress",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			mg, done, err := mc.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			st, err := mg.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if mc.a.json {
+				return mc.a.printJSON(st)
+			}
+			st.WriteText(mc.a.stdout)
+			return nil
+		},
+	}
+}
+
+func (mc *movesCmd) advance() *cobra.Command {
+	var to string
+	var dryRun bool
+	var note string
+	cmd := &cobra.Command{
+		Use:   "advance NAME",
+		Short: "Move to the next phase (or --to an adjacent one, back within the rollback window)",
+		Long: `Check the gate of the transition and, when it is open, apply its DDL steps
+(each logged in tandem_steps) and record the new phase. --dry-run prints the
+gate and the SQL and changes nothing. Exits 3 when the gate is closed.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			mg, done, err := mc.manager(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			name := args[0]
+			cur, err := mg.Phase(ctx, name)
+			if err != nil {
+				return movesError(err)
+			}
+			target, ok := cur.Next()
+			if to != "" {
+				if target, err = move.ParsePhase(to); err != nil {
+					return &usageError{err}
+				}
+			} else if !ok {
+				return &usageError{fmt.Errorf("move %s is contracted: there is no next phase", name)}
+			}
+			var opts []dualwrite.AdvanceOption
+			if dryRun {
+				opts = append(opts, dualwrite.DryRun())
+			}
+			if note != "" {
+				opts = append(opts, dualwrite.Note(note))
+			}
+			tr, err := mg.Advance(ctx, name, target, opts...)
+			var ge *dualwrite.GateError
+			if err != nil && !errors.As(err, &ge) {
+				return movesError(err)
+			}
+			if mc.a.json {
+				if jerr := mc.a.printJSON(tr); jerr != nil {
+					return jerr
+				}
+			} else {
+				printTransition(mc.a.stdout, tr)
+			}
+			if ge != nil {
+				return &blockedError{reason: ge.Error()}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "target phase (default: the next one)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the gate and the SQL, change nothing")
+	cmd.Flags().StringVar(&note, "note", "", "why, recorded in the phase history")
+	return cmd
+}
+
+func printTransition(w io.Writer, tr dualwrite.Transition) {
+	verb := "Advanced"
+	switch {
+	case tr.DryRun && tr.Gate.Open:
+		verb = "Would advance"
+	case !tr.Gate.Open:
+		verb = "Cannot advance"
+	}
+	fmt.Fprintf(w, "%s move %s from %s to %s\n", verb, tr.Move, tr.From, tr.To)
+	for _, b := range tr.Gate.Blockers {
+		fmt.Fprintf(w, "  blocked [%s]: %s\n", b.Kind, b.Message)
+	}
+	for _, s := range tr.Steps {
+		state := ""
+		switch {
+		case s.Healed:
+			state = " (healed: an earlier run was interrupted)"
+		case s.Skipped:
+			state = " (already done)"
+		}
+		fmt.Fprintf(w, "  step %s: %s%s\n", s.ID, s.Description, state)
+		for _, q := range s.SQL {
+			fmt.Fprintf(w, "    %s;\n", strings.ReplaceAll(q, "\n", "\n    "))
+		}
+	}
+}
+
+func (mc *movesCmd) finalize() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "finalize NAME",
+		Short: "Close the rollback window of a move at write-new; older releases may no longer join",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mg, done, err := mc.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			rel, err := mg.Finalize(cmd.Context(), args[0], reason)
+			var ge *dualwrite.GateError
+			if errors.As(err, &ge) {
+				fmt.Fprintln(mc.a.stdout, ge.Error())
+				return &blockedError{reason: ge.Error()}
+			}
+			if err != nil {
+				return movesError(err)
+			}
+			if mc.a.json {
+				return mc.a.printJSON(map[string]any{"move": args[0], "finalized_release": rel})
+			}
+			fmt.Fprintf(mc.a.stdout, "Finalized move %s: releases older than %d may no longer join; contract is now possible\n", args[0], rel)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "recorded with the finalization")
+	return cmd
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressPrinter renders progress events: a bar redrawn in place on a
+// terminal, a line per second otherwise, a JSON object per event with --json.
+func (a *app) progressPrinter() func(dualwrite.Progress) {
+	enc := json.NewEncoder(a.stdout)
+	tty := isTerminal(a.stdout)
+	var last time.Time
+	return func(p dualwrite.Progress) {
+		switch {
+		case a.json:
+			_ = enc.Encode(p)
+		case tty:
+			n := int(p.Percent() / 5)
+			fmt.Fprintf(a.stdout, "\r%s %s [%s%s] %5.1f%% %d/%d rows, %.0f rows/s, batch %d rows",
+				p.Op, p.Move, strings.Repeat("#", n), strings.Repeat(".", 20-n), p.Percent(), p.Done, p.Total, p.RowsPerS, p.BatchSize)
+			if p.Finished {
+				fmt.Fprintln(a.stdout)
+			}
+		case p.Finished || time.Since(last) >= time.Second:
+			last = time.Now()
+			fmt.Fprintf(a.stdout, "%s %s: %.1f%% %d/%d rows, %.0f rows/s, batch %d rows in %s\n",
+				p.Op, p.Move, p.Percent(), p.Done, p.Total, p.RowsPerS, p.BatchSize, p.BatchTime.Round(time.Millisecond))
+		}
+	}
+}
+
+func (mc *movesCmd) backfill() *cobra.Command {
+	var reverse, restart, retry, useGo bool
+	var rate float64
+	var target time.Duration
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "backfill NAME",
+		Short: "Fill new from old in resumable keyset batches (--reverse: old from new)",
+		Long: `Run the backfill of a move: keyset batches of adaptive size, each in its own
+transaction that saves the cursor, so an interrupted run resumes where it
+stopped. Exits 3 when it may not run yet (instances not writing both) or
+when rows failed to transform.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mg, done, err := mc.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter()), dualwrite.RateLimit(rate)}
+			if target > 0 {
+				opts = append(opts, dualwrite.TargetBatchTime(target))
+			}
+			if batch > 0 {
+				opts = append(opts, dualwrite.BatchSize(batch, 0, 0))
+			}
+			for flag, o := range map[*bool]dualwrite.BackfillOption{&reverse: dualwrite.Reverse(), &restart: dualwrite.Restart(), &retry: dualwrite.RetryFailed(), &useGo: dualwrite.UseGo()} {
+				if *flag {
+					opts = append(opts, o)
+				}
+			}
+			res, err := mg.Backfill(cmd.Context(), args[0], opts...)
+			var ge *dualwrite.GateError
+			if errors.As(err, &ge) {
+				fmt.Fprintln(mc.a.stdout, ge.Error())
+				return &blockedError{reason: ge.Error()}
+			}
+			if err != nil {
+				return movesError(err)
+			}
+			if mc.a.json {
+				if err := mc.a.printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				resumed := ""
+				if res.Resumed {
+					resumed = " (resumed from the saved cursor)"
+				}
+				fmt.Fprintf(mc.a.stdout, "Backfill of %s complete%s: %d rows this run, %d of %d in all, %d failed; %.0f rows/s, p99 batch %s\n",
+					res.Move, resumed, res.Rows, res.Done, res.Total, res.Failed, res.RowsPerS, res.P99Batch.Round(time.Millisecond))
+			}
+			if res.Failed > 0 {
+				return &blockedError{reason: fmt.Sprintf("%d row(s) failed to transform: they block read-new (tandem moves verify %s lists them)", res.Failed, res.Move)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&reverse, "reverse", false, "refresh old from new (after rolling back from write-new)")
+	f.BoolVar(&restart, "restart", false, "forget the cursor and start from the first key")
+	f.BoolVar(&retry, "retry-failed", false, "transform the rows recorded as failed again")
+	f.BoolVar(&useGo, "go", false, "use the Go transform even when a SQL one exists (plans carry SQL only)")
+	f.Float64Var(&rate, "rate", 0, "at most this many rows per second (0: no limit)")
+	f.DurationVar(&target, "target-batch-time", 0, "time one batch should take; the batch size adapts (default 100ms)")
+	f.IntVar(&batch, "batch", 0, "first batch size (default 1000)")
+	return cmd
+}
+
+func (mc *movesCmd) verify() *cobra.Command {
+	var list int
+	cmd := &cobra.Command{
+		Use:   "verify NAME",
+		Short: "Count and list the rows where new differs from transform(old); exits 3 if any",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mg, done, err := mc.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list))
+			var ge *dualwrite.GateError
+			if errors.As(err, &ge) {
+				fmt.Fprintln(mc.a.stdout, ge.Error())
+				return &blockedError{reason: ge.Error()}
+			}
+			if err != nil {
+				return movesError(err)
+			}
+			if mc.a.json {
+				if err := mc.a.printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(mc.a.stdout, "Verified %s: %d rows checked, %d mismatch(es), %d failed row(s)\n", res.Move, res.Checked, res.Mismatches, res.Failed)
+				for _, m := range res.Listed {
+					fmt.Fprintf(mc.a.stdout, "  key %v: old %v, new %v, want %v\n", m.Key, m.Old, m.New, m.Want)
+				}
+				for _, f := range res.FailedRows {
+					fmt.Fprintf(mc.a.stdout, "  failed key %s: %s\n", f.Key, f.Error)
+				}
+			}
+			if res.Mismatches > 0 || res.Failed > 0 {
+				return &blockedError{reason: fmt.Sprintf("%d mismatch(es), %d failed row(s)", res.Mismatches, res.Failed)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&list, "list", 20, "list at most this many mismatching rows")
+	return cmd
+}
+
+func (mc *movesCmd) sql() *cobra.Command {
+	var phase, engine string
+	cmd := &cobra.Command{
+		Use:   "sql NAME --phase P --dialect D",
+		Short: "Print the DDL that enters phase P, for goose or golang-migrate files (no database needed)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if phase == "" || engine == "" {
+				return &usageError{errors.New("moves sql: --phase and --dialect are required")}
+			}
+			plan, err := mc.loadPlan()
+			if err != nil {
+				return err
+			}
+			p, err := move.ParsePhase(phase)
+			if err != nil {
+				return &usageError{err}
+			}
+			d, err := dialect.For(dialect.Name(strings.ToLower(engine)))
+			if err != nil {
+				return &usageError{fmt.Errorf("--dialect %q: want sqlite, postgres or mysql", engine)}
+			}
+			var m *move.Move
+			var known []string
+			for i := range plan.Moves {
+				known = append(known, plan.Moves[i].Name)
+				if plan.Moves[i].Name == args[0] {
+					m = &plan.Moves[i]
+				}
+			}
+			if m == nil {
+				return &usageError{&dualwrite.UnknownMoveError{Name: args[0], Known: known}}
+			}
+			steps, err := dualwrite.StepsFor(*m, d, p)
+			if err != nil {
+				return movesError(err)
+			}
+			if mc.a.json {
+				if steps == nil {
+					steps = []dualwrite.Step{}
+				}
+				return mc.a.printJSON(steps)
+			}
+			fmt.Fprintf(mc.a.stdout, "-- tandem move %s: entering %s (%s)\n", m.Name, p, d.Name())
+			if len(steps) == 0 {
+				fmt.Fprintf(mc.a.stdout, "-- no DDL: entering %s changes what instances do, not the schema\n", p)
+			}
+			for _, s := range steps {
+				fmt.Fprintf(mc.a.stdout, "\n-- %s: %s\n", s.ID, s.Description)
+				for _, q := range s.SQL {
+					fmt.Fprintf(mc.a.stdout, "%s;\n", q)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&phase, "phase", "", "the phase entered (write-both or contracted have DDL)")
+	cmd.Flags().StringVar(&engine, "dialect", "", "sqlite, postgres or mysql")
+	return cmd
+}

@@ -1,0 +1,91 @@
+package dualwrite
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandem-go/tandem/move"
+)
+
+// PlanVersion is the plan file format this build reads.
+const PlanVersion = 1
+
+// Plan is the moves of an application as the CLI loads them from a file.
+// Applications declare the same moves in Go; a plan carries them to the
+// operator's tool. The format (YAML; JSON is valid YAML too):
+//
+//	version: 1
+//	moves:
+//	  - name: price_cents            # identifier used in the ledger and on the command line
+//	    description: prices in cents  # free text, shown in status
+//	    table: products
+//	    key: [id]                     # one column, or several for a composite key
+//	    old: price
+//	    new:
+//	      column: price_cents
+//	      type: BIGINT                # or {sql: BIGINT, dialects: {mysql: BIGINT}}
+//	      # table: product_prices     # for a move into another table, plus:
+//	      # key: [product_id]         #   its columns holding the key, in order
+//	      # key_type: [BIGINT]        #   their types, if tandem creates the table
+//	    forward:                      # new from old; omit for a plain copy
+//	      sql: "CAST(ROUND({value} * 100) AS BIGINT)"
+//	      dialects:
+//	        mysql: "CAST(ROUND({value} * 100) AS SIGNED)"
+//	    backward:                     # old from new
+//	      sql: "{value} / 100.0"
+//	    releases: {write_both: 42, read_new: 43, write_new: 44, contracted: 45}
+//	    triggers: false
+//
+// A plan holds SQL transforms only: Go functions live in the application.
+// Unknown fields are refused, so a typo is not silently ignored.
+type Plan struct {
+	Version int         `yaml:"version" json:"version"`
+	Moves   []move.Move `yaml:"moves" json:"moves"`
+}
+
+// ParsePlan reads a plan and validates every move in it.
+func ParsePlan(r io.Reader) (Plan, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	if err != nil {
+		return Plan{}, &PlanError{Reason: "cannot read", Err: err}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Plan{}, &PlanError{Reason: "empty plan: want `version: 1` and a list of moves"}
+		}
+		return Plan{}, &PlanError{Reason: "not a valid plan", Err: err}
+	}
+	if p.Version != PlanVersion {
+		return Plan{}, &PlanError{Reason: fmt.Sprintf("version %d: this build reads version %d", p.Version, PlanVersion)}
+	}
+	if err := move.ValidateAll(p.Moves); err != nil {
+		return Plan{}, &PlanError{Reason: "invalid move", Err: err}
+	}
+	return p, nil
+}
+
+// LoadPlan reads the plan file at path.
+func LoadPlan(path string) (Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Plan{}, &PlanError{File: path, Reason: "cannot open", Err: err}
+	}
+	defer f.Close()
+	p, err := ParsePlan(f)
+	if err != nil {
+		var pe *PlanError
+		if errors.As(err, &pe) {
+			pe.File = path
+		}
+		return Plan{}, err
+	}
+	return p, nil
+}
