@@ -417,3 +417,19 @@ func (a *API) Methods() []string {
 }
 
 func (a *API) msgInfo(m protoreflect.Message) *msgInfo { return a.msgs[m.Descriptor().FullName()] }
+
+// BackportTo rewrites m in place to version to, as a client does before
+// sending: every set field newer than to goes through its Backport step, or
+// the result is a *CannotBackportError (m may then be partly rewritten;
+// work on a copy when that matters).
+func (a *API) BackportTo(m proto.Message, to Version) error {
+	r := m.ProtoReflect()
+	return a.backport(r, a.msgInfo(r), to, true)
+}
+
+// UpgradeFrom runs, in place, the Upgrade steps that bring m from version
+// from to the API's current version.
+func (a *API) UpgradeFrom(m proto.Message, from Version) error {
+	r := m.ProtoReflect()
+	return a.upgrade(r, a.msgInfo(r), from)
+}

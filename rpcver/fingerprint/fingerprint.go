@@ -1,0 +1,428 @@
+// Package fingerprint keeps an API honest about its versions, the way
+// oslo.versionedobjects' ObjectVersionChecker does, and checks the wire too.
+//
+// Compute takes a fingerprint of every message an API uses (per field:
+// number, name, type, cardinality and (tandem.since)) and of its methods.
+// A committed file (testdata/fingerprints.json, say) records the snapshot
+// of every released version. Check fails when a message or method changed
+// while (tandem.version) stayed, when a change breaks the wire against any
+// recorded version (a field number reused with another type or
+// cardinality, a field removed without being reserved, a method removed),
+// when a new field's (tandem.since) is not a new version, and when the
+// current version is not recorded yet. Record adds the current version;
+// Verify wraps both for a test with an -update flag:
+//
+//	var update = flag.Bool("update", false, "record the API's current version in testdata/fingerprints.json")
+//
+//	func TestFingerprints(t *testing.T) {
+//		fingerprint.Verify(t, "testdata/fingerprints.json", *update, svc)
+//	}
+package fingerprint
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/tandem-go/tandem/rpcver/tandempb"
+	"github.com/tandem-go/tandem/services"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalid means the service or the file cannot be read as an API.
+	ErrInvalid = errors.New("fingerprint: invalid input")
+	// ErrProblems means Check found problems; Record refuses to record.
+	ErrProblems = errors.New("fingerprint: API check failed")
+)
+
+// Field is one field as fingerprinted.
+type Field struct {
+	Number      int32  `json:"number"`
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Cardinality string `json:"cardinality"`
+	Since       string `json:"since,omitempty"`
+}
+
+// Message is one message's fingerprint and fields.
+type Message struct {
+	Fingerprint string  `json:"fingerprint"`
+	Fields      []Field `json:"fields"`
+}
+
+// Method is one method as recorded.
+type Method struct {
+	Input  string `json:"input"`
+	Output string `json:"output"`
+	Since  string `json:"since,omitempty"`
+}
+
+// Snapshot is an API at one version.
+type Snapshot struct {
+	Version  string             `json:"version"`
+	Methods  map[string]Method  `json:"methods"`
+	Messages map[string]Message `json:"messages"`
+	// reserved numbers per message, from the live descriptor; not recorded.
+	reserved map[string]protoreflect.FieldRanges
+}
+
+// File is the committed record: every released version, oldest first.
+type File struct {
+	API      string     `json:"api"`
+	Versions []Snapshot `json:"versions"`
+}
+
+// Problem is one thing Check found wrong.
+type Problem struct {
+	Kind    Kind
+	Subject string // the message, field or method
+	Detail  string
+}
+
+func (p Problem) String() string { return fmt.Sprintf("%s: %s: %s", p.Kind, p.Subject, p.Detail) }
+
+// Kind classifies a Problem.
+type Kind string
+
+// Problem kinds.
+const (
+	ChangedWithoutBump Kind = "changed without a version bump"
+	WireBreak          Kind = "breaks the wire"
+	BadSince           Kind = "wrong (tandem.since)"
+	NotRecorded        Kind = "version not recorded"
+	VersionBackwards   Kind = "version went backwards"
+)
+
+// Compute fingerprints the API of sd: its methods and every message they
+// reach, plus extra messages (stored objects, say).
+func Compute(sd protoreflect.ServiceDescriptor, extra ...protoreflect.MessageDescriptor) (Snapshot, error) {
+	vs, _ := proto.GetExtension(sd.Options(), tandempb.E_Version).(string)
+	if _, err := services.ParseVersion(vs); err != nil {
+		return Snapshot{}, fmt.Errorf("%w: service %s: (tandem.version) %q: %v", ErrInvalid, sd.FullName(), vs, err)
+	}
+	s := Snapshot{Version: vs, Methods: map[string]Method{}, Messages: map[string]Message{}, reserved: map[string]protoreflect.FieldRanges{}}
+	var visit func(md protoreflect.MessageDescriptor)
+	visit = func(md protoreflect.MessageDescriptor) {
+		name := string(md.FullName())
+		if _, ok := s.Messages[name]; ok {
+			return
+		}
+		s.Messages[name] = Message{} // placeholder against cycles
+		fields := md.Fields()
+		var fs []Field
+		for i := 0; i < fields.Len(); i++ {
+			fd := fields.Get(i)
+			since, _ := proto.GetExtension(fd.Options(), tandempb.E_Since).(string)
+			fs = append(fs, Field{Number: int32(fd.Number()), Name: string(fd.Name()), Type: typeOf(fd), Cardinality: cardinality(fd), Since: since})
+			if fd.IsMap() {
+				if m := fd.MapValue().Message(); m != nil {
+					visit(m)
+				}
+			} else if m := fd.Message(); m != nil {
+				visit(m)
+			}
+		}
+		sort.Slice(fs, func(i, j int) bool { return fs[i].Number < fs[j].Number })
+		s.Messages[name] = Message{Fingerprint: hash(fs), Fields: fs}
+		s.reserved[name] = md.ReservedRanges()
+	}
+	methods := sd.Methods()
+	for i := 0; i < methods.Len(); i++ {
+		md := methods.Get(i)
+		since, _ := proto.GetExtension(md.Options(), tandempb.E_MethodSince).(string)
+		s.Methods[string(md.Name())] = Method{Input: string(md.Input().FullName()), Output: string(md.Output().FullName()), Since: since}
+		visit(md.Input())
+		visit(md.Output())
+	}
+	for _, md := range extra {
+		visit(md)
+	}
+	return s, nil
+}
+
+func typeOf(fd protoreflect.FieldDescriptor) string {
+	if fd.IsMap() {
+		return "map<" + typeOf(fd.MapKey()) + "," + typeOf(fd.MapValue()) + ">"
+	}
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return fd.Kind().String() + " " + string(fd.Message().FullName())
+	case protoreflect.EnumKind:
+		return "enum " + string(fd.Enum().FullName())
+	}
+	return fd.Kind().String()
+}
+
+func cardinality(fd protoreflect.FieldDescriptor) string {
+	switch {
+	case fd.IsMap():
+		return "map"
+	case fd.IsList():
+		return "repeated"
+	case fd.Cardinality() == protoreflect.Required:
+		return "required"
+	case fd.HasPresence() && fd.Message() == nil && fd.ContainingOneof() == nil:
+		return "optional"
+	}
+	return "singular"
+}
+
+func hash(fs []Field) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "%d %s %s %s %s\n", f.Number, f.Name, f.Type, f.Cardinality, f.Since)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Check compares the live snapshot with the recorded file.
+func Check(cur Snapshot, f File) []Problem {
+	v, err := services.ParseVersion(cur.Version)
+	if err != nil {
+		return []Problem{{Kind: NotRecorded, Subject: "version", Detail: err.Error()}}
+	}
+	var out []Problem
+	var latest *Snapshot
+	for i := range f.Versions {
+		rv, err := services.ParseVersion(f.Versions[i].Version)
+		if err != nil {
+			out = append(out, Problem{Kind: NotRecorded, Subject: "file", Detail: err.Error()})
+			continue
+		}
+		if rv == v {
+			return append(out, sameVersion(cur, f.Versions[i])...)
+		}
+		if v.Less(rv) {
+			out = append(out, Problem{Kind: VersionBackwards, Subject: "(tandem.version)",
+				Detail: fmt.Sprintf("%s is older than the recorded %s", v, rv)})
+		}
+		latest = &f.Versions[i]
+	}
+	// A new version: it must keep the wire with every recorded version, and
+	// its new fields must say they are new.
+	for i := range f.Versions {
+		out = append(out, wire(cur, f.Versions[i])...)
+	}
+	if latest != nil {
+		out = append(out, sinceCheck(cur, *latest, v)...)
+	}
+	return append(out, Problem{Kind: NotRecorded, Subject: "(tandem.version) " + cur.Version,
+		Detail: "record it by running the test with -update and commit the file"})
+}
+
+func sameVersion(cur, rec Snapshot) []Problem {
+	var out []Problem
+	bump := fmt.Sprintf("the API is still at %s: bump (tandem.version) and mark what changed with (tandem.since)", cur.Version)
+	for _, name := range sortedKeys(cur.Messages) {
+		r, ok := rec.Messages[name]
+		switch {
+		case !ok:
+			out = append(out, Problem{ChangedWithoutBump, name, "new message; " + bump})
+		case r.Fingerprint != cur.Messages[name].Fingerprint:
+			out = append(out, Problem{ChangedWithoutBump, name, fmt.Sprintf("fingerprint %s, recorded %s (%s); %s",
+				cur.Messages[name].Fingerprint, r.Fingerprint, diff(r.Fields, cur.Messages[name].Fields), bump)})
+		}
+	}
+	for _, name := range sortedKeys(rec.Messages) {
+		if _, ok := cur.Messages[name]; !ok {
+			out = append(out, Problem{ChangedWithoutBump, name, "message no longer used; " + bump})
+		}
+	}
+	for _, name := range sortedKeys(cur.Methods) {
+		if r, ok := rec.Methods[name]; !ok || r != cur.Methods[name] {
+			out = append(out, Problem{ChangedWithoutBump, "method " + name, bump})
+		}
+	}
+	for _, name := range sortedKeys(rec.Methods) {
+		if _, ok := cur.Methods[name]; !ok {
+			out = append(out, Problem{ChangedWithoutBump, "method " + name, "removed; " + bump})
+		}
+	}
+	return out
+}
+
+func wire(cur, rec Snapshot) []Problem {
+	var out []Problem
+	for _, name := range sortedKeys(rec.Messages) {
+		cm, ok := cur.Messages[name]
+		if !ok {
+			continue // no longer used by the API: nothing decodes it as this message
+		}
+		for _, of := range rec.Messages[name].Fields {
+			nf, found := findField(cm.Fields, of.Number)
+			subj := fmt.Sprintf("%s field %d", name, of.Number)
+			switch {
+			case !found && !cur.reserved[name].Has(protoreflect.FieldNumber(of.Number)):
+				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("%q (%s) was removed without reserving its number, as recorded in %s; add `reserved %d;`",
+					of.Name, of.Type, rec.Version, of.Number)})
+			case found && (nf.Type != of.Type || nf.Cardinality != of.Cardinality):
+				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("was %s %s %q in %s, now %s %s %q; give the new field a new number and reserve %d",
+					of.Cardinality, of.Type, of.Name, rec.Version, nf.Cardinality, nf.Type, nf.Name, of.Number)})
+			}
+		}
+	}
+	for _, name := range sortedKeys(rec.Methods) {
+		cm, ok := cur.Methods[name]
+		switch {
+		case !ok:
+			out = append(out, Problem{WireBreak, "method " + name, fmt.Sprintf("removed, but %s has it; removing a method needs a new major version", rec.Version)})
+		case cm.Input != rec.Methods[name].Input || cm.Output != rec.Methods[name].Output:
+			out = append(out, Problem{WireBreak, "method " + name, fmt.Sprintf("types changed from %s -> %s (in %s)", rec.Methods[name].Input, rec.Methods[name].Output, rec.Version)})
+		}
+	}
+	return out
+}
+
+// sinceCheck: a field or method that the latest recorded version lacks must
+// carry a since after that version; one it has keeps its since.
+func sinceCheck(cur, latest Snapshot, v services.Version) []Problem {
+	lv, _ := services.ParseVersion(latest.Version)
+	var out []Problem
+	check := func(subj, since string, existed bool, oldSince string) {
+		if existed {
+			if since != oldSince {
+				out = append(out, Problem{BadSince, subj, fmt.Sprintf("since was %q in %s, now %q; history does not change", oldSince, latest.Version, since)})
+			}
+			return
+		}
+		sv, err := services.ParseVersion(since)
+		if err != nil || !lv.Less(sv) || v.Less(sv) {
+			out = append(out, Problem{BadSince, subj, fmt.Sprintf("new since %s but its (tandem.since) is %q; set it to %s", latest.Version, since, v)})
+		}
+	}
+	for _, name := range sortedKeys(cur.Messages) {
+		rm, known := latest.Messages[name]
+		if !known {
+			continue // a new message: its fields are as new as it is
+		}
+		for _, f := range cur.Messages[name].Fields {
+			of, existed := findField(rm.Fields, f.Number)
+			check(name+"."+f.Name, f.Since, existed, of.Since)
+		}
+	}
+	for _, name := range sortedKeys(cur.Methods) {
+		om, existed := latest.Methods[name]
+		check("method "+name, cur.Methods[name].Since, existed, om.Since)
+	}
+	return out
+}
+
+func findField(fs []Field, n int32) (Field, bool) {
+	i, ok := slices.BinarySearchFunc(fs, n, func(f Field, n int32) int { return int(f.Number - n) })
+	if !ok {
+		return Field{}, false
+	}
+	return fs[i], true
+}
+
+func diff(old, cur []Field) string {
+	var parts []string
+	for _, f := range cur {
+		if o, ok := findField(old, f.Number); !ok {
+			parts = append(parts, fmt.Sprintf("+%d %s", f.Number, f.Name))
+		} else if o != f {
+			parts = append(parts, fmt.Sprintf("~%d %s", f.Number, f.Name))
+		}
+	}
+	for _, f := range old {
+		if _, ok := findField(cur, f.Number); !ok {
+			parts = append(parts, fmt.Sprintf("-%d %s", f.Number, f.Name))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Record returns f with cur recorded, refusing when Check finds anything
+// but the version being unrecorded.
+func Record(cur Snapshot, f File, api string) (File, error) {
+	var blocking []string
+	for _, p := range Check(cur, f) {
+		if p.Kind != NotRecorded {
+			blocking = append(blocking, p.String())
+		}
+	}
+	if len(blocking) > 0 {
+		return f, fmt.Errorf("%w: not recording %s:\n  %s", ErrProblems, cur.Version, strings.Join(blocking, "\n  "))
+	}
+	for _, s := range f.Versions {
+		if s.Version == cur.Version {
+			return f, nil
+		}
+	}
+	f.API = api
+	f.Versions = append(slices.Clone(f.Versions), cur)
+	return f, nil
+}
+
+// Load reads a file; a missing file is an empty record.
+func Load(path string) (File, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return File{}, nil
+	}
+	if err != nil {
+		return File{}, err
+	}
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil {
+		return File{}, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+	}
+	return f, nil
+}
+
+// Save writes f as indented JSON.
+func Save(path string, f File) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Verify is the test: it checks sd against the file at path, or with
+// update records the current version there first.
+func Verify(t testing.TB, path string, update bool, sd protoreflect.ServiceDescriptor, extra ...protoreflect.MessageDescriptor) {
+	t.Helper()
+	cur, err := Compute(sd, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if update {
+		nf, err := Record(cur, f, string(sd.FullName()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Save(path, nf); err != nil {
+			t.Fatal(err)
+		}
+		f = nf
+	}
+	for _, p := range Check(cur, f) {
+		t.Error(p.String())
+	}
+}
