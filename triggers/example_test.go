@@ -28,9 +28,9 @@ func ExampleForMove() {
 	fmt.Println(set.Objects[0].Create)
 	// Output:
 	// CREATE TRIGGER "tandem_price_1" AFTER INSERT ON "items" FOR EACH ROW
-	// WHEN NEW."price_mills" IS NULL AND NEW."price_cents" IS NOT NULL
+	// WHEN (NEW."price_mills" IS NULL) <> (NEW."price_cents" IS NULL)
 	// BEGIN
-	//   UPDATE "items" SET "price_mills" = (NEW."price_cents" * 10) WHERE "id" = NEW."id";
+	//   UPDATE "items" SET "price_mills" = COALESCE(NEW."price_mills", (NEW."price_cents" * 10)), "price_cents" = COALESCE(NEW."price_cents", (NEW."price_mills" / 10)) WHERE "id" = NEW."id";
 	// END
 }
 
@@ -78,8 +78,8 @@ func ExampleInstall() {
 	_, err = triggers.Check(ctx, db, set)
 	fmt.Println("check:", err)
 	// Output:
-	// Triggers of move 'price': created tandem_price_1, tandem_price_2, tandem_price_3, tandem_price_4
-	// Triggers of move 'price' are up to date (4 objects)
+	// Triggers of move 'price': created tandem_price_1, tandem_price_2
+	// Triggers of move 'price' are up to date (2 objects)
 	// 1 250 2500
 	// 2 99 990
 	// check: <nil>

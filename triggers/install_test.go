@@ -105,6 +105,9 @@ func TestInstallCheckDrop(t *testing.T) {
 				edited := set.Objects[0]
 				body := strings.Replace(edited.Create, "IS NOT NULL", "IS NOT NULL AND 1 = 1", 1)
 				if body == edited.Create {
+					body = strings.Replace(edited.Create, "IS NULL", "IS NULL AND 1 = 1", 1)
+				}
+				if body == edited.Create {
 					t.Fatalf("test cannot edit %s", edited.Create)
 				}
 				if edited.Kind == triggers.KindTrigger {

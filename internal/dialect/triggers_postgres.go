@@ -21,7 +21,6 @@ func (g *trigGen) postgres() []TriggerObject {
 	}
 	o, n := g.o, g.n
 	newO, newN := "NEW."+o, "NEW."+n
-	consistent := "(" + newN + " IS NOT DISTINCT FROM " + g.fwd(newO) + " OR " + newO + " IS NOT DISTINCT FROM " + g.bwd(newN) + ")"
 	body := `
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -30,11 +29,9 @@ BEGIN
     ELSIF ` + newO + ` IS NULL AND ` + newN + ` IS NOT NULL THEN
       ` + newO + ` := ` + g.bwd(newN) + `;
     END IF;
-  ELSIF ` + newO + ` IS DISTINCT FROM OLD.` + o + ` THEN
-    IF ` + newN + ` IS NOT DISTINCT FROM OLD.` + n + ` AND NOT ` + consistent + ` THEN
-      ` + newN + ` := ` + g.fwd(newO) + `;
-    END IF;
-  ELSIF ` + newN + ` IS DISTINCT FROM OLD.` + n + ` AND NOT ` + consistent + ` THEN
+  ELSIF ` + newO + ` IS DISTINCT FROM OLD.` + o + ` AND ` + newN + ` IS NOT DISTINCT FROM OLD.` + n + ` THEN
+    ` + newN + ` := ` + g.fwd(newO) + `;
+  ELSIF ` + newN + ` IS DISTINCT FROM OLD.` + n + ` AND ` + newO + ` IS NOT DISTINCT FROM OLD.` + o + ` AND ` + newN + ` IS DISTINCT FROM ` + g.fwd(newO) + ` THEN
     ` + newO + ` := ` + g.bwd(newN) + `;
   END IF;
   RETURN NEW;

@@ -6,11 +6,10 @@ import (
 )
 
 // SQLite cannot assign NEW, so every trigger is an AFTER trigger that
-// updates the row again, guarded by WHEN. The guards carry the rule: an
-// UPDATE issued by one trigger fires the others (recursive_triggers only
-// stops a trigger from firing itself), and they find the pair consistent and
-// stay quiet, so each writer's statement costs at most one extra write per
-// row, with recursive_triggers on or off.
+// updates the row again, guarded by WHEN. An UPDATE issued by one trigger
+// fires the others (recursive_triggers only stops a trigger from firing
+// itself); the guards find the pair consistent and stay quiet, so each
+// writer's statement costs at most one extra write per row.
 
 func (g *trigGen) sqlite() []TriggerObject {
 	if g.s.CrossTable() {
@@ -19,21 +18,27 @@ func (g *trigGen) sqlite() []TriggerObject {
 	t, o, n := g.t, g.o, g.n
 	key := match("", g.k, "NEW", g.k)
 	newO, newN := "NEW."+o, "NEW."+n
-	// consistent: the pair already agrees in one direction or the other.
-	consistent := "(" + newN + " IS " + g.fwd(newO) + " OR " + newO + " IS " + g.bwd(newN) + ")"
+	oldChanged, newChanged := newO+" IS NOT OLD."+o, newN+" IS NOT OLD."+n
+	// One trigger per event: SQLite runs a trigger program per row for each
+	// trigger that matches, WHEN included, so fewer triggers cost less.
 	return []TriggerObject{
+		// One statement fills whichever side is missing; the other keeps
+		// its value (COALESCE), so the row is written once more at most.
 		g.sqliteTrigger("1", g.s.Table, "AFTER INSERT ON "+t,
-			newN+" IS NULL AND "+newO+" IS NOT NULL",
-			"UPDATE "+t+" SET "+n+" = "+g.fwd(newO)+" WHERE "+key+";"),
-		g.sqliteTrigger("2", g.s.Table, "AFTER INSERT ON "+t,
-			newO+" IS NULL AND "+newN+" IS NOT NULL",
-			"UPDATE "+t+" SET "+o+" = "+g.bwd(newN)+" WHERE "+key+";"),
-		g.sqliteTrigger("3", g.s.Table, "AFTER UPDATE OF "+o+" ON "+t,
-			newO+" IS NOT OLD."+o+" AND "+newN+" IS OLD."+n+" AND NOT "+consistent,
-			"UPDATE "+t+" SET "+n+" = "+g.fwd(newO)+" WHERE "+key+";"),
-		g.sqliteTrigger("4", g.s.Table, "AFTER UPDATE OF "+n+" ON "+t,
-			newN+" IS NOT OLD."+n+" AND "+newO+" IS OLD."+o+" AND NOT "+consistent,
-			"UPDATE "+t+" SET "+o+" = "+g.bwd(newN)+" WHERE "+key+";"),
+			"("+newN+" IS NULL) <> ("+newO+" IS NULL)",
+			"UPDATE "+t+" SET "+n+" = COALESCE("+newN+", "+g.fwd(newO)+"), "+o+" = COALESCE("+newO+", "+g.bwd(newN)+") WHERE "+key+";"),
+		// The update this trigger makes does not fire it again
+		// (recursive_triggers is off by default; when it is on, the second
+		// pass finds the pair consistent). The update trigger 1 makes does
+		// fire it, and WHEN recognises the side just derived: new =
+		// forward(old), or old = backward(new) (see the package
+		// documentation). All of it is in WHEN, which SQLite evaluates before
+		// running any statement.
+		g.sqliteTrigger("2", g.s.Table, "AFTER UPDATE OF "+o+", "+n+" ON "+t,
+			"("+oldChanged+" AND "+newN+" IS OLD."+n+" AND "+newO+" IS NOT "+g.bwd(newN)+") OR ("+
+				newChanged+" AND "+newO+" IS OLD."+o+" AND "+newN+" IS NOT "+g.fwd(newO)+")",
+			"UPDATE "+t+" SET "+n+" = "+g.fwd(newO)+" WHERE "+oldChanged+" AND "+key+";\n"+
+				"  UPDATE "+t+" SET "+o+" = "+g.bwd(newN)+" WHERE "+newChanged+" AND "+key+";"),
 	}
 }
 
