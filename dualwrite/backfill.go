@@ -813,6 +813,6 @@ func (mg *Manager) FailedRows(ctx context.Context, name string, limit int) ([]Fa
 		return nil, err
 	}
 	var out []FailedRow
-	err := mg.db.SelectContext(ctx, &out, mg.db.Rebind(`SELECT row_key, error, failed_at FROM `+FailuresTable+` WHERE move = ? ORDER BY row_key`+dialect.LimitSQL(limit)), name)
+	err := mg.db.SelectContext(ctx, &out, mg.db.Rebind(`SELECT row_key, error, failed_at FROM `+FailuresTable+` WHERE move = ? ORDER BY failed_at, row_key`+dialect.LimitSQL(limit)), name)
 	return out, err
 }
