@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/internal/dialect"
@@ -50,10 +51,11 @@ const (
 	benchPrefill = 20000 // rows the update benchmark cycles over
 )
 
-// BenchmarkTriggers measures bulk insert and update throughput, per engine
+// BenchmarkTriggers measures bulk insert and update cost per row, per engine
 // in the same run, with no trigger, with the minimal one-way trigger and with
-// the generated two-way triggers. One op is one row; writers set only old,
-// so every trigger has to derive new.
+// the generated two-way triggers, and reports the ratios. One op is one row
+// written to each of the three tables; writers set only old, so every
+// trigger has to derive new.
 func BenchmarkTriggers(b *testing.B) {
 	for _, e := range dbtest.Engines {
 		b.Run(string(e.Name), func(b *testing.B) {
@@ -93,63 +95,94 @@ func BenchmarkTriggers(b *testing.B) {
 				}
 			}
 			for _, op := range []string{"insert", "update"} {
-				for _, v := range variants {
-					b.Run(op+"/"+v, func(b *testing.B) {
-						table := "bench_" + v + "_" + op[:3]
-						if op == "insert" {
-							benchInsert(b, db, table)
-						} else {
-							benchUpdate(b, db, table)
-						}
+				b.Run(op, func(b *testing.B) {
+					tables := make([]string, len(variants))
+					for i, v := range variants {
+						tables[i] = "bench_" + v + "_" + op[:3]
+					}
+					spent := interleave(b, db, op, tables)
+					for i, v := range variants {
+						b.ReportMetric(float64(spent[i].Nanoseconds())/float64(b.N), v+"-ns/row")
 						if v != "none" {
 							var bad int
-							if err := db.GetContext(ctx, &bad, `SELECT COUNT(*) FROM `+table+` WHERE price_mills IS NULL OR price_mills <> price_cents * 10`); err != nil || bad != 0 {
-								b.Fatalf("%s: %d rows out of sync (%v)", table, bad, err)
+							if err := db.GetContext(ctx, &bad, `SELECT COUNT(*) FROM `+tables[i]+` WHERE price_mills IS NULL OR price_mills <> price_cents * 10`); err != nil || bad != 0 {
+								b.Fatalf("%s: %d rows out of sync (%v)", tables[i], bad, err)
 							}
 						}
-					})
-				}
+					}
+					b.ReportMetric(float64(spent[1])/float64(spent[0]), "minimal/none")
+					b.ReportMetric(float64(spent[2])/float64(spent[0]), "generated/none")
+					b.ReportMetric(float64(spent[2])/float64(spent[1]), "generated/minimal")
+				})
 			}
 		})
 	}
 }
 
+// interleave writes b.N rows to each table, one transaction of benchTxRows
+// rows at a time, taking the tables in turn (and in a rotating order), so
+// that all three see the same load on a shared machine; it returns the time
+// spent on each.
+func interleave(b *testing.B, db *dialect.DB, op string, tables []string) []time.Duration {
+	ctx := context.Background()
+	spent := make([]time.Duration, len(tables))
+	b.ResetTimer()
+	for done, round := 0, 0; done < b.N; round++ {
+		n := min(benchTxRows, b.N-done)
+		for k := range tables {
+			i := (k + round) % len(tables)
+			start := time.Now()
+			tx, err := db.BeginTxx(ctx, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for inTx := 0; inTx < n; inTx += benchBatch {
+				var q string
+				if op == "insert" {
+					q = insertBatch(tables[i], min(benchBatch, n-inTx))
+				} else {
+					q = updateBatch(tables[i], min(benchBatch, n-inTx))
+				}
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(start)
+		}
+		done += n
+	}
+	return spent
+}
+
 // nextID keeps insert keys unique across the benchmark's repeated runs.
 var nextID = map[string]int{}
 
-func benchInsert(b *testing.B, db *dialect.DB, table string) {
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		tx, err := db.BeginTxx(ctx, nil)
-		if err != nil {
-			b.Fatal(err)
+func insertBatch(table string, n int) string {
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO " + table + " (id, price_cents) VALUES ")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteString(", ")
 		}
-		for inTx := 0; inTx < benchTxRows && done < b.N; {
-			n := min(benchBatch, b.N-done)
-			var sb strings.Builder
-			sb.WriteString("INSERT INTO " + table + " (id, price_cents) VALUES ")
-			for i := 0; i < n; i++ {
-				if i > 0 {
-					sb.WriteString(", ")
-				}
-				id := nextID[table]
-				nextID[table]++
-				fmt.Fprintf(&sb, "(%d, %d)", id, id%1000)
-			}
-			if _, err := tx.ExecContext(ctx, sb.String()); err != nil {
-				b.Fatal(err)
-			}
-			done += n
-			inTx += n
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
+		id := nextID[table]
+		nextID[table]++
+		fmt.Fprintf(&sb, "(%d, %d)", id, id%1000)
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	return sb.String()
+}
+
+var nextUpdate = map[string]int{}
+
+func updateBatch(table string, n int) string {
+	from := nextUpdate[table] % benchPrefill
+	if from+n > benchPrefill {
+		from = 0
+	}
+	nextUpdate[table] = from + n
+	return fmt.Sprintf("UPDATE %s SET price_cents = price_cents + 1 WHERE id >= %d AND id < %d", table, from, from+n)
 }
 
 func prefill(b *testing.B, db *dialect.DB, table string) {
@@ -168,37 +201,4 @@ func prefill(b *testing.B, db *dialect.DB, table string) {
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
-}
-
-var nextUpdate = map[string]int{}
-
-func benchUpdate(b *testing.B, db *dialect.DB, table string) {
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		tx, err := db.BeginTxx(ctx, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for inTx := 0; inTx < benchTxRows && done < b.N; {
-			n := min(benchBatch, b.N-done)
-			from := nextUpdate[table] % benchPrefill
-			if from+n > benchPrefill {
-				from = 0
-			}
-			nextUpdate[table] = from + n
-			q := fmt.Sprintf("UPDATE %s SET price_cents = price_cents + 1 WHERE id >= %d AND id < %d", table, from, from+n)
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				b.Fatal(err)
-			}
-			done += n
-			inTx += n
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -32,13 +32,13 @@ func (g *trigGen) sqlite() []TriggerObject {
 		// pass finds the pair consistent). The update trigger 1 makes does
 		// fire it, and WHEN recognises the side just derived: new =
 		// forward(old), or old = backward(new) (see the package
-		// documentation). All of it is in WHEN, which SQLite evaluates before
-		// running any statement.
+		// documentation). WHEN picks the direction; one statement writes it,
+		// the other column keeping its value.
 		g.sqliteTrigger("2", g.s.Table, "AFTER UPDATE OF "+o+", "+n+" ON "+t,
 			"("+oldChanged+" AND "+newN+" IS OLD."+n+" AND "+newO+" IS NOT "+g.bwd(newN)+") OR ("+
 				newChanged+" AND "+newO+" IS OLD."+o+" AND "+newN+" IS NOT "+g.fwd(newO)+")",
-			"UPDATE "+t+" SET "+n+" = "+g.fwd(newO)+" WHERE "+oldChanged+" AND "+key+";\n"+
-				"  UPDATE "+t+" SET "+o+" = "+g.bwd(newN)+" WHERE "+newChanged+" AND "+key+";"),
+			"UPDATE "+t+" SET "+n+" = CASE WHEN "+oldChanged+" THEN "+g.fwd(newO)+" ELSE "+newN+" END, "+
+				o+" = CASE WHEN "+oldChanged+" THEN "+newO+" ELSE "+g.bwd(newN)+" END WHERE "+key+";"),
 	}
 }
 
