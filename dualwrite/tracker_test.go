@@ -1,0 +1,83 @@
+package dualwrite_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		m := priceMove()
+		m.Releases = move.Releases{WriteBoth: 42, ReadNew: 43, WriteNew: 44, Contracted: 45}
+		e := newEnv(t, db, 50, m)
+		// Before any advance every build acts on legacy, new ones included.
+		tr44, err := dualwrite.NewTracker(e.ctx, db, 44, []move.Move{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := tr44.Phase(m.Name); p != move.Legacy {
+			t.Fatalf("release 44 before any advance acts on %s", p)
+		}
+		e.register("a", 42, move.Legacy)
+		e.advance(move.WriteBoth)
+		tr41, err := dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m})
+		if err != nil {
+			t.Fatalf("release 41 one phase behind: %v", err)
+		}
+		if err := tr44.Refresh(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tr41.Phase(m.Name) != move.Legacy || tr44.Phase(m.Name) != move.WriteBoth || tr44.Phases()[m.Name] != "write-both" {
+			t.Fatalf("phases: 41 %s, 44 %s", tr41.Phase(m.Name), tr44.Phase(m.Name))
+		}
+		e.ack("a", move.WriteBoth)
+		if _, err := e.mg.Backfill(e.ctx, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.mg.Verify(e.ctx, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		e.advance(move.ReadNew)
+		// Release 41 would now act two phases behind: refused.
+		if err := tr41.Refresh(e.ctx); !errors.Is(err, dualwrite.ErrTooOld) {
+			t.Fatalf("release 41 at read-new: %v", err)
+		}
+		if tr41.Phase(m.Name) != move.Legacy {
+			t.Fatal("a failed refresh changed the phase")
+		}
+		if _, err := dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m}); !errors.Is(err, dualwrite.ErrTooOld) {
+			t.Fatalf("new tracker for 41: %v", err)
+		}
+		// Release 42 carries write-both only: it lags one phase, allowed,
+		// and its acknowledgement holds the next transition.
+		tr42, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{m})
+		if err != nil || tr42.Phase(m.Name) != move.WriteBoth {
+			t.Fatalf("release 42: %v %v", tr42, err)
+		}
+		e.ack("a", tr42.Phase(m.Name))
+		if _, err := e.mg.Advance(e.ctx, m.Name, move.WriteNew); !errors.Is(err, dualwrite.ErrBlocked) {
+			t.Fatalf("write-new with a release-42 instance: %v", err)
+		}
+		st := e.status()
+		if len(st.Releases) != 4 || st.Releases[0].Release != 42 || st.Releases[0].Acts != move.WriteBoth || st.Releases[0].Instances != 1 || st.Releases[1].Acts != move.ReadNew {
+			t.Fatalf("release table: %+v", st.Releases)
+		}
+	})
+}
+
+func TestEffective(t *testing.T) {
+	for _, tt := range []struct{ ledger, build, want move.Phase }{
+		{move.ReadNew, move.Contracted, move.ReadNew},
+		{move.ReadNew, move.WriteBoth, move.WriteBoth},
+		{move.Legacy, move.WriteNew, move.Legacy},
+	} {
+		if got := dualwrite.Effective(tt.ledger, tt.build); got != tt.want {
+			t.Errorf("Effective(%s, %s) = %s", tt.ledger, tt.build, got)
+		}
+	}
+}
