@@ -39,14 +39,14 @@ func newConfig(opts []Option) config {
 // Result says what Install or Drop did, or would do in a dry run. SQL holds
 // the statements in the order executed, for the caller's ledger.
 type Result struct {
-	Move      string
-	Dialect   dialect.Name
-	Created   []string
-	Replaced  []string // present but not as generated: dropped and created again
-	Unchanged []string
-	Dropped   []string // on Install, stale objects of the move no longer generated
-	SQL       []string
-	DryRun    bool
+	Move      string       `json:"move"`
+	Dialect   dialect.Name `json:"dialect"`
+	Created   []string     `json:"created,omitempty"`
+	Replaced  []string     `json:"replaced,omitempty"` // present but not as generated: dropped and created again
+	Unchanged []string     `json:"unchanged,omitempty"`
+	Dropped   []string     `json:"dropped,omitempty"` // on Install, stale objects of the move no longer generated
+	SQL       []string     `json:"sql"`
+	DryRun    bool         `json:"dry_run"`
 }
 
 // Changed reports whether anything was (or would be) executed.

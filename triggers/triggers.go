@@ -18,25 +18,25 @@ const (
 
 // Object is one generated trigger or trigger function.
 type Object struct {
-	Name  string
-	Kind  Kind
-	Table string // the table a trigger fires on; empty for a function
+	Name  string `json:"name"`
+	Kind  Kind   `json:"kind"`
+	Table string `json:"table,omitempty"` // the table a trigger fires on; empty for a function
 	// Create is one statement to send through database/sql as is. It never
 	// needs a DELIMITER.
-	Create string
+	Create string `json:"create"`
 	// Drop removes the object and succeeds when it is absent.
-	Drop string
+	Drop string `json:"drop"`
 
 	canonical string
 }
 
 // Set is every object that keeps one move in sync on one engine.
 type Set struct {
-	Move    string
-	Dialect dialect.Name
+	Move    string       `json:"move"`
+	Dialect dialect.Name `json:"dialect"`
 	// Tables lists the columns each table must have, for Install's check.
-	Tables  map[string][]string
-	Objects []Object
+	Tables  map[string][]string `json:"tables"`
+	Objects []Object            `json:"objects"`
 }
 
 // ForMove generates the triggers for m on engine d. It validates m first;
