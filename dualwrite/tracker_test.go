@@ -81,3 +81,32 @@ func TestEffective(t *testing.T) {
 		}
 	}
 }
+
+func TestAdvanceOpen(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		e := newEnv(t, db, 20, priceMove())
+		e.register("a", 1, move.Legacy)
+		trs, err := e.mg.AdvanceOpen(e.ctx, move.WriteNew)
+		if err != nil || len(trs) != 1 || trs[0].To != move.WriteBoth {
+			t.Fatalf("first tick: %+v %v", trs, err)
+		}
+		// Blocked until a acknowledges and the backfill is verified.
+		if trs, err = e.mg.AdvanceOpen(e.ctx, move.WriteNew); err != nil || len(trs) != 0 {
+			t.Fatalf("blocked tick: %+v %v", trs, err)
+		}
+		e.ack("a", move.WriteBoth)
+		if _, err := e.mg.Backfill(e.ctx, e.m.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.mg.Verify(e.ctx, e.m.Name); err != nil {
+			t.Fatal(err)
+		}
+		if trs, err = e.mg.AdvanceOpen(e.ctx, move.ReadNew); err != nil || len(trs) != 1 || e.phase() != move.ReadNew {
+			t.Fatalf("after verify: %+v %v", trs, err)
+		}
+		e.ack("a", move.ReadNew)
+		if trs, _ = e.mg.AdvanceOpen(e.ctx, move.ReadNew); len(trs) != 0 {
+			t.Fatal("advanced past until")
+		}
+	})
+}
