@@ -191,3 +191,6 @@ func (r *recordingStore) lastPut() *pb.Item {
 	}
 	return r.puts[len(r.puts)-1]
 }
+
+// The registry's cache is what clients and stored objects cap on.
+var _ rpcver.CapSource = (*services.Cache)(nil)
