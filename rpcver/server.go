@@ -207,7 +207,13 @@ func (s *Server) Start(ctx context.Context) error {
 		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
 		go func() {
-			s.kaDone <- services.KeepAlive(kctx, s.rep, inst.ID, s.every, func() services.Heartbeat { return services.Heartbeat{} })
+			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, func() services.Heartbeat { return services.Heartbeat{} })
+			if err != nil {
+				// Deleted by an operator: this server no longer counts for
+				// the cap, so say so loudly; it keeps serving its range.
+				s.log.Warn("rpcver: heartbeats stopped", "api", s.api.name, "instance", inst.ID, "err", err)
+			}
+			s.kaDone <- err
 		}()
 	}
 	s.state = 1
@@ -272,6 +278,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // serve handles one request. Errors travel in micro's error headers; the
 // data of CodeUnsupportedVersion is the server's range as JSON.
 func (s *Server) serve(ep *endpoint, r micro.Request) {
+	defer func() {
+		// A handler's panic fails its request, not the process.
+		if p := recover(); p != nil {
+			s.log.Error("rpcver: handler panicked", "api", s.api.name, "method", ep.info.name, "panic", p)
+			_ = r.Error(CodeInternal, fmt.Sprintf("handler panicked: %v", p), nil)
+		}
+	}()
 	req, v, rerr := ep.decode(r.Subject(), r.Data())
 	if rerr != nil {
 		_ = r.Error(rerr.code, rerr.msg, rerr.data)

@@ -225,3 +225,25 @@ func TestServerSetupErrors(t *testing.T) {
 
 // fakeReporter stands in only where no registry call is made.
 type fakeReporter struct{ services.Reporter }
+
+type panickingStore struct{ inventory.Store }
+
+func (panickingStore) Rename(context.Context, string, string) (*pb.Item, error) { panic("boom") }
+
+// TestHandlerPanic: a panicking handler fails its request with 500 and the
+// server keeps serving.
+func TestHandlerPanic(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.New(t)
+	nc := natstest.Connect(t, ns)
+	startServer(t, nc, inventory.API, panickingStore{inventory.NewMemStore()})
+	client := newClient(t, nc, inventory.API, nil)
+	_, err := inventory.RenameItem.Call(ctx, client, &pb.RenameItemRequest{Id: "a"})
+	var re *rpcver.RemoteError
+	if !errors.As(err, &re) || re.Code != rpcver.CodeInternal {
+		t.Fatalf("err = %v, want RemoteError 500", err)
+	}
+	if _, err := inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "a"}}); err != nil {
+		t.Fatalf("after a panic: %v", err)
+	}
+}
