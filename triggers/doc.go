@@ -14,15 +14,23 @@
 //     new, backward for old). When both or neither are given, nothing is
 //     derived.
 //   - On update, if only old changed, new is derived; if only new changed,
-//     old is derived; if both changed, both stay as written.
-//   - A pair that is already consistent (new = forward(old), or old =
-//     backward(new)) is never rewritten. That guard is what stops the write
-//     a trigger makes from firing the other direction: no loops and no
-//     double writes, whatever recursive-trigger setting the engine has.
+//     old is derived, unless new already equals forward(old) (old is then a
+//     valid source and stays); if both changed, both stay as written.
+//   - A write a trigger makes never derives the other side back: no loops
+//     and no double writes. On PostgreSQL and MySQL a derived column within
+//     one table is assigned in NEW, so nothing fires again. SQLite, which
+//     cannot assign NEW, writes the row a second time; the second pass finds
+//     new = forward(old), or old = backward(new), and stops, whatever
+//     recursive_triggers says. (So on SQLite an update that sets old to
+//     exactly backward(new) keeps new; PostgreSQL and MySQL derive new
+//     again. The two differ only when new holds a value forward cannot
+//     produce, a row verify reports either way.)
 //   - For a move to another table, inserting or updating the source row
 //     writes the other table's row (creating it when missing), writing the
 //     other table's row updates the source row, deleting the source row
-//     deletes the other row, and deleting the other row clears old.
+//     deletes the other row, and deleting the other row clears old. A pair
+//     already consistent in either direction is not rewritten: that is how
+//     each table's trigger recognises the other's write.
 //
 // Each engine gets what it can do best: SQLite, which cannot assign NEW,
 // gets AFTER triggers with WHEN guards; PostgreSQL a plpgsql BEFORE trigger
@@ -41,6 +49,10 @@
 //
 // Limits: rows are found by key, so keys are not updated while triggers
 // are installed; across tables, a writer that writes both tables must
-// upsert the other table's row, since the trigger may already have created
-// it; transforms should map NULL to NULL.
+// upsert the other table's row (or UPDATE it), since the trigger may already
+// have created it, and the other table's remaining columns need defaults;
+// on MySQL a single statement that writes both tables (a multi-table
+// UPDATE) is refused by the server with error 1442; transforms should map
+// NULL to NULL. A new row's side counts as missing when it is NULL, so a
+// new column with a non-NULL default is never filled on insert.
 package triggers

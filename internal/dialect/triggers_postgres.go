@@ -21,15 +21,21 @@ func (g *trigGen) postgres() []TriggerObject {
 	}
 	o, n := g.o, g.n
 	newO, newN := "NEW."+o, "NEW."+n
-	body := `
+	// One function per event: no TG_OP dispatch on the hot path, and the
+	// update trigger only fires when old or new is in the SET list.
+	ins := `
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    IF ` + newN + ` IS NULL AND ` + newO + ` IS NOT NULL THEN
-      ` + newN + ` := ` + g.fwd(newO) + `;
-    ELSIF ` + newO + ` IS NULL AND ` + newN + ` IS NOT NULL THEN
-      ` + newO + ` := ` + g.bwd(newN) + `;
-    END IF;
-  ELSIF ` + newO + ` IS DISTINCT FROM OLD.` + o + ` AND ` + newN + ` IS NOT DISTINCT FROM OLD.` + n + ` THEN
+  IF ` + newN + ` IS NULL AND ` + newO + ` IS NOT NULL THEN
+    ` + newN + ` := ` + g.fwd(newO) + `;
+  ELSIF ` + newO + ` IS NULL AND ` + newN + ` IS NOT NULL THEN
+    ` + newO + ` := ` + g.bwd(newN) + `;
+  END IF;
+  RETURN NEW;
+END
+`
+	upd := `
+BEGIN
+  IF ` + newO + ` IS DISTINCT FROM OLD.` + o + ` AND ` + newN + ` IS NOT DISTINCT FROM OLD.` + n + ` THEN
     ` + newN + ` := ` + g.fwd(newO) + `;
   ELSIF ` + newN + ` IS DISTINCT FROM OLD.` + n + ` AND ` + newO + ` IS NOT DISTINCT FROM OLD.` + o + ` AND ` + newN + ` IS DISTINCT FROM ` + g.fwd(newO) + ` THEN
     ` + newO + ` := ` + g.bwd(newN) + `;
@@ -37,10 +43,11 @@ BEGIN
   RETURN NEW;
 END
 `
-	fn := g.pgFunction("f1", body)
+	f1, f2 := g.pgFunction("f1", ins), g.pgFunction("f2", upd)
 	return []TriggerObject{
-		fn,
-		g.pgTrigger("1", g.s.Table, "BEFORE", []string{"INSERT", "UPDATE"}, []string{g.s.Old, g.s.New}, fn.Name),
+		f1, f2,
+		g.pgTrigger("1", g.s.Table, "BEFORE", []string{"INSERT"}, nil, f1.Name),
+		g.pgTrigger("2", g.s.Table, "BEFORE", []string{"UPDATE"}, []string{g.s.Old, g.s.New}, f2.Name),
 	}
 }
 
