@@ -247,3 +247,42 @@ func TestHandlerPanic(t *testing.T) {
 		t.Fatalf("after a panic: %v", err)
 	}
 }
+
+// TestReportThroughRemote: a node without database credentials reports
+// through the registry over NATS, and a client caps on a cache of the
+// remote registry too.
+func TestReportThroughRemote(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		ns := natstest.New(t)
+		nc := natstest.Connect(t, ns)
+		reg, _ := newRegistry(t, db, nc)
+		svc, err := services.Serve(nc, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = svc.Stop() })
+		remote := services.NewRemote(natstest.Connect(t, ns))
+		startServer(t, nc, inventoryAt(t, v1_1), inventory.NewMemStore(),
+			rpcver.WithRegistry(remote, services.Instance{ID: "edge-1", Service: "inventory", Host: "edge", Release: 3}, time.Hour))
+		in, err := reg.Get(ctx, "edge-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, ok := in.API("inventory"); !ok || a.Current != v1_1 {
+			t.Fatalf("registered through NATS: %+v", in)
+		}
+		cache, err := services.NewCache(ctx, remote, nc, services.WithTTL(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cache.Close)
+		client := newClient(t, nc, inventory.API, cache)
+		if got := client.Target(); got != v1_1 {
+			t.Fatalf("target %s, want 1.1 from the remote registry", got)
+		}
+		if _, err := inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "a", Tags: []string{"t"}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
