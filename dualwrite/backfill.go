@@ -69,7 +69,8 @@ func TargetBatchTime(d time.Duration) BackfillOption {
 }
 
 // BatchSize sets the first batch's size (default 1000) and the bounds the
-// adaptive size stays within (defaults 100 and 100,000); zero keeps a default.
+// adaptive size stays within (defaults 100 and 1,000,000); zero keeps a
+// default. The target time, not the maximum, normally decides the size.
 func BatchSize(initial, minRows, maxRows int) BackfillOption {
 	return func(c *backfillConfig) {
 		if initial > 0 {
@@ -164,7 +165,7 @@ type bf struct {
 // transforms and writes its rows, and a row whose transform fails is
 // recorded (key and error) in tandem_move_failures and blocks read-new.
 func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOption) (BackfillResult, error) {
-	cfg := backfillConfig{target: 100 * time.Millisecond, initial: 1000, minBatch: 100, maxBatch: 100000, lease: time.Minute}
+	cfg := backfillConfig{target: 100 * time.Millisecond, initial: 1000, minBatch: 100, maxBatch: 1_000_000, lease: time.Minute}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -432,11 +433,17 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 			emit(Progress{Move: b.m.Name, Op: b.direction, Mode: b.mode, Batch: res.Batches, BatchRows: n, BatchSize: size,
 				BatchTime: el, Done: res.Done, Total: res.Total, Failed: res.Failed, Elapsed: time.Since(start),
 				RowsPerS: float64(ranRows) / time.Since(start).Seconds()})
-			// Adapt toward the target, by at most a factor of two per
-			// batch; a short last batch says nothing about the rate.
+			// Adapt toward the target: shrink by at most half, grow by at
+			// most twice per batch, four times while far below the target
+			// (the estimate includes each batch's fixed cost, so it errs
+			// on the small side). A short last batch says nothing.
 			if n == size && el > 0 {
 				f := float64(b.cfg.target) / float64(el)
-				f = max(0.5, min(2, f))
+				grow := 2.0
+				if el < b.cfg.target/8 {
+					grow = 4 // far below the target: ramp up faster
+				}
+				f = max(0.5, min(grow, f))
 				size = max(b.cfg.minBatch, min(b.cfg.maxBatch, int(float64(size)*f)))
 			}
 		}
