@@ -51,8 +51,9 @@
 // are installed; across tables, a writer that writes both tables must
 // upsert the other table's row (or UPDATE it), since the trigger may already
 // have created it, and the other table's remaining columns need defaults;
-// on MySQL a single statement that writes both tables (a multi-table
-// UPDATE) is refused by the server with error 1442; transforms should map
+// on MySQL a single statement that uses both tables (a multi-table UPDATE,
+// INSERT ... SELECT from the other table) is refused with error 1442 and
+// rolled back; transforms should map
 // NULL to NULL. A new row's side counts as missing when it is NULL, so a
 // new column with a non-NULL default is never filled on insert.
 package triggers

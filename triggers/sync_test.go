@@ -3,6 +3,7 @@ package triggers_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
@@ -262,4 +263,32 @@ func TestSyncReservedWords(t *testing.T) {
 			writes: writes{tables: map[string]int{"order": 2, "where": 2}}},
 	}
 	runSyncCases(t, []string{"cross_reserved"}, cols, cases)
+}
+
+// TestMySQLStatementOnBothTables pins down what MySQL cannot do: a single
+// statement that uses both tables of a cross-table move (a multi-table
+// UPDATE, INSERT ... SELECT from the other table) is refused with error
+// 1442 as soon as a trigger has to write the other table, and the
+// statement is rolled back whole: nothing is left half-synced.
+func TestMySQLStatementOnBothTables(t *testing.T) {
+	db := dbtest.Open(t, dialect.MySQL)
+	ctx := context.Background()
+	createSchema(t, db)
+	installMoves(t, db, dialect.MySQL, "cross_xform")
+	db.MustExec(`INSERT INTO orders (region, id, price_cents) VALUES ('eu', 1, 5)`)
+	for _, s := range []string{
+		`UPDATE orders o JOIN order_prices p ON p.order_region = o.region AND p.order_id = o.id SET o.price_cents = 6, p.price_mills = 60`,
+		`UPDATE orders o JOIN order_prices p ON p.order_region = o.region AND p.order_id = o.id SET p.price_mills = 90`,
+		`INSERT INTO orders (region, id, price_cents) SELECT 'us', order_id, price_mills DIV 10 FROM order_prices`,
+	} {
+		if _, err := db.ExecContext(ctx, s); err == nil || !strings.Contains(err.Error(), "1442") {
+			t.Errorf("%s: got %v, want error 1442", s, err)
+		}
+	}
+	if got := dump(t, db, dialect.MySQL, "orders", "region", "id", "price_cents"); !slices.Equal(got, []string{"eu,1,5"}) {
+		t.Errorf("orders: %q", got)
+	}
+	if got := dump(t, db, dialect.MySQL, "order_prices", "order_region", "order_id", "price_mills"); !slices.Equal(got, []string{"eu,1,50"}) {
+		t.Errorf("order_prices: %q", got)
+	}
 }
