@@ -217,8 +217,7 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 	return g, nil
 }
 
-// ackedAll reports whether every instance acts on at least p (or exactly p
-// when exact), and lists those that do not.
+// ackedAll lists the instances whose phase does not satisfy ok.
 func ackedAll(snap *services.Snapshot, m move.Move, ok func(move.Phase) bool) []InstanceRef {
 	var lag []InstanceRef
 	for _, inst := range snap.Instances {

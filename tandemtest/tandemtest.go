@@ -1,16 +1,3 @@
-// Package tandemtest checks an application's own code across a move's
-// phases, the way Monogon tests that releases on either side of a schema
-// migration run side by side (its TestMigration tests), generalized to
-// every boundary of a tandem move.
-//
-// Run walks a move from legacy to contracted through the real ledger,
-// registry, backfill, verify and finalize. At each boundary P -> P+1 it runs
-// the caller's old-release code acting on P alone, then (while that code
-// keeps running) the transition itself, then the new-release code acting on
-// P+1 side by side with the old one, against the same database. Whatever
-// the callbacks assert (t.Error, never t.Fatal: they run on goroutines) is
-// asserted at every boundary, including while the backfill runs and while
-// contract drops the old column.
 package tandemtest
 
 import (
