@@ -147,6 +147,11 @@ type bf struct {
 	cursor     []any
 	bound      []any
 	batchTimes []time.Duration
+	// dense: the key is one integer column whose values are mostly
+	// consecutive, so a batch is a range of key values and needs no probe
+	// for its upper key. lower is the exclusive lower end of the next one.
+	dense bool
+	lower int64
 }
 
 // Backfill fills new from old (or, with Reverse, old from new) for rows
@@ -408,6 +413,9 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 	start := time.Now()
 	size := b.cfg.initial
 	var ranRows int64
+	if err := b.detectDense(ctx, res); err != nil {
+		return err
+	}
 	emit := func(p Progress) {
 		if b.cfg.progress != nil {
 			b.cfg.progress(p)
@@ -418,12 +426,12 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 			return err
 		}
 		t0 := time.Now()
-		n, done, err := b.batch(ctx, size, res)
+		n, full, done, err := b.batch(ctx, size, res)
 		if err != nil {
 			return err
 		}
 		el := time.Since(t0)
-		if n > 0 {
+		if n > 0 || b.dense {
 			b.batchTimes = append(b.batchTimes, el)
 			res.Batches++
 			ranRows += int64(n)
@@ -437,7 +445,7 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 			// most twice per batch, four times while far below the target
 			// (the estimate includes each batch's fixed cost, so it errs
 			// on the small side). A short last batch says nothing.
-			if n == size && el > 0 {
+			if full && el > 0 {
 				f := float64(b.cfg.target) / float64(el)
 				grow := 2.0
 				if el < b.cfg.target/8 {
@@ -487,13 +495,13 @@ func percentiles(ts []time.Duration) (p50, p99, mx time.Duration) {
 
 // batch does one batch in its own transaction: it finds the batch's upper
 // key, moves the rows in (cursor, upper], and saves upper as the cursor.
-func (b *bf) batch(ctx context.Context, size int, res *BackfillResult) (n int, done bool, err error) {
+func (b *bf) batch(ctx context.Context, size int, res *BackfillResult) (n int, full, done bool, err error) {
 	if b.bound == nil {
-		return 0, true, b.finish(ctx)
+		return 0, false, true, b.finish(ctx)
 	}
 	tx, err := b.mg.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	defer func() {
 		if err != nil {
@@ -502,22 +510,31 @@ func (b *bf) batch(ctx context.Context, size int, res *BackfillResult) (n int, d
 	}()
 	var upper []any
 	var failed int64
-	if b.mode == "sql" {
+	switch {
+	case b.dense:
+		hi := min(b.lower+int64(size), b.bound[0].(int64))
+		upper = []any{hi}
+		var affected int64
+		affected, err = b.applySQL(ctx, tx, upper)
+		n, full = int(affected), hi-b.lower == int64(size)
+	case b.mode == "sql":
 		upper, n, err = b.probe(ctx, tx, size)
 		if err == nil && n > 0 {
-			err = b.applySQL(ctx, tx, upper)
+			_, err = b.applySQL(ctx, tx, upper)
 		}
-	} else {
+		full = n == size
+	default:
 		upper, n, failed, err = b.applyGo(ctx, tx, size)
+		full = n == size
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
-	if n == 0 {
+	if n == 0 && !b.dense {
 		if err := tx.Rollback(); err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
-		return 0, true, b.finish(ctx)
+		return 0, false, true, b.finish(ctx)
 	}
 	now := b.mg.utc()
 	pre := b.prefix
@@ -539,16 +556,59 @@ func (b *bf) batch(ctx context.Context, size int, res *BackfillResult) (n int, d
 	}
 	r, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+MovesTable+` SET `+sets+` WHERE name = ? AND lease_owner = ?`), append(args, b.m.Name, b.mg.owner)...)
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	if c, _ := r.RowsAffected(); c == 0 {
-		return 0, false, &BusyError{Move: b.m.Name, Owner: "another runner", Until: "now (this run lost its lease)"}
+		return 0, false, false, &BusyError{Move: b.m.Name, Owner: "another runner", Until: "now (this run lost its lease)"}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	b.cursor = upper
-	return n, last, nil
+	if b.dense {
+		b.lower = upper[0].(int64)
+	}
+	return n, full, last, nil
+}
+
+// detectDense decides whether batches can be ranges of key values: one
+// integer key column, SQL mode, and at least one row per two key values in
+// what is left. It saves the probe query of each batch, which costs a fifth
+// of the update itself on SQLite and on InnoDB (whose probe reads the
+// clustered index). A batch's row count is then the engine's affected-row
+// count: exact on SQLite and PostgreSQL; on MySQL/MariaDB the rows changed,
+// so rows already holding the right value are not counted and progress can
+// end short of 100% on a rerun. Completion is recorded either way.
+func (b *bf) detectDense(ctx context.Context, res *BackfillResult) error {
+	if b.mode != "sql" || len(b.keys) != 1 || b.bound == nil {
+		return nil
+	}
+	hi, ok := b.bound[0].(int64)
+	if !ok {
+		return nil
+	}
+	var lo int64
+	if b.cursor != nil {
+		c, ok := b.cursor[0].(int64)
+		if !ok {
+			return nil
+		}
+		lo = c
+	} else {
+		var mn sql.NullInt64
+		if err := b.mg.db.GetContext(ctx, &mn, `SELECT MIN(`+b.keys[0]+`) FROM `+b.tbl); err != nil {
+			return err
+		}
+		if !mn.Valid {
+			return nil
+		}
+		lo = mn.Int64 - 1
+	}
+	left := res.Total - res.Done
+	if span := hi - lo; span > 0 && left*2 >= span {
+		b.dense, b.lower = true, lo
+	}
+	return nil
 }
 
 func keyEqual(a, b []any) bool {
@@ -601,21 +661,28 @@ func (b *bf) probe(ctx context.Context, q dialect.Querier, size int) ([]any, int
 }
 
 // applySQL moves the rows in (cursor, upper] with one statement.
-func (b *bf) applySQL(ctx context.Context, q dialect.Querier, upper []any) error {
+func (b *bf) applySQL(ctx context.Context, q dialect.Querier, upper []any) (int64, error) {
+	r, err := b.execSQL(ctx, q, upper)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
+func (b *bf) execSQL(ctx context.Context, q dialect.Querier, upper []any) (sql.Result, error) {
 	m := b.m
 	switch {
 	case !m.CrossTable():
 		expr, err := b.transform.Render(b.d.Name(), b.srcCol)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cond, args := b.rangeCond(b.keys, b.cursor, upper)
-		_, err = q.ExecContext(ctx, q.Rebind(`UPDATE `+b.tbl+` SET `+b.dstCol+` = `+expr+` WHERE `+cond), args...)
-		return err
+		return q.ExecContext(ctx, q.Rebind(`UPDATE `+b.tbl+` SET `+b.dstCol+` = `+expr+` WHERE `+cond), args...)
 	case !b.cfg.reverse:
 		expr, err := b.transform.Render(b.d.Name(), "s."+b.srcCol)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cond, args := b.rangeCond(qualify("s", b.keys), b.cursor, upper)
 		if b.d.Name() == dialect.Postgres {
@@ -624,25 +691,23 @@ func (b *bf) applySQL(ctx context.Context, q dialect.Querier, upper []any) error
 			// be overwritten with a stale value. MySQL's INSERT ... SELECT
 			// locks what it reads; SQLite has one writer.
 			if _, err := q.ExecContext(ctx, q.Rebind(`SELECT 1 FROM `+b.tbl+` s WHERE `+cond+` FOR UPDATE`), args...); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		sel := `SELECT ` + strings.Join(qualify("s", b.keys), ", ") + `, ` + expr + ` FROM ` + b.tbl + ` s WHERE ` + cond
-		_, err = q.ExecContext(ctx, q.Rebind(dialect.UpsertSelectSQL(b.d, b.ntbl, b.nkeys, b.dstCol, sel)), args...)
-		return err
+		return q.ExecContext(ctx, q.Rebind(dialect.UpsertSelectSQL(b.d, b.ntbl, b.nkeys, b.dstCol, sel)), args...)
 	default:
 		// Reverse across tables: old = Backward(new of the matching row).
 		expr, err := b.transform.Render(b.d.Name(), "n."+b.srcCol)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		on := make([]string, len(b.keys))
 		for i := range b.keys {
 			on[i] = "n." + b.nkeys[i] + " = " + b.tbl + "." + b.keys[i]
 		}
 		cond, args := b.rangeCond(qualify(b.tbl, b.keys), b.cursor, upper)
-		_, err = q.ExecContext(ctx, q.Rebind(`UPDATE `+b.tbl+` SET `+b.dstCol+` = (SELECT `+expr+` FROM `+b.ntbl+` n WHERE `+strings.Join(on, " AND ")+`) WHERE `+cond), args...)
-		return err
+		return q.ExecContext(ctx, q.Rebind(`UPDATE `+b.tbl+` SET `+b.dstCol+` = (SELECT `+expr+` FROM `+b.ntbl+` n WHERE `+strings.Join(on, " AND ")+`) WHERE `+cond), args...)
 	}
 }
 
