@@ -1,0 +1,256 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/tandem-go/tandem/dualwrite"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// CreateTableSQL creates an item table as release 41 knows it: the price in
+// whole units. It is plain SQL that SQLite, PostgreSQL and MySQL/MariaDB
+// all accept.
+func CreateTableSQL(table string) (string, error) {
+	if err := dialect.CheckIdentifier(table); err != nil {
+		return "", fmt.Errorf("inventory: table %q: %w", table, err)
+	}
+	return `CREATE TABLE ` + table + ` (id VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL, quantity BIGINT NOT NULL, price BIGINT)`, nil
+}
+
+// PriceMove declares the move of table's price, in whole units, to
+// price_cents: forward {value} * 100, backward {value} / 100 (integer
+// division; MySQL spells it DIV). Prices are whole units, so both
+// directions are exact.
+func PriceMove(name, table string, releases move.Releases, triggers bool) move.Move {
+	return move.Move{
+		Name: name, Table: table, Key: []string{"id"}, Old: "price",
+		New:      move.Target{Column: "price_cents", Type: move.ColumnType{SQL: "BIGINT"}},
+		Forward:  move.Transform{SQL: "{value} * 100"},
+		Backward: move.Transform{SQL: "{value} / 100", Dialects: map[dialect.Name]string{dialect.MySQL: "{value} DIV 100"}},
+		Releases: releases, Triggers: triggers,
+		Description: table + ".price (whole units) moves to " + table + ".price_cents",
+	}
+}
+
+// PhaseSource says which phase of a move to act on; *dualwrite.Tracker is one.
+type PhaseSource interface {
+	Phase(move string) move.Phase
+}
+
+// SQLStore is a Store over a database table whose price is being moved by
+// a dualwrite move (PriceMove): the price is read and written through a
+// dualwrite.Router at the phase this instance acts on, so old and new
+// releases share the table during a rolling upgrade.
+//
+// Each operation keeps the phase it started with until it ends. Acting
+// reports the lowest phase any running operation still acts on: report it
+// in heartbeats instead of the tracker's phase, so that the next transition
+// also waits for operations that began before this instance moved on.
+type SQLStore struct {
+	db     *dialect.DB
+	m      move.Move
+	r      *dualwrite.Router
+	phases PhaseSource
+	sel    string
+	ins    string
+	upd    string
+
+	mu       sync.Mutex
+	inflight map[move.Phase]int
+	idle     *sync.Cond
+}
+
+// NewSQLStore returns a store of items in m's table, acting on the phase
+// phases gives for m.
+func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource) (*SQLStore, error) {
+	r, err := dualwrite.NewRouter(m, db.Dialect)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: store: %w", err)
+	}
+	t := dialect.MustQuote(db.Dialect, m.Table)
+	s := &SQLStore{db: db, m: m, r: r, phases: phases, inflight: map[move.Phase]int{},
+		sel: db.Rebind(`SELECT name, quantity FROM ` + t + ` WHERE id = ?`),
+		ins: db.Rebind(`INSERT INTO ` + t + ` (id, name, quantity) VALUES (?, ?, ?)`),
+		upd: db.Rebind(`UPDATE ` + t + ` SET name = ?, quantity = ? WHERE id = ?`)}
+	s.idle = sync.NewCond(&s.mu)
+	return s, nil
+}
+
+// Move is the move the store's price column follows.
+func (s *SQLStore) Move() move.Move { return s.m }
+
+// begin pins the phase of one operation.
+func (s *SQLStore) begin() (move.Phase, func()) {
+	s.mu.Lock()
+	p := s.phases.Phase(s.m.Name)
+	s.inflight[p]++
+	s.mu.Unlock()
+	return p, func() {
+		s.mu.Lock()
+		if s.inflight[p]--; s.inflight[p] == 0 {
+			delete(s.inflight, p)
+		}
+		if len(s.inflight) == 0 {
+			s.idle.Broadcast()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Acting returns the lowest phase this store acts on now: the phase source's,
+// or an older one a running operation started with.
+func (s *SQLStore) Acting() move.Phase {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.phases.Phase(s.m.Name)
+	for q := range s.inflight {
+		p = min(p, q)
+	}
+	return p
+}
+
+// Wait blocks until no operation is running.
+func (s *SQLStore) Wait() {
+	s.mu.Lock()
+	for len(s.inflight) > 0 {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+}
+
+// Cents is the item's price in cents: price_cents, or the whole-unit price
+// of a 1.0 caller.
+func Cents(it *pb.Item) int64 {
+	if it.GetPriceCents() != 0 {
+		return it.GetPriceCents()
+	}
+	return it.GetPrice() * 100
+}
+
+// Get reads an item; its price comes from the column the phase reads.
+func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
+	p, done := s.begin()
+	defer done()
+	it := &pb.Item{Id: id}
+	err := s.db.QueryRowxContext(ctx, s.sel, id).Scan(&it.Name, &it.Quantity)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inventory: get %q: %w", id, err)
+	}
+	v, err := s.r.Read(ctx, s.db, p, id)
+	if errors.Is(err, dualwrite.ErrNoRow) {
+		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inventory: get %q at %s: %w", id, p, err)
+	}
+	if v == nil {
+		// A phase that reads a column nobody filled: say so, never 0.
+		return nil, fmt.Errorf("inventory: get %q at %s: the price reads as NULL", id, p)
+	}
+	cents, err := toInt64(v)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: get %q at %s: %w", id, p, err)
+	}
+	it.PriceCents, it.Price = cents, cents/100
+	return it, nil
+}
+
+// Put writes an item, the row and its price in one transaction.
+func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) error {
+	p, done := s.begin()
+	defer done()
+	qty := item.GetQuantity()
+	if item.GetQuantityMilli() != 0 {
+		qty = item.GetQuantityMilli() / 1000
+	}
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		var name string
+		var q int64
+		err := tx.QueryRowxContext(ctx, s.sel, item.Id).Scan(&name, &q)
+		exists := err == nil
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, s.ins, item.Id, item.Name, qty)
+			if s.db.Dialect.IsUniqueViolation(err) {
+				return fmt.Errorf("put %q: %w", item.Id, ErrExists)
+			}
+		case err == nil && createOnly:
+			return fmt.Errorf("put %q: %w", item.Id, ErrExists)
+		}
+		if err != nil {
+			return err
+		}
+		if exists {
+			if _, err := tx.ExecContext(ctx, s.upd, item.Name, qty, item.Id); err != nil {
+				return err
+			}
+		}
+		return s.r.Write(ctx, tx, p, Cents(item), item.Id)
+	})
+	if err != nil && !errors.Is(err, ErrExists) {
+		return fmt.Errorf("inventory: put %q at %s: %w", item.Id, p, err)
+	}
+	return err
+}
+
+// Rename changes an item's name.
+func (s *SQLStore) Rename(ctx context.Context, id, name string) (*pb.Item, error) {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+dialect.MustQuote(s.db.Dialect, s.m.Table)+` SET name = ? WHERE id = ?`), name, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 && s.db.Dialect.Name() != dialect.MySQL {
+			return fmt.Errorf("rename %q: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+func (s *SQLStore) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// toInt64 reads a whole number as any engine returns it.
+func toInt64(v any) (int64, error) {
+	switch x := move.Normalize(v).(type) {
+	case int64:
+		return x, nil
+	case float64:
+		return int64(x), nil
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			return n, nil
+		}
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, fmt.Errorf("price %q is not a number", x)
+		}
+		return int64(f), nil
+	}
+	return 0, fmt.Errorf("price %v (%T) is not a number", v, v)
+}

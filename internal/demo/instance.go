@@ -1,0 +1,200 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/examples/inventory"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/rpcver"
+	"github.com/tandem-go/tandem/services"
+)
+
+// slot is one place in the cluster; its instance is restarted in place.
+type slot struct {
+	n       int
+	id      string
+	mu      sync.Mutex // held while the instance is stopped or started
+	release int64      // the release the slot runs (or last ran)
+	inst    atomic.Pointer[instance]
+}
+
+// instance is one running inventory process of the example service: an
+// RPC server over items, a store over catalog for its background jobs, a
+// tracker, and heartbeats.
+type instance struct {
+	id      string
+	release int64
+	api     *rpcver.API
+	ctx     context.Context
+	cancel  context.CancelFunc
+	nc      *nats.Conn
+	srv     *rpcver.Server
+	tr      *dualwrite.Tracker
+	items   *inventory.SQLStore
+	catalog *inventory.SQLStore
+	wg      sync.WaitGroup
+}
+
+// phases is what the instance reports: per move, the lowest phase it acts
+// on, running operations included.
+func (in *instance) phases() map[string]string {
+	p := in.tr.Phases()
+	p[in.items.Move().Name] = in.items.Acting().String()
+	p[in.catalog.Move().Name] = in.catalog.Acting().String()
+	return p
+}
+
+func (in *instance) store(table string) *inventory.SQLStore {
+	if table == in.catalog.Move().Table {
+		return in.catalog
+	}
+	return in.items
+}
+
+// boundedStore gives every operation a deadline well inside a client's
+// attempt timeout, so a request a client gave up on cannot commit after
+// its retry did.
+type boundedStore struct {
+	inventory.Store
+	d time.Duration
+}
+
+func (b boundedStore) Get(ctx context.Context, id string) (*pb.Item, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	return b.Store.Get(ctx, id)
+}
+
+func (b boundedStore) Put(ctx context.Context, it *pb.Item, createOnly bool) error {
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	return b.Store.Put(ctx, it, createOnly)
+}
+
+// start starts an instance of release in sl, registering it with Replace
+// (the slot's id may still be in the registry from the process before).
+// While NATS is down it retries until the deadline.
+func (r *run) start(ctx context.Context, sl *slot, release int64) (*instance, error) {
+	deadline := time.Now().Add(r.s.deadline)
+	for {
+		in, err := r.startOnce(ctx, sl, release)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return in, err
+		}
+		var bf *services.BelowFinalizedError
+		var tooOld *dualwrite.TooOldError
+		if errors.As(err, &bf) || errors.As(err, &tooOld) {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance, error) {
+	v, err := services.ParseVersion(apiOf[release])
+	if err != nil {
+		return nil, err
+	}
+	api, err := inventory.NewAPI(rpcver.WithCurrent(v))
+	if err != nil {
+		return nil, err
+	}
+	tr, err := dualwrite.NewTracker(ctx, r.db, release, r.moves)
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{id: sl.id, release: release, api: api, tr: tr}
+	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, tr); err != nil {
+		return nil, err
+	}
+	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, tr); err != nil {
+		return nil, err
+	}
+	if in.nc, err = r.connect(sl.id); err != nil {
+		return nil, err
+	}
+	in.ctx, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	fail := func(err error) (*instance, error) {
+		in.cancel()
+		if in.srv != nil {
+			_ = in.srv.Shutdown(in.ctx)
+		}
+		in.nc.Close()
+		return nil, err
+	}
+	// The server registers nothing itself: the instance registers once,
+	// with the phases it acts on, and heartbeats them.
+	if in.srv, err = rpcver.NewServer(in.nc, api, rpcver.WithLogger(r.log)); err != nil {
+		return fail(err)
+	}
+	if err := inventory.Handle(in.srv, boundedStore{Store: in.items, d: r.s.opTimeout}); err != nil {
+		return fail(err)
+	}
+	if err := in.srv.Start(in.ctx); err != nil {
+		in.srv = nil
+		return fail(err)
+	}
+	inst := services.Instance{ID: sl.id, Service: "inventory", Host: "demo", Release: release,
+		APIs: []services.API{api.Registration()}, Phases: in.phases(),
+		Metadata: map[string]string{"slot": fmt.Sprint(sl.n)}}
+	if err := r.reg.Register(ctx, inst, services.Replace()); err != nil {
+		return fail(err)
+	}
+	in.wg.Add(2)
+	go func() {
+		defer in.wg.Done()
+		_ = tr.Run(in.ctx, r.s.tracker, func(err error) { r.log.Warn("tracker refresh", "instance", in.id, "err", err) })
+	}()
+	go func() {
+		defer in.wg.Done()
+		err := services.KeepAlive(in.ctx, r.reg, in.id, r.s.heartbeat, func() services.Heartbeat {
+			return services.Heartbeat{Phases: in.phases()}
+		})
+		if err != nil {
+			r.problem("%s: heartbeats stopped: %v", in.id, err)
+		}
+	}()
+	return in, nil
+}
+
+// stop drains the instance as a rolling restart does: it reports
+// draining, finishes the requests it has, and stops. Its registry row stays
+// (at the old release, draining) until the next process replaces it.
+func (r *run) stop(in *instance) {
+	hctx, cancel := context.WithTimeout(context.Background(), r.s.opTimeout)
+	if err := r.reg.Heartbeat(hctx, in.id, services.Heartbeat{State: services.StateDraining, Phases: in.phases()}); err != nil {
+		r.log.Warn("report draining", "instance", in.id, "err", err)
+	}
+	cancel()
+	sctx, cancel := context.WithTimeout(context.Background(), r.s.attempt)
+	if err := in.srv.Shutdown(sctx); err != nil {
+		r.log.Warn("shutdown", "instance", in.id, "err", err)
+	}
+	cancel()
+	in.cancel()
+	in.wg.Wait()
+	in.items.Wait()
+	in.catalog.Wait()
+	in.nc.Close()
+}
+
+// kill ends the instance abruptly: no draining, no deregistering; its
+// context is cancelled and its connections dropped. Its row keeps its
+// release, phases and APIs and goes missing once heartbeats are overdue.
+func (r *run) kill(in *instance) {
+	in.cancel()
+	_ = in.srv.Shutdown(in.ctx) // ctx already done: closes at once, cancelling running handlers
+	in.nc.Close()
+	in.wg.Wait()
+	// Nothing of this process may write after it is declared dead.
+	in.items.Wait()
+	in.catalog.Wait()
+}

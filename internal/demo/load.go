@@ -1,0 +1,253 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-go/tandem/examples/inventory"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/rpcver"
+)
+
+// counters are the summary's numbers, updated by every goroutine.
+type counters struct {
+	rpcSent, dbSent, failed, retries, wrongReads atomic.Int64
+}
+
+// value is what a key holds: the three fields a write sets.
+type value struct {
+	name       string
+	qty, cents int64
+}
+
+func (v value) String() string { return fmt.Sprintf("{%q qty %d, %d cents}", v.name, v.qty, v.cents) }
+
+func valueOf(it *pb.Item) value {
+	qty := it.GetQuantity()
+	if it.GetQuantityMilli() != 0 {
+		qty = it.GetQuantityMilli() / 1000
+	}
+	return value{name: it.GetName(), qty: qty, cents: inventory.Cents(it)}
+}
+
+// keyState is what the one goroutine owning a key knows of it.
+type keyState struct {
+	table   string
+	id      string
+	written bool // a write was sent, and may have landed
+	acked   bool // want was acknowledged
+	want    value
+	// unsure: the last write failed, so the key holds want or tried.
+	unsure bool
+	tried  value
+	n      int64
+}
+
+// accept checks a read against what the owner knows, and learns from it
+// when the last write's outcome was unknown.
+func (k *keyState) accept(got value) bool {
+	if k.acked && got == k.want {
+		k.unsure = false
+		return true
+	}
+	if k.unsure && got == k.tried {
+		k.want, k.acked, k.unsure = got, true, false
+		return true
+	}
+	return false
+}
+
+// next returns the key's next value: whole units of price, so every API
+// version can carry it.
+func (k *keyState) next() value {
+	k.n++
+	return value{name: fmt.Sprintf("%s #%d", k.id, k.n), qty: k.n, cents: (k.n%997 + 1) * 100}
+}
+
+// retriable reports whether a failed call may be sent again: anything but
+// an answer that says the request itself is wrong.
+func retriable(err error) bool {
+	var re *rpcver.RemoteError
+	switch {
+	case errors.Is(err, rpcver.ErrCannotBackport), errors.Is(err, rpcver.ErrMethodTooNew), errors.Is(err, rpcver.ErrInvalid),
+		errors.Is(err, inventory.ErrNotFound), errors.Is(err, inventory.ErrExists):
+		return false
+	case errors.As(err, &re):
+		return re.Code != rpcver.CodeBadRequest && re.Code != rpcver.CodeNotFound && re.Code != rpcver.CodeConflict && re.Code != rpcver.CodeCannotBackport
+	}
+	return true
+}
+
+// call runs one idempotent request, retrying within the deadline.
+func (r *run) call(what string, op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(r.s.deadline)
+	backoff := 20 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), r.s.attempt)
+		err := op(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !retriable(err) || time.Now().Add(backoff).After(deadline) {
+			r.st.failed.Add(1)
+			r.problem("%s failed: %v", what, err)
+			return err
+		}
+		r.st.retries.Add(1)
+		r.log.Debug("retrying", "what", what, "err", err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// client is one RPC client goroutine: it writes and reads its own keys
+// through the cluster, capped by the cache.
+func (r *run) client(stop <-chan struct{}, c *rpcver.Client, n int) []*keyState {
+	keys := make([]*keyState, r.s.keys)
+	for j := range keys {
+		keys[j] = &keyState{table: itemsMove.Table, id: fmt.Sprintf("rpc%d-%03d", n, j)}
+	}
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return keys
+		case <-time.After(r.s.pace):
+		}
+		k := keys[r.randN(len(keys))]
+		if !k.written || r.randN(10) < 6 {
+			r.rpcPut(c, k)
+		} else {
+			r.rpcGet(c, k)
+		}
+	}
+}
+
+func (r *run) rpcPut(c *rpcver.Client, k *keyState) {
+	v := k.next()
+	r.st.rpcSent.Add(1)
+	req := &pb.PutItemRequest{Item: &pb.Item{Id: k.id, Name: v.name, Quantity: v.qty, PriceCents: v.cents}}
+	err := r.call("PutItem "+k.id, func(ctx context.Context) error {
+		_, err := inventory.PutItem.Call(ctx, c, req)
+		return err
+	})
+	r.wrote(k, v, err)
+}
+
+func (r *run) wrote(k *keyState, v value, err error) {
+	k.written = true
+	if err != nil {
+		k.unsure, k.tried = true, v
+		return
+	}
+	k.want, k.acked, k.unsure = v, true, false
+}
+
+func (r *run) rpcGet(c *rpcver.Client, k *keyState) {
+	r.st.rpcSent.Add(1)
+	var got *pb.Item
+	err := r.call("GetItem "+k.id, func(ctx context.Context) error {
+		resp, err := inventory.GetItem.Call(ctx, c, &pb.GetItemRequest{Id: k.id})
+		got = resp.GetItem()
+		return err
+	})
+	r.read(k, "GetItem at "+c.Target().String(), got, err)
+}
+
+func (r *run) read(k *keyState, how string, got *pb.Item, err error) {
+	switch {
+	case err == nil:
+		if v := valueOf(got); !k.accept(v) {
+			r.st.wrongReads.Add(1)
+			r.problem("wrong read: %s %s returned %v, last acknowledged %v", how, k.id, v, k.want)
+		}
+	case errors.Is(err, inventory.ErrNotFound) || isRemoteNotFound(err):
+		if k.acked {
+			r.st.wrongReads.Add(1)
+			r.problem("wrong read: %s %s: not found, last acknowledged %v", how, k.id, k.want)
+			return
+		}
+		k.written, k.unsure = false, false // the one write sent did not land
+	}
+}
+
+func isRemoteNotFound(err error) bool {
+	var re *rpcver.RemoteError
+	return errors.As(err, &re) && re.Code == rpcver.CodeNotFound
+}
+
+// worker is one database worker: it reads and writes its own keys of both
+// tables directly, through the store of an instance that is up (its
+// own slot's when it can), at the phase that instance acts on.
+func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
+	keys := make([]*keyState, r.s.keys)
+	for j := range keys {
+		t := itemsMove.Table
+		if j%2 == 1 {
+			t = catalogMove.Table
+		}
+		keys[j] = &keyState{table: t, id: fmt.Sprintf("db%d-%03d", n, j)}
+	}
+	for {
+		select {
+		case <-stop:
+			return keys
+		case <-time.After(r.s.pace):
+		}
+		k := keys[r.randN(len(keys))]
+		r.st.dbSent.Add(1)
+		if !k.written || r.randN(10) < 6 {
+			v := k.next()
+			it := &pb.Item{Id: k.id, Name: v.name, Quantity: v.qty, PriceCents: v.cents}
+			err := r.call("store put "+k.table+" "+k.id, func(ctx context.Context) error {
+				in := r.pick(n)
+				if in == nil {
+					return errNoInstance
+				}
+				ctx, cancel := mergeCancel(ctx, in.ctx)
+				defer cancel()
+				return in.store(k.table).Put(ctx, it, false)
+			})
+			r.wrote(k, v, err)
+			continue
+		}
+		var got *pb.Item
+		var how string
+		err := r.call("store get "+k.table+" "+k.id, func(ctx context.Context) error {
+			in := r.pick(n)
+			if in == nil {
+				return errNoInstance
+			}
+			ctx, cancel := mergeCancel(ctx, in.ctx)
+			defer cancel()
+			st := in.store(k.table)
+			how = fmt.Sprintf("%s store get (release %d, %s)", k.table, in.release, st.Acting())
+			var err error
+			got, err = st.Get(ctx, k.id)
+			return err
+		})
+		r.read(k, how, got, err)
+	}
+}
+
+var errNoInstance = errors.New("no instance up")
+
+// pick returns the instance of slot n%len, or of the next slot that is up.
+func (r *run) pick(n int) *instance {
+	for i := range r.slots {
+		if in := r.slots[(n+i)%len(r.slots)].inst.Load(); in != nil {
+			return in
+		}
+	}
+	return nil
+}
+
+// mergeCancel is ctx, also cancelled when other is.
+func mergeCancel(ctx, other context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(other, cancel)
+	return ctx, func() { stop(); cancel() }
+}
