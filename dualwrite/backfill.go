@@ -542,9 +542,12 @@ func (b *bf) batch(ctx context.Context, size int, res *BackfillResult) (n int, f
 	args := []any{encodeKey(upper), n, now.Add(b.cfg.lease), now}
 	last := keyEqual(upper, b.bound)
 	if last {
-		// The last batch records completion in its own transaction.
-		sets += ", " + pre + "_done_at = ?"
-		args = append(args, now)
+		// The last batch records completion in its own transaction. A row
+		// a writer committed below the bound after the total was counted
+		// is done too: the total never ends below what was done.
+		sets += ", " + pre + "_done_at = ?, " + pre + "_rows_total = CASE WHEN " + pre + "_rows_total < " + pre + "_rows_done + ? THEN " + pre + "_rows_done + ? ELSE " + pre + "_rows_total END"
+		args = append(args, now, n, n)
+		res.Total = max(res.Total, res.Done+int64(n))
 		if b.cfg.reverse {
 			sets += ", old_stale = 0"
 		}
