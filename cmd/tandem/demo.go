@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -51,6 +52,9 @@ not name on its command line.`,
 				cfg.Out = io.Discard
 			}
 			s, err := demo.Run(cmd.Context(), cfg)
+			if errors.Is(err, demo.ErrConfig) || errors.Is(err, demo.ErrNotEmpty) {
+				return &usageError{err}
+			}
 			if err != nil {
 				return err
 			}

@@ -75,6 +75,13 @@ type Config struct {
 	Out io.Writer
 	// Logger receives the packages' logs; nil is silent.
 	Logger *slog.Logger
+
+	// tune adjusts the timings, for tests.
+	tune func(*settings)
+	// fault, for tests, replaces the phase an instance of release acts on
+	// for a move, while it keeps reporting the phase its tracker gives: a
+	// release with a bug the demo's checks must catch.
+	fault func(release int64, move string, p move.Phase) move.Phase
 }
 
 // settings are the timings of one mode.
@@ -85,6 +92,7 @@ type settings struct {
 	rate                                                            float64
 	killEvery, killDown                                             [2]time.Duration
 	natsDown                                                        time.Duration
+	chaosDwell                                                      time.Duration // dwell with chaos, so kills land mid-rollout
 	maxKills                                                        int
 }
 
@@ -92,19 +100,19 @@ func settingsFor(fast bool) settings {
 	if fast {
 		return settings{warmup: 300 * time.Millisecond, dwell: 150 * time.Millisecond, tick: 40 * time.Millisecond,
 			heartbeat: 100 * time.Millisecond, tracker: 100 * time.Millisecond, missingAfter: 600 * time.Millisecond,
-			cacheTTL: 500 * time.Millisecond, attempt: 5 * time.Second, opTimeout: 2 * time.Second, deadline: 30 * time.Second,
+			cacheTTL: 500 * time.Millisecond, attempt: 2 * time.Second, opTimeout: time.Second, deadline: 30 * time.Second,
 			phaseWait: 60 * time.Second, pace: 5 * time.Millisecond, seedRows: 300, keys: 15,
-			killEvery: [2]time.Duration{300 * time.Millisecond, 700 * time.Millisecond},
-			killDown:  [2]time.Duration{800 * time.Millisecond, 1100 * time.Millisecond},
-			natsDown:  300 * time.Millisecond, maxKills: 3}
+			killEvery: [2]time.Duration{200 * time.Millisecond, 500 * time.Millisecond},
+			killDown:  [2]time.Duration{700 * time.Millisecond, 1000 * time.Millisecond},
+			natsDown:  300 * time.Millisecond, maxKills: 3, chaosDwell: 400 * time.Millisecond}
 	}
 	return settings{warmup: 4 * time.Second, dwell: 3 * time.Second, tick: 250 * time.Millisecond,
 		heartbeat: 500 * time.Millisecond, tracker: 500 * time.Millisecond, missingAfter: 3 * time.Second,
-		cacheTTL: 2 * time.Second, attempt: 5 * time.Second, opTimeout: 2 * time.Second, deadline: 45 * time.Second,
+		cacheTTL: 2 * time.Second, attempt: 3 * time.Second, opTimeout: 1500 * time.Millisecond, deadline: 45 * time.Second,
 		phaseWait: 180 * time.Second, pace: 20 * time.Millisecond, seedRows: 20000, keys: 40, rate: 4000,
 		killEvery: [2]time.Duration{4 * time.Second, 8 * time.Second},
 		killDown:  [2]time.Duration{4 * time.Second, 5 * time.Second},
-		natsDown:  2 * time.Second, maxKills: 6}
+		natsDown:  2 * time.Second, maxKills: 5, chaosDwell: 3 * time.Second}
 }
 
 // The releases the demo rolls through, and the API version each serves.
@@ -194,7 +202,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	r := &run{cfg: cfg, s: settingsFor(cfg.Fast), tl: &timeline{w: out, start: time.Now()},
+	s := settingsFor(cfg.Fast)
+	if cfg.Chaos {
+		s.dwell = s.chaosDwell
+	}
+	if cfg.tune != nil {
+		cfg.tune(&s)
+	}
+	r := &run{cfg: cfg, s: s, tl: &timeline{w: out, start: time.Now()},
 		log: cfg.Logger, moves: Moves(), rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1|1)), phaseAt: map[string][]phaseMark{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -430,7 +445,9 @@ func (r *run) openNATS() error {
 // overwrite a newer write.
 func (r *run) connect(name string) (*nats.Conn, error) {
 	nc, err := nats.Connect(r.natsURL, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
-		nats.ReconnectBufSize(-1), nats.ReconnectJitter(10*time.Millisecond, 10*time.Millisecond))
+		nats.ReconnectBufSize(-1), nats.ReconnectJitter(10*time.Millisecond, 10*time.Millisecond),
+		// nats.go prints asynchronous errors to stderr unless told otherwise.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { r.log.Debug("nats", "conn", name, "err", err) }))
 	if err != nil {
 		return nil, fmt.Errorf("demo: connect to NATS at %s: %w", r.natsURL, err)
 	}

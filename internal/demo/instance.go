@@ -13,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/services"
 )
@@ -41,12 +42,28 @@ type instance struct {
 	items   *inventory.SQLStore
 	catalog *inventory.SQLStore
 	wg      sync.WaitGroup
+	faulty  bool
+}
+
+// faultyPhases is a release with a bug: it acts on another phase than its
+// tracker gives.
+type faultyPhases struct {
+	tr      *dualwrite.Tracker
+	release int64
+	fault   func(int64, string, move.Phase) move.Phase
+}
+
+func (f faultyPhases) Phase(name string) move.Phase {
+	return f.fault(f.release, name, f.tr.Phase(name))
 }
 
 // phases is what the instance reports: per move, the lowest phase it acts
 // on, running operations included.
 func (in *instance) phases() map[string]string {
 	p := in.tr.Phases()
+	if in.faulty {
+		return p // the lie a faulty release tells
+	}
 	p[in.items.Move().Name] = in.items.Acting().String()
 	p[in.catalog.Move().Name] = in.catalog.Acting().String()
 	return p
@@ -112,10 +129,14 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 		return nil, err
 	}
 	in := &instance{id: sl.id, release: release, api: api, tr: tr}
-	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, tr); err != nil {
+	var phases inventory.PhaseSource = tr
+	if r.cfg.fault != nil {
+		phases, in.faulty = faultyPhases{tr: tr, release: release, fault: r.cfg.fault}, true
+	}
+	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases); err != nil {
 		return nil, err
 	}
-	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, tr); err != nil {
+	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, phases); err != nil {
 		return nil, err
 	}
 	if in.nc, err = r.connect(sl.id); err != nil {

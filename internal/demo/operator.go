@@ -98,7 +98,7 @@ func (r *run) say(blocked map[string]string, name string, g dualwrite.Gate) {
 			var ins []string
 			for _, i := range b.Instances {
 				s := fmt.Sprintf("%s (release %d, acts on %s", i.ID, i.Release, i.Acts)
-				if i.State != string(services.StateUp) {
+				if i.State == string(services.StateMissing) || i.State == string(services.StateError) {
 					s += ", " + i.State
 				}
 				ins = append(ins, s+")")

@@ -91,8 +91,17 @@ func (r *run) play(ctx context.Context) {
 	r.sleep(ctx, r.s.warmup)
 	r.rollout(ctx)
 
+	// Chaos does all it was to do, then stops.
+	chaosDone := make(chan struct{})
+	go func() { chaosWG.Wait(); close(chaosDone) }()
+	select {
+	case <-chaosDone:
+	case <-time.After(r.s.phaseWait):
+		r.problem("chaos did not finish within %s", r.s.phaseWait)
+	case <-ctx.Done():
+	}
 	close(stopChaos)
-	chaosWG.Wait()
+	<-chaosDone
 	r.sleep(ctx, r.s.warmup/2)
 	close(stopLoad)
 	loadWG.Wait()
@@ -170,13 +179,16 @@ func (r *run) restart(ctx context.Context, sl *slot, release int64) {
 }
 
 // chaos kills an instance now and then, restarting it shortly after at its
-// release, and restarts the embedded NATS server once.
+// release, and restarts the embedded NATS server once, at a random turn.
+// It returns when it has done all of that, or at stop.
 func (r *run) chaos(ctx context.Context, stop <-chan struct{}) {
-	natsDone := r.ns == nil
-	if natsDone {
+	natsTurn := -1
+	if r.ns == nil {
 		r.tl.printf("chaos: NATS is external, so only instances are killed")
+	} else {
+		natsTurn = r.randN(r.s.maxKills + 1)
 	}
-	for r.kills < r.s.maxKills || !natsDone {
+	for turn := 0; r.kills < r.s.maxKills || (natsTurn >= 0 && r.natsRestarts == 0); {
 		select {
 		case <-stop:
 			return
@@ -184,28 +196,29 @@ func (r *run) chaos(ctx context.Context, stop <-chan struct{}) {
 			return
 		case <-time.After(r.randBetween(r.s.killEvery)):
 		}
-		if !natsDone && (r.kills >= 1 || r.randN(3) == 0) {
+		if turn == natsTurn || (r.kills >= r.s.maxKills && natsTurn >= 0) {
 			r.restartNATS()
-			natsDone = true
+			natsTurn = -2 // done, and never again
+			turn++
 			continue
 		}
-		if r.kills < r.s.maxKills {
-			r.killOne(ctx)
+		if r.killOne(ctx) {
+			turn++
 		}
 	}
 }
 
-func (r *run) killOne(ctx context.Context) {
+func (r *run) killOne(ctx context.Context) bool {
 	// Only when every other instance is up: a rolling restart may have one
 	// down already, and the cluster keeps one serving.
 	sl := r.slots[r.randN(len(r.slots))]
 	if !sl.mu.TryLock() {
-		return
+		return false
 	}
 	for _, o := range r.slots {
 		if o.inst.Load() == nil {
 			sl.mu.Unlock()
-			return
+			return false
 		}
 	}
 	in := sl.inst.Swap(nil)
@@ -218,16 +231,17 @@ func (r *run) killOne(ctx context.Context) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.inst.Load() != nil {
-		return // the rollout restarted it meanwhile
+		return true // the rollout restarted it meanwhile
 	}
 	back, err := r.start(context.WithoutCancel(ctx), sl, sl.release)
 	if err != nil {
 		r.problem("chaos: restart %s: %v", sl.id, err)
 		r.tl.printf("chaos: %s could not come back: %v", sl.id, err)
-		return
+		return true
 	}
 	sl.inst.Store(back)
 	r.tl.printf("chaos: %s back at release %d (registered again, replacing its row)", sl.id, sl.release)
+	return true
 }
 
 // restartNATS stops the embedded server and starts it again on the same

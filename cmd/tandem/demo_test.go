@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/dialect"
+)
+
+// The demo as a new user runs it, in fast mode: a timeline, a clean
+// summary and exit 0. Every engine, and chaos, are covered by the demo
+// package's own tests.
+func TestDemoCommand(t *testing.T) {
+	out, errOut, code := tandem(t, "demo", "--fast")
+	if code != exitOK {
+		t.Fatalf("demo --fast: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"inventory-2 restarted: release 42 -> 43", "items_price_cents: phase write-new -> contracted",
+		"requests failed        0", "lost writes            0", "wrong reads            0", "result: OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDemoCommandJSON(t *testing.T) {
+	out, errOut, code := tandem(t, "demo", "--fast", "--json", "--instances", "2", "--clients", "1", "--workers", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	var s struct {
+		Engine     string
+		Requests   int64
+		Failed     int64
+		WrongReads int64 `json:"wrong_reads"`
+		LostWrites int64 `json:"lost_writes"`
+		Moves      []struct{ Name, Phase string }
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if s.Engine != "sqlite" || s.Requests == 0 || s.Failed != 0 || s.WrongReads != 0 || s.LostWrites != 0 || len(s.Moves) != 2 || s.Moves[0].Phase != "contracted" {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+func TestDemoCommandBadInput(t *testing.T) {
+	used := dbtest.DSN(t, dialect.SQLite)
+	db, err := dialect.Open(t.Context(), used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`CREATE TABLE catalog (id TEXT PRIMARY KEY)`)
+	db.Close()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"one instance", []string{"demo", "--instances", "1"}, "a rolling restart needs another instance"},
+		{"unknown flag", []string{"demo", "--slow"}, "unknown flag"},
+		{"a used database", []string{"--db", used, "demo", "--fast"}, "already has table catalog"},
+		{"an argument", []string{"demo", "now"}, "accepts 0 arg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := tandem(t, tt.args...)
+			if code != exitBadInput || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, %q", code, errOut)
+			}
+		})
+	}
+}

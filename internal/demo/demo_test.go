@@ -1,0 +1,144 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// TestRun is the demo's CI requirement: a fast run on every engine, with
+// and without chaos, ends with both moves contracted, nothing failed,
+// nothing lost and no wrong read, and the timeline shows what happened.
+func TestRun(t *testing.T) {
+	for _, e := range dbtest.Engines {
+		for _, chaos := range []bool{false, true} {
+			name := string(e.Name)
+			if chaos {
+				name += "/chaos"
+			}
+			t.Run(name, func(t *testing.T) {
+				dsn := dbtest.DSN(t, e.Name)
+				if e.Name == dialect.SQLite {
+					dsn = "" // the default: a file in a temporary directory
+				}
+				var out bytes.Buffer
+				s, err := Run(context.Background(), Config{DSN: dsn, Fast: true, Chaos: chaos, Out: &out})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.WriteText(&out)
+				if !s.OK() || s.Failed != 0 || s.LostWrites != 0 || s.WrongReads != 0 {
+					t.Fatalf("summary not clean:\n%s", out.String())
+				}
+				if s.Engine != string(e.Name) || s.RPCRequests == 0 || s.DBRequests == 0 || s.WritesChecked == 0 || s.SeedsChecked == 0 {
+					t.Fatalf("summary counted nothing:\n%s", out.String())
+				}
+				for _, m := range s.Moves {
+					if m.Phase != move.Contracted || len(m.Entered) != 4 {
+						t.Fatalf("move %s: %s after %v\n%s", m.Name, m.Phase, m.Entered, out.String())
+					}
+				}
+				// The trigger move contracts during release 42, the other
+				// only after 44: the shortcut shows.
+				if s.Moves[1].Entered[3].At >= s.Moves[0].Entered[2].At {
+					t.Errorf("the move with triggers contracted at %s, after the other reached write-new at %s", s.Moves[1].Entered[3].At, s.Moves[0].Entered[2].At)
+				}
+				text := out.String()
+				for _, want := range []string{
+					"inventory-1 restarted: release 41 -> 42", "inventory-3 restarted: release 43 -> 44",
+					"floor 41 -> 42", "cap inventory 1.0 -> 1.1", "cap inventory 1.1 -> 1.2",
+					"items_price_cents: phase write-both -> read-new", "blocked: waiting for",
+					"backfill done", "verify:", "finalized at release 44", "drop column items.price",
+					"drop the sync triggers", "result: OK",
+				} {
+					if !strings.Contains(text, want) {
+						t.Errorf("timeline lacks %q:\n%s", want, text)
+					}
+				}
+				if chaos {
+					if s.Kills == 0 || s.NATSRestarts != 1 {
+						t.Errorf("chaos did %d kills and %d NATS restarts", s.Kills, s.NATSRestarts)
+					}
+					if !strings.Contains(text, "without deregistering") || !strings.Contains(text, "NATS server back on port") {
+						t.Errorf("timeline lacks the chaos:\n%s", text)
+					}
+				}
+				if t.Failed() {
+					return
+				}
+				t.Logf("%s: %d requests, %d retries, %d writes checked, %s", name, s.Requests, s.Retries, s.WritesChecked, s.Elapsed.Round(time.Millisecond))
+			})
+		}
+	}
+}
+
+// TestRunCatchesABuggyRelease makes sure the checks can fail: release 42
+// reports write-both, as its tracker says, but writes the old column only.
+// Either verify catches rows it wrote after the backfill passed them and
+// read-new never opens, or readers of new see stale prices: both end in a
+// failed summary, with lost writes or wrong reads.
+func TestRunCatchesABuggyRelease(t *testing.T) {
+	var out bytes.Buffer
+	cfg := Config{Fast: true, Out: &out, Workers: 1,
+		tune: func(s *settings) { s.deadline = time.Second; s.phaseWait = 4 * time.Second },
+		fault: func(release int64, name string, p move.Phase) move.Phase {
+			if release == 42 && name == itemsMove.Name && p == move.WriteBoth {
+				return move.Legacy
+			}
+			return p
+		}}
+	s, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WriteText(&out)
+	if s.OK() || s.WrongReads+s.LostWrites == 0 {
+		t.Fatalf("a release that skips writing new went unnoticed:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "result: FAILED") {
+		t.Fatalf("summary does not say FAILED:\n%s", out.String())
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"one instance", Config{Instances: 1}, ErrConfig},
+		{"too many clients", Config{Clients: 100}, ErrConfig},
+		{"bad DSN", Config{DSN: "oracle://x"}, dialect.ErrBadDSN},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Run(context.Background(), tt.cfg)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// A SQLite file that already went through a demo is refused: the run must
+// start from legacy.
+func TestRunRefusesUsedSQLiteFile(t *testing.T) {
+	dsn := dbtest.DSN(t, dialect.SQLite)
+	db, err := dialect.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.MustExec(`CREATE TABLE items (id TEXT PRIMARY KEY)`)
+	db.Close()
+	_, err = Run(context.Background(), Config{DSN: dsn, Fast: true})
+	if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "items") {
+		t.Fatalf("got %v", err)
+	}
+}
