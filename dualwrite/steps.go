@@ -244,3 +244,19 @@ func readSteps(ctx context.Context, q dialect.Querier, moveName string) ([]StepL
 	err := q.SelectContext(ctx, &out, q.Rebind(`SELECT id, move, app_release, description, proposed_at, applied_at, sql_text FROM `+StepsTable+` WHERE move = ? ORDER BY proposed_at, id`), moveName)
 	return out, err
 }
+
+// RecordStep logs, as applied now, a DDL step run outside a phase
+// transition (an operator repairing a move's triggers by hand, say), so the
+// ledger keeps every change to the schema. kind names it ("install-triggers").
+func RecordStep(ctx context.Context, q dialect.Querier, moveName string, release int64, kind, description string, sqlText []string, now time.Time) (string, error) {
+	if err := dialect.CheckIdentifier(moveName); err != nil {
+		return "", fmt.Errorf("dualwrite: record step: %w", err)
+	}
+	id := fmt.Sprintf("%s/manual-%s-%d", moveName, kind, now.UnixNano())
+	_, err := q.ExecContext(ctx, q.Rebind(`INSERT INTO `+StepsTable+` (id, move, app_release, description, proposed_at, applied_at, sql_text) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		id, moveName, release, description, now, now, strings.Join(sqlText, ";\n"))
+	if err != nil {
+		return "", fmt.Errorf("dualwrite: record step %s: %w", id, err)
+	}
+	return id, nil
+}

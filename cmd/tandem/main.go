@@ -22,7 +22,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
 )
@@ -85,7 +87,9 @@ func exitCode(err error) int {
 	case errors.Is(err, dialect.ErrUnreachable):
 		return exitUnreachable
 	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadIdentifier),
-		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew):
+		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
+		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
+		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase):
 		return exitBadInput
 	}
 	return exitFailed

@@ -3,20 +3,14 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
 )
 
-// extraTables lets other packages' commands add their tables to
-// `schema ensure` (the registry's are always there).
-var extraTables []func() []schema.Table
-
+// tandemTables lists every table tandem owns: the registry and the ledger.
 func tandemTables() []schema.Table {
-	tables := services.Tables()
-	for _, more := range extraTables {
-		tables = append(tables, more()...)
-	}
-	return tables
+	return append(services.Tables(), dualwrite.Tables()...)
 }
 
 func (a *app) schemaCommand() *cobra.Command {

@@ -13,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dialect"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/triggers"
 )
 
@@ -147,6 +148,16 @@ func (tc *triggersCmd) locked(ctx context.Context, db *dialect.DB, name string, 
 	return db.Dialect.Locked(ctx, db.DB, "move:"+name, tc.wait, fn)
 }
 
+// ensureLedger creates the ledger's tables if needed, so a repair made with
+// these commands is logged in tandem_steps like any phase transition's.
+func (tc *triggersCmd) ensureLedger(ctx context.Context, db *dialect.DB, dryRun bool) error {
+	if dryRun {
+		return nil
+	}
+	_, err := schema.Ensure(ctx, db, tandemTables(), schema.WithLogger(tc.a.logger()))
+	return err
+}
+
 func (tc *triggersCmd) printResult(res triggers.Result) error {
 	if tc.a.json {
 		return tc.a.printJSON(res)
@@ -171,10 +182,17 @@ func (tc *triggersCmd) install() *cobra.Command {
 				if dryRun {
 					opts = append(opts, triggers.WithDryRun())
 				}
+				if err := tc.ensureLedger(ctx, db, dryRun); err != nil {
+					return err
+				}
 				var res triggers.Result
 				err := tc.locked(ctx, db, args[0], func(ctx context.Context, q dialect.Querier) error {
 					var err error
 					res, err = triggers.Install(ctx, q, set, opts...)
+					if err != nil || dryRun || !res.Changed() {
+						return err
+					}
+					_, err = dualwrite.RecordStep(ctx, q, args[0], 0, "install-triggers", "tandem triggers install: "+res.String(), res.SQL, time.Now().UTC())
 					return err
 				})
 				if err != nil {
@@ -208,10 +226,17 @@ be in the plan any more: NAME alone is enough.`,
 			if dryRun {
 				opts = append(opts, triggers.WithDryRun())
 			}
+			if err := tc.ensureLedger(ctx, db, dryRun); err != nil {
+				return err
+			}
 			var res triggers.Result
 			err = tc.locked(ctx, db, args[0], func(ctx context.Context, q dialect.Querier) error {
 				var err error
 				res, err = triggers.Drop(ctx, q, db.Dialect.Name(), args[0], opts...)
+				if err != nil || dryRun || !res.Changed() {
+					return err
+				}
+				_, err = dualwrite.RecordStep(ctx, q, args[0], 0, "drop-triggers", "tandem triggers drop: "+res.String(), res.SQL, time.Now().UTC())
 				return err
 			})
 			if err != nil {

@@ -86,5 +86,14 @@ func TestTriggersCommands(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "no triggers installed") {
 			t.Fatalf("second drop: %d %s", code, out)
 		}
+		// The ledger logs the install and the drop that changed something,
+		// not the dry run nor the repeats.
+		var logged []string
+		if err := db.SelectContext(context.Background(), &logged, `SELECT description FROM tandem_steps WHERE move = 'price_mills' ORDER BY proposed_at`); err != nil {
+			t.Fatal(err)
+		}
+		if len(logged) != 2 || !strings.Contains(logged[0], "install") || !strings.Contains(logged[1], "drop") {
+			t.Fatalf("tandem_steps = %q, want the install then the drop", logged)
+		}
 	})
 }
