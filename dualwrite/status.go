@@ -44,7 +44,7 @@ type MoveStatus struct {
 	To          string     `json:"to"`
 	Triggers    bool       `json:"triggers"`
 	Phase       move.Phase `json:"phase"`
-	PhaseSince  time.Time  `json:"phase_since"`
+	PhaseSince  time.Time  `json:"phase_since,omitzero"`
 	// Next is the gate of the next phase; nil once contracted.
 	Next *Gate `json:"next,omitempty"`
 	// Releases says what each release does now.
@@ -256,7 +256,11 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 	case m.RollbackOpen:
 		fin = " (rollback window open until finalize)"
 	}
-	p("  phase: %s since %s%s", m.Phase, m.PhaseSince.Format(time.RFC3339), fin)
+	if m.PhaseSince.IsZero() {
+		p("  phase: %s (not in the ledger yet: no transition made)%s", m.Phase, fin)
+	} else {
+		p("  phase: %s since %s%s", m.Phase, m.PhaseSince.Format(time.RFC3339), fin)
+	}
 	if len(m.Releases) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "%s    RELEASE\tSHIPS\tACTS ON\tDOES\tINSTANCES\n", indent)
