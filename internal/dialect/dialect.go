@@ -3,13 +3,17 @@ package dialect
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
 )
 
 // Querier is what tandem needs from a *sqlx.DB, *sqlx.Tx or *sqlx.Conn.
@@ -126,7 +130,8 @@ func (sqliteDialect) BigIntType() string             { return "INTEGER" }
 func (sqliteDialect) TimestampType() string          { return "TIMESTAMP" }
 func (sqliteDialect) TransactionalDDL() bool         { return true }
 func (sqliteDialect) IsUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	var e sqlite3.Error
+	return errors.As(err, &e) && (e.ExtendedCode == sqlite3.ErrConstraintUnique || e.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
 }
 
 func (sqliteDialect) TableExists(ctx context.Context, q Querier, table string) (bool, error) {
@@ -201,7 +206,8 @@ func (postgresDialect) BigIntType() string             { return "BIGINT" }
 func (postgresDialect) TimestampType() string          { return "TIMESTAMPTZ" }
 func (postgresDialect) TransactionalDDL() bool         { return true }
 func (postgresDialect) IsUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "SQLSTATE 23505")
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
 }
 
 func (postgresDialect) TableExists(ctx context.Context, q Querier, table string) (bool, error) {
@@ -275,7 +281,8 @@ func (mysqlDialect) BigIntType() string             { return "BIGINT" }
 func (mysqlDialect) TimestampType() string          { return "DATETIME(6)" }
 func (mysqlDialect) TransactionalDDL() bool         { return false }
 func (mysqlDialect) IsUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "Error 1062")
+	var e *mysql.MySQLError
+	return errors.As(err, &e) && e.Number == 1062
 }
 
 func (mysqlDialect) TableExists(ctx context.Context, q Querier, table string) (bool, error) {
