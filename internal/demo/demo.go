@@ -106,13 +106,13 @@ func settingsFor(fast bool) settings {
 			killDown:  [2]time.Duration{700 * time.Millisecond, 1000 * time.Millisecond},
 			natsDown:  300 * time.Millisecond, maxKills: 3, chaosDwell: 400 * time.Millisecond}
 	}
-	return settings{warmup: 4 * time.Second, dwell: 3 * time.Second, tick: 250 * time.Millisecond,
+	return settings{warmup: 4 * time.Second, dwell: 5 * time.Second, tick: 250 * time.Millisecond,
 		heartbeat: 500 * time.Millisecond, tracker: 500 * time.Millisecond, missingAfter: 3 * time.Second,
 		cacheTTL: 2 * time.Second, attempt: 3 * time.Second, opTimeout: 1500 * time.Millisecond, deadline: 45 * time.Second,
 		phaseWait: 180 * time.Second, pace: 20 * time.Millisecond, seedRows: 20000, keys: 40, rate: 4000,
-		killEvery: [2]time.Duration{4 * time.Second, 8 * time.Second},
+		killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second},
 		killDown:  [2]time.Duration{4 * time.Second, 5 * time.Second},
-		natsDown:  2 * time.Second, maxKills: 5, chaosDwell: 3 * time.Second}
+		natsDown:  2 * time.Second, maxKills: 4, chaosDwell: 5 * time.Second}
 }
 
 // The releases the demo rolls through, and the API version each serves.

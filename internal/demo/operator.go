@@ -204,16 +204,23 @@ func (r *run) watch(ctx context.Context) {
 		}
 		cur := r.cache.Snapshot()
 		of, nf := prev.Floor(), cur.Floor()
-		if of.Release != nf.Release {
+		if of.Release != nf.Release && nf.Release != 0 {
 			var hs []string
 			for _, h := range nf.Holders {
 				hs = append(hs, h.ID)
 			}
-			r.tl.printf("floor %d -> %d (held by %s)", of.Release, nf.Release, strings.Join(hs, ", "))
+			if of.Release == 0 {
+				r.tl.printf("floor: release %d (held by %s)", nf.Release, strings.Join(hs, ", "))
+			} else {
+				r.tl.printf("floor %d -> %d (held by %s)", of.Release, nf.Release, strings.Join(hs, ", "))
+			}
 		}
 		oc, nc := prev.Caps(), cur.Caps()
 		for name, c := range nc {
-			if o, ok := oc[name]; !ok || o.Version != c.Version {
+			switch o, ok := oc[name]; {
+			case !ok:
+				r.tl.printf("cap %s: %s: clients send at most %s", name, c.Version, c.Version)
+			case o.Version != c.Version:
 				r.tl.printf("cap %s %s -> %s: clients now send %s", name, o.Version, c.Version, c.Version)
 			}
 		}

@@ -1,0 +1,162 @@
+package inventory_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tandem-go/tandem/examples/inventory"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// fixedPhase acts on one phase for every move.
+type fixedPhase struct{ p *move.Phase }
+
+func (f fixedPhase) Phase(string) move.Phase { return *f.p }
+
+// TestSQLStoreAtEveryPhase writes and reads an item at each phase, and
+// checks which column each phase wrote, on every engine.
+func TestSQLStoreAtEveryPhase(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		stmt, err := inventory.CreateTableSQL("items")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.MustExec(stmt)
+		db.MustExec(`ALTER TABLE items ADD COLUMN price_cents BIGINT`)
+		m := inventory.PriceMove("items_price_cents", "items", move.Releases{}, false)
+		phase := move.Legacy
+		s, err := inventory.NewSQLStore(db, m, fixedPhase{&phase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			phase         move.Phase
+			wantOld       bool // the old column holds the price after the write
+			wantNew       bool
+			quantityMilli int64
+		}{
+			{move.Legacy, true, false, 0},
+			{move.WriteBoth, true, true, 0},
+			{move.ReadNew, true, true, 0},
+			{move.WriteNew, false, true, 7000},
+		}
+		for i, tt := range tests {
+			phase = tt.phase
+			id := "item-" + tt.phase.String()
+			cents := int64(100 * (i + 3))
+			in := &pb.Item{Id: id, Name: "bolt", Quantity: 7, QuantityMilli: tt.quantityMilli, PriceCents: cents}
+			if err := s.Put(ctx, in, false); err != nil {
+				t.Fatalf("%s: put: %v", tt.phase, err)
+			}
+			if err := s.Put(ctx, in, true); !errors.Is(err, inventory.ErrExists) {
+				t.Fatalf("%s: create-only put of an existing item: %v", tt.phase, err)
+			}
+			if tt.phase.ReadsNew() == tt.phase.ReadsOld() {
+				t.Fatalf("%s reads both or neither", tt.phase)
+			}
+			got, err := s.Get(ctx, id)
+			if err != nil || got.PriceCents != cents || got.Price != cents/100 || got.Quantity != 7 || got.Name != "bolt" {
+				t.Fatalf("%s: get %v, %v", tt.phase, got, err)
+			}
+			var old, nw *int64
+			if err := db.QueryRowxContext(ctx, db.Rebind(`SELECT price, price_cents FROM items WHERE id = ?`), id).Scan(&old, &nw); err != nil {
+				t.Fatal(err)
+			}
+			if (old != nil && *old == cents/100) != tt.wantOld || (nw != nil && *nw == cents) != tt.wantNew {
+				t.Fatalf("%s: wrote price %v, price_cents %v", tt.phase, old, nw)
+			}
+			if s.Acting() != tt.phase {
+				t.Fatalf("acting %s with nothing running, want %s", s.Acting(), tt.phase)
+			}
+		}
+		// A 1.0 caller's whole-unit price is stored in cents.
+		phase = move.ReadNew
+		if err := s.Put(ctx, &pb.Item{Id: "old-caller", Name: "nut", Price: 12}, false); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, "old-caller"); err != nil || got.PriceCents != 1200 {
+			t.Fatalf("get %v, %v", got, err)
+		}
+		if _, err := s.Get(ctx, "nothing"); !errors.Is(err, inventory.ErrNotFound) {
+			t.Fatalf("missing item: %v", err)
+		}
+		// A row the backfill never reached reads as an error at read-new,
+		// never as a price of 0.
+		db.MustExec(db.Rebind(`INSERT INTO items (id, name, quantity, price) VALUES (?, ?, ?, ?)`), "unmoved", "x", 1, 5)
+		if got, err := s.Get(ctx, "unmoved"); err == nil {
+			t.Fatalf("an unmoved row read as %v at read-new", got)
+		}
+		it, err := s.Rename(ctx, "old-caller", "washer")
+		if err != nil || it.Name != "washer" {
+			t.Fatalf("rename: %v, %v", it, err)
+		}
+		if _, err := s.Rename(ctx, "nothing", "x"); !errors.Is(err, inventory.ErrNotFound) {
+			t.Fatalf("rename of a missing item: %v", err)
+		}
+	})
+}
+
+// signalingPhase tells when an operation read its phase.
+type signalingPhase struct {
+	p      *atomic.Int64
+	called chan struct{}
+}
+
+func (s signalingPhase) Phase(string) move.Phase {
+	select {
+	case s.called <- struct{}{}:
+	default:
+	}
+	return move.Phase(s.p.Load())
+}
+
+// An operation keeps the phase it started with: Acting reports it until
+// the operation ends, even after the tracker moved on, so a heartbeat
+// never acknowledges a phase while older work still runs.
+func TestSQLStoreActingWaitsForRunningOperations(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.Open(t, dialect.SQLite)
+	stmt, _ := inventory.CreateTableSQL("items")
+	db.MustExec(stmt)
+	m := inventory.PriceMove("items_price_cents", "items", move.Releases{}, false)
+	var phase atomic.Int64
+	src := signalingPhase{p: &phase, called: make(chan struct{}, 1)}
+	s, err := inventory.NewSQLStore(db, m, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer holds SQLite's write lock, so the Put waits inside.
+	holder, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- s.Put(ctx, &pb.Item{Id: "a", Name: "a", PriceCents: 100}, false) }()
+	<-src.called // the Put started at legacy
+	phase.Store(int64(move.WriteBoth))
+	if got := s.Acting(); got != move.Legacy {
+		t.Fatalf("acting %s while a legacy write runs", got)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Acting(); got != move.WriteBoth {
+		t.Fatalf("acting %s once nothing runs", got)
+	}
+	s.Wait() // returns at once: nothing runs
+}
+
+func TestCreateTableSQLRefusesUnsafeNames(t *testing.T) {
+	if _, err := inventory.CreateTableSQL(`items; DROP TABLE x`); !errors.Is(err, dialect.ErrBadIdentifier) {
+		t.Fatalf("got %v", err)
+	}
+}
