@@ -56,6 +56,9 @@ not name on its command line.`,
 				return &usageError{err}
 			}
 			if err != nil {
+				if s.Engine != "" && !a.json {
+					s.WriteText(a.stdout) // interrupted: what ran is still worth seeing
+				}
 				return err
 			}
 			if a.json {

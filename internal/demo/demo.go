@@ -219,7 +219,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	r.play(ctx)
-	return r.summary(ctx), nil
+	// The final check reads even after an interrupt: what ran is reported.
+	sum := r.summary(context.WithoutCancel(ctx))
+	if err := ctx.Err(); err != nil {
+		return sum, fmt.Errorf("demo: interrupted: %w", err)
+	}
+	return sum, nil
 }
 
 func (r *run) close() {

@@ -120,6 +120,9 @@ func (r *run) play(ctx context.Context) {
 		sl.mu.Unlock()
 	}
 	r.tl.printf("load stopped, instances drained and deregistered")
+	if r.cfg.Keep {
+		r.tl.printf("kept the database: %s", r.where)
+	}
 	r.keys = keys
 }
 
