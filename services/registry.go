@@ -164,7 +164,7 @@ func (r *Registry) Register(ctx context.Context, in Instance, opts ...RegisterOp
 		return fmt.Errorf("services: register: %w", err)
 	}
 	now := r.now().UTC()
-	err := r.tx(ctx, func(tx *sqlxTx) error {
+	err := r.serialized(ctx, func(tx dialect.Querier) error {
 		fin, reason, err := finalized(ctx, tx)
 		if err != nil {
 			return err
@@ -251,9 +251,17 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error
 		if hb.Phases != nil {
 			phases = marshalField(hb.Phases)
 		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ? WHERE instance_id = ?`),
-			now, state, changedAt, apis, phases, id)
-		return err
+		// The state guard keeps a heartbeat racing an operator's delete from
+		// bringing the deleted row back to life.
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ? WHERE instance_id = ? AND state <> ?`),
+			now, state, changedAt, apis, phases, id, string(StateDeleted))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &notFound{id: id}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("services: heartbeat %s: %w", id, err)
@@ -406,7 +414,7 @@ func (r *Registry) Finalize(ctx context.Context, release int64, reason string) e
 	if release <= 0 {
 		return fmt.Errorf("services: finalize: %w", &ValidationError{Field: "release", Value: fmt.Sprint(release), Reason: "must be a positive integer"})
 	}
-	err := r.tx(ctx, func(tx *sqlxTx) error {
+	err := r.serialized(ctx, func(tx dialect.Querier) error {
 		var olds []string
 		if err := tx.SelectContext(ctx, &olds, tx.Rebind(`SELECT instance_id FROM `+InstancesTable+` WHERE state <> ? AND app_release < ? ORDER BY instance_id`), string(StateDeleted), release); err != nil {
 			return err

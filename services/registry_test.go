@@ -3,6 +3,7 @@ package services_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -347,4 +348,70 @@ func TestCacheExpiresWithoutNotifications(t *testing.T) {
 	if cache.Floor() != 42 {
 		t.Fatalf("floor = %d, want 42", cache.Floor())
 	}
+}
+
+// A registration racing a finalize must never leave a live instance below
+// the finalized release: one of the two has to lose.
+func TestRegisterAndFinalizeDoNotInterleave(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		reg := newRegistry(t, db)
+		for i := 1; i <= 40; i++ {
+			release := int64(2 * i)
+			var regErr, finErr error
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				regErr = reg.Register(ctx, inst(fmt.Sprintf("racer-%d", i), release))
+			}()
+			go func() {
+				defer wg.Done()
+				finErr = reg.Finalize(ctx, release+1, "race")
+			}()
+			wg.Wait()
+			if regErr == nil && finErr == nil {
+				t.Fatalf("round %d: release %d registered and release %d finalized: an old instance is live below the finalized floor", i, release, release+1)
+			}
+			if regErr != nil && !errors.Is(regErr, services.ErrBelowFinalized) {
+				t.Fatalf("round %d: register: %v", i, regErr)
+			}
+			if finErr != nil && !errors.Is(finErr, services.ErrInvalid) {
+				t.Fatalf("round %d: finalize: %v", i, finErr)
+			}
+			if regErr == nil { // clear the way for the next round
+				if err := reg.Delete(ctx, fmt.Sprintf("racer-%d", i)); err != nil {
+					t.Fatal(err)
+				}
+				if err := reg.Finalize(ctx, release+1, "race"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+func TestHeartbeatDoesNotResurrectADeletedInstance(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		reg := newRegistry(t, db)
+		for i := range 30 {
+			id := fmt.Sprintf("hb-%d", i)
+			if err := reg.Register(ctx, inst(id, 42)); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); _ = reg.Heartbeat(ctx, id, services.Heartbeat{State: services.StateDraining}) }()
+			go func() { defer wg.Done(); _ = reg.Delete(ctx, id) }()
+			wg.Wait()
+			got, err := reg.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != services.StateDeleted {
+				t.Fatalf("%s: state %s after a delete raced a heartbeat, want deleted", id, got.State)
+			}
+		}
+	})
 }

@@ -2,11 +2,17 @@ package services
 
 import (
 	"context"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/tandem-go/tandem/internal/dialect"
 )
 
 type sqlxTx = sqlx.Tx
+
+// lockWait bounds the wait for the registry lock.
+const lockWait = 30 * time.Second
 
 // tx runs fn in one transaction; on SQLite it is an immediate one, so a
 // read-then-write never deadlocks on lock upgrade.
@@ -20,4 +26,28 @@ func (r *Registry) tx(ctx context.Context, fn func(*sqlxTx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// serialized runs fn in one transaction while holding the registry's
+// database lock. Register and Finalize both read, then write; under
+// PostgreSQL's and MariaDB's default isolation neither sees the other's
+// uncommitted row, so without the lock a release below the floor could
+// register while the floor is being finalized, or two processes could take
+// over one id at once.
+func (r *Registry) serialized(ctx context.Context, fn func(q dialect.Querier) error) error {
+	return r.db.Dialect.Locked(ctx, r.db.DB, "registry", lockWait, func(ctx context.Context, q dialect.Querier) error {
+		conn, ok := q.(*sqlx.Conn)
+		if !ok {
+			return fn(q) // already a transaction (SQLite, PostgreSQL)
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }
