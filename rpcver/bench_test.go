@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,9 +81,27 @@ func BenchmarkRPC(b *testing.B) {
 	if err := svc.AddEndpoint("echo", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(r.Data()) }), micro.WithEndpointSubject("micro.echo")); err != nil {
 		b.Fatal(err)
 	}
+	// The same endpoint decoding and encoding the protobuf request and
+	// response by hand: the floor of any typed protobuf call over micro,
+	// with no versioning at all.
+	if err := svc.AddEndpoint("pb", micro.HandlerFunc(func(r micro.Request) {
+		in := &pb.PutItemRequest{}
+		if err := proto.Unmarshal(r.Data(), in); err != nil {
+			_ = r.Error("400", err.Error(), nil)
+			return
+		}
+		out, err := proto.Marshal(&pb.PutItemResponse{Item: in.Item})
+		if err != nil {
+			_ = r.Error("500", err.Error(), nil)
+			return
+		}
+		_ = r.Respond(out)
+	}), micro.WithEndpointSubject("micro.pb")); err != nil {
+		b.Fatal(err)
+	}
 	req := benchRequest(b)
-	atCurrent := newClient(b, cliConn, inventory.API, nil)
-	backported := newClient(b, cliConn, inventory.API, capAt(v1_1))
+	atCurrent := newClient(b, cliConn, inventory.API, newBenchCaps(v1_2))
+	backported := newClient(b, cliConn, inventory.API, newBenchCaps(v1_1))
 	ctx := context.Background()
 
 	raw := func() error { _, err := cliConn.Request("raw.echo", payload, 5*time.Second); return err }
@@ -95,6 +114,17 @@ func BenchmarkRPC(b *testing.B) {
 			return err
 		}},
 		{"micro", func() error { _, err := cliConn.Request("micro.echo", payload, 5*time.Second); return err }},
+		{"micro-protobuf", func() error {
+			data, err := proto.Marshal(req)
+			if err != nil {
+				return err
+			}
+			m, err := cliConn.Request("micro.pb", data, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			return proto.Unmarshal(m.Data, &pb.PutItemResponse{})
+		}},
 		{"current", func() error { _, err := inventory.PutItem.Call(ctx, atCurrent, req); return err }},
 		{"backport", func() error { _, err := inventory.PutItem.Call(ctx, backported, req); return err }},
 	}
@@ -113,6 +143,25 @@ func BenchmarkRPC(b *testing.B) {
 		}
 	}
 }
+
+// benchCaps is a CapSource read the way *services.Cache reads its cap: one
+// atomic load and a map lookup, with no lock for callers to contend on.
+type benchCaps struct {
+	caps atomic.Pointer[map[string]rpcver.Version]
+}
+
+func newBenchCaps(v rpcver.Version) *benchCaps {
+	c := &benchCaps{}
+	c.caps.Store(&map[string]rpcver.Version{"inventory": v})
+	return c
+}
+
+func (c *benchCaps) Cap(api string) (rpcver.Version, bool) {
+	v, ok := (*c.caps.Load())[api]
+	return v, ok
+}
+
+func (c *benchCaps) Refresh(context.Context) error { return nil }
 
 func p(lat []time.Duration, pct int) time.Duration { return lat[len(lat)*pct/100] }
 
@@ -246,5 +295,36 @@ func BenchmarkProtobufRoundTrip(b *testing.B) {
 		if err := proto.Unmarshal(buf, out); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCallCPU is the CPU work of one call with NATS taken out (see
+// rpcver.RoundTrip): client and server, request and response, at cap ==
+// current and at a backported cap. Set against BenchmarkProtobufRoundTrip
+// it shows what tandem adds to the protobuf work itself.
+func BenchmarkCallCPU(b *testing.B) {
+	ns := natstest.New(b)
+	nc := natstest.Connect(b, ns)
+	srv, err := rpcver.NewServer(nc, inventory.API)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := inventory.Handle(srv, nopStore{}); err != nil {
+		b.Fatal(err)
+	}
+	req := benchRequest(b)
+	for _, c := range []struct {
+		name string
+		caps rpcver.CapSource
+	}{{"current", newBenchCaps(v1_2)}, {"backport", newBenchCaps(v1_1)}} {
+		cli := newClient(b, nc, inventory.API, c.caps)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := rpcver.RoundTrip(cli, srv, inventory.PutItem.Name(), req, &pb.PutItemResponse{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -15,7 +15,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // been published.
 func marshal(m proto.Message) ([]byte, *[]byte, error) {
 	bp := bufPool.Get().(*[]byte)
-	b, err := marshalOpts.MarshalAppend((*bp)[:0], m)
+	b, err := proto.MarshalOptions{}.MarshalAppend((*bp)[:0], m)
 	if err != nil {
 		release(bp)
 		return nil, nil, err
@@ -31,6 +31,8 @@ func release(bp *[]byte) {
 	bufPool.Put(bp)
 }
 
-// UseCachedSize is safe: every message is sized once, right here, then
-// encoded with no change in between.
-var marshalOpts = proto.MarshalOptions{UseCachedSize: false}
+// unmarshalNew decodes into a message just allocated, so the reset a plain
+// proto.Unmarshal starts with is skipped; the result is the same.
+func unmarshalNew(b []byte, m proto.Message) error {
+	return proto.UnmarshalOptions{Merge: true}.Unmarshal(b, m)
+}

@@ -109,8 +109,10 @@ func (c *Client) call(ctx context.Context, method string, req, resp proto.Messag
 	}
 	to := c.Target()
 	err := c.send(ctx, cm, rm, resp, to)
-	var uv *UnsupportedVersionError
-	if errors.As(err, &uv) && c.caps != nil {
+	if err == nil || c.caps == nil {
+		return err
+	}
+	if uv := (*UnsupportedVersionError)(nil); errors.As(err, &uv) {
 		// The cap moved under us (a server left or came back older).
 		// Refresh once and retry at the new target.
 		if rerr := c.caps.Refresh(ctx); rerr != nil {
@@ -124,37 +126,54 @@ func (c *Client) call(ctx context.Context, method string, req, resp proto.Messag
 }
 
 func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Message, resp proto.Message, to Version) error {
-	mi := cm.info
-	if to.Less(mi.since) {
-		return &MethodTooNewError{API: c.api.name, Method: mi.name, Since: mi.since, Target: to}
-	}
-	msg := rm
-	if to != c.api.current && c.api.needsBackport(rm, mi.input, to) {
-		// Never touch the caller's message: backport a copy.
-		msg = proto.Clone(rm.Interface()).ProtoReflect()
-		if err := c.api.backport(msg, mi.input, to, true); err != nil {
-			return fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
-		}
-	}
-	data, buf, err := marshal(msg.Interface())
+	subject, data, buf, err := c.encode(cm, rm, to)
 	if err != nil {
-		return fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
+		return err
 	}
-	subject := cm.subject(c.prefix, c.api.name, to)
 	reply, err := c.request(ctx, subject, data)
 	release(buf)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return &NoServerError{API: c.api.name, Subject: subject}
 		}
-		return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, mi.name, err)
+		return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, cm.info.name, err)
 	}
+	return c.decode(cm, reply, resp, to)
+}
+
+// encode checks the method against the target, backports a copy of the
+// request when a set field is newer than the target, and encodes it into a
+// pooled buffer (release it once published).
+func (c *Client) encode(cm *clientMethod, rm protoreflect.Message, to Version) (string, []byte, *[]byte, error) {
+	mi := cm.info
+	if to.Less(mi.since) {
+		return "", nil, nil, &MethodTooNewError{API: c.api.name, Method: mi.name, Since: mi.since, Target: to}
+	}
+	msg := rm
+	if to != c.api.current && c.api.needsBackport(rm, mi.input, to) {
+		// Never touch the caller's message: backport a copy.
+		msg = proto.Clone(rm.Interface()).ProtoReflect()
+		if err := c.api.backport(msg, mi.input, to, true); err != nil {
+			return "", nil, nil, fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
+		}
+	}
+	data, buf, err := marshal(msg.Interface())
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
+	}
+	return cm.subject(c.prefix, c.api.name, to), data, buf, nil
+}
+
+// decode reads a reply: a remote error, or the response, upgraded from the
+// version it was sent at.
+func (c *Client) decode(cm *clientMethod, reply *nats.Msg, resp proto.Message, to Version) error {
+	mi := cm.info
 	if reply.Header != nil {
 		if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
 			return c.remoteError(mi.name, to, code, reply)
 		}
 	}
-	if err := proto.Unmarshal(reply.Data, resp); err != nil {
+	if err := unmarshalNew(reply.Data, resp); err != nil {
 		return fmt.Errorf("rpcver: call %s.%s: decode response: %w", c.api.name, mi.name, err)
 	}
 	if to != c.api.current {

@@ -1,6 +1,8 @@
 package rpcver
 
 import (
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -36,3 +38,46 @@ func DecodeRequest(a *API, method, subject string, data []byte, newReq func() pr
 	}
 	return m, v, ""
 }
+
+// RoundTrip runs the CPU work of one call in process, without NATS: the
+// client's checks, backport and encode, the server's decode, upgrade,
+// handler, backport and encode, and the client's decode and upgrade. s
+// needs its handlers registered; it need not be started.
+func RoundTrip(c *Client, s *Server, method string, req, resp proto.Message) error {
+	cm := c.methods[method]
+	to := c.Target()
+	subject, data, buf, err := c.encode(cm, req.ProtoReflect(), to)
+	if err != nil {
+		return err
+	}
+	r := &loopRequest{subject: subject, data: data}
+	s.serve(s.handlers[method], r)
+	release(buf)
+	return c.decode(cm, &r.reply, resp, to)
+}
+
+// loopRequest is a micro.Request answered in memory. Like a publish, it
+// copies the response, since the server reuses its encode buffer.
+type loopRequest struct {
+	subject string
+	data    []byte
+	reply   nats.Msg
+}
+
+func (r *loopRequest) Respond(b []byte, _ ...micro.RespondOpt) error {
+	r.reply.Data = append([]byte(nil), b...)
+	return nil
+}
+
+func (r *loopRequest) RespondJSON(any, ...micro.RespondOpt) error { return nil }
+
+func (r *loopRequest) Error(code, description string, data []byte, _ ...micro.RespondOpt) error {
+	r.reply.Header = nats.Header{micro.ErrorCodeHeader: {code}, micro.ErrorHeader: {description}}
+	r.reply.Data = append([]byte(nil), data...)
+	return nil
+}
+
+func (r *loopRequest) Data() []byte           { return r.data }
+func (r *loopRequest) Headers() micro.Headers { return nil }
+func (r *loopRequest) Subject() string        { return r.subject }
+func (r *loopRequest) Reply() string          { return "" }

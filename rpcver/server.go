@@ -344,7 +344,7 @@ func (ep *endpoint) decode(subject string, data []byte) (proto.Message, Version,
 		return nil, v, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("%s.%s came in %s; a request at %s cannot call it", a.name, ep.info.name, ep.info.since, v)}
 	}
 	req := ep.newReq()
-	if err := proto.Unmarshal(data, req); err != nil {
+	if err := unmarshalNew(data, req); err != nil {
 		return nil, v, &requestError{code: CodeBadRequest, msg: "decode " + string(ep.info.input.desc.FullName()) + ": " + err.Error()}
 	}
 	if v != a.current {

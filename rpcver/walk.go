@@ -94,6 +94,13 @@ func (a *API) backport(m protoreflect.Message, mi *msgInfo, to Version, strict b
 		if !to.Less(ci.maxSince) {
 			continue
 		}
+		if !fd.IsList() && !fd.IsMap() {
+			// The common case, without a closure to allocate.
+			if err := a.backport(m.Get(fd).Message(), ci, to, strict); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := a.eachMessage(m.Get(fd), fd, func(c protoreflect.Message) error { return a.backport(c, ci, to, strict) }); err != nil {
 			return err
 		}
@@ -121,6 +128,12 @@ func (a *API) upgrade(m protoreflect.Message, mi *msgInfo, from Version) error {
 			continue
 		}
 		if !from.Less(ci.maxUpgrade) {
+			continue
+		}
+		if !fd.IsList() && !fd.IsMap() {
+			if err := a.upgrade(m.Get(fd).Message(), ci, from); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := a.eachMessage(m.Get(fd), fd, func(c protoreflect.Message) error { return a.upgrade(c, ci, from) }); err != nil {
