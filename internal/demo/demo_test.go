@@ -37,7 +37,7 @@ func TestRun(t *testing.T) {
 				if !s.OK() || s.Failed != 0 || s.LostWrites != 0 || s.WrongReads != 0 {
 					t.Fatalf("summary not clean:\n%s", out.String())
 				}
-				if s.Engine != string(e.Name) || s.RPCRequests == 0 || s.DBRequests == 0 || s.WritesChecked == 0 || s.SeedsChecked == 0 {
+				if s.Engine != string(e.Name) || s.RPCRequests == 0 || s.DBRequests == 0 || s.WritesChecked == 0 || s.SeedsChecked == 0 || s.ReadsChecked == 0 {
 					t.Fatalf("summary counted nothing:\n%s", out.String())
 				}
 				for _, m := range s.Moves {

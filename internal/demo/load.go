@@ -14,7 +14,7 @@ import (
 
 // counters are the summary's numbers, updated by every goroutine.
 type counters struct {
-	rpcSent, dbSent, failed, retries, wrongReads atomic.Int64
+	rpcSent, dbSent, failed, retries, wrongReads, readsChecked atomic.Int64
 }
 
 // value is what a key holds: the three fields a write sets.
@@ -160,6 +160,7 @@ func (r *run) rpcGet(c *rpcver.Client, k *keyState) {
 func (r *run) read(k *keyState, how string, got *pb.Item, err error) {
 	switch {
 	case err == nil:
+		r.st.readsChecked.Add(1)
 		if v := valueOf(got); !k.accept(v) {
 			r.st.wrongReads.Add(1)
 			r.problem("wrong read: %s %s returned %v, last acknowledged %v", how, k.id, v, k.want)

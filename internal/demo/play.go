@@ -227,9 +227,14 @@ func (r *run) killOne(ctx context.Context) bool {
 	in := sl.inst.Swap(nil)
 	r.kill(in)
 	r.kills++
+	killedAt := time.Now()
 	fl := r.cache.Floor()
 	sl.mu.Unlock()
-	r.tl.printf("chaos: killed %s (release %d) without deregistering; its row still counts: floor %d, and gates wait for it", sl.id, in.release, fl)
+	pin := fmt.Sprintf("the floor is %d", fl)
+	if fl == in.release {
+		pin = fmt.Sprintf("it holds the floor at %d", fl)
+	}
+	r.tl.printf("chaos: killed %s (release %d) abruptly, without deregistering: its row still counts (%s) and gates wait for it until it returns", sl.id, in.release, pin)
 	r.sleep(ctx, r.randBetween(r.s.killDown))
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
@@ -243,7 +248,7 @@ func (r *run) killOne(ctx context.Context) bool {
 		return true
 	}
 	sl.inst.Store(back)
-	r.tl.printf("chaos: %s back at release %d (registered again, replacing its row)", sl.id, sl.release)
+	r.tl.printf("chaos: %s back at release %d after %s (registered again, replacing its row)", sl.id, sl.release, time.Since(killedAt).Round(100*time.Millisecond))
 	return true
 }
 

@@ -31,13 +31,15 @@ type Summary struct {
 	// WritesChecked is the keys whose last acknowledged value was read
 	// back from price_cents after contract; SeedsChecked the seeded rows,
 	// which only the backfill wrote to price_cents.
-	WritesChecked int64        `json:"writes_checked"`
-	SeedsChecked  int64        `json:"seeds_checked"`
-	LostWrites    int64        `json:"lost_writes"`
-	WrongReads    int64        `json:"wrong_reads"`
-	Kills         int          `json:"kills"`
-	NATSRestarts  int          `json:"nats_restarts"`
-	Moves         []MoveResult `json:"moves"`
+	WritesChecked int64 `json:"writes_checked"`
+	// ReadsChecked is the reads compared with the last acknowledged write.
+	ReadsChecked int64        `json:"reads_checked"`
+	SeedsChecked int64        `json:"seeds_checked"`
+	LostWrites   int64        `json:"lost_writes"`
+	WrongReads   int64        `json:"wrong_reads"`
+	Kills        int          `json:"kills"`
+	NATSRestarts int          `json:"nats_restarts"`
+	Moves        []MoveResult `json:"moves"`
 	// Problems lists the first failures, lost writes and wrong reads.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -81,7 +83,7 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  writes checked   %7d  (each key's last acknowledged value, read from price_cents after contract)\n", s.WritesChecked)
 	fmt.Fprintf(w, "  seeded rows      %7d  (written by release 41 only, moved by the backfill, read from price_cents)\n", s.SeedsChecked)
 	fmt.Fprintf(w, "  lost writes      %7d\n", s.LostWrites)
-	fmt.Fprintf(w, "  wrong reads      %7d\n", s.WrongReads)
+	fmt.Fprintf(w, "  wrong reads      %7d  (of %d reads compared with the last acknowledged write)\n", s.WrongReads, s.ReadsChecked)
 	for _, m := range s.Moves {
 		how := "without triggers"
 		if m.Triggers {
@@ -123,6 +125,7 @@ func (r *run) summary(ctx context.Context) Summary {
 	s.RPCRequests, s.DBRequests = r.st.rpcSent.Load(), r.st.dbSent.Load()
 	s.Requests = s.RPCRequests + s.DBRequests
 	s.Failed, s.Retries, s.WrongReads = r.st.failed.Load(), r.st.retries.Load(), r.st.wrongReads.Load()
+	s.ReadsChecked = r.st.readsChecked.Load()
 	s.Elapsed = r.tl.since()
 	r.probMu.Lock()
 	s.Problems = slices.Clone(r.probs)
