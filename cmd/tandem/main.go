@@ -151,7 +151,14 @@ func (a *app) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// openDB opens the database; a SQLite file must exist already, so a typo
+// in --db fails instead of creating an empty database (only `schema ensure`
+// creates one, through openOrCreateDB).
 func (a *app) openDB(ctx context.Context) (*dialect.DB, error) {
+	return dialect.Open(ctx, a.dsn, dialect.WithLogger(a.logger()), dialect.MustExist())
+}
+
+func (a *app) openOrCreateDB(ctx context.Context) (*dialect.DB, error) {
 	return dialect.Open(ctx, a.dsn, dialect.WithLogger(a.logger()))
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,8 @@ func TestCLIOnEveryEngine(t *testing.T) {
 				t.Fatalf("dry run: code %d\n%s%s", code, out, errOut)
 			}
 			// The dry run changed nothing: the registry still has no tables.
-			if _, errOut, code := tandem(t, "--db", dsn, "services", "list"); code != exitFailed || !strings.Contains(errOut, "tandem schema ensure") {
+			// (On SQLite the file itself does not exist yet.)
+			if _, errOut, code := tandem(t, "--db", dsn, "services", "list"); (code != exitFailed && code != exitUnreachable) || !strings.Contains(errOut, "tandem schema ensure") {
 				t.Fatalf("list before ensure: code %d, %s", code, errOut)
 			}
 			out, _, code = tandem(t, "--db", dsn, "schema", "ensure")
@@ -104,7 +106,8 @@ func TestCLIExitCodesAndRedaction(t *testing.T) {
 		{"unreachable database", []string{"--db", "postgres://u:topsecret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", "status"}, exitUnreachable, "cannot reach database"},
 		{"unknown flag", []string{"status", "--frobnicate"}, exitBadInput, "unknown flag"},
 		{"missing argument", []string{"--db", filepath.Join(dir, "x.db"), "services", "delete"}, exitBadInput, "accepts 1 arg"},
-		{"unknown instance", []string{"--db", filepath.Join(dir, "y.db"), "services", "delete", "ghost"}, exitFailed, ""},
+		{"mistyped SQLite path", []string{"--db", filepath.Join(dir, "y.db"), "services", "delete", "ghost"}, exitUnreachable, "does not exist"},
+		{"dry run on a new path", []string{"--db", filepath.Join(dir, "y.db"), "schema", "ensure", "--dry-run"}, exitOK, "does not exist yet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,6 +122,9 @@ func TestCLIExitCodesAndRedaction(t *testing.T) {
 				t.Fatalf("password shown: %s%s", out, errOut)
 			}
 		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "y.db")); err == nil {
+		t.Fatal("a read-only command created the SQLite file")
 	}
 	// An unknown instance on an initialised database is bad input.
 	db := filepath.Join(dir, "z.db")

@@ -1,12 +1,38 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/dialect"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
 )
+
+// scratchSQLite opens an empty SQLite database in a temporary directory,
+// removed when the database is closed.
+func scratchSQLite(ctx context.Context) (*dialect.DB, error) {
+	dir, err := os.MkdirTemp("", "tandem-plan-*")
+	if err != nil {
+		return nil, err
+	}
+	db, err := dialect.Open(ctx, "sqlite://"+filepath.Join(dir, "plan.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	scratchDirs = append(scratchDirs, dir)
+	return db, nil
+}
+
+// scratchDirs are removed when the command ends.
+var scratchDirs []string
 
 // tandemTables lists every table tandem owns: the registry and the ledger.
 func tandemTables() []schema.Table {
@@ -26,11 +52,27 @@ step twice. A migration that was interrupted half way is completed.
 With --dry-run the SQL is printed and nothing changes.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.openDB(cmd.Context())
+			open := a.openOrCreateDB
+			if dryRun {
+				open = a.openDB
+			}
+			db, err := open(cmd.Context())
+			if dryRun && errors.Is(err, dialect.ErrNoSuchFile) {
+				// Nothing to read: plan against an empty scratch database,
+				// which yields the same SQL, and leave the path untouched.
+				fmt.Fprintf(a.stderr, "tandem: %s does not exist yet; `tandem schema ensure` will create it with:\n", a.dsn)
+				db, err = scratchSQLite(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			defer func() {
+				db.Close()
+				for _, d := range scratchDirs {
+					os.RemoveAll(d)
+				}
+				scratchDirs = nil
+			}()
 			var opts []schema.Option
 			if dryRun {
 				opts = append(opts, schema.DryRun())

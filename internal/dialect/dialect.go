@@ -307,19 +307,21 @@ func (mysqlDialect) Locked(ctx context.Context, db *sqlx.DB, key string, wait ti
 		return err
 	}
 	defer conn.Close()
-	name := fmt.Sprintf("tandem:%d", lockID(key))
+	// GET_LOCK names are server-wide: the database's name goes into the
+	// hash so two databases on one server do not block each other.
+	const lockName = `CONCAT('tandem:', MD5(CONCAT(DATABASE(), ':', ?)))`
 	secs := int(wait / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
 	var got sql.NullInt64
-	if err := conn.GetContext(ctx, &got, `SELECT GET_LOCK(?, ?)`, name, secs); err != nil {
+	if err := conn.GetContext(ctx, &got, `SELECT GET_LOCK(`+lockName+`, ?)`, key, secs); err != nil {
 		return err
 	}
 	if !got.Valid || got.Int64 != 1 {
-		return fmt.Errorf("%w after %s (MariaDB GET_LOCK %q)", ErrLocked, wait, name)
+		return fmt.Errorf("%w after %s (MariaDB GET_LOCK for %q in this database)", ErrLocked, wait, key)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(?)`, name) //nolint:errcheck
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(`+lockName+`)`, key) //nolint:errcheck
 	// DDL commits implicitly on MySQL, so fn runs on the bare connection and
 	// must keep each step idempotent (see package schema).
 	return fn(ctx, conn)

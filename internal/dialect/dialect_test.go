@@ -33,6 +33,9 @@ func TestParseDSN(t *testing.T) {
 		{in: "postgres:nohost", wantErr: true},
 		{in: "sqlite://", wantErr: true},
 		{in: "postgres://u:p%zz@h/db", wantErr: true},
+		{in: "postgres://u@h:5432/db?password=S3CRETpw&sslmode=disable", engine: dialect.Postgres, redacted: "postgres://u@h:5432/db?password=xxxxx&sslmode=disable"},
+		{in: "postgres://u:pa@ss word@127.0.0.1/x", wantErr: true},
+		{in: "postgres://u:p@h/db\nDROP", wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -41,7 +44,7 @@ func TestParseDSN(t *testing.T) {
 				if !errors.Is(err, dialect.ErrBadDSN) {
 					t.Fatalf("ParseDSN(%q) = %v, want ErrBadDSN", tc.in, err)
 				}
-				for _, secret := range []string{":p@", "p%zz"} {
+				for _, secret := range []string{":p@", "p%zz", "ss word", "pa@"} {
 					if strings.Contains(err.Error(), secret) {
 						t.Fatalf("error leaks the password: %v", err)
 					}
@@ -54,7 +57,7 @@ func TestParseDSN(t *testing.T) {
 			if d.Engine != tc.engine || d.Redacted() != tc.redacted {
 				t.Fatalf("got %s %q, want %s %q", d.Engine, d.Redacted(), tc.engine, tc.redacted)
 			}
-			if strings.Contains(d.String(), "s3cret") || strings.Contains(d.String(), ":pw@") {
+			if strings.Contains(d.String(), "s3cret") || strings.Contains(d.String(), ":pw@") || strings.Contains(d.String(), "S3CRETpw") {
 				t.Fatal("String() shows the password")
 			}
 		})
@@ -64,6 +67,7 @@ func TestParseDSN(t *testing.T) {
 func TestUnreachableDatabaseNeverShowsPassword(t *testing.T) {
 	for _, dsn := range []string{
 		"postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=2",
+		"postgres://u@127.0.0.1:1/db?password=hunter2&sslmode=disable&connect_timeout=2",
 		"mysql://u:hunter2@127.0.0.1:1/db",
 		"sqlite:///nonexistent-dir-for-tandem/sub/app.db",
 	} {

@@ -24,7 +24,8 @@ type DSN struct {
 	// driver and source are what database/sql.Open takes.
 	driver   string
 	source   string
-	password string
+	secrets  []string // every password the DSN carries, scrubbed from errors
+	path     string   // the SQLite file
 	redacted string
 }
 
@@ -43,6 +44,9 @@ func ParseDSN(raw string) (DSN, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return DSN{}, &DSNError{DSN: "", Reason: "empty DSN"}
+	}
+	if strings.ContainsAny(raw, "\x00\n\r") {
+		return DSN{}, &DSNError{DSN: redactRaw(strings.NewReplacer("\x00", "", "\n", " ", "\r", " ").Replace(raw)), Reason: "contains a NUL or line break"}
 	}
 	scheme, rest, hasScheme := strings.Cut(raw, "://")
 	if !hasScheme {
@@ -86,6 +90,7 @@ func sqliteDSN(raw, path string) (DSN, error) {
 		Engine:   SQLite,
 		driver:   "sqlite3",
 		source:   "file:" + abs + "?" + q.Encode(),
+		path:     abs,
 		redacted: "sqlite://" + abs,
 	}, nil
 }
@@ -93,7 +98,7 @@ func sqliteDSN(raw, path string) (DSN, error) {
 func postgresDSN(raw string) (DSN, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "not a URL: " + scrub(err, passwordOf(raw)).Error()}
+		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "not a valid URL (check for unescaped characters such as '%', '@' or spaces; percent-encode them in the password)"}
 	}
 	if u.Host == "" {
 		return DSN{}, &DSNError{DSN: redactURL(u), Reason: "no host"}
@@ -101,15 +106,14 @@ func postgresDSN(raw string) (DSN, error) {
 	if strings.Trim(u.Path, "/") == "" {
 		return DSN{}, &DSNError{DSN: redactURL(u), Reason: "no database name after the host"}
 	}
-	pw, _ := u.User.Password()
 	u.Scheme = "postgres"
-	return DSN{Engine: Postgres, driver: "pgx", source: u.String(), password: pw, redacted: redactURL(u)}, nil
+	return DSN{Engine: Postgres, driver: "pgx", source: u.String(), secrets: urlSecrets(u), redacted: redactURL(u)}, nil
 }
 
 func mysqlDSN(raw string) (DSN, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "not a URL: " + scrub(err, passwordOf(raw)).Error()}
+		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "not a valid URL (check for unescaped characters such as '%', '@' or spaces; percent-encode them in the password)"}
 	}
 	if u.Host == "" {
 		return DSN{}, &DSNError{DSN: redactURL(u), Reason: "no host"}
@@ -144,8 +148,11 @@ func mysqlDSN(raw string) (DSN, error) {
 	if cred == "" {
 		src = "tcp(" + host + ")/" + db + "?" + q.Encode()
 	}
-	return DSN{Engine: MySQL, driver: "mysql", source: src, password: pw, redacted: redactURL(u)}, nil
+	return DSN{Engine: MySQL, driver: "mysql", source: src, secrets: urlSecrets(u), redacted: redactURL(u)}, nil
 }
+
+// secretParams are query parameters the drivers read a secret from.
+var secretParams = []string{"password", "passfile", "sslpassword"}
 
 func redactURL(u *url.URL) string {
 	c := *u
@@ -154,30 +161,57 @@ func redactURL(u *url.URL) string {
 			c.User = url.UserPassword(c.User.Username(), redactedPassword)
 		}
 	}
+	q := c.Query()
+	changed := false
+	for _, k := range secretParams {
+		if q.Has(k) {
+			q.Set(k, redactedPassword)
+			changed = true
+		}
+	}
+	if changed {
+		c.RawQuery = q.Encode()
+	}
 	return c.String()
 }
 
-// passwordOf extracts a password from a raw URL-ish string that url.Parse
-// rejected, so it can be scrubbed from the message.
-func passwordOf(raw string) string {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return ""
+// urlSecrets returns every secret a parsed URL carries: the userinfo
+// password and secret query parameters.
+func urlSecrets(u *url.URL) []string {
+	var out []string
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			out = append(out, pw)
+		}
 	}
-	userinfo, _, ok := strings.Cut(rest, "@")
-	if !ok {
-		return ""
+	q := u.Query()
+	for _, k := range secretParams {
+		if v := q.Get(k); v != "" {
+			out = append(out, v)
+		}
 	}
-	_, pw, ok := strings.Cut(userinfo, ":")
-	if !ok {
-		return ""
-	}
-	return pw
+	return out
 }
 
+// redactRaw hides the password of a string that url.Parse rejected. URL
+// parsers split the userinfo at the last '@' before the path, so everything
+// between the first ':' and that '@' goes; the query is dropped, since it
+// may hold a password too.
 func redactRaw(raw string) string {
-	if pw := passwordOf(raw); pw != "" {
-		return strings.Replace(raw, ":"+pw+"@", ":"+redactedPassword+"@", 1)
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
 	}
-	return raw
+	rest, _, _ = strings.Cut(rest, "?")
+	hostEnd := strings.IndexAny(rest, "/")
+	authority := rest
+	if hostEnd >= 0 {
+		authority = rest[:hostEnd]
+	}
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		if user, _, hasPw := strings.Cut(authority[:at], ":"); hasPw {
+			rest = user + ":" + redactedPassword + rest[at:]
+		}
+	}
+	return scheme + "://" + rest
 }

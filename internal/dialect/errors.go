@@ -3,6 +3,7 @@ package dialect
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -14,6 +15,8 @@ var (
 	ErrUnreachable = errors.New("database unreachable")
 	// ErrBadIdentifier means a table or column name cannot be quoted safely.
 	ErrBadIdentifier = errors.New("unsafe SQL identifier")
+	// ErrNoSuchFile means a SQLite file opened with MustExist is not there.
+	ErrNoSuchFile = errors.New("SQLite file does not exist")
 	// ErrLocked means another runner holds tandem's lock and the wait timed out.
 	ErrLocked = errors.New("tandem lock held by another runner")
 )
@@ -38,6 +41,9 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
+	if errors.Is(e.Err, ErrNoSuchFile) {
+		return fmt.Sprintf("cannot open database %s: %v", e.DSN, e.Err)
+	}
 	return fmt.Sprintf("cannot reach database %s: %v (is the server running and the DSN right?)", e.DSN, e.Err)
 }
 
@@ -57,23 +63,26 @@ func (e *IdentifierError) Unwrap() error { return ErrBadIdentifier }
 
 // scrubbed wraps an error so that its text never contains a secret.
 type scrubbed struct {
-	err    error
-	secret string
+	err     error
+	secrets []string
 }
 
 func (s *scrubbed) Error() string {
 	msg := s.err.Error()
-	if s.secret != "" {
-		msg = strings.ReplaceAll(msg, s.secret, redactedPassword)
+	for _, secret := range s.secrets {
+		msg = strings.ReplaceAll(msg, secret, redactedPassword)
+		if esc := url.QueryEscape(secret); esc != secret {
+			msg = strings.ReplaceAll(msg, esc, redactedPassword)
+		}
 	}
 	return msg
 }
 
 func (s *scrubbed) Unwrap() error { return s.err }
 
-func scrub(err error, secret string) error {
-	if err == nil || secret == "" {
+func scrub(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
 		return err
 	}
-	return &scrubbed{err: err, secret: secret}
+	return &scrubbed{err: err, secrets: secrets}
 }

@@ -130,3 +130,95 @@ func upsertTail(d Dialect, keys []string, col string) string {
 
 // LimitSQL appends a LIMIT clause; every supported engine spells it alike.
 func LimitSQL(n int) string { return " LIMIT " + strconv.Itoa(n) }
+
+// UpdateRowsSQL sets col of table to one value per key, for rows rows, in
+// one statement: a join of the table with a list of (key..., value) rows.
+// Arguments, row after row: the key values in the order of keys, then the
+// value. keys and col are quoted column names of table. A key given twice
+// is an error on some engines; callers pass distinct keys.
+//
+// PostgreSQL types a VALUES list from its rows, and untyped parameters
+// would become text: a first row of typed NULLs taken from the table's own
+// row type gives every column its type without a catalog query, and
+// matches no row. MySQL/MariaDB spell the list as a UNION ALL of SELECTs,
+// which both accept (their VALUES row constructors differ).
+func UpdateRowsSQL(d Dialect, table string, keys []string, col string, rows int) string {
+	nk := len(keys)
+	row := "(" + strings.Repeat("?, ", nk) + "?)"
+	var b strings.Builder
+	switch d.Name() {
+	case MySQL:
+		b.WriteString("UPDATE " + table + " JOIN (SELECT ")
+		for i := range keys {
+			b.WriteString("? AS k" + strconv.Itoa(i+1) + ", ")
+		}
+		b.WriteString("? AS val")
+		sel := " UNION ALL SELECT " + strings.TrimSuffix(strings.Repeat("?, ", nk+1), ", ")
+		for i := 1; i < rows; i++ {
+			b.WriteString(sel)
+		}
+		b.WriteString(") AS v ON ")
+		b.WriteString(joinKeys(table, keys, "v.k"))
+		b.WriteString(" SET " + table + "." + col + " = v.val")
+		return b.String()
+	case Postgres:
+		b.WriteString("UPDATE " + table + " SET " + col + " = v.val FROM (VALUES (")
+		for _, k := range keys {
+			b.WriteString("(NULL::" + table + ")." + k + ", ")
+		}
+		b.WriteString("(NULL::" + table + ")." + col + ")")
+		for range rows {
+			b.WriteString(", " + row)
+		}
+		b.WriteString(") AS v (")
+		for i := range keys {
+			b.WriteString("k" + strconv.Itoa(i+1) + ", ")
+		}
+		b.WriteString("val) WHERE " + joinKeys(table, keys, "v.k"))
+		return b.String()
+	default:
+		// SQLite names a VALUES list's columns column1, column2, ...
+		b.WriteString("UPDATE " + table + " SET " + col + " = v.column" + strconv.Itoa(nk+1) + " FROM (VALUES ")
+		for i := range rows {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+		}
+		b.WriteString(") AS v WHERE " + joinKeys(table, keys, "v.column"))
+		return b.String()
+	}
+}
+
+// joinKeys is "table.k1 = <prefix>1 AND table.k2 = <prefix>2 ...".
+func joinKeys(table string, keys []string, prefix string) string {
+	conds := make([]string, len(keys))
+	for i, k := range keys {
+		conds[i] = table + "." + k + " = " + prefix + strconv.Itoa(i+1)
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// UpsertRowsSQL is UpsertSQL for rows rows in one statement; arguments row
+// after row, keys then value.
+func UpsertRowsSQL(d Dialect, table string, keys []string, col string, rows int) string {
+	row := "(" + strings.Repeat("?, ", len(keys)) + "?)"
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(keys, ", ") + ", " + col + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(upsertTail(d, keys, col))
+	return b.String()
+}
+
+// MaxRowsPerStatement bounds rows of cols arguments each in one statement
+// so that every engine's parameter limit holds (SQLite's is 32,766,
+// PostgreSQL's and MySQL's 65,535), and statements stay small enough to
+// parse quickly.
+func MaxRowsPerStatement(cols int) int {
+	return max(1, min(1000, 30000/max(1, cols)))
+}

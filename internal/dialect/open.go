@@ -2,7 +2,9 @@ package dialect
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -23,6 +25,7 @@ type DB struct {
 type openConfig struct {
 	pingTimeout time.Duration
 	logger      *slog.Logger
+	mustExist   bool
 }
 
 // OpenOption configures Open.
@@ -30,6 +33,11 @@ type OpenOption func(*openConfig)
 
 // WithPingTimeout bounds how long Open waits for the database to answer.
 func WithPingTimeout(d time.Duration) OpenOption { return func(c *openConfig) { c.pingTimeout = d } }
+
+// MustExist refuses to create a SQLite file that is not there yet, so a
+// mistyped path fails instead of silently opening an empty database. Use it
+// for commands that only read.
+func MustExist() OpenOption { return func(c *openConfig) { c.mustExist = true } }
 
 // WithLogger sets a logger; tandem is silent by default.
 func WithLogger(l *slog.Logger) OpenOption { return func(c *openConfig) { c.logger = l } }
@@ -44,11 +52,16 @@ func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.mustExist && parsed.Engine == SQLite {
+		if _, err := os.Stat(parsed.path); err != nil {
+			return nil, &ConnectError{DSN: parsed.Redacted(), Err: fmt.Errorf("%w: %s (check the path; `tandem schema ensure` creates it)", ErrNoSuchFile, parsed.path)}
+		}
+	}
 	d, _ := For(parsed.Engine)
 	driver, source := parsed.Driver()
 	db, err := sqlx.Open(driver, source)
 	if err != nil {
-		return nil, &DSNError{DSN: parsed.Redacted(), Reason: scrub(err, parsed.password).Error()}
+		return nil, &DSNError{DSN: parsed.Redacted(), Reason: scrub(err, parsed.secrets).Error()}
 	}
 	if parsed.Engine == SQLite {
 		db.SetMaxOpenConns(8)
@@ -61,7 +74,7 @@ func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, &ConnectError{DSN: parsed.Redacted(), Err: scrub(err, parsed.password)}
+		return nil, &ConnectError{DSN: parsed.Redacted(), Err: scrub(err, parsed.secrets)}
 	}
 	cfg.logger.Debug("database opened", "dsn", parsed.Redacted(), "engine", parsed.Engine)
 	return &DB{DB: db, Dialect: d, DSN: parsed}, nil
