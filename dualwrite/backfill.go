@@ -290,7 +290,16 @@ func (b *bf) claim(ctx context.Context, res *BackfillResult) error {
 			if bound != nil {
 				boundText = encodeKey(bound)
 				cond, idx := dialect.KeyAtMost(b.d, b.keys)
-				if err := q.GetContext(ctx, &total, q.Rebind(`SELECT COUNT(*) FROM `+b.tbl+` WHERE `+cond), pick(bound, idx)...); err != nil {
+				count, args := `SELECT COUNT(*) FROM `+b.tbl+` WHERE `+cond, pick(bound, idx)
+				if b.d.Name() == dialect.SQLite {
+					// SQLite's lock is a write transaction: no row can
+					// arrive after the bound was read, so every row is
+					// at most the bound, and a bare COUNT(*) counts the
+					// table's pages without decoding rows, three times
+					// faster (a tenth of a fast backfill's time).
+					count, args = `SELECT COUNT(*) FROM `+b.tbl, nil
+				}
+				if err := q.GetContext(ctx, &total, q.Rebind(count), args...); err != nil {
 					return err
 				}
 			}
@@ -411,7 +420,8 @@ func qualify(alias string, cols []string) []string {
 
 func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 	start := time.Now()
-	size := b.cfg.initial
+	sz := &batchSizer{target: b.cfg.target, minRows: b.cfg.minBatch, maxRows: b.cfg.maxBatch}
+	size := max(b.cfg.minBatch, min(b.cfg.maxBatch, b.cfg.initial))
 	var ranRows int64
 	if err := b.detectDense(ctx, res); err != nil {
 		return err
@@ -441,18 +451,8 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 			emit(Progress{Move: b.m.Name, Op: b.direction, Mode: b.mode, Batch: res.Batches, BatchRows: n, BatchSize: size,
 				BatchTime: el, Done: res.Done, Total: res.Total, Failed: res.Failed, Elapsed: time.Since(start),
 				RowsPerS: float64(ranRows) / time.Since(start).Seconds()})
-			// Adapt toward the target: shrink by at most half, grow by at
-			// most twice per batch, four times while far below the target
-			// (the estimate includes each batch's fixed cost, so it errs
-			// on the small side). A short last batch says nothing.
-			if full && el > 0 {
-				f := float64(b.cfg.target) / float64(el)
-				grow := 2.0
-				if el < b.cfg.target/8 {
-					grow = 4 // far below the target: ramp up faster
-				}
-				f = max(0.5, min(grow, f))
-				size = max(b.cfg.minBatch, min(b.cfg.maxBatch, int(float64(size)*f)))
+			if full {
+				size = sz.observe(size, el)
 			}
 		}
 		if done {
@@ -478,6 +478,44 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) error {
 	emit(Progress{Move: b.m.Name, Op: b.direction, Mode: b.mode, Batch: res.Batches, Done: res.Done, Total: res.Total,
 		Failed: res.Failed, Elapsed: res.Elapsed, RowsPerS: res.RowsPerS, Finished: true})
 	return nil
+}
+
+// batchSizer adapts the rows per batch toward a target time per batch,
+// like pt-online-schema-change's --chunk-time. It keeps a smoothed cost per
+// row and sizes the next batch to take the target time at that cost.
+//
+// A slower batch is believed at once, so a stall (a checkpoint, a burst of
+// other load) shrinks the next batch in proportion and does not repeat
+// itself at full size; a faster one is averaged in, so one quick batch does
+// not make the next one long. Growth is at most twice per batch, eight
+// times while batches take under an eighth of the target: the first batch
+// is small because nothing is known yet, and a backfill of a fast engine
+// would otherwise spend much of its run ramping up. A short last batch says
+// nothing about the rate and is not observed.
+type batchSizer struct {
+	target           time.Duration
+	minRows, maxRows int
+	perRow           float64 // seconds per row; 0 until the first batch
+}
+
+// observe records that a batch of rows took el and returns the next size.
+func (s *batchSizer) observe(rows int, el time.Duration) int {
+	if rows <= 0 || el <= 0 {
+		return max(s.minRows, min(s.maxRows, rows))
+	}
+	r := el.Seconds() / float64(rows)
+	switch {
+	case s.perRow == 0, r > s.perRow:
+		s.perRow = r
+	default:
+		s.perRow = (s.perRow + r) / 2
+	}
+	growth := 2.0
+	if el < s.target/8 {
+		growth = 8
+	}
+	next := min(s.target.Seconds()/s.perRow, float64(rows)*growth)
+	return max(s.minRows, min(s.maxRows, int(next)))
 }
 
 func percentiles(ts []time.Duration) (p50, p99, mx time.Duration) {
@@ -756,18 +794,29 @@ func (b *bf) readBatch(ctx context.Context, q dialect.Querier, size int) ([][]an
 	return out, rows.Err()
 }
 
-// applyGo reads a batch, transforms each row in Go and writes it back.
+// applyGo reads a batch, transforms each row in Go and writes the results
+// back in multi-row statements (a join with a list of rows), a few per
+// batch rather than one per row: a round trip per row bounded the Go path
+// at a few percent of the SQL path on the servers.
 func (b *bf) applyGo(ctx context.Context, q *sqlx.Tx, size int) (upper []any, n int, failed int64, err error) {
 	rows, err := b.readBatch(ctx, q, size)
 	if err != nil || len(rows) == 0 {
 		return nil, 0, 0, err
 	}
 	nk := len(b.keys)
-	write, err := q.PreparexContext(ctx, q.Rebind(b.writeSQL()))
-	if err != nil {
-		return nil, 0, 0, err
+	per := dialect.MaxRowsPerStatement(nk + 1)
+	args := make([]any, 0, min(len(rows), per)*(nk+1))
+	pending := 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		if _, err := q.ExecContext(ctx, q.Rebind(b.writeRowsSQL(pending)), args...); err != nil {
+			return fmt.Errorf("write %d rows from %s: %w", pending, encodeKey(args[:nk]), err)
+		}
+		args, pending = args[:0], 0
+		return nil
 	}
-	defer write.Close()
 	for _, r := range rows {
 		key, v := r[:nk], r[nk]
 		out, terr := b.transform.Apply(v)
@@ -778,11 +827,25 @@ func (b *bf) applyGo(ctx context.Context, q *sqlx.Tx, size int) (upper []any, n 
 			failed++
 			continue
 		}
-		if _, err := write.ExecContext(ctx, b.writeArgs(key, out)...); err != nil {
-			return nil, 0, 0, fmt.Errorf("write row %s: %w", encodeKey(key), err)
+		args = append(append(args, key...), out)
+		if pending++; pending == per {
+			if err := flush(); err != nil {
+				return nil, 0, 0, err
+			}
 		}
 	}
+	if err := flush(); err != nil {
+		return nil, 0, 0, err
+	}
 	return rows[len(rows)-1][:nk], len(rows), failed, nil
+}
+
+// writeRowsSQL writes n transformed rows, arguments keys then value per row.
+func (b *bf) writeRowsSQL(n int) string {
+	if b.m.CrossTable() && !b.cfg.reverse {
+		return dialect.UpsertRowsSQL(b.d, b.ntbl, b.nkeys, b.dstCol, n)
+	}
+	return dialect.UpdateRowsSQL(b.d, b.tbl, b.keys, b.dstCol, n)
 }
 
 func (b *bf) writeSQL() string {
