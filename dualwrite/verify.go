@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,8 @@ func VerifyProgress(f func(Progress)) VerifyOption { return func(c *verifyConfig
 // ledger: read-new needs a verify after the backfill finished that found
 // none. It only reads the moved table. With a SQL transform the database
 // compares; with a Go function rows are read in keyset batches and compared
-// in Go (numbers by value, so 12.5 and "12.50" agree).
+// in Go with SameValue (numbers by exact value: 12.5 and "12.50" agree,
+// 2^53 and 2^53+1 do not).
 func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption) (VerifyResult, error) {
 	cfg := verifyConfig{list: 20, batch: 5000}
 	for _, o := range opts {
@@ -223,8 +225,17 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 }
 
 // SameValue compares two column values as tandem's verify does: NULL only
-// equals NULL, numbers compare by value whatever their Go type or text
-// form, times by instant, anything else by its text.
+// equals NULL; times compare by instant; two strings compare as text,
+// exactly (no trimming, no numeric reading: "007" is not "7"). Numbers
+// compare by exact value whatever their Go type: integers exactly (no
+// float64 rounding past 2^53), an integer and a float by the float's exact
+// value, two floats with ==. A string is read as a number only when the
+// other side is a number that is not a string, since drivers return
+// DECIMAL columns as text: against an integer it must be the same decimal
+// exactly ("12.50" equals 12.5 and "7.0" equals 7), against a float it is
+// read as the nearest float64. A bool equals a bool, or an integer 0 or 1
+// (engines store booleans as integers), never a string. Anything else
+// compares by its fmt text.
 func SameValue(a, b any) bool {
 	a, b = move.Normalize(a), move.Normalize(b)
 	if a == nil || b == nil {
@@ -235,34 +246,152 @@ func SameValue(a, b any) bool {
 			return ta.Equal(tb)
 		}
 	}
-	fa, oka := number(a)
-	fb, okb := number(b)
-	if oka && okb {
-		return fa == fb || math.Abs(fa-fb) <= 1e-9*math.Max(math.Abs(fa), math.Abs(fb))
+	sa, aStr := a.(string)
+	sb, bStr := b.(string)
+	if aStr && bStr {
+		return sa == sb
+	}
+	ba, aBool := a.(bool)
+	bb, bBool := b.(bool)
+	switch {
+	case aBool && bBool:
+		return ba == bb
+	case aBool || bBool:
+		x, other := ba, b
+		if bBool {
+			x, other = bb, a
+		}
+		n, ok := intValue(other)
+		return ok && n.IsInt64() && n.Int64() == map[bool]int64{false: 0, true: 1}[x]
+	}
+	na, aNum := numValue(a)
+	nb, bNum := numValue(b)
+	switch {
+	case aNum && bNum:
+		return na.equal(nb)
+	case aNum && bStr:
+		return na.equalText(sb)
+	case bNum && aStr:
+		return nb.equalText(sa)
 	}
 	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
-func number(v any) (float64, bool) {
+// num is a number that is not text: an exact integer or a float64.
+type num struct {
+	i       *big.Int // set for integers
+	f       float64
+	isFloat bool
+}
+
+func intValue(v any) (*big.Int, bool) {
 	switch x := v.(type) {
-	case int64:
-		return float64(x), true
 	case int:
-		return float64(x), true
+		return big.NewInt(int64(x)), true
+	case int8:
+		return big.NewInt(int64(x)), true
+	case int16:
+		return big.NewInt(int64(x)), true
 	case int32:
-		return float64(x), true
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case bool:
-		if x {
-			return 1, true
-		}
-		return 0, true
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		return f, err == nil
+		return big.NewInt(int64(x)), true
+	case int64:
+		return big.NewInt(x), true
+	case uint:
+		return new(big.Int).SetUint64(uint64(x)), true
+	case uint8:
+		return big.NewInt(int64(x)), true
+	case uint16:
+		return big.NewInt(int64(x)), true
+	case uint32:
+		return big.NewInt(int64(x)), true
+	case uint64:
+		return new(big.Int).SetUint64(x), true
 	}
-	return 0, false
+	return nil, false
+}
+
+func numValue(v any) (num, bool) {
+	if i, ok := intValue(v); ok {
+		return num{i: i}, true
+	}
+	switch x := v.(type) {
+	case float64:
+		return num{f: x, isFloat: true}, true
+	case float32:
+		return num{f: float64(x), isFloat: true}, true
+	}
+	return num{}, false
+}
+
+// rat is the exact value of n; ok is false for NaN and infinities.
+func (n num) rat() (*big.Rat, bool) {
+	if !n.isFloat {
+		return new(big.Rat).SetInt(n.i), true
+	}
+	if math.IsNaN(n.f) || math.IsInf(n.f, 0) {
+		return nil, false
+	}
+	return new(big.Rat).SetFloat64(n.f), true
+}
+
+func (n num) equal(o num) bool {
+	if n.isFloat && o.isFloat {
+		return n.f == o.f
+	}
+	if !n.isFloat && !o.isFloat {
+		return n.i.Cmp(o.i) == 0
+	}
+	a, ok1 := n.rat()
+	b, ok2 := o.rat()
+	return ok1 && ok2 && a.Cmp(b) == 0
+}
+
+// equalText compares n with a decimal as a driver returns it.
+func (n num) equalText(s string) bool {
+	if !isDecimal(s) {
+		return false
+	}
+	if n.isFloat {
+		f, err := strconv.ParseFloat(s, 64)
+		return err == nil && f == n.f
+	}
+	r, ok := new(big.Rat).SetString(s)
+	return ok && r.Cmp(new(big.Rat).SetInt(n.i)) == 0
+}
+
+// isDecimal accepts what engines print for a number: an optional minus,
+// digits without a leading zero, an optional fraction and exponent. No
+// spaces, no plus sign, no fractions like "1/2".
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	start := i
+	if n := digits(); n == 0 || n > 1 && s[start] == '0' {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '-' || s[i] == '+') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
