@@ -117,6 +117,14 @@ func (in *Instance) normalize() error {
 	if in.Host == "" {
 		in.Host = "unknown"
 	}
+	if err := validID("host", in.Host); err != nil {
+		return err
+	}
+	for k, v := range in.Metadata {
+		if len(k) > 200 || len(v) > 4096 {
+			return &ValidationError{Field: "metadata", Value: truncate(k), Reason: "keys are at most 200 bytes and values at most 4096"}
+		}
+	}
 	if in.Release <= 0 {
 		return &ValidationError{Field: "release", Value: fmt.Sprint(in.Release), Reason: "must be a positive integer that grows with every build"}
 	}
