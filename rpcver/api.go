@@ -56,8 +56,9 @@ type fieldInfo struct {
 }
 
 type child struct {
-	fd   protoreflect.FieldDescriptor
-	info *msgInfo
+	fd       protoreflect.FieldDescriptor
+	info     *msgInfo
+	singular bool // neither a list nor a map
 }
 
 type upgradeStep struct {
@@ -347,7 +348,7 @@ func (a *API) summarise() {
 			if cd := messageOf(fd); cd != nil {
 				ci := a.msgs[cd.FullName()]
 				if !ci.maxSince.IsZero() || !ci.maxUpgrade.IsZero() {
-					mi.children = append(mi.children, child{fd: fd, info: ci})
+					mi.children = append(mi.children, child{fd: fd, info: ci, singular: !fd.IsList() && !fd.IsMap()})
 				}
 			}
 		}

@@ -26,10 +26,18 @@ func (a *API) needsBackport(m protoreflect.Message, mi *msgInfo, to Version) boo
 	}
 	for _, ch := range mi.children {
 		fd, ci := ch.fd, ch.info
-		if !m.Has(fd) {
+		if !to.Less(ci.maxSince) {
 			continue
 		}
-		if !to.Less(ci.maxSince) {
+		if ch.singular {
+			// One reflective read instead of Has then Get; an unset field
+			// reads as an invalid message.
+			if c := m.Get(fd).Message(); c.IsValid() && a.needsBackport(c, ci, to) {
+				return true
+			}
+			continue
+		}
+		if !m.Has(fd) {
 			continue
 		}
 		switch v := m.Get(fd); {
@@ -42,16 +50,12 @@ func (a *API) needsBackport(m protoreflect.Message, mi *msgInfo, to Version) boo
 			if found {
 				return true
 			}
-		case fd.IsList():
+		default:
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
 				if a.needsBackport(l.Get(i).Message(), ci, to) {
 					return true
 				}
-			}
-		default:
-			if a.needsBackport(v.Message(), ci, to) {
-				return true
 			}
 		}
 	}
@@ -88,17 +92,19 @@ func (a *API) backport(m protoreflect.Message, mi *msgInfo, to Version, strict b
 	}
 	for _, ch := range mi.children {
 		fd, ci := ch.fd, ch.info
-		if !m.Has(fd) {
-			continue
-		}
 		if !to.Less(ci.maxSince) {
 			continue
 		}
-		if !fd.IsList() && !fd.IsMap() {
-			// The common case, without a closure to allocate.
-			if err := a.backport(m.Get(fd).Message(), ci, to, strict); err != nil {
-				return err
+		if ch.singular {
+			// The common case: one reflective read, no closure to allocate.
+			if c := m.Get(fd).Message(); c.IsValid() {
+				if err := a.backport(c, ci, to, strict); err != nil {
+					return err
+				}
 			}
+			continue
+		}
+		if !m.Has(fd) {
 			continue
 		}
 		if err := a.eachMessage(m.Get(fd), fd, func(c protoreflect.Message) error { return a.backport(c, ci, to, strict) }); err != nil {
@@ -124,16 +130,18 @@ func (a *API) upgrade(m protoreflect.Message, mi *msgInfo, from Version) error {
 	}
 	for _, ch := range mi.children {
 		fd, ci := ch.fd, ch.info
-		if !m.Has(fd) {
-			continue
-		}
 		if !from.Less(ci.maxUpgrade) {
 			continue
 		}
-		if !fd.IsList() && !fd.IsMap() {
-			if err := a.upgrade(m.Get(fd).Message(), ci, from); err != nil {
-				return err
+		if ch.singular {
+			if c := m.Get(fd).Message(); c.IsValid() {
+				if err := a.upgrade(c, ci, from); err != nil {
+					return err
+				}
 			}
+			continue
+		}
+		if !m.Has(fd) {
 			continue
 		}
 		if err := a.eachMessage(m.Get(fd), fd, func(c protoreflect.Message) error { return a.upgrade(c, ci, from) }); err != nil {
