@@ -54,6 +54,8 @@ type Result struct {
 
 func (r Result) String() string {
 	switch {
+	case r.DryRun && r.Healed:
+		return fmt.Sprintf("Would complete the interrupted migration of table '%s' to version %d", r.Table, r.To)
 	case r.DryRun && r.From == r.To:
 		return fmt.Sprintf("Table '%s' is up to date (version %d)", r.Table, r.To)
 	case r.DryRun:
@@ -273,13 +275,44 @@ func (r *runner) apply(ctx context.Context, s Step, count bool) (string, error) 
 	return stmt, nil
 }
 
-// plan computes a dry run: it reads but never writes.
+// plan computes a dry run: it reads but never writes. It lists exactly the
+// statements Ensure would run now: the versions table if missing, the steps
+// of pending migrations whose effect is not already in the live schema, and
+// the rest of an interrupted migration.
 func plan(ctx context.Context, db *dialect.DB, tables []Table) ([]Result, error) {
-	versions, err := Versions(ctx, db)
-	if err != nil {
-		return nil, err
-	}
 	var out []Result
+	exists, err := db.Dialect.TableExists(ctx, db, VersionsTable)
+	if err != nil {
+		return nil, fmt.Errorf("schema ensure: %w", err)
+	}
+	pending := map[string]int{}
+	versions := map[string]int{}
+	if !exists {
+		res := Result{Table: VersionsTable, DryRun: true, To: 1}
+		for _, s := range versionsTable().Migrations[0].Steps {
+			stmt, err := s.SQL(db.Dialect)
+			if err != nil {
+				return nil, err
+			}
+			res.SQL = append(res.SQL, stmt)
+		}
+		out = append(out, res)
+	} else {
+		var rows []struct {
+			Table   string        `db:"table_name"`
+			Version int           `db:"version"`
+			Pending sql.NullInt64 `db:"pending"`
+		}
+		if err := db.SelectContext(ctx, &rows, `SELECT table_name, version, pending FROM `+VersionsTable); err != nil {
+			return nil, fmt.Errorf("schema ensure: read versions: %w", err)
+		}
+		for _, r := range rows {
+			versions[r.Table] = r.Version
+			if r.Pending.Valid {
+				pending[r.Table] = int(r.Pending.Int64)
+			}
+		}
+	}
 	for _, t := range tables {
 		cur := versions[t.Name]
 		res := Result{Table: t.Name, From: cur, To: cur, DryRun: true}
@@ -287,10 +320,19 @@ func plan(ctx context.Context, db *dialect.DB, tables []Table) ([]Result, error)
 			return out, fmt.Errorf("schema ensure: %w: table '%s' is at version %d, this build knows up to %d", ErrTooNew, t.Name, cur, t.Latest())
 		}
 		for _, m := range t.Migrations {
-			if m.Version <= cur {
+			interrupted := pending[t.Name] == m.Version
+			if m.Version <= cur && !interrupted {
 				continue
 			}
+			res.Healed = res.Healed || interrupted
 			for _, s := range m.Steps {
+				done, err := s.Done(ctx, db.Dialect, db)
+				if err != nil {
+					return out, fmt.Errorf("schema ensure: %w", err)
+				}
+				if done {
+					continue
+				}
 				stmt, err := s.SQL(db.Dialect)
 				if err != nil {
 					return out, err

@@ -74,7 +74,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rs) != 1 || rs[0].To != 2 || len(rs[0].SQL) != 4 || !strings.HasPrefix(rs[0].SQL[0], "CREATE TABLE") {
+		// The versions table first, then the widgets' four statements.
+		if len(rs) != 2 || rs[0].Table != schema.VersionsTable || rs[1].To != 2 || len(rs[1].SQL) != 4 || !strings.HasPrefix(rs[1].SQL[0], "CREATE TABLE") {
 			t.Fatalf("dry run = %+v", rs)
 		}
 		for _, tbl := range []string{"tandem_widgets", schema.VersionsTable} {
@@ -145,7 +146,15 @@ func TestInterruptedMigrationIsHealed(t *testing.T) {
 		if _, err := db.ExecContext(ctx, `UPDATE tandem_schema_versions SET pending = 2 WHERE table_name = 'tandem_widgets'`); err != nil {
 			t.Fatal(err)
 		}
-		rs, err := schema.Ensure(ctx, db, []schema.Table{widgets(2)})
+		// A dry run sees the interruption and lists only what is missing.
+		rs, err := schema.Ensure(ctx, db, []schema.Table{widgets(2)}, schema.DryRun())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rs[0].Healed || len(rs[0].SQL) != 2 || !strings.Contains(rs[0].String(), "Would complete the interrupted migration") {
+			t.Fatalf("dry run of the heal = %+v (%s)", rs[0], rs[0])
+		}
+		rs, err = schema.Ensure(ctx, db, []schema.Table{widgets(2)})
 		if err != nil {
 			t.Fatal(err)
 		}
