@@ -41,6 +41,9 @@ func PriceMove(name, table string, releases move.Releases, triggers bool) move.M
 	}
 }
 
+// errInsertedMeanwhile is an insert that lost to another of the same row.
+var errInsertedMeanwhile = errors.New("inserted meanwhile")
+
 // PhaseSource says which phase of a move to act on; *dualwrite.Tracker is one.
 type PhaseSource interface {
 	Phase(move string) move.Phase
@@ -175,30 +178,38 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 	if item.GetQuantityMilli() != 0 {
 		qty = item.GetQuantityMilli() / 1000
 	}
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+	put := func(tx *sqlx.Tx) error {
 		var name string
 		var q int64
 		err := tx.QueryRowxContext(ctx, s.sel, item.Id).Scan(&name, &q)
-		exists := err == nil
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = tx.ExecContext(ctx, s.ins, item.Id, item.Name, qty)
 			if s.db.Dialect.IsUniqueViolation(err) {
-				return fmt.Errorf("put %q: %w", item.Id, ErrExists)
+				// Inserted meanwhile, by another writer or by an earlier
+				// attempt of this very request whose outcome its caller
+				// never heard.
+				return errInsertedMeanwhile
 			}
 		case err == nil && createOnly:
 			return fmt.Errorf("put %q: %w", item.Id, ErrExists)
+		case err == nil:
+			_, err = tx.ExecContext(ctx, s.upd, item.Name, qty, item.Id)
 		}
 		if err != nil {
 			return err
 		}
-		if exists {
-			if _, err := tx.ExecContext(ctx, s.upd, item.Name, qty, item.Id); err != nil {
-				return err
-			}
-		}
 		return s.r.Write(ctx, tx, p, Cents(item), item.Id)
-	})
+	}
+	err := s.tx(ctx, put)
+	if errors.Is(err, errInsertedMeanwhile) {
+		// The row exists now: a create-only put fails, any other updates
+		// it, in a new transaction (PostgreSQL aborts the one that failed).
+		if createOnly {
+			return fmt.Errorf("put %q: %w", item.Id, ErrExists)
+		}
+		err = s.tx(ctx, put)
+	}
 	if err != nil && !errors.Is(err, ErrExists) {
 		return fmt.Errorf("inventory: put %q at %s: %w", item.Id, p, err)
 	}

@@ -3,6 +3,7 @@ package inventory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -159,4 +160,41 @@ func TestCreateTableSQLRefusesUnsafeNames(t *testing.T) {
 	if _, err := inventory.CreateTableSQL(`items; DROP TABLE x`); !errors.Is(err, dialect.ErrBadIdentifier) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// Two puts of the same new item at once both succeed (a put is an
+// upsert, and a retried request may race its own first attempt); two
+// create-only puts: exactly one wins, the other gets ErrExists.
+func TestSQLStoreConcurrentPutsOfANewItem(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		stmt, _ := inventory.CreateTableSQL("items")
+		db.MustExec(stmt)
+		db.MustExec(`ALTER TABLE items ADD COLUMN price_cents BIGINT`)
+		phase := move.WriteBoth
+		s, err := inventory.NewSQLStore(db, inventory.PriceMove("items_price_cents", "items", move.Releases{}, false), fixedPhase{&phase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 30 {
+			for _, createOnly := range []bool{false, true} {
+				id := fmt.Sprintf("race-%d-%v", i, createOnly)
+				errs := make(chan error, 2)
+				for g := range 2 {
+					go func() {
+						errs <- s.Put(ctx, &pb.Item{Id: id, Name: fmt.Sprint(g), PriceCents: 100}, createOnly)
+					}()
+				}
+				e1, e2 := <-errs, <-errs
+				switch {
+				case !createOnly && (e1 != nil || e2 != nil):
+					t.Fatalf("%s: concurrent puts: %v, %v", id, e1, e2)
+				case createOnly && (e1 == nil) == (e2 == nil):
+					t.Fatalf("%s: concurrent create-only puts: %v, %v", id, e1, e2)
+				case createOnly && !errors.Is(e1, inventory.ErrExists) && !errors.Is(e2, inventory.ErrExists):
+					t.Fatalf("%s: the losing create-only put: %v, %v", id, e1, e2)
+				}
+			}
+		}
+	})
 }
