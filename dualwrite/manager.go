@@ -227,13 +227,17 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 	if !to.Valid() {
 		return Transition{}, &move.PhaseError{Input: to.String()}
 	}
-	snap, err := mg.snapshot(ctx)
-	if err != nil {
-		return Transition{}, fmt.Errorf("dualwrite: advance %s: %w", name, err)
-	}
 	tr := Transition{Move: name, To: to, DryRun: cfg.dryRun}
 	run := func(ctx context.Context, q dialect.Querier) error {
 		row, _, err := readLedger(ctx, q, name)
+		if err != nil {
+			return err
+		}
+		// The registry is read under the lock, after the ledger row: a
+		// snapshot taken before the lock could predate another runner's
+		// transition and show instances acknowledging a phase the move
+		// has since left.
+		snap, err := mg.snapshot(ctx)
 		if err != nil {
 			return err
 		}

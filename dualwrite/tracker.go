@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -90,8 +91,13 @@ func (t *Tracker) Phases() map[string]string {
 	return out
 }
 
-// Run refreshes every interval until ctx ends; it returns ctx's error. A
-// failed refresh keeps the last phases and is retried at the next tick.
+// Run refreshes every interval until ctx ends, and returns ctx's error. A
+// failed refresh keeps the last phases, is passed to onError and retried at
+// the next tick, except a *TooOldError: the operator moved the ledger two
+// phases past what this build can act on, so the instance must stop
+// serving. Run returns that error (errors.Is ErrTooOld) at once; the caller
+// shuts the instance down (and deregisters it) rather than keep acting on a
+// phase the cluster has left.
 func (t *Tracker) Run(ctx context.Context, every time.Duration, onError func(error)) error {
 	tk := time.NewTicker(every)
 	defer tk.Stop()
@@ -100,8 +106,15 @@ func (t *Tracker) Run(ctx context.Context, every time.Duration, onError func(err
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tk.C:
-			if err := t.Refresh(ctx); err != nil && onError != nil {
+			err := t.Refresh(ctx)
+			if err == nil {
+				continue
+			}
+			if onError != nil {
 				onError(err)
+			}
+			if errors.Is(err, ErrTooOld) {
+				return err
 			}
 		}
 	}
