@@ -23,11 +23,14 @@ func (mg *Manager) AdvanceOpen(ctx context.Context, until move.Phase) ([]Transit
 		if !ok || next > until {
 			continue
 		}
-		tr, err := mg.Advance(ctx, name, next, Note("advanced automatically: gate open"))
+		// ExpectFrom: if another runner moved the move since cur was read,
+		// next could be a step back from where it stands now.
+		tr, err := mg.Advance(ctx, name, next, ExpectFrom(cur), Note("advanced automatically: gate open"))
 		var ge *GateError
 		var na *NotAdjacentError
+		var pc *PhaseChangedError
 		switch {
-		case errors.As(err, &ge), errors.As(err, &na):
+		case errors.As(err, &ge), errors.As(err, &na), errors.As(err, &pc):
 			// Closed, or another runner moved first: try at the next tick.
 		case err != nil:
 			return done, err

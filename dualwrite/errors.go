@@ -15,6 +15,9 @@ var (
 	ErrUnknownMove = errors.New("unknown move")
 	// ErrNotAdjacent means an advance skips a phase.
 	ErrNotAdjacent = errors.New("phase not adjacent")
+	// ErrPhaseChanged means the move's phase is not the one the caller
+	// expected (see ExpectFrom): another runner moved it meanwhile.
+	ErrPhaseChanged = errors.New("move phase changed")
 	// ErrBlocked means a gate is closed; the GateError says why.
 	ErrBlocked = errors.New("transition blocked")
 	// ErrFinalized means the move was finalized and cannot go back.
@@ -67,6 +70,19 @@ func (e *NotAdjacentError) Error() string {
 }
 
 func (e *NotAdjacentError) Unwrap() error { return ErrNotAdjacent }
+
+// PhaseChangedError is an advance refused because the ledger no longer
+// stands where the caller expected (ExpectFrom).
+type PhaseChangedError struct {
+	Move             string
+	Expected, Actual move.Phase
+}
+
+func (e *PhaseChangedError) Error() string {
+	return fmt.Sprintf("move %q is at %s, not %s as expected: another runner moved it meanwhile; nothing was changed (check tandem status and advance again)", e.Move, e.Actual, e.Expected)
+}
+
+func (e *PhaseChangedError) Unwrap() error { return ErrPhaseChanged }
 
 // GateError is a transition refused because its gate is closed.
 type GateError struct {

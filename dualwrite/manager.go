@@ -197,6 +197,7 @@ type Transition struct {
 type advanceConfig struct {
 	dryRun bool
 	note   string
+	from   *move.Phase
 }
 
 // AdvanceOption configures Advance.
@@ -208,6 +209,16 @@ func DryRun() AdvanceOption { return func(c *advanceConfig) { c.dryRun = true } 
 
 // Note records why, in the phase history.
 func Note(s string) AdvanceOption { return func(c *advanceConfig) { c.note = s } }
+
+// ExpectFrom makes Advance refuse, with a *PhaseChangedError, unless the
+// ledger still stands at p when read under the lock. A caller that chose
+// the target from a phase read earlier ("the next phase") passes it, so
+// that a move another runner advanced meanwhile is not taken one step
+// back: with the ledger two phases on, p's next phase is the ledger's
+// previous one, and Advance would treat it as a rollback.
+func ExpectFrom(p move.Phase) AdvanceOption {
+	return func(c *advanceConfig) { c.from = &p }
+}
 
 // Advance moves a move to phase to, which must be next to the current one
 // (forward, or back within the rollback window). The gate is checked first
@@ -233,6 +244,10 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 		if err != nil {
 			return err
 		}
+		tr.From = row.phase
+		if cfg.from != nil && *cfg.from != row.phase {
+			return &PhaseChangedError{Move: name, Expected: *cfg.from, Actual: row.phase}
+		}
 		// The registry is read under the lock, after the ledger row: a
 		// snapshot taken before the lock could predate another runner's
 		// transition and show instances acknowledging a phase the move
@@ -241,7 +256,6 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 		if err != nil {
 			return err
 		}
-		tr.From = row.phase
 		g, err := mg.computeGate(ctx, mg.input(m, row, snap, q), to)
 		tr.Gate = g
 		if err != nil {
@@ -277,7 +291,8 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 	if err != nil {
 		var ge *GateError
 		var na *NotAdjacentError
-		if errors.As(err, &ge) || errors.As(err, &na) {
+		var pc *PhaseChangedError
+		if errors.As(err, &ge) || errors.As(err, &na) || errors.As(err, &pc) {
 			return tr, err
 		}
 		return tr, fmt.Errorf("dualwrite: advance %s to %s: %w", name, to, err)

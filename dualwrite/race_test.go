@@ -130,3 +130,34 @@ func TestAdvanceReadsRegistryUnderLock(t *testing.T) {
 		}
 	})
 }
+
+func TestExpectFromRefusesAMovedMove(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		e := newEnv(t, db, 20, priceMove())
+		e.toWriteNew()
+		// A runner read write-both and wants "the next phase", read-new;
+		// meanwhile the move went on to write-new, where read-new is a
+		// rollback.
+		for _, dry := range []bool{true, false} {
+			opts := []dualwrite.AdvanceOption{dualwrite.ExpectFrom(move.WriteBoth)}
+			if dry {
+				opts = append(opts, dualwrite.DryRun())
+			}
+			tr, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, opts...)
+			var pc *dualwrite.PhaseChangedError
+			if !errors.As(err, &pc) || !errors.Is(err, dualwrite.ErrPhaseChanged) || pc.Expected != move.WriteBoth || pc.Actual != move.WriteNew || tr.Done {
+				t.Fatalf("dry run %v: %+v %v", dry, tr, err)
+			}
+			if p := e.phase(); p != move.WriteNew {
+				t.Fatalf("phase %s after a refused advance", p)
+			}
+		}
+		if h := e.status().History; len(h) != 3 {
+			t.Fatalf("history: %+v", h)
+		}
+		// The expected phase: the advance goes through.
+		if _, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, dualwrite.ExpectFrom(move.WriteNew)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

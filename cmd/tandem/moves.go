@@ -172,6 +172,12 @@ gate and the SQL and changes nothing. Exits 3 when the gate is closed.`,
 				return &usageError{fmt.Errorf("move %s is contracted: there is no next phase", name)}
 			}
 			var opts []dualwrite.AdvanceOption
+			if to == "" {
+				// "The next phase" is relative to cur: refuse if another
+				// runner moved the move meanwhile, or the next phase of
+				// cur could be a step back from where it stands now.
+				opts = append(opts, dualwrite.ExpectFrom(cur))
+			}
 			if dryRun {
 				opts = append(opts, dualwrite.DryRun())
 			}
