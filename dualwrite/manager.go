@@ -341,6 +341,13 @@ func clearProgress(prefix string) string {
 // Finalize closes the rollback window of a move standing at write-new with
 // every instance acting on it, and records with the registry that releases
 // older than the one shipping write-new may no longer join. Contract needs it.
+//
+// The checks run twice: once before the registry is written (so a refusal
+// changes nothing) and again under the move's lock, where the ledger is
+// only marked finalized if it still stands at write-new with every instance
+// on it; a rollback that won the race leaves the move unfinalized and
+// Finalize returns a *GateError (the registry keeps refusing the older
+// releases, which only ever narrows who may join).
 func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, error) {
 	m, err := mg.Move(name)
 	if err != nil {
@@ -357,18 +364,8 @@ func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, er
 	if row.FinalizedAt.Valid {
 		return row.FinalizedRelease.Int64, nil
 	}
-	g := Gate{Move: name, Op: "finalize", From: row.phase, To: move.Contracted}
-	if row.phase != move.WriteNew {
-		g.Blockers = append(g.Blockers, Blocker{Kind: BlockFinalize, Message: fmt.Sprintf("finalize needs the move at write-new, it is at %s", row.phase)})
-		return 0, &GateError{Gate: g}
-	}
-	if snap == nil || mg.fin == nil {
-		g.Blockers = append(g.Blockers, Blocker{Kind: BlockRegistry, Message: "no registry configured: finalize must record the floor with the registry (use WithRegistry)"})
-		return 0, &GateError{Gate: g}
-	}
-	if lag := ackedAll(snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
-		g.Blockers = append(g.Blockers, Blocker{Kind: BlockInstances, Instances: lag, Message: fmt.Sprintf("%d instance(s) do not act on write-new yet (%s)", len(lag), lag[0])})
-		return 0, &GateError{Gate: g}
+	if err := mg.finalizeGate(m, row, snap); err != nil {
+		return 0, err
 	}
 	release := m.Releases.WriteNew
 	if release == 0 {
@@ -388,14 +385,60 @@ func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, er
 		}
 	}
 	err = mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+		row, _, err := readLedger(ctx, q, name)
+		if err != nil {
+			return err
+		}
+		if row.FinalizedAt.Valid {
+			release = row.FinalizedRelease.Int64
+			return nil
+		}
+		snap, err := mg.snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		if err := mg.finalizeGate(m, row, snap); err != nil {
+			return err
+		}
 		now := mg.utc()
-		_, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET finalized_at = ?, finalized_release = ?, updated_at = ? WHERE name = ? AND finalized_at IS NULL`), now, release, now, name)
-		return err
+		res, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET finalized_at = ?, finalized_release = ?, updated_at = ? WHERE name = ? AND finalized_at IS NULL AND phase = ?`), now, release, now, name, move.WriteNew.String())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("the ledger row changed under the lock (%d rows updated)", n)
+		}
+		return nil
 	})
+	var ge *GateError
+	if errors.As(err, &ge) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
 	}
 	return release, nil
+}
+
+// finalizeGate refuses to finalize unless the move stands at write-new with
+// every instance acting on it.
+func (mg *Manager) finalizeGate(m move.Move, row ledgerRow, snap *services.Snapshot) error {
+	g := Gate{Move: m.Name, Op: "finalize", From: row.phase, To: move.Contracted}
+	if row.phase != move.WriteNew {
+		g.Blockers = append(g.Blockers, Blocker{Kind: BlockFinalize, Message: fmt.Sprintf("finalize needs the move at write-new, it is at %s", row.phase)})
+		return &GateError{Gate: g}
+	}
+	if snap == nil || mg.fin == nil {
+		g.Blockers = append(g.Blockers, Blocker{Kind: BlockRegistry, Message: "no registry configured: finalize must record the floor with the registry (use WithRegistry)"})
+		return &GateError{Gate: g}
+	}
+	if lag := ackedAll(snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
+		g.Blockers = append(g.Blockers, Blocker{Kind: BlockInstances, Instances: lag, Message: fmt.Sprintf("%d instance(s) do not act on write-new yet (%s)", len(lag), lag[0])})
+		return &GateError{Gate: g}
+	}
+	return nil
 }
 
 // History is one phase transition as the ledger recorded it.

@@ -3,6 +3,7 @@ package dualwrite_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +159,56 @@ func TestExpectFromRefusesAMovedMove(t *testing.T) {
 		// The expected phase: the advance goes through.
 		if _, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, dualwrite.ExpectFrom(move.WriteNew)); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// rollbackFirst is a Finalizer that lets a rollback slip in between the
+// registry being finalized and the ledger being marked.
+type rollbackFirst struct {
+	reg *services.Registry
+	do  func()
+}
+
+func (f *rollbackFirst) Finalize(ctx context.Context, release int64, reason string) error {
+	if err := f.reg.Finalize(ctx, release, reason); err != nil {
+		return err
+	}
+	f.do()
+	return nil
+}
+
+func TestFinalizeLosesToAConcurrentRollback(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		e := newEnv(t, db, 20, priceMove())
+		e.toWriteNew()
+		fin := &rollbackFirst{reg: e.reg}
+		mg, err := dualwrite.New(e.ctx, db, []move.Move{e.m}, dualwrite.WithRegistry(e.reg), dualwrite.WithFinalizer(fin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fin.do = func() { e.advance(move.ReadNew) }
+		_, err = mg.Finalize(e.ctx, e.m.Name, "")
+		if bs := blockers(t, err); kinds(bs) != "finalize" || !strings.Contains(err.Error(), "it is at read-new") {
+			t.Fatalf("finalize after a rollback: %v", err)
+		}
+		st := e.status()
+		if st.Phase != move.ReadNew || st.Finalized || !st.RollbackOpen {
+			t.Fatalf("after the race: phase %s, finalized %v, rollback open %v", st.Phase, st.Finalized, st.RollbackOpen)
+		}
+		// The rollback window is still open: the move can go on, or back.
+		if _, err := e.mg.Advance(e.ctx, e.m.Name, move.WriteBoth); !errors.Is(err, dualwrite.ErrBlocked) || errors.Is(err, dualwrite.ErrFinalized) {
+			t.Fatalf("rollback to write-both: %v", err)
+		}
+		// Once it stands at write-new again, Finalize goes through.
+		e.ack("a", move.ReadNew)
+		e.ack("b", move.ReadNew)
+		e.advance(move.WriteNew)
+		e.ack("a", move.WriteNew)
+		e.ack("b", move.WriteNew)
+		fin.do = func() {}
+		if rel, err := mg.Finalize(e.ctx, e.m.Name, ""); err != nil || rel != 1 {
+			t.Fatalf("finalize: %d %v", rel, err)
 		}
 	})
 }
