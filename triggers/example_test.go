@@ -28,7 +28,7 @@ func ExampleForMove() {
 	fmt.Println(set.Objects[0].Create)
 	// Output:
 	// CREATE TRIGGER "tandem_price_1" AFTER INSERT ON "items" FOR EACH ROW
-	// WHEN (NEW."price_mills" IS NULL) <> (NEW."price_cents" IS NULL)
+	// WHEN NEW."price_mills" IS NULL AND NEW."price_cents" IS NOT NULL OR NEW."price_cents" IS NULL AND NEW."price_mills" IS NOT NULL
 	// BEGIN
 	//   UPDATE "items" SET "price_mills" = COALESCE(NEW."price_mills", (NEW."price_cents" * 10)), "price_cents" = COALESCE(NEW."price_cents", (NEW."price_mills" / 10)) WHERE "id" = NEW."id";
 	// END
