@@ -28,7 +28,9 @@
 //
 //	-> write-both   the move matches the live schema; the expand step adds the column (or table)
 //	-> read-new     a backfill that started once everyone wrote both, finished, verified
-//	                after it finished with no mismatch, and no failed row
+//	                after it finished with no mismatch, and no failed row; no instance
+//	                seen since the backfill started (deleted ones included, see
+//	                InstanceHistory) acted on legacy
 //	-> write-new    nobody reads old (everyone acts on read-new)
 //	-> contracted   nobody writes old (everyone acts on write-new) and the move is finalized
 //

@@ -25,7 +25,8 @@ var (
 	// ErrBusy means another runner holds the move's backfill lease.
 	ErrBusy = errors.New("another runner is working on this move")
 	// ErrTooOld means this build cannot act on a phase close enough to the
-	// ledger's: it would act two phases behind.
+	// ledger's: a running instance would act two phases behind, or a
+	// starting one behind a move at write-both or later.
 	ErrTooOld = errors.New("build too old for the move's phase")
 	// ErrStepFailed means a DDL step failed; the ledger says which.
 	ErrStepFailed = errors.New("move step failed")
@@ -125,16 +126,29 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() []error { return []error{ErrStepFailed, e.Err} }
 
-// TooOldError refuses a build whose phases lag the ledger by two.
+// TooOldError refuses a build that cannot act on a phase close enough to
+// the ledger's: two phases behind for a running instance, or any phase
+// behind for one starting once the move is at write-both (Starting).
 type TooOldError struct {
 	Move    string
 	Release int64
 	Can     move.Phase
 	Ledger  move.Phase
+	// Need is the oldest release that may run now (0 when the move does
+	// not say).
+	Need     int64
+	Starting bool
 }
 
 func (e *TooOldError) Error() string {
-	return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: it would act two phases behind; run a newer release", e.Move, e.Ledger, e.Release, e.Can)
+	need := "run a newer release"
+	if e.Need > 0 {
+		need = fmt.Sprintf("run release %d or newer", e.Need)
+	}
+	if e.Starting {
+		return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: an instance may not start behind a move at write-both or later (writes it skipped could not be found again); %s", e.Move, e.Ledger, e.Release, e.Can, need)
+	}
+	return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: it would act two phases behind; stop this instance and %s", e.Move, e.Ledger, e.Release, e.Can, need)
 }
 
 func (e *TooOldError) Unwrap() error { return ErrTooOld }

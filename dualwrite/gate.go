@@ -30,6 +30,9 @@ const (
 	BlockFinalize   BlockKind = "finalize"    // contract needs the move finalized first
 	BlockFinalized  BlockKind = "finalized"   // finalized: no way back
 	BlockStaleOld   BlockKind = "stale-old"   // old must be refreshed from new first
+	// BlockOldWriters: instances wrote old only after the backfill
+	// started, so new may be stale for rows they changed.
+	BlockOldWriters BlockKind = "old-writers"
 )
 
 // InstanceRef names an instance in a blocker.
@@ -98,6 +101,38 @@ type gateInput struct {
 	d        dialect.Dialect
 	q        dialect.Querier
 	trigSets func() (triggers.Set, error)
+	// deleted lists the registry's deleted instances; ok is false when
+	// the registry source keeps none (see InstanceHistory).
+	deleted func(ctx context.Context) (ins []services.Instance, ok bool, err error)
+}
+
+// InstanceHistory is a registry source that also lists deleted instances
+// (*services.Registry does). The gate into read-new needs it: an instance
+// that wrote old only and was deleted since is no longer in a snapshot,
+// but the rows it wrote may be stale in new.
+type InstanceHistory interface {
+	List(ctx context.Context, includeDeleted bool) ([]services.Instance, error)
+}
+
+// oldWriters lists the deleted instances that acted on legacy (wrote old
+// only) at or after since: each was registered or heartbeating then.
+// Instances not deleted are checked by the instance wait.
+func oldWriters(deleted []services.Instance, m move.Move, since time.Time) []InstanceRef {
+	var out []InstanceRef
+	for _, in := range deleted {
+		if in.State != services.StateDeleted || acting(in, m.Name) >= move.WriteBoth {
+			continue
+		}
+		seen := in.HeartbeatAt
+		if in.StartedAt.After(seen) {
+			seen = in.StartedAt
+		}
+		if !seen.Before(since) {
+			out = append(out, ref(in, m))
+		}
+	}
+	slices.SortFunc(out, func(a, b InstanceRef) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase) (Gate, error) {
@@ -183,6 +218,28 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 				left = 0
 			}
 			block(Blocker{Kind: BlockBackfill, Rows: left, Message: fmt.Sprintf("the backfill is not finished: %d of %d rows done, about %d left; run tandem moves backfill %s to resume it", fw.RowsDone, fw.RowsTotal, left, m.Name)})
+		}
+		// Every instance seen since the backfill started must have written
+		// both: one that wrote old only and left (deleted, so no longer
+		// waited for) changed rows the backfill may already have passed,
+		// and a verify that ran before that write cannot tell.
+		if !m.Triggers && fw.StartedAt.Valid && in.snap != nil {
+			deleted, ok, err := in.deleted(ctx)
+			switch {
+			case err != nil:
+				return g, err
+			case !ok:
+				block(Blocker{Kind: BlockRegistry, Message: "the registry source does not list deleted instances, so tandem cannot check that none wrote old only since the backfill started (use a *services.Registry, or a source implementing dualwrite.InstanceHistory)"})
+			default:
+				if lag := oldWriters(deleted, m, fw.StartedAt.Time); len(lag) > 0 {
+					names := make([]string, len(lag))
+					for i, r := range lag {
+						names[i] = r.String()
+					}
+					block(Blocker{Kind: BlockOldWriters, Instances: lag,
+						Message: fmt.Sprintf("%d instance(s) wrote old only after the backfill started and were deleted since: %s; rows they changed may be stale in new: restart the backfill (tandem moves backfill %s --restart) and verify", len(lag), strings.Join(names, "; "), m.Name)})
+				}
+			}
 		}
 		if row.FailedRows > 0 {
 			block(Blocker{Kind: BlockFailedRows, Rows: row.FailedRows, Message: fmt.Sprintf("%d row(s) could not be transformed (listed by tandem moves verify %s); fix them and run tandem moves backfill %s --retry-failed", row.FailedRows, m.Name, m.Name)})

@@ -160,9 +160,30 @@ func (mg *Manager) snapshot(ctx context.Context) (*services.Snapshot, error) {
 	return &s, nil
 }
 
+// deletedInstances lists the registry's deleted instances, when the
+// source keeps them.
+func (mg *Manager) deletedInstances(ctx context.Context) ([]services.Instance, bool, error) {
+	h, ok := mg.src.(InstanceHistory)
+	if !ok {
+		return nil, false, nil
+	}
+	all, err := h.List(ctx, true)
+	if err != nil {
+		return nil, false, fmt.Errorf("read registry: %w", err)
+	}
+	var out []services.Instance
+	for _, in := range all {
+		if in.State == services.StateDeleted {
+			out = append(out, in)
+		}
+	}
+	return out, true, nil
+}
+
 func (mg *Manager) input(m move.Move, row ledgerRow, snap *services.Snapshot, q dialect.Querier) gateInput {
 	return gateInput{m: m, row: row, snap: snap, d: mg.db.Dialect, q: q,
-		trigSets: func() (triggers.Set, error) { return triggers.ForMove(mg.db.Dialect.Name(), m) }}
+		trigSets: func() (triggers.Set, error) { return triggers.ForMove(mg.db.Dialect.Name(), m) },
+		deleted:  mg.deletedInstances}
 }
 
 // Gate reports whether the move can go to phase to now, and what blocks it.

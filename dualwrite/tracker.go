@@ -29,21 +29,30 @@ type Tracker struct {
 }
 
 // NewTracker reads the ledger once for the moves this build knows. It fails
-// with a *TooOldError when release would act two phases behind a move's
-// ledger phase (the operator moved on without this release).
+// with a *TooOldError when release cannot act on a move's ledger phase
+// once the move is at write-both or later, unless the move uses triggers.
+// A running instance may lag one phase (Refresh), because the gates wait
+// for it; a starting one may not: an instance that started acting on
+// legacy after the backfill passed its rows would write old only, and the
+// gate into read-new could not know which rows to look at again. The error
+// names the release to run.
 func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move) (*Tracker, error) {
 	if err := move.ValidateAll(moves); err != nil {
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
 	t := &Tracker{db: db, release: release, moves: moves}
-	if err := t.Refresh(ctx); err != nil {
+	if err := t.refresh(ctx, true); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// Refresh rereads the ledger. On error the phases stay as they were.
-func (t *Tracker) Refresh(ctx context.Context) error {
+// Refresh rereads the ledger. On error the phases stay as they were. A
+// *TooOldError means the ledger moved two phases past this build (one
+// phase behind is allowed while running): stop the instance (see Run).
+func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, false) }
+
+func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 	out := make(map[string]move.Phase, len(t.moves))
 	for _, m := range t.moves {
 		ledger := move.Legacy
@@ -62,8 +71,11 @@ func (t *Tracker) Refresh(ctx context.Context) error {
 		// With triggers the database keeps old and new in sync for any
 		// mix of phases short of contract, so a lagging build is safe.
 		lagOK := m.Triggers && ledger <= move.WriteNew
-		if !lagOK && int(can) < int(ledger)-1 {
-			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger}
+		switch {
+		case starting && !m.Triggers && ledger >= move.WriteBoth && can < ledger:
+			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger), Starting: true}
+		case !lagOK && int(can) < int(ledger)-1:
+			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger - 1)}
 		}
 		out[m.Name] = Effective(ledger, can)
 	}

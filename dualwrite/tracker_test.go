@@ -2,6 +2,7 @@ package dualwrite_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tandem-go/tandem/dualwrite"
@@ -23,11 +24,25 @@ func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
 		if p := tr44.Phase(m.Name); p != move.Legacy {
 			t.Fatalf("release 44 before any advance acts on %s", p)
 		}
-		e.register("a", 42, move.Legacy)
-		e.advance(move.WriteBoth)
 		tr41, err := dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m})
 		if err != nil {
-			t.Fatalf("release 41 one phase behind: %v", err)
+			t.Fatal(err)
+		}
+		tr42, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.register("a", 42, move.Legacy)
+		e.advance(move.WriteBoth)
+		// A running release 41 lags one phase: allowed, the gates wait
+		// for it. A starting one is refused: it would write old only.
+		if err := tr41.Refresh(e.ctx); err != nil {
+			t.Fatalf("running release 41 one phase behind: %v", err)
+		}
+		_, err = dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m})
+		var too *dualwrite.TooOldError
+		if !errors.As(err, &too) || !too.Starting || too.Need != 42 || !strings.Contains(err.Error(), "run release 42 or newer") {
+			t.Fatalf("starting release 41 at write-both: %v", err)
 		}
 		if err := tr44.Refresh(e.ctx); err != nil {
 			t.Fatal(err)
@@ -53,11 +68,17 @@ func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
 		if _, err := dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m}); !errors.Is(err, dualwrite.ErrTooOld) {
 			t.Fatalf("new tracker for 41: %v", err)
 		}
-		// Release 42 carries write-both only: it lags one phase, allowed,
-		// and its acknowledgement holds the next transition.
-		tr42, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{m})
-		if err != nil || tr42.Phase(m.Name) != move.WriteBoth {
-			t.Fatalf("release 42: %v %v", tr42, err)
+		// Release 42 carries write-both only: running, it lags one phase,
+		// allowed, and its acknowledgement holds the next transition;
+		// starting, it is refused.
+		if err := tr42.Refresh(e.ctx); err != nil || tr42.Phase(m.Name) != move.WriteBoth {
+			t.Fatalf("release 42: %v %v", tr42.Phase(m.Name), err)
+		}
+		if _, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{m}); !errors.As(err, &too) || too.Need != 43 {
+			t.Fatalf("starting release 42 at read-new: %v", err)
+		}
+		if tr43, err := dualwrite.NewTracker(e.ctx, db, 43, []move.Move{m}); err != nil || tr43.Phase(m.Name) != move.ReadNew {
+			t.Fatalf("starting release 43 at read-new: %v", err)
 		}
 		e.ack("a", tr42.Phase(m.Name))
 		if _, err := e.mg.Advance(e.ctx, m.Name, move.WriteNew); !errors.Is(err, dualwrite.ErrBlocked) {

@@ -38,7 +38,12 @@ func movesStatusSection(ctx context.Context, a *app, db *dialect.DB, snap servic
 	if err != nil {
 		return nil, nil, nil, &usageError{err}
 	}
-	mg, err := dualwrite.New(ctx, db, plan.Moves, dualwrite.WithRegistry(snapshotSource{snap}), dualwrite.WithoutSetup())
+	var src services.Source = snapshotSource{snap}
+	if reg, err := services.New(ctx, db); err == nil {
+		// The read-new gate also looks at deleted instances.
+		src = historySource{snapshotSource{snap}, reg}
+	}
+	mg, err := dualwrite.New(ctx, db, plan.Moves, dualwrite.WithRegistry(src), dualwrite.WithoutSetup())
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -53,6 +58,16 @@ func movesStatusSection(ctx context.Context, a *app, db *dialect.DB, snap servic
 type snapshotSource struct{ snap services.Snapshot }
 
 func (s snapshotSource) Snapshot(context.Context) (services.Snapshot, error) { return s.snap, nil }
+
+// historySource adds the registry's deleted instances (dualwrite.InstanceHistory).
+type historySource struct {
+	snapshotSource
+	reg *services.Registry
+}
+
+func (s historySource) List(ctx context.Context, includeDeleted bool) ([]services.Instance, error) {
+	return s.reg.List(ctx, includeDeleted)
+}
 
 // movesError maps the package's errors to the command's exit codes.
 func movesError(err error) error {
