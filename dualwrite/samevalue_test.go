@@ -1,11 +1,16 @@
 package dualwrite_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/move"
 )
 
 func TestSameValue(t *testing.T) {
@@ -75,4 +80,39 @@ func TestSameValue(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestGoVerifyRecordsRowsItCannotTransform(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		m := priceMove()
+		sqlForward := m.Forward.Go
+		// The Go form refuses the price of row 7 (7.07), which the SQL
+		// backfill converted without complaint.
+		m.Forward.Go = func(v any) (any, error) {
+			if fmt.Sprint(v) == "7.07" {
+				return nil, errors.New("no price like 7.07")
+			}
+			return sqlForward(v)
+		}
+		e := newEnv(t, db, 30, m)
+		e.toWriteBoth()
+		if _, err := e.mg.Backfill(e.ctx, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.mg.Verify(e.ctx, m.Name, dualwrite.VerifyUseGo())
+		if err != nil || v.Mode != "go" || v.Failed != 1 || v.Mismatches != 0 || len(v.FailedRows) != 1 || v.FailedRows[0].Key != "[7]" || !strings.Contains(v.FailedRows[0].Error, "7.07") {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+		_, err = e.mg.Advance(e.ctx, m.Name, move.ReadNew)
+		if bs := blockers(t, err); kinds(bs) != "failed-rows" || bs[0].Rows != 1 {
+			t.Fatalf("read-new after a verify with a failed row: %v", err)
+		}
+		if st := e.status(); st.FailedRows != 1 {
+			t.Fatalf("status failed rows: %d", st.FailedRows)
+		}
+		// A second verify records the row once.
+		if v, err := e.mg.Verify(e.ctx, m.Name, dualwrite.VerifyUseGo()); err != nil || v.Failed != 1 || e.status().FailedRows != 1 {
+			t.Fatalf("verify again: %+v %v", v, err)
+		}
+	})
 }

@@ -28,7 +28,7 @@ type VerifyResult struct {
 	Checked    int64         `json:"checked"`
 	Mismatches int64         `json:"mismatches"`
 	Listed     []Mismatch    `json:"listed,omitempty"`
-	Failed     int64         `json:"failed"` // rows whose Go transform fails, not counted as mismatches
+	Failed     int64         `json:"failed"` // rows whose Go transform fails (recorded as failed rows), not counted as mismatches
 	FailedRows []FailedRow   `json:"failed_rows,omitempty"`
 	At         time.Time     `json:"at"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
@@ -59,7 +59,12 @@ func VerifyProgress(f func(Progress)) VerifyOption { return func(c *verifyConfig
 // none. It only reads the moved table. With a SQL transform the database
 // compares; with a Go function rows are read in keyset batches and compared
 // in Go with SameValue (numbers by exact value: 12.5 and "12.50" agree,
-// 2^53 and 2^53+1 do not).
+// 2^53 and 2^53+1 do not), and a row whose transform fails is recorded in
+// tandem_move_failures as the backfill records it, so it blocks read-new
+// until a backfill with RetryFailed converts it. A SQL transform cannot
+// report a row: MySQL and SQLite turn a bad value into 0 or NULL without an
+// error (CAST('abc' AS SIGNED) is 0), so such an expression must guard
+// itself (CASE WHEN ... THEN ... ELSE NULL END).
 func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption) (VerifyResult, error) {
 	cfg := verifyConfig{list: 20, batch: 5000}
 	for _, o := range opts {
@@ -99,7 +104,9 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	}
 	res.At = mg.utc()
 	res.Elapsed = time.Since(start)
-	_, err = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET verified_at = ?, mismatches = ?, updated_at = ? WHERE name = ?`), res.At, res.Mismatches, res.At, name)
+	// failed_rows counts what tandem_move_failures holds, the rows this
+	// verify could not transform included.
+	_, err = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET verified_at = ?, mismatches = ?, updated_at = ?, failed_rows = (SELECT COUNT(*) FROM `+FailuresTable+` WHERE move = ?) WHERE name = ?`), res.At, res.Mismatches, res.At, name, name)
 	if err != nil {
 		return res, fmt.Errorf("dualwrite: verify %s: record: %w", name, err)
 	}
@@ -174,6 +181,7 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 	var cursor []any
 	start := time.Now()
 	batch := 0
+	var failed []failure
 	for {
 		var cond string
 		var args []any
@@ -201,6 +209,7 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 			want, terr := m.Forward.Apply(vals[nk])
 			if terr != nil {
 				res.Failed++
+				failed = append(failed, failure{key: vals[:nk], err: terr})
 				continue
 			}
 			if !SameValue(vals[nk+1], want) {
@@ -214,6 +223,14 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		// Recorded like the backfill's failures, after the batch's cursor
+		// is closed: they block read-new until a retry converts them.
+		for _, f := range failed {
+			if err := recordFailure(ctx, mg.db, m.Name, f.key, f.err, mg.utc()); err != nil {
+				return fmt.Errorf("record failed row: %w", err)
+			}
+		}
+		failed = failed[:0]
 		batch++
 		if cfg.progress != nil {
 			cfg.progress(Progress{Move: m.Name, Op: "verify", Mode: "go", Batch: batch, BatchRows: n, Done: res.Checked, Elapsed: time.Since(start), Finished: n < cfg.batch})
@@ -222,6 +239,21 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 			return nil
 		}
 	}
+}
+
+type failure struct {
+	key []any
+	err error
+}
+
+// recordFailure notes in tandem_move_failures a row whose transform failed.
+func recordFailure(ctx context.Context, q dialect.Querier, name string, key []any, terr error, now time.Time) error {
+	k := encodeKey(key)
+	if _, err := q.ExecContext(ctx, q.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ? AND row_key = ?`), name, k); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, q.Rebind(`INSERT INTO `+FailuresTable+` (move, row_key, error, failed_at) VALUES (?, ?, ?, ?)`), name, k, terr.Error(), now)
+	return err
 }
 
 // SameValue compares two column values as tandem's verify does: NULL only

@@ -25,6 +25,11 @@ type Transform struct {
 	// returns a value the driver can write. An error marks the row failed.
 	Go func(v any) (any, error) `yaml:"-" json:"-"`
 	// SQL is the default expression, using Placeholder for the value.
+	// Only a Go function can mark a row failed: MySQL and SQLite convert a
+	// bad value silently (CAST('abc' AS SIGNED) is 0), so an expression
+	// that may meet one must guard itself, e.g. CASE WHEN {value} REGEXP
+	// '^[0-9]+$' THEN CAST({value} AS SIGNED) ELSE NULL END, and let
+	// verify count the NULLs as mismatches.
 	SQL string `yaml:"sql,omitempty" json:"sql,omitempty"`
 	// Dialects overrides SQL for one engine ("sqlite", "postgres", "mysql").
 	Dialects map[dialect.Name]string `yaml:"dialects,omitempty" json:"dialects,omitempty"`
