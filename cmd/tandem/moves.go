@@ -380,7 +380,7 @@ when rows failed to transform.`,
 	f.BoolVar(&retry, "retry-failed", false, "transform the rows recorded as failed again")
 	f.BoolVar(&useGo, "go", false, "use the Go transform even when a SQL one exists (plans carry SQL only)")
 	f.Float64Var(&rate, "rate", 0, "at most this many rows per second (0: no limit)")
-	f.DurationVar(&target, "target-batch-time", 0, "time one batch should take; the batch size adapts (default 100ms)")
+	f.DurationVar(&target, "target-batch-time", 0, "time one batch should take; the batch size adapts (default 50ms)")
 	f.IntVar(&batch, "batch", 0, "first batch size (default 1000)")
 	return cmd
 }

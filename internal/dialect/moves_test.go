@@ -139,3 +139,61 @@ func TestMaxRowsPerStatement(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkSession checks that a bulk session's settings hold on its
+// connection only until undo, which restores what was there.
+func TestBulkSession(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		var setting string
+		switch db.Dialect.Name() {
+		case dialect.Postgres:
+			setting = `SHOW synchronous_commit`
+		case dialect.SQLite:
+			setting = `PRAGMA wal_autocheckpoint`
+		default:
+			setting = `SELECT 'none'`
+		}
+		conn, err := db.Connx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		read := func() string {
+			t.Helper()
+			var v string
+			if err := conn.GetContext(ctx, &v, setting); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		before := read()
+		undo, err := dialect.BulkSession(ctx, conn, db.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		during := read()
+		want := map[dialect.Name]string{dialect.Postgres: "off", dialect.SQLite: "5000", dialect.MySQL: "none"}[db.Dialect.Name()]
+		if during != want {
+			t.Errorf("during the session: %s, want %s", during, want)
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := dialect.DurableCommitSQL(db.Dialect); q != "" {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := undo(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after := read(); after != before {
+			t.Errorf("after undo: %s, want %s as before", after, before)
+		}
+	})
+}
