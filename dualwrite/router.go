@@ -126,43 +126,86 @@ func (r *Router) Read(ctx context.Context, q dialect.Querier, p move.Phase, key 
 }
 
 // Write sets the moved value of the existing row with key, as phase p
-// writes it; value is in the new form.
+// writes it; value is in the new form. A row that does not exist gives an
+// error matching ErrNoRow, and nothing is written: across tables no
+// destination row is created for a missing source row.
+//
+// A SQL Backward expression is applied in the database with value bound
+// once, however often the expression names it; the expression's text is
+// never scanned for placeholders, so it may hold a literal '?' or
+// PostgreSQL's jsonb ? operator.
 func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, value any, key ...any) error {
 	if err := r.checkKey(key); err != nil {
 		return err
 	}
-	var sets []string
-	var args []any
+	var cols, exprs []string
+	sqlBackward := false
+	var old any
 	if p.WritesOld() {
 		switch {
 		case r.m.Backward.HasGo():
-			old, err := r.m.Backward.Apply(value)
-			if err != nil {
+			var err error
+			if old, err = r.m.Backward.Apply(value); err != nil {
 				return &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
 			}
-			sets, args = append(sets, r.oldc+" = ?"), append(args, old)
+			cols, exprs = append(cols, r.oldc), append(exprs, "?")
 		default:
-			expr, err := r.m.Backward.Render(r.d.Name(), "?")
+			expr, err := r.m.Backward.Render(r.d.Name(), valueRef)
 			if err != nil {
 				return err
 			}
-			sets = append(sets, r.oldc+" = "+expr)
-			for range strings.Count(expr, "?") {
-				args = append(args, value)
-			}
+			sqlBackward = true
+			cols, exprs = append(cols, r.oldc), append(exprs, expr)
 		}
 	}
 	if p.WritesNew() && !r.m.CrossTable() {
-		sets, args = append(sets, r.newc+" = ?"), append(args, value)
+		cols, exprs = append(cols, r.newc), append(exprs, valueRef)
 	}
-	if len(sets) > 0 {
-		res, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+r.tbl+` SET `+strings.Join(sets, ", ")+` WHERE `+r.whereKey), append(args, key...)...)
+	found := false
+	if len(cols) > 0 {
+		var stmt string
+		var args []any
+		if sqlBackward {
+			stmt = dialect.UpdateOneValue(r.d, r.tbl, cols, exprs, valueRef, r.keys)
+			args = append([]any{value}, key...)
+		} else {
+			sets := make([]string, len(cols))
+			for i, c := range cols {
+				sets[i] = c + " = ?"
+				if exprs[i] == "?" {
+					args = append(args, old)
+				} else {
+					args = append(args, value)
+				}
+			}
+			stmt = q.Rebind(`UPDATE ` + r.tbl + ` SET ` + strings.Join(sets, ", ") + ` WHERE ` + r.whereKey)
+			args = append(args, key...)
+		}
+		res, err := q.ExecContext(ctx, stmt, args...)
 		if err != nil {
 			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
 		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 && r.d.Name() != dialect.MySQL {
-			// MySQL counts changed rows only, so 0 is ambiguous there.
+		// MySQL counts changed rows only, so 0 is ambiguous there.
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			found = err == nil
+		} else if r.d.Name() != dialect.MySQL {
 			return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
+		}
+	}
+	if !found {
+		// No update told whether the row exists (MySQL reports 0 rows for
+		// an unchanged one; write-new across tables updates nothing in the
+		// source table). A destination row hangs off its source row: never
+		// create one for a key the source table does not have. The check
+		// locks the source row where the engine can, inside the caller's
+		// transaction.
+		var one int
+		err := q.QueryRowxContext(ctx, q.Rebind(`SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+dialect.ForUpdate(r.d)), key...).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
+		}
+		if err != nil {
+			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
 		}
 	}
 	if p.WritesNew() && r.m.CrossTable() {
@@ -173,3 +216,8 @@ func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, val
 	}
 	return nil
 }
+
+// valueRef is what a Backward expression is rendered with before
+// UpdateOneValue puts the bound value in its place; it cannot occur in an
+// expression (NUL bytes).
+const valueRef = "\x00tandem-value\x00"
