@@ -67,14 +67,29 @@ type SQLStore struct {
 	ins    string
 	upd    string
 
+	check func(stored, incoming *pb.Item) error
+
 	mu       sync.Mutex
 	inflight map[move.Phase]int
 	idle     *sync.Cond
 }
 
+// SQLStoreOption configures NewSQLStore.
+type SQLStoreOption func(*SQLStore)
+
+// WithPutCheck runs check, inside Put's transaction, before an existing
+// item is overwritten; stored holds its id, name and quantity. An error
+// refuses the write and is returned as is. It is where an application puts
+// its optimistic concurrency: at-least-once delivery can hand a server a
+// request whose caller has long since retried it, succeeded, and written
+// again, and only the data can tell that the request is late.
+func WithPutCheck(check func(stored, incoming *pb.Item) error) SQLStoreOption {
+	return func(s *SQLStore) { s.check = check }
+}
+
 // NewSQLStore returns a store of items in m's table, acting on the phase
 // phases gives for m.
-func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource) (*SQLStore, error) {
+func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource, opts ...SQLStoreOption) (*SQLStore, error) {
 	r, err := dualwrite.NewRouter(m, db.Dialect)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: store: %w", err)
@@ -85,6 +100,9 @@ func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource) (*SQLStore, er
 		ins: db.Rebind(`INSERT INTO ` + t + ` (id, name, quantity) VALUES (?, ?, ?)`),
 		upd: db.Rebind(`UPDATE ` + t + ` SET name = ?, quantity = ? WHERE id = ?`)}
 	s.idle = sync.NewCond(&s.mu)
+	for _, o := range opts {
+		o(s)
+	}
 	return s, nil
 }
 
@@ -193,6 +211,11 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 			}
 		case err == nil && createOnly:
 			return fmt.Errorf("put %q: %w", item.Id, ErrExists)
+		case err == nil && s.check != nil:
+			if err := s.check(&pb.Item{Id: item.Id, Name: name, Quantity: q}, item); err != nil {
+				return errRefused{err}
+			}
+			fallthrough
 		case err == nil:
 			_, err = tx.ExecContext(ctx, s.upd, item.Name, qty, item.Id)
 		}
@@ -210,11 +233,20 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 		}
 		err = s.tx(ctx, put)
 	}
+	var refused errRefused
+	if errors.As(err, &refused) {
+		return refused.err
+	}
 	if err != nil && !errors.Is(err, ErrExists) {
 		return fmt.Errorf("inventory: put %q at %s: %w", item.Id, p, err)
 	}
 	return err
 }
+
+// errRefused carries a put check's error out of the transaction untouched.
+type errRefused struct{ err error }
+
+func (e errRefused) Error() string { return e.err.Error() }
 
 // Rename changes an item's name.
 func (s *SQLStore) Rename(ctx context.Context, id, name string) (*pb.Item, error) {

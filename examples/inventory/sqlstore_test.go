@@ -198,3 +198,39 @@ func TestSQLStoreConcurrentPutsOfANewItem(t *testing.T) {
 		}
 	})
 }
+
+// A put check sees the stored item inside the transaction and can refuse
+// the write: nothing is written and its error comes back as is.
+func TestSQLStorePutCheck(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		stmt, _ := inventory.CreateTableSQL("items")
+		db.MustExec(stmt)
+		phase := move.Legacy
+		errOlder := errors.New("older than stored")
+		s, err := inventory.NewSQLStore(db, inventory.PriceMove("items_price_cents", "items", move.Releases{}, false), fixedPhase{&phase},
+			inventory.WithPutCheck(func(stored, in *pb.Item) error {
+				if in.Quantity < stored.Quantity {
+					return errOlder
+				}
+				return nil
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			qty     int64
+			wantErr error
+			wantQty int64
+		}{{5, nil, 5}, {7, nil, 7}, {6, errOlder, 7}, {7, nil, 7}} {
+			err := s.Put(ctx, &pb.Item{Id: "a", Name: fmt.Sprint(tt.qty), Quantity: tt.qty, Price: tt.qty}, false)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr != nil && err != tt.wantErr) {
+				t.Fatalf("put quantity %d: %v, want %v", tt.qty, err, tt.wantErr)
+			}
+			got, err := s.Get(ctx, "a")
+			if err != nil || got.Quantity != tt.wantQty || got.PriceCents != tt.wantQty*100 || got.Name != fmt.Sprint(tt.wantQty) {
+				t.Fatalf("after quantity %d: %v, %v", tt.qty, got, err)
+			}
+		}
+	})
+}

@@ -29,8 +29,12 @@
 // a lost write.
 //
 // Chaos: instances are killed without deregistering (they pin the floor
-// and block gates until they return) and restarted at their release, and
-// the embedded NATS server restarts on the same port. Clients retry
+// and block gates until they return) and restarted at their release, or
+// at the release the moves require when dualwrite refuses theirs, and the
+// embedded NATS server restarts on the same port. Clients retry
 // idempotent calls within a deadline; retries are counted apart, and a
-// request that never succeeds counts as failed.
+// request that never succeeds counts as failed. Every write of a key
+// carries its sequence number (the quantity), and the store refuses to
+// overwrite a newer one: a late duplicate, delivered after its caller had
+// retried, succeeded and written again, is counted, not applied.
 package demo

@@ -96,6 +96,24 @@ func (b boundedStore) Put(ctx context.Context, it *pb.Item, createOnly bool) err
 	return b.Store.Put(ctx, it, createOnly)
 }
 
+// errLate refuses a write older than the one stored. It is a conflict, so
+// a caller still waiting would see it fail, never retry it.
+var errLate = fmt.Errorf("a newer write of this item is stored: %w", inventory.ErrExists)
+
+// putCheck is the demo's optimistic concurrency: every write of a key
+// carries its owner's sequence number as the quantity, so a late
+// duplicate, a request that reached a server after its caller had retried
+// it, succeeded and written again, is refused instead of overwriting the
+// newer write. Without it, at-least-once delivery loses writes under load,
+// whatever the schema does.
+func (r *run) putCheck(stored, incoming *pb.Item) error {
+	if incoming.GetQuantity() < stored.GetQuantity() {
+		r.st.late.Add(1)
+		return errLate
+	}
+	return nil
+}
+
 // start starts an instance of release in sl, registering it with Replace
 // (the slot's id may still be in the registry from the process before).
 // While NATS is down it retries until the deadline.
@@ -133,10 +151,11 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	if r.cfg.fault != nil {
 		phases, in.faulty = faultyPhases{tr: tr, release: release, fault: r.cfg.fault}, true
 	}
-	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases); err != nil {
+	check := inventory.WithPutCheck(r.putCheck)
+	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases, check); err != nil {
 		return nil, err
 	}
-	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, phases); err != nil {
+	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, phases, check); err != nil {
 		return nil, err
 	}
 	if in.nc, err = r.connect(sl.id); err != nil {

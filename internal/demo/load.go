@@ -14,7 +14,7 @@ import (
 
 // counters are the summary's numbers, updated by every goroutine.
 type counters struct {
-	rpcSent, dbSent, failed, retries, wrongReads, readsChecked atomic.Int64
+	rpcSent, dbSent, failed, retries, wrongReads, readsChecked, late atomic.Int64
 }
 
 // value is what a key holds: the three fields a write sets.
@@ -149,11 +149,18 @@ func (r *run) wrote(k *keyState, v value, err error) {
 func (r *run) rpcGet(c *rpcver.Client, k *keyState) {
 	r.st.rpcSent.Add(1)
 	var got *pb.Item
+	var notFound error
 	err := r.call("GetItem "+k.id, func(ctx context.Context) error {
 		resp, err := inventory.GetItem.Call(ctx, c, &pb.GetItemRequest{Id: k.id})
-		got = resp.GetItem()
+		got, notFound = resp.GetItem(), nil
+		if isRemoteNotFound(err) {
+			notFound, err = err, nil // an answer, judged by read
+		}
 		return err
 	})
+	if err == nil && notFound != nil {
+		err = notFound
+	}
 	r.read(k, "GetItem at "+c.Target().String(), got, err)
 }
 
@@ -217,6 +224,7 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 		}
 		var got *pb.Item
 		var how string
+		var notFound error
 		err := r.call("store get "+k.table+" "+k.id, func(ctx context.Context) error {
 			in := r.pick(n)
 			if in == nil {
@@ -228,8 +236,15 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 			how = fmt.Sprintf("%s store get (release %d, %s)", k.table, in.release, st.Acting())
 			var err error
 			got, err = st.Get(ctx, k.id)
+			notFound = nil
+			if errors.Is(err, inventory.ErrNotFound) {
+				notFound, err = err, nil // an answer, judged by read
+			}
 			return err
 		})
+		if err == nil && notFound != nil {
+			err = notFound
+		}
 		r.read(k, how, got, err)
 	}
 }

@@ -2,10 +2,12 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/move"
@@ -164,6 +166,10 @@ func (r *run) restart(ctx context.Context, sl *slot, release int64) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	from := sl.release
+	if from >= release && sl.inst.Load() != nil {
+		r.tl.printf("%s already runs release %d", sl.id, from)
+		return
+	}
 	note := ""
 	if in := sl.inst.Swap(nil); in != nil {
 		r.stop(in)
@@ -241,14 +247,24 @@ func (r *run) killOne(ctx context.Context) bool {
 	if sl.inst.Load() != nil {
 		return true // the rollout restarted it meanwhile
 	}
-	back, err := r.start(context.WithoutCancel(ctx), sl, sl.release)
+	release := sl.release
+	back, err := r.start(context.WithoutCancel(ctx), sl, release)
+	var tooOld *dualwrite.TooOldError
+	if errors.As(err, &tooOld) && tooOld.Need > release {
+		// The moves went on while it was down: its release may no longer
+		// start, and the operator brings it back at the one named.
+		r.tl.printf("chaos: %s may not come back at release %d: %v", sl.id, release, err)
+		release = tooOld.Need
+		back, err = r.start(context.WithoutCancel(ctx), sl, release)
+	}
 	if err != nil {
 		r.problem("chaos: restart %s: %v", sl.id, err)
 		r.tl.printf("chaos: %s could not come back: %v", sl.id, err)
 		return true
 	}
+	sl.release = release
 	sl.inst.Store(back)
-	r.tl.printf("chaos: %s back at release %d after %s (registered again, replacing its row)", sl.id, sl.release, time.Since(killedAt).Round(100*time.Millisecond))
+	r.tl.printf("chaos: %s back at release %d after %s (registered again, replacing its row)", sl.id, release, time.Since(killedAt).Round(100*time.Millisecond))
 	return true
 }
 

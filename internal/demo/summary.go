@@ -33,9 +33,13 @@ type Summary struct {
 	// which only the backfill wrote to price_cents.
 	WritesChecked int64 `json:"writes_checked"`
 	// ReadsChecked is the reads compared with the last acknowledged write.
-	ReadsChecked int64        `json:"reads_checked"`
-	SeedsChecked int64        `json:"seeds_checked"`
-	LostWrites   int64        `json:"lost_writes"`
+	ReadsChecked int64 `json:"reads_checked"`
+	SeedsChecked int64 `json:"seeds_checked"`
+	LostWrites   int64 `json:"lost_writes"`
+	// LateRefused counts late duplicates the store refused: attempts that
+	// reached a server after their retry had succeeded and a newer write
+	// followed (at-least-once delivery under load).
+	LateRefused  int64        `json:"late_refused"`
 	WrongReads   int64        `json:"wrong_reads"`
 	Kills        int          `json:"kills"`
 	NATSRestarts int          `json:"nats_restarts"`
@@ -83,6 +87,9 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  writes checked   %7d  (each key's last acknowledged value, read from price_cents after contract)\n", s.WritesChecked)
 	fmt.Fprintf(w, "  seeded rows      %7d  (written by release 41 only, moved by the backfill, read from price_cents)\n", s.SeedsChecked)
 	fmt.Fprintf(w, "  lost writes      %7d\n", s.LostWrites)
+	if s.LateRefused > 0 {
+		fmt.Fprintf(w, "  late duplicates  %7d  (attempts that arrived after their retry and a newer write; refused by the store's version check)\n", s.LateRefused)
+	}
 	fmt.Fprintf(w, "  wrong reads      %7d  (of %d reads compared with the last acknowledged write)\n", s.WrongReads, s.ReadsChecked)
 	for _, m := range s.Moves {
 		how := "without triggers"
@@ -125,7 +132,7 @@ func (r *run) summary(ctx context.Context) Summary {
 	s.RPCRequests, s.DBRequests = r.st.rpcSent.Load(), r.st.dbSent.Load()
 	s.Requests = s.RPCRequests + s.DBRequests
 	s.Failed, s.Retries, s.WrongReads = r.st.failed.Load(), r.st.retries.Load(), r.st.wrongReads.Load()
-	s.ReadsChecked = r.st.readsChecked.Load()
+	s.ReadsChecked, s.LateRefused = r.st.readsChecked.Load(), r.st.late.Load()
 	s.Elapsed = r.tl.since()
 	r.probMu.Lock()
 	s.Problems = slices.Clone(r.probs)
