@@ -8,7 +8,9 @@
 // the caller's old-release code acting on P alone, then (while that code
 // keeps running) the transition itself, then the new-release code acting on
 // P+1 side by side with the old one, against the same database. Whatever
-// the callbacks assert (t.Error, never t.Fatal: they run on goroutines) is
-// asserted at every boundary, including while the backfill runs and while
-// contract drops the old column.
+// the callbacks assert is asserted at every boundary, including while the
+// backfill runs and while contract drops the old column. Old and New run on
+// goroutines of their own, so the testing.TB they get is a wrapper: t.Fatal
+// and t.FailNow record the failure and end only that call, and Run stops
+// the walk from the test's goroutine before the next step (see Code).
 package tandemtest

@@ -3,7 +3,10 @@ package tandemtest
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +18,62 @@ import (
 )
 
 // Code is one release's code path acting on phase.
+//
+// Run calls Old and New on goroutines of their own, where a *testing.T's
+// FailNow (and so Fatal, Fatalf, Skip and SkipNow) must not be called. The
+// t they receive is therefore not the test's own: Error and Log go to the
+// test as usual, and Fatal, Fatalf and FailNow record the failure and end
+// only the calling goroutine; Skip is reported as a failure (a release's
+// code cannot skip a boundary). A panic is reported as a failure too. Run
+// then stops the walk from the test's goroutine before the next step of
+// the boundary, so nothing advances past failing code.
 type Code func(ctx context.Context, t testing.TB, db *dialect.DB, phase move.Phase)
+
+// codeT is the testing.TB given to Old and New; see Code.
+type codeT struct {
+	testing.TB
+	failed *atomic.Bool
+}
+
+func (c codeT) exit() {
+	c.failed.Store(true)
+	runtime.Goexit() // ends this goroutine only; its deferred calls run
+}
+
+func (c codeT) FailNow() {
+	c.TB.Fail()
+	c.exit()
+}
+
+func (c codeT) Fatal(args ...any) {
+	c.TB.Helper()
+	c.TB.Error(args...)
+	c.exit()
+}
+
+func (c codeT) Fatalf(format string, args ...any) {
+	c.TB.Helper()
+	c.TB.Errorf(format, args...)
+	c.exit()
+}
+
+func (c codeT) SkipNow() {
+	c.TB.Helper()
+	c.TB.Error("tandemtest: Old and New cannot skip: every boundary runs both releases")
+	c.exit()
+}
+
+func (c codeT) Skip(args ...any) {
+	c.TB.Helper()
+	c.TB.Log(args...)
+	c.SkipNow()
+}
+
+func (c codeT) Skipf(format string, args ...any) {
+	c.TB.Helper()
+	c.TB.Logf(format, args...)
+	c.SkipNow()
+}
 
 // Case is what Run checks.
 type Case struct {
@@ -107,9 +165,20 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 		_, newID := register(from, to)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		loop := func(code Code, p move.Phase, rounds int) {
+		var failed atomic.Bool
+		ct := codeT{TB: t, failed: &failed}
+		loop := func(side string, code Code, p move.Phase, rounds int) {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					failed.Store(true)
+					t.Errorf("tandemtest: %s release's code acting on %s panicked: %v\n%s", side, p, r, debug.Stack())
+				}
+			}()
 			for i := 0; rounds == 0 || i < rounds; i++ {
+				if failed.Load() {
+					return
+				}
 				select {
 				case <-stop:
 					if rounds == 0 {
@@ -117,20 +186,28 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 					}
 				default:
 				}
-				code(ctx, t, db, p)
+				code(ctx, ct, db, p)
 			}
 		}
 		// The old release keeps running through the transition.
 		if c.Old != nil {
 			wg.Add(1)
-			go loop(c.Old, from, 0)
+			go loop("old", c.Old, from, 0)
 		}
+		halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
 		fail := func(format string, args ...any) {
-			close(stop)
-			wg.Wait()
+			halt()
 			t.Fatalf(format, args...)
 		}
+		// codeFailed stops the walk, on the test's goroutine, once Old or
+		// New failed: nothing advances past failing code.
+		codeFailed := func(step string) {
+			if failed.Load() {
+				fail("tandemtest: %s -> %s: stopped before %s: the release code failed (above)", from, to, step)
+			}
+		}
 		if to == move.ReadNew {
+			codeFailed("the backfill")
 			res, err := mg.Backfill(ctx, name, c.Backfill...)
 			if err != nil {
 				fail("tandemtest: %s -> %s: backfill: %v", from, to, err)
@@ -150,6 +227,7 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 				fail("tandemtest: finalize: %v", err)
 			}
 		}
+		codeFailed("the transition")
 		tr, err := mg.Advance(ctx, name, to, dualwrite.Note("tandemtest"))
 		if err != nil {
 			fail("tandemtest: advance %s -> %s: %v", from, to, err)
@@ -161,16 +239,16 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 		}
 		if c.New != nil {
 			wg.Add(1)
-			go loop(c.New, to, c.Rounds)
+			go loop("new", c.New, to, c.Rounds)
 		}
 		// Let the old side run at least as many rounds beside the new.
 		if c.Old != nil {
 			wg.Add(1)
-			go loop(c.Old, from, c.Rounds)
+			go loop("old", c.Old, from, c.Rounds)
 		}
 		time.Sleep(time.Millisecond)
-		close(stop)
-		wg.Wait()
+		halt()
+		codeFailed("the next boundary")
 		if t.Failed() {
 			t.FailNow()
 		}
