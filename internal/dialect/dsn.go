@@ -134,6 +134,9 @@ func mysqlDSN(raw string) (DSN, error) {
 	q := u.Query()
 	q.Set("parseTime", "true")
 	q.Set("multiStatements", "false")
+	// Report rows matched, not rows changed, as SQLite and PostgreSQL do: an
+	// UPDATE that writes a row's current values still found the row.
+	q.Set("clientFoundRows", "true")
 	if q.Get("loc") == "" {
 		q.Set("loc", "UTC")
 	}
