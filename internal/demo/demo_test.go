@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/internal/dialect"
 	"github.com/tandem-go/tandem/move"
@@ -144,5 +148,35 @@ func TestRunRefusesUsedSQLiteFile(t *testing.T) {
 	_, err = Run(context.Background(), Config{DSN: dsn, Fast: true})
 	if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "items") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// With Keep the database stays, with a plan file for tandem status.
+func TestRunKeep(t *testing.T) {
+	var out bytes.Buffer
+	s, err := Run(context.Background(), Config{Fast: true, Keep: true, Instances: 2, Clients: 1, Workers: 1, Out: &out})
+	if err != nil || !s.OK() {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	m := regexp.MustCompile(`TANDEM_PLAN=(\S+) tandem --db '(sqlite://(\S+))' status`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no inspect line:\n%s", out.String())
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(m[1])) })
+	plan, err := dualwrite.LoadPlan(m[1])
+	if err != nil || len(plan.Moves) != 2 {
+		t.Fatalf("plan %+v: %v", plan, err)
+	}
+	db, err := dialect.Open(context.Background(), m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mg, err := dualwrite.New(context.Background(), db, plan.Moves, dualwrite.WithoutSetup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := mg.Phase(context.Background(), itemsMove.Name); err != nil || p != move.Contracted {
+		t.Fatalf("kept database: %s, %v", p, err)
 	}
 }

@@ -124,6 +124,11 @@ func (r *run) play(ctx context.Context) {
 	r.tl.printf("load stopped, instances drained and deregistered")
 	if r.cfg.Keep {
 		r.tl.printf("kept the database: %s", r.where)
+		if plan, err := r.keepPlan(); err != nil {
+			r.tl.printf("could not write the plan file: %v", err)
+		} else {
+			r.tl.printf("inspect it: TANDEM_PLAN=%s tandem --db '%s' status", plan, r.where)
+		}
 	}
 	r.keys = keys
 }
