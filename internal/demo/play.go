@@ -39,6 +39,7 @@ func (r *run) play(ctx context.Context) {
 		if err != nil {
 			r.problem("start %s: %v", sl.id, err)
 			r.tl.printf("could not start %s: %v", sl.id, err)
+			r.stopAll()
 			stopBg()
 			bgWG.Wait()
 			return
@@ -93,7 +94,7 @@ func (r *run) play(ctx context.Context) {
 	r.sleep(ctx, r.s.warmup)
 	r.rollout(ctx)
 
-	// Chaos does all it was to do, then stops.
+	// Chaos finishes its kills and its NATS restart, then stops.
 	chaosDone := make(chan struct{})
 	go func() { chaosWG.Wait(); close(chaosDone) }()
 	select {
@@ -110,17 +111,7 @@ func (r *run) play(ctx context.Context) {
 	stopBg()
 	bgWG.Wait()
 
-	// The instances leave for good: drained and deregistered.
-	for _, sl := range r.slots {
-		sl.mu.Lock()
-		if in := sl.inst.Swap(nil); in != nil {
-			r.stop(in)
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), r.s.opTimeout)
-		_ = r.reg.Deregister(dctx, sl.id)
-		cancel()
-		sl.mu.Unlock()
-	}
+	r.stopAll()
 	r.tl.printf("load stopped, instances drained and deregistered")
 	if r.cfg.Keep {
 		r.tl.printf("kept the database: %s", r.where)
@@ -131,6 +122,20 @@ func (r *run) play(ctx context.Context) {
 		}
 	}
 	r.keys = keys
+}
+
+// stopAll makes every instance leave for good: drained and deregistered.
+func (r *run) stopAll() {
+	for _, sl := range r.slots {
+		sl.mu.Lock()
+		if in := sl.inst.Swap(nil); in != nil {
+			r.stop(in)
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), r.s.opTimeout)
+		_ = r.reg.Deregister(dctx, sl.id)
+		cancel()
+		sl.mu.Unlock()
+	}
 }
 
 func (r *run) sleep(ctx context.Context, d time.Duration) {
