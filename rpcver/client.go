@@ -184,17 +184,31 @@ func (c *Client) decode(cm *clientMethod, reply *nats.Msg, resp proto.Message, t
 	return nil
 }
 
+// request sends one request. The time the client will wait, the context's
+// deadline or the client's timeout, travels with it (TimeoutHeader), so
+// the handler stops when the caller has given up and a request the caller
+// retried cannot commit after its retry.
 func (c *Client) request(ctx context.Context, subject string, data []byte) (*nats.Msg, error) {
+	msg := &nats.Msg{Subject: subject, Data: data}
 	if ctx.Done() == nil {
 		// No cancellation: the plain request is cheaper than a context one.
-		return c.nc.Request(subject, data, c.timeout)
+		msg.Header = timeoutHeader(c.timeout)
+		return c.nc.RequestMsg(msg, c.timeout)
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	dl, ok := ctx.Deadline()
+	if !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
+		msg.Header = timeoutHeader(c.timeout)
+	} else {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		msg.Header = timeoutHeader(left)
 	}
-	return c.nc.RequestWithContext(ctx, subject, data)
+	return c.nc.RequestMsgWithContext(ctx, msg)
 }
 
 func (c *Client) remoteError(method string, to Version, code string, reply *nats.Msg) error {

@@ -16,7 +16,9 @@
 // answered with CodeUnsupportedVersion in micro's error headers. An older
 // request is upgraded (Upgrade steps) before the handler sees it, and the
 // response is backported (Backport steps) to the version the caller spoke.
-// Servers register their API range in the services registry and heartbeat;
+// The one header a request carries, TimeoutHeader, is how long its caller
+// will wait; the handler's context ends then, so a request its caller gave
+// up on does not commit after the caller's retry. Servers register their API range in the services registry and heartbeat;
 // Shutdown drains.
 //
 // A Client sends at min(its current version, the cluster's cap), with the

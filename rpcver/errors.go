@@ -1,6 +1,7 @@
 package rpcver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -41,6 +42,7 @@ const (
 	CodeConflict           = "409"
 	CodeCannotBackport     = "422"
 	CodeInternal           = "500"
+	CodeDeadlineExceeded   = "504"
 	CodeUnsupportedVersion = "505"
 )
 
@@ -126,7 +128,9 @@ func (e *NoServerError) Unwrap() error { return ErrNoServer }
 
 // RemoteError is an error a server answered with, from micro's error
 // headers. Code CodeBadRequest unwraps to ErrBadRequest, CodeCannotBackport
-// to ErrCannotBackport, anything else to ErrRemote.
+// to ErrCannotBackport, CodeDeadlineExceeded to ErrRemote and
+// context.DeadlineExceeded (the handler ran out of the caller's time),
+// anything else to ErrRemote.
 type RemoteError struct {
 	API         string
 	Method      string
@@ -138,14 +142,16 @@ func (e *RemoteError) Error() string {
 	return fmt.Sprintf("rpcver: %s.%s: server error %s: %s", e.API, e.Method, e.Code, e.Description)
 }
 
-func (e *RemoteError) Unwrap() error {
+func (e *RemoteError) Unwrap() []error {
 	switch e.Code {
 	case CodeBadRequest:
-		return ErrBadRequest
+		return []error{ErrBadRequest}
 	case CodeCannotBackport:
-		return ErrCannotBackport
+		return []error{ErrCannotBackport}
+	case CodeDeadlineExceeded:
+		return []error{ErrRemote, context.DeadlineExceeded}
 	}
-	return ErrRemote
+	return []error{ErrRemote}
 }
 
 // StatusError lets a handler choose the code its caller sees, e.g.

@@ -1,6 +1,8 @@
 package rpcver
 
 import (
+	"time"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/protobuf/proto"
@@ -81,3 +83,6 @@ func (r *loopRequest) Data() []byte           { return r.data }
 func (r *loopRequest) Headers() micro.Headers { return nil }
 func (r *loopRequest) Subject() string        { return r.subject }
 func (r *loopRequest) Reply() string          { return "" }
+
+// ParseTimeout reads a TimeoutHeader value as a server does.
+func ParseTimeout(s string) (time.Duration, bool) { return parseTimeout(s) }

@@ -2,7 +2,9 @@ package rpcver_test
 
 import (
 	"errors"
+	"strconv"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -65,6 +67,24 @@ func FuzzObjectUnmarshal(f *testing.F) {
 		}
 		if l.Msg == nil {
 			t.Fatal("no message and no error")
+		}
+	})
+}
+
+// FuzzTimeoutHeader: any TimeoutHeader value parses to a non-negative
+// duration of at most 9 digits of milliseconds, or is refused; never a panic.
+func FuzzTimeoutHeader(f *testing.F) {
+	for _, s := range []string{"0", "1", "1500", "999999999", "1000000000", "", "-1", "+1", "1.5", "10s", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := rpcver.ParseTimeout(s)
+		if !ok {
+			return
+		}
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || len(s) > 9 || d != time.Duration(n)*time.Millisecond {
+			t.Fatalf("%q parsed to %v", s, d)
 		}
 	})
 }

@@ -59,8 +59,10 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := w.next(t)
-		if m.Subject != "tandem.inventory.PutItem.v1.1" || len(m.Header) != 0 {
-			t.Fatalf("sent on %s with headers %v, want tandem.inventory.PutItem.v1.1 and none", m.Subject, m.Header)
+		// The version rides in the subject; the only header is the time
+		// the caller waits (the client's 5s timeout here).
+		if m.Subject != "tandem.inventory.PutItem.v1.1" || len(m.Header) != 1 || m.Header.Get(rpcver.TimeoutHeader) == "" {
+			t.Fatalf("sent on %s with headers %v, want tandem.inventory.PutItem.v1.1 and %s only", m.Subject, m.Header, rpcver.TimeoutHeader)
 		}
 		sent := decode[*pb.PutItemRequest](t, m.Data)
 		if len(sent.Item.Tags) != 0 || len(sent.Item.Labels) != 1 || sent.Item.Labels["tag/steel"] != "" {

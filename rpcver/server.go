@@ -28,6 +28,7 @@ type Server struct {
 	rep      services.Reporter
 	inst     services.Instance
 	every    time.Duration
+	timeout  time.Duration // handler timeout when a request carries none
 	handlers map[string]*endpoint
 
 	mu       sync.Mutex
@@ -49,11 +50,12 @@ type endpoint struct {
 }
 
 type serverConfig struct {
-	prefix string
-	log    *slog.Logger
-	rep    services.Reporter
-	inst   services.Instance
-	every  time.Duration
+	prefix  string
+	log     *slog.Logger
+	rep     services.Reporter
+	inst    services.Instance
+	every   time.Duration
+	timeout time.Duration
 }
 
 // ServerOption configures NewServer.
@@ -64,6 +66,15 @@ func WithPrefix(p string) ServerOption { return func(c *serverConfig) { c.prefix
 
 // WithLogger sets a logger; the server is silent by default.
 func WithLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.log = l } }
+
+// WithHandlerTimeout bounds a handler whose request carries no caller
+// deadline (TimeoutHeader), for instance one sent with the nats tool: its
+// context ends after d. Requests from rpcver clients always carry the time
+// their caller will wait, and the handler's context ends with it. Zero, the
+// default, leaves such handlers unbounded.
+func WithHandlerTimeout(d time.Duration) ServerOption {
+	return func(c *serverConfig) { c.timeout = d }
+}
 
 // WithRegistry makes Start register inst, with this API added to its APIs,
 // through rep (a *services.Registry or a *services.Remote), heartbeat every
@@ -85,6 +96,9 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	if err := checkPrefix(cfg.prefix); err != nil {
 		return nil, &DefinitionError{API: api.name, Where: "WithPrefix", Reason: err.Error()}
 	}
+	if cfg.timeout < 0 {
+		return nil, &DefinitionError{API: api.name, Where: "WithHandlerTimeout", Reason: "the handler timeout must not be negative"}
+	}
 	if cfg.rep != nil {
 		if cfg.inst.ID == "" || cfg.inst.Service == "" {
 			return nil, &DefinitionError{API: api.name, Where: "WithRegistry", Reason: "the instance needs an ID and a Service"}
@@ -94,7 +108,7 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 		}
 	}
 	return &Server{api: api, nc: nc, prefix: cfg.prefix, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every,
-		handlers: map[string]*endpoint{}}, nil
+		timeout: cfg.timeout, handlers: map[string]*endpoint{}}, nil
 }
 
 // Handle registers fn as the handler of method m. A method newer than the
@@ -290,11 +304,26 @@ func (s *Server) serve(ep *endpoint, r micro.Request) {
 		_ = r.Error(rerr.code, rerr.msg, rerr.data)
 		return
 	}
-	resp, err := ep.fn(s.ctx, req)
+	ctx, cancel, rerr := handlerContext(s.ctx, nats.Header(r.Headers()), s.timeout)
+	if rerr != nil {
+		_ = r.Error(rerr.code, rerr.msg, rerr.data)
+		return
+	}
+	defer cancel()
+	if ctx.Err() == context.DeadlineExceeded {
+		// The caller's time ran out before the handler could start.
+		_ = r.Error(CodeDeadlineExceeded, "the caller's deadline passed before the handler started", nil)
+		return
+	}
+	resp, err := ep.fn(ctx, req)
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
 			_ = r.Error(se.Code, se.Message, nil)
+			return
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == context.DeadlineExceeded {
+			_ = r.Error(CodeDeadlineExceeded, err.Error(), nil)
 			return
 		}
 		s.log.Debug("rpcver: handler error", "api", s.api.name, "method", ep.info.name, "err", err)
