@@ -55,13 +55,21 @@ func TestRun(t *testing.T) {
 					t.Errorf("the move with triggers contracted at %s, after the other reached write-new at %s", s.Moves[1].Entered[3].At, s.Moves[0].Entered[2].At)
 				}
 				text := out.String()
-				for _, want := range []string{
-					"inventory-1 restarted: release 41 -> 42", "inventory-3 restarted: release 43 -> 44",
+				// With chaos an instance killed meanwhile may come back at
+				// the next release itself, so the rollout finds it there.
+				restarts := []string{"inventory-1 restarted: release 41 -> 42", "inventory-3 restarted: release 43 -> 44"}
+				if chaos {
+					restarts = nil
+					if !regexp.MustCompile(`(restarted: release 4\d -> 44|back at release 44)`).MatchString(text) {
+						t.Errorf("no instance reached release 44:\n%s", text)
+					}
+				}
+				for _, want := range append(restarts,
 					"floor 41 -> 42", "cap inventory 1.0 -> 1.1", "cap inventory 1.1 -> 1.2",
 					"items_price_cents: phase write-both -> read-new", "blocked: waiting for",
 					"backfill done", "verify:", "finalized at release 44", "drop column items.price",
 					"drop the sync triggers", "result: OK",
-				} {
+				) {
 					if !strings.Contains(text, want) {
 						t.Errorf("timeline lacks %q:\n%s", want, text)
 					}
