@@ -113,12 +113,16 @@ func (c *Client) call(ctx context.Context, method string, req, resp proto.Messag
 		return err
 	}
 	if uv := (*UnsupportedVersionError)(nil); errors.As(err, &uv) {
-		// The cap moved under us (a server left or came back older).
-		// Refresh once and retry at the new target.
+		// The cap may have moved under us (an older server joined). Refresh
+		// once and retry at the new target; when the target did not move,
+		// a resend would meet the same server range, so the error stands.
 		if rerr := c.caps.Refresh(ctx); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rpcver: refresh caps: %w", rerr))
 		}
 		next := c.Target()
+		if next == to {
+			return err
+		}
 		c.log.Debug("rpcver: retrying after unsupported version", "api", c.api.name, "method", method, "was", to, "now", next)
 		return c.send(ctx, cm, rm, resp, next)
 	}

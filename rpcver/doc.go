@@ -29,7 +29,7 @@
 // unset newer field is fine, a set one needs a Backport step, or the call
 // fails with ErrCannotBackport and nothing is sent. When a server answers
 // that it does not accept the version, the client refreshes the cap and
-// retries once.
+// retries once, if the refresh moved its target.
 //
 // Objects stores messages with their version in a database: older bytes
 // are upgraded in memory and written back only when the cap proves every

@@ -139,8 +139,13 @@ func Handle[Req, Resp proto.Message](s *Server, m Method[Req, Resp], fn func(ctx
 	return nil
 }
 
-// Start subscribes the endpoints, then registers with the registry (when
-// configured) so the cap never counts a server that does not listen yet.
+// Start registers with the registry (when configured), then subscribes the
+// endpoints. In that order a server older than the cluster's cap lowers
+// the cap before it takes a request: a client that still sends at the old
+// cap and reaches it gets CodeUnsupportedVersion, refreshes, and finds the
+// lower cap, so its one retry succeeds. Registered but not yet listening,
+// the server only keeps the cap low for a moment; requests go to the
+// servers already in the queue group.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,6 +157,48 @@ func (s *Server) Start(ctx context.Context) error {
 			return &DefinitionError{API: s.api.name, Where: name, Reason: fmt.Sprintf("no handler; version %s of the API has this method, register one with rpcver.Handle", s.api.current)}
 		}
 	}
+	if s.rep != nil {
+		inst := s.inst
+		inst.APIs = withAPI(inst.APIs, s.api.Registration())
+		if inst.State == "" {
+			inst.State = services.StateUp
+		}
+		if err := s.rep.Register(ctx, inst); err != nil {
+			return fmt.Errorf("rpcver: start %s: register: %w", s.api.name, err)
+		}
+		s.inst = inst
+	}
+	if err := s.listen(ctx); err != nil {
+		if s.rep != nil {
+			// Leave nothing behind: a registered server that never listens
+			// would hold the cap down until it went missing.
+			if derr := s.rep.Deregister(context.WithoutCancel(ctx), s.inst.ID); derr != nil {
+				err = errors.Join(err, fmt.Errorf("deregister: %w", derr))
+			}
+		}
+		return fmt.Errorf("rpcver: start %s: %w", s.api.name, err)
+	}
+	if s.rep != nil {
+		inst := s.inst
+		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
+		go func() {
+			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, func() services.Heartbeat { return services.Heartbeat{} })
+			if err != nil {
+				// Deleted by an operator: this server no longer counts for
+				// the cap, so say so loudly; it keeps serving its range.
+				s.log.Warn("rpcver: heartbeats stopped", "api", s.api.name, "instance", inst.ID, "err", err)
+			}
+			s.kaDone <- err
+		}()
+	}
+	s.state = 1
+	return nil
+}
+
+// listen connects, adds the micro service and its endpoints, and flushes
+// the subscriptions, so requests reach this server once it returns.
+func (s *Server) listen(ctx context.Context) error {
 	// A connection of its own lets Shutdown drain it, so requests already
 	// delivered finish, without closing the caller's connection.
 	s.closed = make(chan struct{})
@@ -161,7 +208,7 @@ func (s *Server) Start(ctx context.Context) error {
 	opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ReconnectedCB, opts.DiscoveredServersCB, opts.AsyncErrorCB, opts.LameDuckModeHandler = nil, nil, nil, nil, nil, nil
 	own, err := opts.Connect()
 	if err != nil {
-		return fmt.Errorf("rpcver: start %s: connect: %w", s.api.name, err)
+		return fmt.Errorf("connect: %w", err)
 	}
 	cur, old := s.api.current, s.api.oldest
 	svc, err := micro.AddService(own, micro.Config{
@@ -177,7 +224,7 @@ func (s *Server) Start(ctx context.Context) error {
 	})
 	if err != nil {
 		own.Close()
-		return fmt.Errorf("rpcver: start %s: %w", s.api.name, err)
+		return err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for _, name := range s.api.Methods() {
@@ -192,7 +239,7 @@ func (s *Server) Start(ctx context.Context) error {
 			_ = svc.Stop()
 			own.Close()
 			s.cancel()
-			return fmt.Errorf("rpcver: start %s: endpoint %s: %w", s.api.name, name, err)
+			return fmt.Errorf("endpoint %s: %w", name, err)
 		}
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -202,35 +249,9 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = svc.Stop()
 		own.Close()
 		s.cancel()
-		return fmt.Errorf("rpcver: start %s: flush subscriptions: %w", s.api.name, err)
+		return fmt.Errorf("flush subscriptions: %w", err)
 	}
 	s.own, s.svc = own, svc
-	if s.rep != nil {
-		inst := s.inst
-		inst.APIs = withAPI(inst.APIs, s.api.Registration())
-		if inst.State == "" {
-			inst.State = services.StateUp
-		}
-		if err := s.rep.Register(ctx, inst); err != nil {
-			_ = svc.Stop()
-			own.Close()
-			s.cancel()
-			return fmt.Errorf("rpcver: start %s: register: %w", s.api.name, err)
-		}
-		s.inst = inst
-		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
-		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
-		go func() {
-			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, func() services.Heartbeat { return services.Heartbeat{} })
-			if err != nil {
-				// Deleted by an operator: this server no longer counts for
-				// the cap, so say so loudly; it keeps serving its range.
-				s.log.Warn("rpcver: heartbeats stopped", "api", s.api.name, "instance", inst.ID, "err", err)
-			}
-			s.kaDone <- err
-		}()
-	}
-	s.state = 1
 	return nil
 }
 

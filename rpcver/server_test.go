@@ -3,8 +3,12 @@ package rpcver_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
@@ -285,4 +289,80 @@ func TestReportThroughRemote(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// probingReporter is the real registry; at Register it records whether a
+// server already answers the API, which a joining server must not do yet.
+type probingReporter struct {
+	*services.Registry
+	nc        *nats.Conn
+	subject   string
+	listening chan bool
+}
+
+func (p *probingReporter) Register(ctx context.Context, in services.Instance, opts ...services.RegisterOption) error {
+	_, err := p.nc.Request(p.subject, nil, 2*time.Second)
+	p.listening <- !errors.Is(err, nats.ErrNoResponders)
+	return p.Registry.Register(ctx, in, opts...)
+}
+
+// TestOlderServerJoins: a 1.1 server joining 1.2 servers registers before it
+// listens, so by the time it can refuse a 1.2 request the registry already
+// caps at 1.1, and a client it refuses finds the lower cap with its one
+// refresh; the retry then succeeds wherever it lands.
+func TestOlderServerJoins(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		ns := natstest.New(t)
+		nc := natstest.Connect(t, ns)
+		reg, cache := newRegistry(t, db, nc)
+		startServer(t, nc, inventory.API, inventory.NewMemStore(),
+			rpcver.WithRegistry(reg, services.Instance{ID: "inv-new", Service: "inventory", Host: "h", Release: 8}, time.Hour))
+		if err := cache.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		old := inventoryAt(t, v1_1)
+		// The joining server gets a prefix of its own, so only it could
+		// answer the probe.
+		probe := &probingReporter{Registry: reg, nc: nc, listening: make(chan bool, 1),
+			subject: rpcver.Subject("probe", "inventory", "GetItem", v1_1)}
+		startServer(t, nc, old, inventory.NewMemStore(), rpcver.WithPrefix("probe"),
+			rpcver.WithRegistry(probe, services.Instance{ID: "inv-old", Service: "inventory", Host: "h", Release: 7}, time.Hour))
+		if <-probe.listening {
+			t.Fatal("the joining server listened before it registered")
+		}
+
+		// A client whose cache has not seen the join yet still sends at 1.2.
+		refreshing := &registryCaps{fixedCaps: capAt(v1_2), cache: cache}
+		startServer(t, nc, old, inventory.NewMemStore(),
+			rpcver.WithRegistry(reg, services.Instance{ID: "inv-old-2", Service: "inventory", Host: "h", Release: 7}, time.Hour))
+		client := newClient(t, nc, inventory.API, refreshing)
+		for i := range 20 {
+			// Whichever server each call reaches, it succeeds: the 1.1
+			// server's refusal makes the client refresh to the registry's
+			// 1.1 cap and retry there.
+			if _, err := inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: fmt.Sprint("i", i), PriceCents: 100}}); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+	})
+}
+
+// registryCaps starts from a stale cap and refreshes from the registry.
+type registryCaps struct {
+	*fixedCaps
+	cache *services.Cache
+	fresh atomic.Bool
+}
+
+func (r *registryCaps) Cap(api string) (rpcver.Version, bool) {
+	if r.fresh.Load() {
+		return r.cache.Cap(api)
+	}
+	return r.fixedCaps.Cap(api)
+}
+
+func (r *registryCaps) Refresh(ctx context.Context) error {
+	r.fresh.Store(true)
+	return r.cache.Refresh(ctx)
 }
