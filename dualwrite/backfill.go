@@ -513,10 +513,12 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) (err error) {
 // like pt-online-schema-change's --chunk-time. It keeps a smoothed cost per
 // row and sizes the next batch to take the target time at that cost.
 //
-// A slower batch is believed at once, so a stall (a checkpoint, a burst of
-// other load) shrinks the next batch in proportion and does not repeat
-// itself at full size; a faster one is averaged in, so one quick batch does
-// not make the next one long. Growth is at most twice per batch, eight
+// A batch over one and a half times the target is believed at once, so a
+// stall (a checkpoint, a burst of other load) shrinks the next batch in
+// proportion and does not repeat itself at full size; any other batch is
+// averaged in, so neither one quick batch makes the next one long nor does
+// ordinary jitter keep batches below the target, where each batch's fixed
+// cost (its commit, the cursor) would weigh more. Growth is at most twice per batch, eight
 // times while batches take under an eighth of the target: the first batch
 // is small because nothing is known yet, and a backfill of a fast engine
 // would otherwise spend much of its run ramping up. A short last batch says
@@ -534,7 +536,7 @@ func (s *batchSizer) observe(rows int, el time.Duration) int {
 	}
 	r := el.Seconds() / float64(rows)
 	switch {
-	case s.perRow == 0, r > s.perRow:
+	case s.perRow == 0, el > s.target*3/2 && r > s.perRow:
 		s.perRow = r
 	default:
 		s.perRow = (s.perRow + r) / 2

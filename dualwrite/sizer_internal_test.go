@@ -35,6 +35,10 @@ func TestBatchSizer(t *testing.T) {
 			// 10µs a row, then 5µs: the estimate becomes 7.5µs.
 			{10000, ms(100), 10000}, {10000, ms(50), 13333},
 		}},
+		{"a somewhat slow batch is averaged in too", 100, 1_000_000, []step{
+			// 10µs a row, then 13µs (130ms, under 150): 11.5µs.
+			{10000, ms(100), 10000}, {10000, ms(130), 8695},
+		}},
 		{"a slow estimate is kept until batches prove faster", 100, 1_000_000, []step{
 			{10000, ms(400), 2500}, {2500, ms(25), 4000}, {4000, ms(40), 5714},
 		}},
