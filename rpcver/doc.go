@@ -32,8 +32,9 @@
 // retries once, if the refresh moved its target.
 //
 // Objects stores messages with their version in a database: older bytes
-// are upgraded in memory and written back only when the cap proves every
-// instance reads the newer version.
+// are upgraded in memory and written back only when the cap of the reader
+// API proves every reader reads the newer version; every process reading
+// the objects must therefore register that API (see Objects.Registration).
 //
 // The fingerprint subpackage fails a test when a message changes without a
 // version bump or in a way that breaks the wire.

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/services"
 )
 
 // objectMagic opens every stored object. Its low three bits are wire type
@@ -20,38 +21,90 @@ const objectMagic = 0x7f
 // Objects stores messages of type T with the version they were written at
 // (Shaken Fist's versioned objects). Reading upgrades older bytes in memory;
 // writing uses the version every instance reads: min(the API's current
-// version, the cluster cap). So an object is rewritten in a newer version
-// only once the registry proves no instance left would fail to read it.
+// version, the cap of the reader API). Older bytes are rewritten in a newer
+// version only once the registry proves no reader left would fail to read
+// it; with no reader registered there is no proof, and the old bytes stay.
+//
+// The proof is only as good as the registry's view: every process that
+// reads these objects must register the reader API (by default the API
+// itself, which its servers register) with the version it reads, for
+// instance by adding Registration to its instance's APIs.
 type Objects[T proto.Message] struct {
-	api  *API
-	caps CapSource
-	mi   *msgInfo
+	api    *API
+	caps   CapSource
+	mi     *msgInfo
+	reader string
 }
+
+type objectsConfig struct {
+	reader string
+}
+
+// ObjectsOption configures NewObjects.
+type ObjectsOption func(*objectsConfig)
+
+// WithReaderAPI gates writes and write-backs on the cap of the API named
+// name instead of the API's own: for objects read by processes that do not
+// all serve the API. Each of them registers name (see Registration).
+func WithReaderAPI(name string) ObjectsOption { return func(c *objectsConfig) { c.reader = name } }
 
 // NewObjects returns the store codec of T, whose history is api's (add T
 // with WithMessages when no method uses it). caps is the cluster's cap
-// source, normally the same *services.Cache the clients use; nil means
-// every instance runs this build.
-func NewObjects[T proto.Message](api *API, caps CapSource) (*Objects[T], error) {
+// source, normally the same *services.Cache the clients use; nil declares
+// that every instance runs this build, so older bytes are always rewritten.
+func NewObjects[T proto.Message](api *API, caps CapSource, opts ...ObjectsOption) (*Objects[T], error) {
+	cfg := objectsConfig{reader: api.name}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var zero T
 	md := zero.ProtoReflect().Descriptor()
 	mi := api.msgs[md.FullName()]
 	if mi == nil {
 		return nil, &DefinitionError{API: api.name, Where: string(md.FullName()), Reason: "not part of the API; add it with rpcver.WithMessages"}
 	}
-	return &Objects[T]{api: api, caps: caps, mi: mi}, nil
+	if cfg.reader == "" {
+		return nil, &DefinitionError{API: api.name, Where: "WithReaderAPI", Reason: "the reader API name must not be empty"}
+	}
+	return &Objects[T]{api: api, caps: caps, mi: mi, reader: cfg.reader}, nil
 }
 
-// WriteVersion is the version objects are written at now.
+// ReaderAPI is the API whose cap gates writes: the API's own name unless
+// WithReaderAPI named another.
+func (o *Objects[T]) ReaderAPI() string { return o.reader }
+
+// Registration is the entry a process reading these objects adds to its
+// registered instance's APIs, so the cap counts the version it reads.
+func (o *Objects[T]) Registration() services.API {
+	return services.API{Name: o.reader, Current: o.api.current, Oldest: o.api.oldest}
+}
+
+// WriteVersion is the version new objects are written at: min(the API's
+// current version, the reader API's cap). With no reader registered it is
+// the current version: a new object has no older bytes to keep.
 func (o *Objects[T]) WriteVersion() Version {
+	if v, ok := o.provenVersion(); ok {
+		return v
+	}
+	return o.api.current
+}
+
+// provenVersion is the newest version every registered reader reads, and
+// whether the registry proves it: a cap of the reader API in this major.
+// Without caps every instance runs this build.
+func (o *Objects[T]) provenVersion() (Version, bool) {
 	cur := o.api.current
 	if o.caps == nil {
-		return cur
+		return cur, true
 	}
-	if c, ok := o.caps.Cap(o.api.name); ok && c.Major == cur.Major && c.Less(cur) {
-		return c
+	c, ok := o.caps.Cap(o.reader)
+	if !ok || c.Major != cur.Major {
+		return Version{}, false
 	}
-	return cur
+	if c.Less(cur) {
+		return c, true
+	}
+	return cur, true
 }
 
 // Marshal encodes m at WriteVersion, backporting a copy when needed; a set
@@ -124,10 +177,11 @@ func (o *Objects[T]) header(data []byte) (Version, []byte, error) {
 type Loaded[T proto.Message] struct {
 	Msg    T       // upgraded to the API's current version
 	Stored Version // the version the bytes were written at
-	// Rewrite holds the object encoded at WriteVersion when that is newer
-	// than Stored, so the caller may write it back; nil when the stored
-	// bytes must stay (some instance could not read a newer version) or
-	// are already current.
+	// Rewrite holds the object encoded at the version every registered
+	// reader reads, when that is newer than Stored, so the caller may write
+	// it back; nil when the stored bytes must stay (a reader could not read
+	// a newer version, or no reader is registered to prove it) or are
+	// already current.
 	Rewrite []byte
 	// Written reports that Get or WriteBack wrote Rewrite back.
 	Written bool
@@ -141,7 +195,7 @@ func (o *Objects[T]) Load(data []byte) (Loaded[T], error) {
 		return Loaded[T]{}, err
 	}
 	l := Loaded[T]{Msg: m, Stored: stored, read: data}
-	if w := o.WriteVersion(); stored.Less(w) {
+	if w, ok := o.provenVersion(); ok && stored.Less(w) {
 		// A value that cannot go back to w (an upgrade step filled a field
 		// the floor cannot hold) leaves the old bytes, which still read.
 		if b, _, err := o.marshalAt(m, w); err == nil {
@@ -159,7 +213,7 @@ type Table struct {
 }
 
 // Get reads the object under key from t, upgrades it, and writes it back
-// upgraded when the cap allows, only if the row still holds the bytes that
+// upgraded when the reader API's cap proves every reader reads it, only if the row still holds the bytes that
 // were read (a concurrent writer wins; its bytes are newer).
 func (o *Objects[T]) Get(ctx context.Context, db *dialect.DB, t Table, key any) (Loaded[T], error) {
 	name, kc, dc, err := quoteTable(db.Dialect, t)

@@ -197,3 +197,79 @@ func stored(t *testing.T, db *dialect.DB, tb rpcver.Table, key string) []byte {
 	}
 	return b
 }
+
+// TestStoredObjectsNeedReaders: a write-back needs proof from the registry.
+// With no reader registered the old bytes stay; once a reader registers
+// the version it reads, they are rewritten to it. WithReaderAPI gates on
+// the readers' own entry, not on the servers of the API.
+func TestStoredObjectsNeedReaders(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		reg, cache := newRegistry(t, db, nil)
+		register := func(id string, apis ...services.API) {
+			t.Helper()
+			if err := reg.Register(ctx, services.Instance{ID: id, Service: "worker", Host: id, Release: 1, APIs: apis, State: services.StateUp}); err != nil {
+				t.Fatal(err)
+			}
+			if err := cache.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		table := rpcver.Table{Name: "stored_items", Key: "id", Data: "body"}
+		createBlobTable(t, db, table)
+		atOld, _ := rpcver.NewObjects[*pb.Item](inventory.API, capAt(v1_0))
+		data, err := atOld.Marshal(&pb.Item{Id: "i1", PriceCents: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		insert(t, db, table, "i1", data)
+
+		objs, err := rpcver.NewObjects[*pb.Item](inventory.API, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := objs.Get(ctx, db, table, "i1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Stored != v1_0 || l.Msg.PriceCents != 500 || l.Rewrite != nil || l.Written {
+			t.Fatalf("no reader registered: loaded %+v, want the 1.0 bytes kept", l)
+		}
+		if !bytes.Equal(stored(t, db, table, "i1"), data) {
+			t.Fatal("the 1.0 bytes changed with no reader registered to prove a newer version reads")
+		}
+
+		// Readers on their own entry: servers of the API at 1.2 prove
+		// nothing about them.
+		items, err := rpcver.NewObjects[*pb.Item](inventory.API, cache, rpcver.WithReaderAPI("inventory.items"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		register("server", inventory.API.Registration())
+		if l, err := items.Get(ctx, db, table, "i1"); err != nil || l.Rewrite != nil {
+			t.Fatalf("only servers registered: %+v %v, want the bytes kept for the unregistered readers", l, err)
+		}
+		old, err := rpcver.NewObjects[*pb.Item](inventoryAt(t, v1_1), nil, rpcver.WithReaderAPI("inventory.items"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := old.Registration(); r.Name != "inventory.items" || r.Current != v1_1 {
+			t.Fatalf("registration %+v", r)
+		}
+		register("worker-1.1", old.Registration())
+		if got := items.WriteVersion(); got != v1_1 {
+			t.Fatalf("write version %s, want 1.1, the registered reader's", got)
+		}
+		l, err = items.Get(ctx, db, table, "i1")
+		if err != nil || !l.Written {
+			t.Fatalf("a 1.1 reader registered: %+v %v, want the bytes rewritten", l, err)
+		}
+		if l, err := items.Load(stored(t, db, table, "i1")); err != nil || l.Stored != v1_1 || l.Msg.PriceCents != 500 {
+			t.Fatalf("rewritten: %+v %v, want stored at 1.1, the reader's version", l, err)
+		}
+
+		if _, err := rpcver.NewObjects[*pb.Item](inventory.API, cache, rpcver.WithReaderAPI("")); !errors.Is(err, rpcver.ErrInvalid) {
+			t.Fatalf("empty reader API: %v, want ErrInvalid", err)
+		}
+	})
+}
