@@ -53,6 +53,10 @@ type fieldInfo struct {
 	fd       protoreflect.FieldDescriptor
 	since    Version
 	backport stepFunc
+	// For an enum field whose enum has values with (tandem.enum_since):
+	// each such value's version, and the newest of them.
+	values    map[protoreflect.EnumNumber]Version
+	valuesMax Version
 }
 
 type child struct {
@@ -70,6 +74,7 @@ type upgradeStep struct {
 type msgInfo struct {
 	desc      protoreflect.MessageDescriptor
 	versioned []fieldInfo // fields with a since, newest first
+	enums     []fieldInfo // enum fields whose enum has values with a since
 	upgrades  []upgradeStep
 	children  []child // message fields whose subtree has versioned fields or upgrades
 	// maxSince and maxUpgrade summarise the subtree so a walk skips messages
@@ -124,7 +129,9 @@ func WithMessages(msgs ...proto.Message) APIOption {
 // fields an older version knows. It runs on a copy of the caller's message
 // and only when the target is older than the field; return an error when
 // the value cannot be expressed at version to. rpcver clears the field after
-// the step succeeds.
+// the step succeeds. On an enum field whose value is newer than the target,
+// the step maps the value to one the target knows instead: the field is
+// not cleared, and a value still too new afterwards fails the backport.
 func Backport[M proto.Message](field string, fn func(m M, to Version) error) APIOption {
 	var zero M
 	md := zero.ProtoReflect().Descriptor()
@@ -151,7 +158,8 @@ func Upgrade[M proto.Message](to string, fn func(m M) error) APIOption {
 
 // NewAPI reads the API's history from the service descriptor's tandem
 // options: (tandem.api), (tandem.version), (tandem.oldest) on the service,
-// (tandem.method_since) on methods, (tandem.since) on fields.
+// (tandem.method_since) on methods, (tandem.since) on fields, (tandem.enum_since)
+// on enum values.
 func NewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) (*API, error) {
 	var cfg apiConfig
 	for _, o := range opts {
@@ -227,6 +235,31 @@ func NewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) (*API, error) 
 			if !v.IsZero() {
 				mi.versioned = append(mi.versioned, fieldInfo{fd: fd, since: v})
 			}
+			if ed := enumOf(fd); ed != nil {
+				f := fieldInfo{fd: fd, since: v}
+				vals := ed.Values()
+				for j := 0; j < vals.Len(); j++ {
+					vd := vals.Get(j)
+					es, _ := proto.GetExtension(vd.Options(), tandempb.E_EnumSince).(string)
+					ev, err := since(string(vd.FullName()), es)
+					if err != nil {
+						return nil, err
+					}
+					if ev.IsZero() {
+						continue
+					}
+					if f.values == nil {
+						f.values = map[protoreflect.EnumNumber]Version{}
+					}
+					f.values[vd.Number()] = ev
+					if f.valuesMax.Less(ev) {
+						f.valuesMax = ev
+					}
+				}
+				if f.values != nil {
+					mi.enums = append(mi.enums, f)
+				}
+			}
 			if cm := messageOf(fd); cm != nil {
 				if _, err := visit(cm); err != nil {
 					return nil, err
@@ -274,16 +307,18 @@ func NewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) (*API, error) 
 			return nil, bad("Backport", "message %s is not used by the API; add it with WithMessages", b.msg.FullName())
 		}
 		found := false
-		for i := range mi.versioned {
-			if string(mi.versioned[i].fd.Name()) == b.field {
-				if mi.versioned[i].backport != nil {
-					return nil, bad("Backport", "two steps for %s.%s", b.msg.FullName(), b.field)
+		for _, list := range [][]fieldInfo{mi.versioned, mi.enums} {
+			for i := range list {
+				if string(list[i].fd.Name()) == b.field {
+					if list[i].backport != nil {
+						return nil, bad("Backport", "two steps for %s.%s", b.msg.FullName(), b.field)
+					}
+					list[i].backport, found = b.fn, true
 				}
-				mi.versioned[i].backport, found = b.fn, true
 			}
 		}
 		if !found {
-			return nil, bad("Backport", "%s has no field %q with a (tandem.since) option", b.msg.FullName(), b.field)
+			return nil, bad("Backport", "%s has no field %q with a (tandem.since) option, nor an enum field with values with (tandem.enum_since)", b.msg.FullName(), b.field)
 		}
 	}
 	for _, u := range cfg.upgrades {
@@ -317,6 +352,11 @@ func (a *API) summarise() {
 		slices.SortStableFunc(mi.upgrades, func(x, y upgradeStep) int { return x.to.Compare(y.to) })
 		if len(mi.versioned) > 0 {
 			mi.maxSince = mi.versioned[0].since
+		}
+		for _, f := range mi.enums {
+			if mi.maxSince.Less(f.valuesMax) {
+				mi.maxSince = f.valuesMax
+			}
 		}
 		if n := len(mi.upgrades); n > 0 {
 			mi.maxUpgrade = mi.upgrades[n-1].to
@@ -363,6 +403,18 @@ func messageOf(fd protoreflect.FieldDescriptor) protoreflect.MessageDescriptor {
 	}
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
 		return fd.Message()
+	}
+	return nil
+}
+
+// enumOf returns the enum type a field holds (the value type for maps), or
+// nil.
+func enumOf(fd protoreflect.FieldDescriptor) protoreflect.EnumDescriptor {
+	if fd.IsMap() {
+		fd = fd.MapValue()
+	}
+	if fd.Kind() == protoreflect.EnumKind {
+		return fd.Enum()
 	}
 	return nil
 }

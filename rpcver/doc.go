@@ -4,8 +4,8 @@
 //
 // An API is a protobuf service whose history sits next to its messages as
 // options from proto/tandem/options.proto: (tandem.version) and
-// (tandem.oldest) on the service, (tandem.method_since) on methods and
-// (tandem.since) on fields. NewAPI reads them through protobuf reflection,
+// (tandem.oldest) on the service, (tandem.method_since) on methods,
+// (tandem.since) on fields and (tandem.enum_since) on enum values. NewAPI reads them through protobuf reflection,
 // so there is no table to keep in sync by hand.
 //
 // A Server is a nats.go micro service with one endpoint per method, so
@@ -27,7 +27,8 @@
 // restarts. A method newer than that fails with ErrMethodTooNew before
 // anything is sent. A request is backported field by field on a copy: an
 // unset newer field is fine, a set one needs a Backport step, or the call
-// fails with ErrCannotBackport and nothing is sent. When a server answers
+// fails with ErrCannotBackport and nothing is sent; so does a set enum
+// value newer than the target, unless the field's Backport step maps it. When a server answers
 // that it does not accept the version, the client refreshes the cap and
 // retries once, if the refresh moved its target.
 //

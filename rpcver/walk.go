@@ -24,6 +24,14 @@ func (a *API) needsBackport(m protoreflect.Message, mi *msgInfo, to Version) boo
 			return true
 		}
 	}
+	for i := range mi.enums {
+		f := &mi.enums[i]
+		if to.Less(f.valuesMax) && m.Has(f.fd) {
+			if _, ok := f.newerValue(m, to); ok {
+				return true
+			}
+		}
+	}
 	for _, ch := range mi.children {
 		fd, ci := ch.fd, ch.info
 		if !to.Less(ci.maxSince) {
@@ -89,6 +97,33 @@ func (a *API) backport(m protoreflect.Message, mi *msgInfo, to Version, strict b
 			return &CannotBackportError{Field: string(f.fd.FullName()), Since: f.since, Target: to, Reason: err}
 		}
 		m.Clear(f.fd)
+	}
+	// Enum values newer than the target, in fields the loop above kept: an
+	// older peer would read an unknown number, so the field's step must
+	// map them, or the call fails.
+	for i := range mi.enums {
+		f := &mi.enums[i]
+		if !to.Less(f.valuesMax) || !m.Has(f.fd) {
+			continue
+		}
+		n, ok := f.newerValue(m, to)
+		if !ok {
+			continue
+		}
+		if f.backport == nil {
+			if strict {
+				return &CannotBackportError{Field: string(f.fd.FullName()), Since: f.values[n], Target: to,
+					Reason: fmt.Errorf("value %s is newer than %s", enumName(f.fd, n), to)}
+			}
+			continue
+		}
+		if err := f.backport(m, to); err != nil {
+			return &CannotBackportError{Field: string(f.fd.FullName()), Since: f.values[n], Target: to, Reason: err}
+		}
+		if n, ok := f.newerValue(m, to); ok && strict {
+			return &CannotBackportError{Field: string(f.fd.FullName()), Since: f.values[n], Target: to,
+				Reason: fmt.Errorf("the backport step left value %s, newer than %s", enumName(f.fd, n), to)}
+		}
 	}
 	for _, ch := range mi.children {
 		fd, ci := ch.fd, ch.info
@@ -172,4 +207,42 @@ func (a *API) eachMessage(v protoreflect.Value, fd protoreflect.FieldDescriptor,
 		return nil
 	}
 	return fn(v.Message())
+}
+
+// newerValue returns the first enum value in f (a set field of m) that is
+// newer than to.
+func (f *fieldInfo) newerValue(m protoreflect.Message, to Version) (protoreflect.EnumNumber, bool) {
+	newer := func(n protoreflect.EnumNumber) bool { v, ok := f.values[n]; return ok && to.Less(v) }
+	v := m.Get(f.fd)
+	switch {
+	case f.fd.IsMap():
+		var found protoreflect.EnumNumber
+		ok := false
+		v.Map().Range(func(_ protoreflect.MapKey, e protoreflect.Value) bool {
+			if n := e.Enum(); newer(n) {
+				found, ok = n, true
+			}
+			return !ok
+		})
+		return found, ok
+	case f.fd.IsList():
+		l := v.List()
+		for i := 0; i < l.Len(); i++ {
+			if n := l.Get(i).Enum(); newer(n) {
+				return n, true
+			}
+		}
+		return 0, false
+	}
+	n := v.Enum()
+	return n, newer(n)
+}
+
+func enumName(fd protoreflect.FieldDescriptor, n protoreflect.EnumNumber) string {
+	if ed := enumOf(fd); ed != nil {
+		if vd := ed.Values().ByNumber(n); vd != nil {
+			return string(vd.Name())
+		}
+	}
+	return fmt.Sprint(int32(n))
 }

@@ -34,6 +34,22 @@ type Field struct {
 	Type        string `json:"type"`
 	Cardinality string `json:"cardinality"`
 	Since       string `json:"since,omitempty"`
+	// Oneof names the oneof the field belongs to; empty for none (a proto3
+	// optional field's synthetic oneof does not count).
+	Oneof string `json:"oneof,omitempty"`
+}
+
+// EnumValue is one enum value as fingerprinted.
+type EnumValue struct {
+	Number int32  `json:"number"`
+	Name   string `json:"name"`
+	Since  string `json:"since,omitempty"` // (tandem.enum_since)
+}
+
+// Enum is one enum's fingerprint and values, by number.
+type Enum struct {
+	Fingerprint string      `json:"fingerprint"`
+	Values      []EnumValue `json:"values"`
 }
 
 // Message is one message's fingerprint and fields.
@@ -54,8 +70,12 @@ type Snapshot struct {
 	Version  string             `json:"version"`
 	Methods  map[string]Method  `json:"methods"`
 	Messages map[string]Message `json:"messages"`
-	// reserved numbers per message, from the live descriptor; not recorded.
-	reserved map[string]protoreflect.FieldRanges
+	// Enums are the enums the messages' fields use, by full name.
+	Enums map[string]Enum `json:"enums,omitempty"`
+	// reserved numbers per message and enum, from the live descriptor; not
+	// recorded.
+	reserved     map[string]protoreflect.FieldRanges
+	enumReserved map[string]protoreflect.EnumRanges
 }
 
 // File is the committed record: every released version, oldest first.
@@ -85,14 +105,34 @@ const (
 	VersionBackwards   Kind = "version went backwards"
 )
 
-// Compute fingerprints the API of sd: its methods and every message they
-// reach, plus extra messages (stored objects, say).
+// Compute fingerprints the API of sd: its methods and every message and
+// enum they reach, plus extra messages (stored objects, say).
 func Compute(sd protoreflect.ServiceDescriptor, extra ...protoreflect.MessageDescriptor) (Snapshot, error) {
 	vs, _ := proto.GetExtension(sd.Options(), tandempb.E_Version).(string)
 	if _, err := services.ParseVersion(vs); err != nil {
 		return Snapshot{}, fmt.Errorf("%w: service %s: (tandem.version) %q: %v", ErrInvalid, sd.FullName(), vs, err)
 	}
-	s := Snapshot{Version: vs, Methods: map[string]Method{}, Messages: map[string]Message{}, reserved: map[string]protoreflect.FieldRanges{}}
+	s := Snapshot{Version: vs, Methods: map[string]Method{}, Messages: map[string]Message{}, Enums: map[string]Enum{},
+		reserved: map[string]protoreflect.FieldRanges{}, enumReserved: map[string]protoreflect.EnumRanges{}}
+	visitEnum := func(ed protoreflect.EnumDescriptor) {
+		name := string(ed.FullName())
+		if _, ok := s.Enums[name]; ok {
+			return
+		}
+		vals := ed.Values()
+		var vs []EnumValue
+		for i := 0; i < vals.Len(); i++ {
+			vd := vals.Get(i)
+			since, _ := proto.GetExtension(vd.Options(), tandempb.E_EnumSince).(string)
+			vs = append(vs, EnumValue{Number: int32(vd.Number()), Name: string(vd.Name()), Since: since})
+		}
+		// Aliases share a number; order by number, then name, to be stable.
+		sort.Slice(vs, func(i, j int) bool {
+			return vs[i].Number < vs[j].Number || vs[i].Number == vs[j].Number && vs[i].Name < vs[j].Name
+		})
+		s.Enums[name] = Enum{Fingerprint: hashEnum(vs), Values: vs}
+		s.enumReserved[name] = ed.ReservedRanges()
+	}
 	var visit func(md protoreflect.MessageDescriptor)
 	visit = func(md protoreflect.MessageDescriptor) {
 		name := string(md.FullName())
@@ -105,7 +145,18 @@ func Compute(sd protoreflect.ServiceDescriptor, extra ...protoreflect.MessageDes
 		for i := 0; i < fields.Len(); i++ {
 			fd := fields.Get(i)
 			since, _ := proto.GetExtension(fd.Options(), tandempb.E_Since).(string)
-			fs = append(fs, Field{Number: int32(fd.Number()), Name: string(fd.Name()), Type: typeOf(fd), Cardinality: cardinality(fd), Since: since})
+			f := Field{Number: int32(fd.Number()), Name: string(fd.Name()), Type: typeOf(fd), Cardinality: cardinality(fd), Since: since}
+			if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+				f.Oneof = string(od.Name())
+			}
+			fs = append(fs, f)
+			ed := fd.Enum()
+			if fd.IsMap() {
+				ed = fd.MapValue().Enum()
+			}
+			if ed != nil {
+				visitEnum(ed)
+			}
 			if fd.IsMap() {
 				if m := fd.MapValue().Message(); m != nil {
 					visit(m)
@@ -162,7 +213,22 @@ func cardinality(fd protoreflect.FieldDescriptor) string {
 func hash(fs []Field) string {
 	var b strings.Builder
 	for _, f := range fs {
-		fmt.Fprintf(&b, "%d %s %s %s %s\n", f.Number, f.Name, f.Type, f.Cardinality, f.Since)
+		fmt.Fprintf(&b, "%d %s %s %s %s", f.Number, f.Name, f.Type, f.Cardinality, f.Since)
+		if f.Oneof != "" {
+			// Only when set, so fingerprints recorded before oneofs counted
+			// still match for messages without one.
+			fmt.Fprintf(&b, " oneof %s", f.Oneof)
+		}
+		b.WriteByte('\n')
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:8])
+}
+
+func hashEnum(vs []EnumValue) string {
+	var b strings.Builder
+	for _, v := range vs {
+		fmt.Fprintf(&b, "%d %s %s\n", v.Number, v.Name, v.Since)
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:8])
@@ -221,6 +287,21 @@ func sameVersion(cur, rec Snapshot) []Problem {
 			out = append(out, Problem{ChangedWithoutBump, name, "message no longer used; " + bump})
 		}
 	}
+	for _, name := range sortedKeys(cur.Enums) {
+		r, ok := rec.Enums[name]
+		switch {
+		case !ok:
+			out = append(out, Problem{ChangedWithoutBump, "enum " + name, "new enum; " + bump})
+		case r.Fingerprint != cur.Enums[name].Fingerprint:
+			out = append(out, Problem{ChangedWithoutBump, "enum " + name, fmt.Sprintf("fingerprint %s, recorded %s (%s); %s",
+				cur.Enums[name].Fingerprint, r.Fingerprint, diffEnum(r.Values, cur.Enums[name].Values), bump)})
+		}
+	}
+	for _, name := range sortedKeys(rec.Enums) {
+		if _, ok := cur.Enums[name]; !ok {
+			out = append(out, Problem{ChangedWithoutBump, "enum " + name, "enum no longer used; " + bump})
+		}
+	}
 	for _, name := range sortedKeys(cur.Methods) {
 		if r, ok := rec.Methods[name]; !ok || r != cur.Methods[name] {
 			out = append(out, Problem{ChangedWithoutBump, "method " + name, bump})
@@ -251,6 +332,32 @@ func wire(cur, rec Snapshot) []Problem {
 			case found && (nf.Type != of.Type || nf.Cardinality != of.Cardinality):
 				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("was %s %s %q in %s, now %s %s %q; give the new field a new number and reserve %d",
 					of.Cardinality, of.Type, of.Name, rec.Version, nf.Cardinality, nf.Type, nf.Name, of.Number)})
+			case found && nf.Oneof != of.Oneof:
+				// Setting another member of a oneof clears this one, so a
+				// peer on either side of the move may lose a value the
+				// other kept.
+				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("%q moved from %s to %s since %s; a field cannot move into or out of a oneof, add a new field instead",
+					nf.Name, oneofName(of.Oneof), oneofName(nf.Oneof), rec.Version)})
+			}
+		}
+	}
+	for _, name := range sortedKeys(rec.Enums) {
+		ce, ok := cur.Enums[name]
+		if !ok {
+			continue
+		}
+		for _, ov := range rec.Enums[name].Values {
+			subj := fmt.Sprintf("enum %s value %s", name, ov.Name)
+			_, sameNumber := findValue(ce.Values, ov.Number)
+			if !sameNumber && !cur.enumReserved[name].Has(protoreflect.EnumNumber(ov.Number)) {
+				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("number %d was removed without reserving it, as recorded in %s; add `reserved %d;` to the enum",
+					ov.Number, rec.Version, ov.Number)})
+			}
+			for _, nv := range ce.Values {
+				if nv.Name == ov.Name && nv.Number != ov.Number {
+					out = append(out, Problem{WireBreak, subj, fmt.Sprintf("renumbered from %d (in %s) to %d; a peer on either side reads the other's number as unknown, keep %d",
+						ov.Number, rec.Version, nv.Number, ov.Number)})
+				}
 			}
 		}
 	}
@@ -293,11 +400,54 @@ func sinceCheck(cur, latest Snapshot, v services.Version) []Problem {
 			check(name+"."+f.Name, f.Since, existed, of.Since)
 		}
 	}
+	for _, name := range sortedKeys(cur.Enums) {
+		re, known := latest.Enums[name]
+		if !known {
+			continue // a new enum: its values are as new as it is
+		}
+		for _, ev := range cur.Enums[name].Values {
+			ov, existed := findValue(re.Values, ev.Number)
+			check("enum "+name+" value "+ev.Name, ev.Since, existed, ov.Since)
+		}
+	}
 	for _, name := range sortedKeys(cur.Methods) {
 		om, existed := latest.Methods[name]
 		check("method "+name, cur.Methods[name].Since, existed, om.Since)
 	}
 	return out
+}
+
+func findValue(vs []EnumValue, n int32) (EnumValue, bool) {
+	for _, v := range vs {
+		if v.Number == n {
+			return v, true
+		}
+	}
+	return EnumValue{}, false
+}
+
+func oneofName(o string) string {
+	if o == "" {
+		return "no oneof"
+	}
+	return "oneof " + o
+}
+
+func diffEnum(old, cur []EnumValue) string {
+	var parts []string
+	for _, v := range cur {
+		if o, ok := findValue(old, v.Number); !ok {
+			parts = append(parts, fmt.Sprintf("+%d %s", v.Number, v.Name))
+		} else if o != v {
+			parts = append(parts, fmt.Sprintf("~%d %s", v.Number, v.Name))
+		}
+	}
+	for _, v := range old {
+		if _, ok := findValue(cur, v.Number); !ok {
+			parts = append(parts, fmt.Sprintf("-%d %s", v.Number, v.Name))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func findField(fs []Field, n int32) (Field, bool) {

@@ -23,6 +23,7 @@ const (
 	str   = descriptorpb.FieldDescriptorProto_TYPE_STRING
 	i64   = descriptorpb.FieldDescriptorProto_TYPE_INT64
 	msgT  = descriptorpb.FieldDescriptorProto_TYPE_MESSAGE
+	enumT = descriptorpb.FieldDescriptorProto_TYPE_ENUM
 	one   = descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL
 	many  = descriptorpb.FieldDescriptorProto_LABEL_REPEATED
 	noVer = ""
@@ -34,6 +35,14 @@ type field struct {
 	typ   T
 	label descriptorpb.FieldDescriptorProto_Label
 	since string
+	oneof string // the oneof it belongs to, if any
+}
+
+// value is a value of enum Color.
+type value struct {
+	name  string
+	num   int32
+	since string
 }
 
 // api describes a small API: service Svc { rpc Get(Req) returns (Thing) },
@@ -43,6 +52,9 @@ type api struct {
 	thing    []field
 	reserved []int32
 	methods  []string // extra methods, Get(Req) returns (Thing); since "1.1"
+	// enum Color, which fields of type enumT hold.
+	color         []value
+	colorReserved []int32
 }
 
 // build turns the description into real descriptors, with the tandem
@@ -56,7 +68,34 @@ func build(t *testing.T, a api) protoreflect.ServiceDescriptor {
 			fd.Options = &descriptorpb.FieldOptions{}
 			proto.SetExtension(fd.Options, tandempb.E_Since, f.since)
 		}
+		if f.typ == enumT {
+			fd.TypeName = proto.String(".fp.test.Color")
+		}
+		if f.oneof != "" {
+			i := slices.IndexFunc(thing.OneofDecl, func(o *descriptorpb.OneofDescriptorProto) bool { return o.GetName() == f.oneof })
+			if i < 0 {
+				i = len(thing.OneofDecl)
+				thing.OneofDecl = append(thing.OneofDecl, &descriptorpb.OneofDescriptorProto{Name: proto.String(f.oneof)})
+			}
+			fd.OneofIndex = proto.Int32(int32(i))
+		}
 		thing.Field = append(thing.Field, fd)
+	}
+	var enums []*descriptorpb.EnumDescriptorProto
+	if a.color != nil {
+		color := &descriptorpb.EnumDescriptorProto{Name: proto.String("Color")}
+		for _, v := range a.color {
+			vd := &descriptorpb.EnumValueDescriptorProto{Name: proto.String(v.name), Number: proto.Int32(v.num)}
+			if v.since != "" {
+				vd.Options = &descriptorpb.EnumValueOptions{}
+				proto.SetExtension(vd.Options, tandempb.E_EnumSince, v.since)
+			}
+			color.Value = append(color.Value, vd)
+		}
+		for _, n := range a.colorReserved {
+			color.ReservedRange = append(color.ReservedRange, &descriptorpb.EnumDescriptorProto_EnumReservedRange{Start: proto.Int32(n), End: proto.Int32(n)})
+		}
+		enums = append(enums, color)
 	}
 	for _, n := range a.reserved {
 		thing.ReservedRange = append(thing.ReservedRange, &descriptorpb.DescriptorProto_ReservedRange{Start: proto.Int32(n), End: proto.Int32(n + 1)})
@@ -78,6 +117,7 @@ func build(t *testing.T, a api) protoreflect.ServiceDescriptor {
 		Name: proto.String("fp/test.proto"), Package: proto.String("fp.test"), Syntax: proto.String("proto3"),
 		Dependency:  []string{"tandem/options.proto"},
 		MessageType: []*descriptorpb.DescriptorProto{thing, req},
+		EnumType:    enums,
 		Service:     []*descriptorpb.ServiceDescriptorProto{svc},
 	}
 	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
@@ -87,12 +127,14 @@ func build(t *testing.T, a api) protoreflect.ServiceDescriptor {
 	return fd.Services().Get(0)
 }
 
-var base = api{version: "1.0", thing: []field{{"id", 1, str, one, noVer}, {"name", 2, str, one, noVer}}}
+var base = api{version: "1.0", thing: []field{{"id", 1, str, one, noVer, ""}, {"name", 2, str, one, noVer, ""}}}
 
 func with(a api, change func(*api)) api {
 	a.thing = slices.Clone(a.thing)
 	a.reserved = slices.Clone(a.reserved)
 	a.methods = slices.Clone(a.methods)
+	a.color = slices.Clone(a.color)
+	a.colorReserved = slices.Clone(a.colorReserved)
 	change(&a)
 	return a
 }
@@ -125,6 +167,13 @@ func kinds(ps []fingerprint.Problem) []fingerprint.Kind {
 // on purpose, and passes when it should.
 func TestCheck(t *testing.T) {
 	withMethod := with(base, func(a *api) { a.methods = []string{"List"}; a.version = "1.1" })
+	colored := with(base, func(a *api) {
+		a.thing = append(a.thing, field{name: "color", num: 3, typ: enumT, label: one})
+		a.color = []value{{"RED", 0, noVer}, {"GREEN", 1, noVer}}
+	})
+	bumped := func(a api, change func(*api)) api {
+		return with(a, func(a *api) { a.version = "1.1"; change(a) })
+	}
 	tests := []struct {
 		name    string
 		history []api // recorded versions, oldest first
@@ -132,7 +181,7 @@ func TestCheck(t *testing.T) {
 		want    []fingerprint.Kind
 	}{
 		{"unchanged", []api{base}, base, nil},
-		{"field added without a bump", []api{base}, with(base, func(a *api) { a.thing = append(a.thing, field{"qty", 3, i64, one, noVer}) }),
+		{"field added without a bump", []api{base}, with(base, func(a *api) { a.thing = append(a.thing, field{"qty", 3, i64, one, noVer, ""}) }),
 			[]fingerprint.Kind{fingerprint.ChangedWithoutBump}},
 		{"field renamed without a bump", []api{base}, with(base, func(a *api) { a.thing[1].name = "title" }),
 			[]fingerprint.Kind{fingerprint.ChangedWithoutBump}},
@@ -142,19 +191,19 @@ func TestCheck(t *testing.T) {
 			[]fingerprint.Kind{fingerprint.ChangedWithoutBump}},
 		{"field added with a bump", []api{base}, with(base, func(a *api) {
 			a.version = "1.1"
-			a.thing = append(a.thing, field{"qty", 3, i64, one, "1.1"})
+			a.thing = append(a.thing, field{"qty", 3, i64, one, "1.1", ""})
 		}), []fingerprint.Kind{fingerprint.NotRecorded}},
 		{"new field without since", []api{base}, with(base, func(a *api) {
 			a.version = "1.1"
-			a.thing = append(a.thing, field{"qty", 3, i64, one, noVer})
+			a.thing = append(a.thing, field{"qty", 3, i64, one, noVer, ""})
 		}), []fingerprint.Kind{fingerprint.BadSince, fingerprint.NotRecorded}},
 		{"new field with an old since", []api{base}, with(base, func(a *api) {
 			a.version = "1.1"
-			a.thing = append(a.thing, field{"qty", 3, i64, one, "1.0"})
+			a.thing = append(a.thing, field{"qty", 3, i64, one, "1.0", ""})
 		}), []fingerprint.Kind{fingerprint.BadSince, fingerprint.NotRecorded}},
 		{"field number reused with another type", []api{base}, with(base, func(a *api) {
 			a.version = "1.1"
-			a.thing[1] = field{"count", 2, i64, one, "1.1"}
+			a.thing[1] = field{"count", 2, i64, one, "1.1", ""}
 		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.BadSince, fingerprint.NotRecorded}},
 		{"field turned repeated", []api{base}, with(base, func(a *api) {
 			a.version = "1.1"
@@ -175,11 +224,36 @@ func TestCheck(t *testing.T) {
 			a.reserved = []int32{2}
 		})}, with(base, func(a *api) {
 			a.version = "1.2"
-			a.thing = []field{{"id", 1, str, one, noVer}, {"count", 2, i64, one, "1.2"}}
+			a.thing = []field{{"id", 1, str, one, noVer, ""}, {"count", 2, i64, one, "1.2", ""}}
 		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
 		{"method removed", []api{withMethod}, with(withMethod, func(a *api) { a.version = "1.2"; a.methods = nil }),
 			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
 		{"method added with since", []api{base}, withMethod, []fingerprint.Kind{fingerprint.NotRecorded}},
+		{"enum value added without a bump", []api{colored}, with(colored, func(a *api) { a.color = append(a.color, value{"BLUE", 2, noVer}) }),
+			[]fingerprint.Kind{fingerprint.ChangedWithoutBump}},
+		{"enum value renamed without a bump", []api{colored}, with(colored, func(a *api) { a.color[1].name = "LIME" }),
+			[]fingerprint.Kind{fingerprint.ChangedWithoutBump}},
+		{"enum value added with a bump and its since", []api{colored}, bumped(colored, func(a *api) { a.color = append(a.color, value{"BLUE", 2, "1.1"}) }),
+			[]fingerprint.Kind{fingerprint.NotRecorded}},
+		{"enum value added without its since", []api{colored}, bumped(colored, func(a *api) { a.color = append(a.color, value{"BLUE", 2, noVer}) }),
+			[]fingerprint.Kind{fingerprint.BadSince, fingerprint.NotRecorded}},
+		{"enum value removed without reserving", []api{colored}, bumped(colored, func(a *api) { a.color = a.color[:1] }),
+			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"enum value removed and reserved", []api{colored}, bumped(colored, func(a *api) { a.color = a.color[:1]; a.colorReserved = []int32{1} }),
+			[]fingerprint.Kind{fingerprint.NotRecorded}},
+		{"enum value renumbered", []api{colored}, bumped(colored, func(a *api) { a.color[1] = value{"GREEN", 5, "1.1"} }),
+			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"enum value renumbered, old number reserved", []api{colored}, bumped(colored, func(a *api) {
+			a.color[1] = value{"GREEN", 5, "1.1"}
+			a.colorReserved = []int32{1}
+		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"field moved into a oneof without a bump", []api{base}, with(base, func(a *api) { a.thing[1].oneof = "kind" }),
+			[]fingerprint.Kind{fingerprint.ChangedWithoutBump}},
+		{"field moved into a oneof", []api{base}, bumped(base, func(a *api) { a.thing[1].oneof = "kind" }),
+			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"new field in a new oneof", []api{base}, bumped(base, func(a *api) {
+			a.thing = append(a.thing, field{name: "qty", num: 3, typ: i64, label: one, since: "1.1", oneof: "kind"})
+		}), []fingerprint.Kind{fingerprint.NotRecorded}},
 		{"version went backwards", []api{with(base, func(a *api) { a.version = "1.1" })}, base,
 			[]fingerprint.Kind{fingerprint.VersionBackwards, fingerprint.NotRecorded}},
 	}

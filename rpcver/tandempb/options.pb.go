@@ -67,6 +67,14 @@ var file_tandem_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "bytes,50305,opt,name=oldest",
 		Filename:      "tandem/options.proto",
 	},
+	{
+		ExtendedType:  (*descriptorpb.EnumValueOptions)(nil),
+		ExtensionType: (*string)(nil),
+		Field:         50306,
+		Name:          "tandem.enum_since",
+		Tag:           "bytes,50306,opt,name=enum_since",
+		Filename:      "tandem/options.proto",
+	},
 }
 
 // Extension fields to descriptorpb.FieldOptions.
@@ -104,6 +112,17 @@ var (
 	E_Oldest = &file_tandem_options_proto_extTypes[4]
 )
 
+// Extension fields to descriptorpb.EnumValueOptions.
+var (
+	// The API version that introduced the enum value. A client refuses to
+	// send a value newer than the version it sends at (ErrCannotBackport)
+	// unless a backport step handles the field; a value without it has been
+	// there since the API's first version.
+	//
+	// optional string enum_since = 50306;
+	E_EnumSince = &file_tandem_options_proto_extTypes[5]
+)
+
 var File_tandem_options_proto protoreflect.FileDescriptor
 
 const file_tandem_options_proto_rawDesc = "" +
@@ -113,12 +132,15 @@ const file_tandem_options_proto_rawDesc = "" +
 	"\fmethod_since\x12\x1e.google.protobuf.MethodOptions\x18\xfe\x88\x03 \x01(\tR\vmethodSince:3\n" +
 	"\x03api\x12\x1f.google.protobuf.ServiceOptions\x18\xff\x88\x03 \x01(\tR\x03api:;\n" +
 	"\aversion\x12\x1f.google.protobuf.ServiceOptions\x18\x80\x89\x03 \x01(\tR\aversion:9\n" +
-	"\x06oldest\x12\x1f.google.protobuf.ServiceOptions\x18\x81\x89\x03 \x01(\tR\x06oldestB-Z+github.com/tandem-go/tandem/rpcver/tandempbb\x06proto3"
+	"\x06oldest\x12\x1f.google.protobuf.ServiceOptions\x18\x81\x89\x03 \x01(\tR\x06oldest:B\n" +
+	"\n" +
+	"enum_since\x12!.google.protobuf.EnumValueOptions\x18\x82\x89\x03 \x01(\tR\tenumSinceB-Z+github.com/tandem-go/tandem/rpcver/tandempbb\x06proto3"
 
 var file_tandem_options_proto_goTypes = []any{
-	(*descriptorpb.FieldOptions)(nil),   // 0: google.protobuf.FieldOptions
-	(*descriptorpb.MethodOptions)(nil),  // 1: google.protobuf.MethodOptions
-	(*descriptorpb.ServiceOptions)(nil), // 2: google.protobuf.ServiceOptions
+	(*descriptorpb.FieldOptions)(nil),     // 0: google.protobuf.FieldOptions
+	(*descriptorpb.MethodOptions)(nil),    // 1: google.protobuf.MethodOptions
+	(*descriptorpb.ServiceOptions)(nil),   // 2: google.protobuf.ServiceOptions
+	(*descriptorpb.EnumValueOptions)(nil), // 3: google.protobuf.EnumValueOptions
 }
 var file_tandem_options_proto_depIdxs = []int32{
 	0, // 0: tandem.since:extendee -> google.protobuf.FieldOptions
@@ -126,10 +148,11 @@ var file_tandem_options_proto_depIdxs = []int32{
 	2, // 2: tandem.api:extendee -> google.protobuf.ServiceOptions
 	2, // 3: tandem.version:extendee -> google.protobuf.ServiceOptions
 	2, // 4: tandem.oldest:extendee -> google.protobuf.ServiceOptions
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	0, // [0:5] is the sub-list for extension extendee
+	3, // 5: tandem.enum_since:extendee -> google.protobuf.EnumValueOptions
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	0, // [0:6] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -145,7 +168,7 @@ func file_tandem_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_options_proto_rawDesc), len(file_tandem_options_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 5,
+			NumExtensions: 6,
 			NumServices:   0,
 		},
 		GoTypes:           file_tandem_options_proto_goTypes,
