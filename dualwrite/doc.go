@@ -14,7 +14,9 @@
 //     Finalize, Status. A dry run prints the SQL and changes nothing.
 //   - Tracker (instance side): the phase this instance acts on, from the
 //     ledger and its own build (Effective), with no I/O on the hot path;
-//     report Tracker.Phases with every heartbeat.
+//     each operation takes its phase from Tracker.Begin and ends with
+//     done; report Tracker.Phases, which accounts for operations still
+//     running, with every heartbeat.
 //   - Router: reads and writes the moved value as a phase requires, for
 //     sqlx code.
 //   - Plans: the same moves as a YAML file, for the CLI (ParsePlan).

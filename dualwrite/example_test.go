@@ -50,8 +50,11 @@ func Example() {
 
 	_ = tracker.Refresh(ctx)
 	r, _ := dualwrite.NewRouter(m, db.Dialect)
-	cents, _ := r.Read(ctx, db, tracker.Phase("price_cents"), 1)
-	fmt.Println(tracker.Phase("price_cents"), cents)
+	// Each operation acts on the phase Begin gives it until done.
+	phase, done := tracker.Begin("price_cents")
+	cents, _ := r.Read(ctx, db, phase, 1)
+	done()
+	fmt.Println(phase, cents)
 	// Output:
 	// ALTER TABLE "products" ADD COLUMN "price_cents" INTEGER
 	// move "price_cents" cannot go from write-both to read-new: the backfill has not run: tandem moves backfill price_cents

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,13 +20,43 @@ func Effective(ledger, build move.Phase) move.Phase {
 
 // Tracker is the instance side of moves: it reads the ledger and says, with
 // no I/O on the hot path, which phase this instance acts on for each move.
-// Report Phases with every heartbeat (services.Heartbeat.Phases): the next
-// transition waits until every instance acts on the current phase.
+//
+// Bracket every operation that reads or writes a moved value with Begin:
+//
+//	phase, done := tracker.Begin("price_cents")
+//	defer done()
+//	err := router.Write(ctx, tx, phase, cents, id) // and commit, before done
+//
+// The operation acts on the phase Begin returned until done, even when the
+// tracker refreshes meanwhile. Report Phases with every heartbeat
+// (services.Heartbeat.Phases): per move it is the phase the tracker holds
+// unless an operation begun at another phase still runs, and the next
+// transition waits until every instance reports the current phase. So an
+// instance acknowledges write-both only once no write it began at legacy
+// (old only) can still commit, and read-new's backfill and verify cannot
+// be overtaken by one.
 type Tracker struct {
 	db      *dialect.DB
 	release int64
 	moves   []move.Move
-	phases  atomic.Pointer[map[string]move.Phase]
+	// state holds one entry per move, fixed at construction, so the hot
+	// path only reads a map and touches atomics.
+	state map[string]*moveState
+
+	waiters atomic.Int32 // goroutines in Wait
+	mu      sync.Mutex   // guards idle
+	idle    chan struct{}
+}
+
+// phaseCount is the number of phases; running counts are indexed by phase.
+const phaseCount = int(move.Contracted) + 1
+
+type moveState struct {
+	held    atomic.Int32 // the phase the tracker holds (move.Phase)
+	running [phaseCount]atomic.Int64
+	// done holds one func per phase, built once, so Begin allocates
+	// nothing.
+	done [phaseCount]func()
 }
 
 // NewTracker reads the ledger once for the moves this build knows. It fails
@@ -40,7 +71,14 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 	if err := move.ValidateAll(moves); err != nil {
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
-	t := &Tracker{db: db, release: release, moves: moves}
+	t := &Tracker{db: db, release: release, moves: moves, state: make(map[string]*moveState, len(moves))}
+	for _, m := range moves {
+		s := &moveState{}
+		for p := range s.done {
+			s.done[p] = func() { t.end(s, move.Phase(p), true) }
+		}
+		t.state[m.Name] = s
+	}
 	if err := t.refresh(ctx, true); err != nil {
 		return nil, err
 	}
@@ -53,8 +91,8 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, false) }
 
 func (t *Tracker) refresh(ctx context.Context, starting bool) error {
-	out := make(map[string]move.Phase, len(t.moves))
-	for _, m := range t.moves {
+	out := make([]move.Phase, len(t.moves))
+	for i, m := range t.moves {
 		ledger := move.Legacy
 		if ok, err := t.db.Dialect.TableExists(ctx, t.db, MovesTable); err != nil {
 			return fmt.Errorf("dualwrite: tracker: %w", err)
@@ -77,30 +115,131 @@ func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 		case !lagOK && int(can) < int(ledger)-1:
 			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger - 1)}
 		}
-		out[m.Name] = Effective(ledger, can)
+		out[i] = Effective(ledger, can)
 	}
-	t.phases.Store(&out)
+	for i, m := range t.moves {
+		t.state[m.Name].held.Store(int32(out[i]))
+	}
 	return nil
 }
 
-// Phase returns the phase this instance acts on for the move (legacy for a
-// move it does not know).
+// Phase returns the phase the tracker holds for the move now (legacy for a
+// move it does not know). An operation that reads or writes the moved value
+// takes its phase from Begin instead, so that heartbeats account for it.
 func (t *Tracker) Phase(name string) move.Phase {
-	if p := t.phases.Load(); p != nil {
-		return (*p)[name]
+	if s := t.state[name]; s != nil {
+		return move.Phase(s.held.Load())
 	}
 	return move.Legacy
 }
 
-// Phases returns every move's phase by name, for services.Heartbeat.Phases.
-func (t *Tracker) Phases() map[string]string {
-	out := map[string]string{}
-	if p := t.phases.Load(); p != nil {
-		for k, v := range *p {
-			out[k] = v.String()
+func noop() {}
+
+// Begin starts an operation on the move: it returns the phase to act on
+// and a func to call exactly once when the operation has ended (committed
+// or rolled back); calling it twice panics. Until then Phases reports the
+// move at that phase at most, whatever the tracker refreshes to. Begin does
+// no I/O, allocates nothing and is safe for concurrent use. For a move the
+// tracker does not know it returns legacy and a done that does nothing.
+func (t *Tracker) Begin(name string) (move.Phase, func()) {
+	s := t.state[name]
+	if s == nil {
+		return move.Legacy, noop
+	}
+	for {
+		p := move.Phase(s.held.Load())
+		s.running[p].Add(1)
+		// Count first, then check the phase still holds: a Phases call
+		// that reads the new phase afterwards is sure to see this count.
+		if move.Phase(s.held.Load()) == p {
+			return p, s.done[p]
+		}
+		t.end(s, p, false) // refreshed meanwhile: count under the new phase
+	}
+}
+
+func (t *Tracker) end(s *moveState, p move.Phase, done bool) {
+	n := s.running[p].Add(-1)
+	if n < 0 && done {
+		panic("dualwrite: Tracker.Begin's done called more than once")
+	}
+	if n == 0 && t.waiters.Load() > 0 {
+		t.mu.Lock()
+		if t.idle != nil {
+			close(t.idle)
+			t.idle = nil
+		}
+		t.mu.Unlock()
+	}
+}
+
+// reported is the phase Phases reports for one move: the held phase,
+// unless an operation begun at another phase still runs. Below the held
+// phase the lowest wins (a legacy write may still commit old only after a
+// refresh to write-both); above it, after a rollback, the highest (a
+// write-new write may still commit new only after a refresh to read-new).
+func (s *moveState) reported() move.Phase {
+	held := move.Phase(s.held.Load()) // before the counts: see Begin
+	for p := move.Legacy; p < held; p++ {
+		if s.running[p].Load() > 0 {
+			return p
 		}
 	}
+	for p := move.Contracted; p > held; p-- {
+		if s.running[p].Load() > 0 {
+			return p
+		}
+	}
+	return held
+}
+
+// Phases returns every move's phase by name, for services.Heartbeat.Phases:
+// the phase the tracker holds, or, while an operation begun at another
+// phase runs, that phase (see Begin). An instance therefore acknowledges a
+// phase only once nothing it began at an older one can still write.
+func (t *Tracker) Phases() map[string]string {
+	out := make(map[string]string, len(t.moves))
+	for _, m := range t.moves {
+		out[m.Name] = t.state[m.Name].reported().String()
+	}
 	return out
+}
+
+// Wait blocks until no operation begun with Begin runs, or ctx ends (it
+// then returns ctx's error). A process that stops calls it once it has
+// stopped starting operations, before it reports itself gone, so that
+// nothing it began writes afterwards.
+func (t *Tracker) Wait(ctx context.Context) error {
+	t.waiters.Add(1)
+	defer t.waiters.Add(-1)
+	for {
+		t.mu.Lock()
+		if !t.busy() {
+			t.mu.Unlock()
+			return nil
+		}
+		if t.idle == nil {
+			t.idle = make(chan struct{})
+		}
+		ch := t.idle
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (t *Tracker) busy() bool {
+	for _, s := range t.state {
+		for p := range s.running {
+			if s.running[p].Load() > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Run refreshes every interval until ctx ends, and returns ctx's error. A

@@ -1,14 +1,19 @@
 package dualwrite_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/internal/dialect"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/services"
 )
 
 func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
@@ -128,6 +133,253 @@ func TestAdvanceOpen(t *testing.T) {
 		e.ack("a", move.ReadNew)
 		if trs, _ = e.mg.AdvanceOpen(e.ctx, move.ReadNew); len(trs) != 0 {
 			t.Fatal("advanced past until")
+		}
+	})
+}
+
+// An operation keeps the phase Begin gave it until done, and until then
+// Phases reports that phase even once the tracker holds a newer one: an
+// instance must not acknowledge write-both while a write it began at legacy
+// (old only) can still commit behind the backfill, nor read-new after a
+// rollback while a write begun at write-new (new only) can still commit
+// behind the reverse backfill.
+func TestTrackerReportsRunningOperations(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		m := releasedMove()
+		e := newEnv(t, db, 20, m)
+		r, err := dualwrite.NewRouter(m, db.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := dualwrite.NewTracker(e.ctx, db, 44, []move.Move{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		report := func() string {
+			t.Helper()
+			p := tr.Phases()[m.Name]
+			if err := e.reg.Heartbeat(e.ctx, "a", services.Heartbeat{Phases: tr.Phases()}); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		e.register("a", 44, move.Legacy)
+		old, oldDone := tr.Begin(m.Name)
+		if old != move.Legacy {
+			t.Fatalf("began at %s before any advance", old)
+		}
+		e.advance(move.WriteBoth)
+		if err := tr.Refresh(e.ctx); err != nil || tr.Phase(m.Name) != move.WriteBoth {
+			t.Fatalf("refresh: %s %v", tr.Phase(m.Name), err)
+		}
+		if got := report(); got != "legacy" {
+			t.Fatalf("reported %s while a legacy operation runs", got)
+		}
+		// New operations act on the new phase; ending one changes nothing.
+		if p, done := tr.Begin(m.Name); p != move.WriteBoth {
+			t.Fatalf("began at %s after the refresh", p)
+		} else {
+			done()
+		}
+		if got := report(); got != "legacy" {
+			t.Fatalf("reported %s while a legacy operation runs", got)
+		}
+		if _, err := e.mg.Backfill(e.ctx, m.Name); !errors.Is(err, dualwrite.ErrBlocked) {
+			t.Fatalf("backfill while a legacy operation runs: %v", err)
+		}
+		// The legacy operation commits its old-only write, then ends.
+		if err := r.Write(e.ctx, db, old, int64(9900), 1); err != nil {
+			t.Fatal(err)
+		}
+		oldDone()
+		if got := report(); got != "write-both" {
+			t.Fatalf("reported %s once nothing runs", got)
+		}
+		if _, err := e.mg.Backfill(e.ctx, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := e.mg.Verify(e.ctx, m.Name); err != nil || v.Mismatches != 0 {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+		e.advance(move.ReadNew)
+		if v, err := r.Read(e.ctx, db, move.ReadNew, 1); err != nil || !dualwrite.SameValue(v, 9900) {
+			t.Fatalf("read-new reads %v (%v), want 9900", v, err)
+		}
+		if err := tr.Refresh(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		report()
+		e.advance(move.WriteNew)
+		if err := tr.Refresh(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		report()
+
+		// Back to read-new: an operation begun at write-new holds the
+		// report at write-new, so the reverse backfill waits for it.
+		newOnly, newDone := tr.Begin(m.Name)
+		if newOnly != move.WriteNew {
+			t.Fatalf("began at %s at write-new", newOnly)
+		}
+		e.advance(move.ReadNew)
+		if err := tr.Refresh(e.ctx); err != nil || tr.Phase(m.Name) != move.ReadNew {
+			t.Fatalf("refresh: %s %v", tr.Phase(m.Name), err)
+		}
+		if got := report(); got != "write-new" {
+			t.Fatalf("reported %s while a write-new operation runs", got)
+		}
+		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.Reverse()); !errors.Is(err, dualwrite.ErrBlocked) {
+			t.Fatalf("reverse backfill while a write-new operation runs: %v", err)
+		}
+		newDone()
+		if got := report(); got != "read-new" {
+			t.Fatalf("reported %s once nothing runs", got)
+		}
+		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.Reverse()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Begin and done touch only atomics: no allocation on the hot path, and a
+// move the tracker does not know acts on legacy.
+func TestTrackerBeginAllocatesNothing(t *testing.T) {
+	db := dbtest.Open(t, dialect.SQLite)
+	m := releasedMove()
+	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{m.Name, "unknown"} {
+		if n := testing.AllocsPerRun(100, func() {
+			_, done := tr.Begin(name)
+			done()
+		}); n != 0 {
+			t.Errorf("Begin(%q) allocates %v times", name, n)
+		}
+	}
+	if p, done := tr.Begin("unknown"); p != move.Legacy {
+		t.Errorf("unknown move: %s", p)
+	} else {
+		done()
+	}
+	if _, ok := tr.Phases()["unknown"]; ok {
+		t.Error("Phases reports a move the tracker does not know")
+	}
+}
+
+func TestTrackerDoneTwicePanics(t *testing.T) {
+	db := dbtest.Open(t, dialect.SQLite)
+	m := releasedMove()
+	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := tr.Begin(m.Name)
+	done()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second done did not panic")
+		}
+	}()
+	done()
+}
+
+// Wait returns once every operation has ended, or when its context does.
+func TestTrackerWait(t *testing.T) {
+	db := dbtest.Open(t, dialect.SQLite)
+	m := releasedMove()
+	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Wait(context.Background()); err != nil {
+		t.Fatalf("wait with nothing running: %v", err)
+	}
+	_, done1 := tr.Begin(m.Name)
+	_, done2 := tr.Begin(m.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := tr.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait with operations running: %v", err)
+	}
+	waited := make(chan error)
+	go func() { waited <- tr.Wait(context.Background()) }()
+	done1()
+	select {
+	case err := <-waited:
+		t.Fatalf("wait returned with an operation running: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	done2()
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Many goroutines begin and end operations while another refreshes the
+// tracker across a transition: a report never shows a phase above one an
+// operation still acts on.
+func TestTrackerBeginConcurrent(t *testing.T) {
+	db := dbtest.Open(t, dialect.SQLite)
+	m := releasedMove()
+	e := newEnv(t, db, 5, m)
+	tr, err := dualwrite.NewTracker(e.ctx, db, 44, []move.Move{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.register("a", 44, move.Legacy)
+	e.advance(move.WriteBoth)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errs := make(chan string, 8)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p, done := tr.Begin(m.Name)
+				if rep, _ := move.ParsePhase(tr.Phases()[m.Name]); rep > p {
+					select {
+					case errs <- fmt.Sprintf("reported %s while an operation acts on %s", rep, p):
+					default:
+					}
+				}
+				done()
+			}
+		})
+	}
+	for range 20 {
+		if err := tr.Refresh(e.ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	if err := tr.Wait(e.ctx); err != nil || tr.Phases()[m.Name] != "write-both" {
+		t.Fatalf("after the operations: %v %v", tr.Phases(), err)
+	}
+}
+
+func BenchmarkTrackerBegin(b *testing.B) {
+	db := dbtest.Open(b, dialect.SQLite)
+	m := releasedMove()
+	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, done := tr.Begin(m.Name)
+			done()
 		}
 	})
 }

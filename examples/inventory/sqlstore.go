@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/jmoiron/sqlx"
 
@@ -44,9 +43,12 @@ func PriceMove(name, table string, releases move.Releases, triggers bool) move.M
 // errInsertedMeanwhile is an insert that lost to another of the same row.
 var errInsertedMeanwhile = errors.New("inserted meanwhile")
 
-// PhaseSource says which phase of a move to act on; *dualwrite.Tracker is one.
+// PhaseSource says which phase of a move an operation acts on;
+// *dualwrite.Tracker is one. Begin pins the phase for one operation, and
+// done ends it: until then the tracker's heartbeat reports that phase at
+// most, so the next transition waits for the operation.
 type PhaseSource interface {
-	Phase(move string) move.Phase
+	Begin(move string) (phase move.Phase, done func())
 }
 
 // SQLStore is a Store over a database table whose price is being moved by
@@ -54,10 +56,9 @@ type PhaseSource interface {
 // dualwrite.Router at the phase this instance acts on, so old and new
 // releases share the table during a rolling upgrade.
 //
-// Each operation keeps the phase it started with until it ends. Acting
-// reports the lowest phase any running operation still acts on: report it
-// in heartbeats instead of the tracker's phase, so that the next transition
-// also waits for operations that began before this instance moved on.
+// Each operation keeps the phase it began with (PhaseSource.Begin) until
+// its transaction has ended, so the instance's heartbeat acknowledges a
+// phase only once nothing it began at an older one can still write.
 type SQLStore struct {
 	db     *dialect.DB
 	m      move.Move
@@ -68,10 +69,6 @@ type SQLStore struct {
 	upd    string
 
 	check func(stored, incoming *pb.Item) error
-
-	mu       sync.Mutex
-	inflight map[move.Phase]int
-	idle     *sync.Cond
 }
 
 // SQLStoreOption configures NewSQLStore.
@@ -88,18 +85,17 @@ func WithPutCheck(check func(stored, incoming *pb.Item) error) SQLStoreOption {
 }
 
 // NewSQLStore returns a store of items in m's table, acting on the phase
-// phases gives for m.
+// phases gives for m (a *dualwrite.Tracker).
 func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource, opts ...SQLStoreOption) (*SQLStore, error) {
 	r, err := dualwrite.NewRouter(m, db.Dialect)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: store: %w", err)
 	}
 	t := dialect.MustQuote(db.Dialect, m.Table)
-	s := &SQLStore{db: db, m: m, r: r, phases: phases, inflight: map[move.Phase]int{},
+	s := &SQLStore{db: db, m: m, r: r, phases: phases,
 		sel: db.Rebind(`SELECT name, quantity FROM ` + t + ` WHERE id = ?`),
 		ins: db.Rebind(`INSERT INTO ` + t + ` (id, name, quantity) VALUES (?, ?, ?)`),
 		upd: db.Rebind(`UPDATE ` + t + ` SET name = ?, quantity = ? WHERE id = ?`)}
-	s.idle = sync.NewCond(&s.mu)
 	for _, o := range opts {
 		o(s)
 	}
@@ -108,45 +104,6 @@ func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource, opts ...SQLSto
 
 // Move is the move the store's price column follows.
 func (s *SQLStore) Move() move.Move { return s.m }
-
-// begin pins the phase of one operation.
-func (s *SQLStore) begin() (move.Phase, func()) {
-	s.mu.Lock()
-	p := s.phases.Phase(s.m.Name)
-	s.inflight[p]++
-	s.mu.Unlock()
-	return p, func() {
-		s.mu.Lock()
-		if s.inflight[p]--; s.inflight[p] == 0 {
-			delete(s.inflight, p)
-		}
-		if len(s.inflight) == 0 {
-			s.idle.Broadcast()
-		}
-		s.mu.Unlock()
-	}
-}
-
-// Acting returns the lowest phase this store acts on now: the phase source's,
-// or an older one a running operation started with.
-func (s *SQLStore) Acting() move.Phase {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.phases.Phase(s.m.Name)
-	for q := range s.inflight {
-		p = min(p, q)
-	}
-	return p
-}
-
-// Wait blocks until no operation is running.
-func (s *SQLStore) Wait() {
-	s.mu.Lock()
-	for len(s.inflight) > 0 {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
-}
 
 // Cents is the item's price in cents: price_cents, or the whole-unit price
 // of a 1.0 caller.
@@ -159,7 +116,7 @@ func Cents(it *pb.Item) int64 {
 
 // Get reads an item; its price comes from the column the phase reads.
 func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
-	p, done := s.begin()
+	p, done := s.phases.Begin(s.m.Name)
 	defer done()
 	it := &pb.Item{Id: id}
 	err := s.db.QueryRowxContext(ctx, s.sel, id).Scan(&it.Name, &it.Quantity)
@@ -190,7 +147,7 @@ func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
 
 // Put writes an item, the row and its price in one transaction.
 func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) error {
-	p, done := s.begin()
+	p, done := s.phases.Begin(s.m.Name)
 	defer done()
 	qty := item.GetQuantity()
 	if item.GetQuantityMilli() != 0 {

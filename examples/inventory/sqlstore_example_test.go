@@ -15,7 +15,7 @@ import (
 // phaseOf acts on one phase; a real instance passes its *dualwrite.Tracker.
 type phaseOf move.Phase
 
-func (p phaseOf) Phase(string) move.Phase { return move.Phase(p) }
+func (p phaseOf) Begin(string) (move.Phase, func()) { return move.Phase(p), func() {} }
 
 // A release acting on write-both writes the price to both columns and
 // reads the old one; price_cents holds cents, price whole units.
@@ -43,6 +43,6 @@ func ExampleSQLStore() {
 	it, _ := store.Get(ctx, "bolt")
 	var price, cents int64
 	_ = db.QueryRowx(`SELECT price, price_cents FROM items WHERE id = 'bolt'`).Scan(&price, &cents)
-	fmt.Printf("read %d cents; stored price %d, price_cents %d; acting on %s\n", it.PriceCents, price, cents, store.Acting())
-	// Output: read 1200 cents; stored price 12, price_cents 1200; acting on write-both
+	fmt.Printf("read %d cents; stored price %d, price_cents %d\n", it.PriceCents, price, cents)
+	// Output: read 1200 cents; stored price 12, price_cents 1200
 }

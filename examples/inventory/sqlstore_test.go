@@ -17,7 +17,7 @@ import (
 // fixedPhase acts on one phase for every move.
 type fixedPhase struct{ p *move.Phase }
 
-func (f fixedPhase) Phase(string) move.Phase { return *f.p }
+func (f fixedPhase) Begin(string) (move.Phase, func()) { return *f.p, func() {} }
 
 // TestSQLStoreAtEveryPhase writes and reads an item at each phase, and
 // checks which column each phase wrote, on every engine.
@@ -72,9 +72,6 @@ func TestSQLStoreAtEveryPhase(t *testing.T) {
 			if (old != nil && *old == cents/100) != tt.wantOld || (nw != nil && *nw == cents) != tt.wantNew {
 				t.Fatalf("%s: wrote price %v, price_cents %v", tt.phase, old, nw)
 			}
-			if s.Acting() != tt.phase {
-				t.Fatalf("acting %s with nothing running, want %s", s.Acting(), tt.phase)
-			}
 		}
 		// A 1.0 caller's whole-unit price is stored in cents.
 		phase = move.ReadNew
@@ -103,31 +100,32 @@ func TestSQLStoreAtEveryPhase(t *testing.T) {
 	})
 }
 
-// signalingPhase tells when an operation read its phase.
-type signalingPhase struct {
-	p      *atomic.Int64
-	called chan struct{}
+// countingPhases counts the operations begun and ended, and tells when
+// one began.
+type countingPhases struct {
+	p            move.Phase
+	begun, ended atomic.Int64
+	began        chan struct{}
 }
 
-func (s signalingPhase) Phase(string) move.Phase {
+func (c *countingPhases) Begin(string) (move.Phase, func()) {
+	c.begun.Add(1)
 	select {
-	case s.called <- struct{}{}:
+	case c.began <- struct{}{}:
 	default:
 	}
-	return move.Phase(s.p.Load())
+	return c.p, func() { c.ended.Add(1) }
 }
 
-// An operation keeps the phase it started with: Acting reports it until
-// the operation ends, even after the tracker moved on, so a heartbeat
-// never acknowledges a phase while older work still runs.
-func TestSQLStoreActingWaitsForRunningOperations(t *testing.T) {
+// An operation ends only once its transaction has: until then the
+// tracker's heartbeat keeps reporting the phase it began with.
+func TestSQLStoreEndsOperationsAfterTheirTransaction(t *testing.T) {
 	ctx := context.Background()
 	db := dbtest.Open(t, dialect.SQLite)
 	stmt, _ := inventory.CreateTableSQL("items")
 	db.MustExec(stmt)
 	m := inventory.PriceMove("items_price_cents", "items", move.Releases{}, false)
-	var phase atomic.Int64
-	src := signalingPhase{p: &phase, called: make(chan struct{}, 1)}
+	src := &countingPhases{p: move.Legacy, began: make(chan struct{}, 1)}
 	s, err := inventory.NewSQLStore(db, m, src)
 	if err != nil {
 		t.Fatal(err)
@@ -137,12 +135,14 @@ func TestSQLStoreActingWaitsForRunningOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := holder.ExecContext(ctx, `INSERT INTO items (id, name, quantity) VALUES ('x', 'x', 1)`); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error)
 	go func() { done <- s.Put(ctx, &pb.Item{Id: "a", Name: "a", PriceCents: 100}, false) }()
-	<-src.called // the Put started at legacy
-	phase.Store(int64(move.WriteBoth))
-	if got := s.Acting(); got != move.Legacy {
-		t.Fatalf("acting %s while a legacy write runs", got)
+	<-src.began
+	if src.ended.Load() != 0 {
+		t.Fatal("the put ended its operation before its transaction")
 	}
 	if err := holder.Rollback(); err != nil {
 		t.Fatal(err)
@@ -150,10 +150,12 @@ func TestSQLStoreActingWaitsForRunningOperations(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Acting(); got != move.WriteBoth {
-		t.Fatalf("acting %s once nothing runs", got)
+	if _, err := s.Get(ctx, "a"); err != nil {
+		t.Fatal(err)
 	}
-	s.Wait() // returns at once: nothing runs
+	if b, e := src.begun.Load(), src.ended.Load(); b != 2 || e != 2 {
+		t.Fatalf("%d operations begun, %d ended", b, e)
+	}
 }
 
 func TestCreateTableSQLRefusesUnsafeNames(t *testing.T) {

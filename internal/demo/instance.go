@@ -42,7 +42,6 @@ type instance struct {
 	items   *inventory.SQLStore
 	catalog *inventory.SQLStore
 	wg      sync.WaitGroup
-	faulty  bool
 }
 
 // faultyPhases is a release with a bug: it acts on another phase than its
@@ -53,21 +52,15 @@ type faultyPhases struct {
 	fault   func(int64, string, move.Phase) move.Phase
 }
 
-func (f faultyPhases) Phase(name string) move.Phase {
-	return f.fault(f.release, name, f.tr.Phase(name))
+func (f faultyPhases) Begin(name string) (move.Phase, func()) {
+	p, done := f.tr.Begin(name)
+	return f.fault(f.release, name, p), done
 }
 
-// phases is what the instance reports: per move, the lowest phase it acts
-// on, running operations included.
-func (in *instance) phases() map[string]string {
-	p := in.tr.Phases()
-	if in.faulty {
-		return p // the lie a faulty release tells
-	}
-	p[in.items.Move().Name] = in.items.Acting().String()
-	p[in.catalog.Move().Name] = in.catalog.Acting().String()
-	return p
-}
+// phases is what the instance reports: its tracker's phases, which account
+// for running operations (a faulty release acts on another phase than it
+// reports).
+func (in *instance) phases() map[string]string { return in.tr.Phases() }
 
 func (in *instance) store(table string) *inventory.SQLStore {
 	if table == in.catalog.Move().Table {
@@ -149,7 +142,7 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	in := &instance{id: sl.id, release: release, api: api, tr: tr}
 	var phases inventory.PhaseSource = tr
 	if r.cfg.fault != nil {
-		phases, in.faulty = faultyPhases{tr: tr, release: release, fault: r.cfg.fault}, true
+		phases = faultyPhases{tr: tr, release: release, fault: r.cfg.fault}
 	}
 	check := inventory.WithPutCheck(r.putCheck)
 	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases, check); err != nil {
@@ -221,8 +214,7 @@ func (r *run) stop(in *instance) {
 	cancel()
 	in.cancel()
 	in.wg.Wait()
-	in.items.Wait()
-	in.catalog.Wait()
+	_ = in.tr.Wait(context.Background())
 	in.nc.Close()
 }
 
@@ -235,6 +227,5 @@ func (r *run) kill(in *instance) {
 	in.nc.Close()
 	in.wg.Wait()
 	// Nothing of this process may write after it is declared dead.
-	in.items.Wait()
-	in.catalog.Wait()
+	_ = in.tr.Wait(context.Background())
 }

@@ -233,7 +233,7 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 			ctx, cancel := mergeCancel(ctx, in.ctx)
 			defer cancel()
 			st := in.store(k.table)
-			how = fmt.Sprintf("%s store get (release %d, %s)", k.table, in.release, st.Acting())
+			how = fmt.Sprintf("%s store get (release %d, %s)", k.table, in.release, in.phases()[st.Move().Name])
 			var err error
 			got, err = st.Get(ctx, k.id)
 			notFound = nil
