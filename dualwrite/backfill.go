@@ -173,8 +173,15 @@ type bf struct {
 //
 // With a SQL expression each batch is one UPDATE (or, across tables, one
 // INSERT ... SELECT) over the key range; with a Go function each batch reads,
-// transforms and writes its rows, and a row whose transform fails is
-// recorded (key and error) in tandem_move_failures and blocks read-new.
+// transforms and writes its rows (in multi-row statements), and a row whose
+// transform fails is recorded (key and error) in tandem_move_failures and
+// blocks read-new.
+//
+// The batches run on a connection of their own, set up for many short
+// transactions (dialect.BulkSession): on PostgreSQL their commits do not
+// wait for the WAL flush, so a server crash can lose the last batches and
+// their cursors together, and a rerun redoes them; the batch that records
+// completion commits durably.
 func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOption) (BackfillResult, error) {
 	cfg := backfillConfig{target: 50 * time.Millisecond, initial: 1000, minBatch: 100, maxBatch: 1_000_000, lease: time.Minute}
 	for _, o := range opts {
