@@ -25,8 +25,8 @@ var (
 	// ErrBusy means another runner holds the move's backfill lease.
 	ErrBusy = errors.New("another runner is working on this move")
 	// ErrTooOld means this build cannot act on a phase close enough to the
-	// ledger's: a running instance would act two phases behind, or a
-	// starting one behind a move at write-both or later.
+	// ledger's: it would act two phases behind, or start writing old only
+	// behind a move at write-both or later.
 	ErrTooOld = errors.New("build too old for the move's phase")
 	// ErrStepFailed means a DDL step failed; the ledger says which.
 	ErrStepFailed = errors.New("move step failed")
@@ -127,8 +127,9 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() []error { return []error{ErrStepFailed, e.Err} }
 
 // TooOldError refuses a build that cannot act on a phase close enough to
-// the ledger's: two phases behind for a running instance, or any phase
-// behind for one starting once the move is at write-both (Starting).
+// the ledger's: two or more phases behind, or, for a process starting
+// (Starting), on legacy once a move without triggers is at write-both or
+// later (OldOnly).
 type TooOldError struct {
 	Move    string
 	Release int64
@@ -138,6 +139,9 @@ type TooOldError struct {
 	// not say).
 	Need     int64
 	Starting bool
+	// OldOnly: the build would write old only after the backfill may have
+	// started.
+	OldOnly bool
 }
 
 func (e *TooOldError) Error() string {
@@ -145,8 +149,11 @@ func (e *TooOldError) Error() string {
 	if e.Need > 0 {
 		need = fmt.Sprintf("run release %d or newer", e.Need)
 	}
-	if e.Starting {
-		return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: an instance may not start behind a move at write-both or later (writes it skipped could not be found again); %s", e.Move, e.Ledger, e.Release, e.Can, need)
+	switch {
+	case e.OldOnly:
+		return fmt.Sprintf("move %q is at %s but release %d can only act on %s: an instance may not start writing old only once a move is at write-both or later (the backfill may already have passed the rows it writes, and nothing would find them again); %s", e.Move, e.Ledger, e.Release, e.Can, need)
+	case e.Starting:
+		return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: it would start two phases behind; %s", e.Move, e.Ledger, e.Release, e.Can, need)
 	}
 	return fmt.Sprintf("move %q is at %s but release %d can only act up to %s: it would act two phases behind; stop this instance and %s", e.Move, e.Ledger, e.Release, e.Can, need)
 }

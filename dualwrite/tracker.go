@@ -60,13 +60,18 @@ type moveState struct {
 }
 
 // NewTracker reads the ledger once for the moves this build knows. It fails
-// with a *TooOldError when release cannot act on a move's ledger phase
-// once the move is at write-both or later, unless the move uses triggers.
-// A running instance may lag one phase (Refresh), because the gates wait
-// for it; a starting one may not: an instance that started acting on
-// legacy after the backfill passed its rows would write old only, and the
-// gate into read-new could not know which rows to look at again. The error
-// names the release to run.
+// with a *TooOldError (Starting) when release may not start on a move:
+//
+//   - it would act on legacy, writing old only, while the move is at
+//     write-both or later and has no triggers: the backfill may already
+//     have passed the rows it writes, and nothing would find them again;
+//   - it would act two or more phases behind the ledger (with triggers,
+//     which keep both columns in step, only behind a contracted move).
+//
+// Acting one phase behind is otherwise safe, starting as running:
+// adjacent phases run side by side and the gates wait for the instance.
+// A release that ships up to read-new, say, may start while the ledger is
+// at write-new. The error names the release to run.
 func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move) (*Tracker, error) {
 	if err := move.ValidateAll(moves); err != nil {
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
@@ -87,7 +92,9 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 
 // Refresh rereads the ledger. On error the phases stay as they were. A
 // *TooOldError means the ledger moved two phases past this build (one
-// phase behind is allowed while running): stop the instance (see Run).
+// phase behind is allowed): stop the instance (see Run). A running
+// instance acting on legacy behind a move at write-both is not refused:
+// the gates wait for it to acknowledge write-both before the backfill.
 func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, false) }
 
 func (t *Tracker) refresh(ctx context.Context, starting bool) error {
@@ -110,10 +117,14 @@ func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 		// mix of phases short of contract, so a lagging build is safe.
 		lagOK := m.Triggers && ledger <= move.WriteNew
 		switch {
-		case starting && !m.Triggers && ledger >= move.WriteBoth && can < ledger:
-			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger), Starting: true}
 		case !lagOK && int(can) < int(ledger)-1:
-			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger - 1)}
+			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger - 1), Starting: starting}
+		case starting && !m.Triggers && ledger >= move.WriteBoth && can == move.Legacy:
+			// A running one was registered before the move left
+			// legacy, and the backfill waits until it writes both or is
+			// deleted; one starting now could register after the
+			// backfill started and write old only behind its back.
+			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(move.WriteBoth), Starting: true, OldOnly: true}
 		}
 		out[i] = Effective(ledger, can)
 	}

@@ -40,13 +40,14 @@ func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
 		e.register("a", 42, move.Legacy)
 		e.advance(move.WriteBoth)
 		// A running release 41 lags one phase: allowed, the gates wait
-		// for it. A starting one is refused: it would write old only.
+		// for it. A starting one is refused: it would write old only,
+		// perhaps behind the backfill.
 		if err := tr41.Refresh(e.ctx); err != nil {
 			t.Fatalf("running release 41 one phase behind: %v", err)
 		}
 		_, err = dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m})
 		var too *dualwrite.TooOldError
-		if !errors.As(err, &too) || !too.Starting || too.Need != 42 || !strings.Contains(err.Error(), "run release 42 or newer") {
+		if !errors.As(err, &too) || !too.Starting || !too.OldOnly || too.Need != 42 || !strings.Contains(err.Error(), "run release 42 or newer") || !strings.Contains(err.Error(), "writing old only") {
 			t.Fatalf("starting release 41 at write-both: %v", err)
 		}
 		if err := tr44.Refresh(e.ctx); err != nil {
@@ -73,13 +74,13 @@ func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
 		if _, err := dualwrite.NewTracker(e.ctx, db, 41, []move.Move{m}); !errors.Is(err, dualwrite.ErrTooOld) {
 			t.Fatalf("new tracker for 41: %v", err)
 		}
-		// Release 42 carries write-both only: running, it lags one phase,
-		// allowed, and its acknowledgement holds the next transition;
-		// starting, it is refused.
+		// Release 42 carries write-both only: running or starting, it lags
+		// one phase, allowed (it writes both), and its acknowledgement
+		// holds the next transition.
 		if err := tr42.Refresh(e.ctx); err != nil || tr42.Phase(m.Name) != move.WriteBoth {
 			t.Fatalf("release 42: %v %v", tr42.Phase(m.Name), err)
 		}
-		if _, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{m}); !errors.As(err, &too) || too.Need != 43 {
+		if tr, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{m}); err != nil || tr.Phase(m.Name) != move.WriteBoth {
 			t.Fatalf("starting release 42 at read-new: %v", err)
 		}
 		if tr43, err := dualwrite.NewTracker(e.ctx, db, 43, []move.Move{m}); err != nil || tr43.Phase(m.Name) != move.ReadNew {
@@ -92,6 +93,77 @@ func TestTrackerActsOnLedgerAndBuild(t *testing.T) {
 		st := e.status()
 		if len(st.Releases) != 4 || st.Releases[0].Release != 42 || st.Releases[0].Acts != move.WriteBoth || st.Releases[0].Instances != 1 || st.Releases[1].Acts != move.ReadNew {
 			t.Fatalf("release table: %+v", st.Releases)
+		}
+	})
+}
+
+// Which builds may start at each ledger phase: one phase behind is safe
+// except on legacy, which writes old only, once the move left legacy; two
+// phases behind never is. A killed release 43 (up to read-new) comes back
+// at 43 while the ledger is at write-new, and contract waits for it.
+func TestTrackerStartRule(t *testing.T) {
+	type start struct {
+		release int64
+		acts    move.Phase // when it may start
+		need    int64      // when refused: the release named
+		oldOnly bool
+	}
+	steps := []struct {
+		ledger move.Phase
+		starts []start
+	}{
+		{move.Legacy, []start{{41, move.Legacy, 0, false}, {44, move.Legacy, 0, false}}},
+		{move.WriteBoth, []start{{41, 0, 42, true}, {42, move.WriteBoth, 0, false}, {44, move.WriteBoth, 0, false}}},
+		{move.ReadNew, []start{{41, 0, 42, false}, {42, move.WriteBoth, 0, false}, {43, move.ReadNew, 0, false}}},
+		{move.WriteNew, []start{{41, 0, 43, false}, {42, 0, 43, false}, {43, move.ReadNew, 0, false}, {44, move.WriteNew, 0, false}}},
+	}
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		m := releasedMove()
+		e := newEnv(t, db, 20, m)
+		e.register("a", 44, move.Legacy)
+		for _, st := range steps {
+			if st.ledger != move.Legacy {
+				e.advance(st.ledger)
+				e.ack("a", st.ledger)
+			}
+			if st.ledger == move.WriteBoth {
+				if _, err := e.mg.Backfill(e.ctx, m.Name); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.mg.Verify(e.ctx, m.Name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range st.starts {
+				tr, err := dualwrite.NewTracker(e.ctx, db, s.release, []move.Move{m})
+				var too *dualwrite.TooOldError
+				switch {
+				case s.need == 0 && err != nil:
+					t.Errorf("at %s, release %d refused: %v", st.ledger, s.release, err)
+				case s.need == 0 && tr.Phase(m.Name) != s.acts:
+					t.Errorf("at %s, release %d acts on %s, want %s", st.ledger, s.release, tr.Phase(m.Name), s.acts)
+				case s.need != 0 && !errors.As(err, &too):
+					t.Errorf("at %s, release %d started: %v", st.ledger, s.release, err)
+				case s.need != 0 && (too.Need != s.need || !too.Starting || too.OldOnly != s.oldOnly || !errors.Is(err, dualwrite.ErrTooOld)):
+					t.Errorf("at %s, release %d: %+v (%v)", st.ledger, s.release, too, err)
+				}
+			}
+		}
+		// The release-43 instance that came back reports read-new: the
+		// move waits for it before contract.
+		tr43, err := dualwrite.NewTracker(e.ctx, db, 43, []move.Move{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.reg.Register(e.ctx, services.Instance{ID: "b", Service: "shop", Host: "h-b", Release: 43, Phases: tr43.Phases()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.mg.Finalize(e.ctx, m.Name, "test"); err == nil {
+			t.Fatal("finalized with a release-43 instance acting on read-new")
+		}
+		_, err = e.mg.Advance(e.ctx, m.Name, move.Contracted)
+		if bs := blockers(t, err); !strings.Contains(kinds(bs), "instances") || !strings.Contains(err.Error(), "b (shop on h-b, release 43") {
+			t.Fatalf("contract with a release-43 instance: %v", err)
 		}
 	})
 }
