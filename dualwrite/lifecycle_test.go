@@ -71,6 +71,17 @@ func propsMove() move.Move {
 type history struct {
 	mu     sync.Mutex
 	values map[int64][]int64
+	locks  sync.Map // int64 -> *sync.Mutex: one writer per key at a time
+}
+
+// lockKey serializes the writers of one key (tandemtest runs two copies of
+// the old release's code at once), so the order values are recorded in is
+// the order they commit in.
+func (h *history) lockKey(k int64) func() {
+	m, _ := h.locks.LoadOrStore(k, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 func (h *history) add(k, v int64) {
@@ -158,6 +169,7 @@ func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 	}
 	nextInsert.n = 100000
 	writeValue := func(ctx context.Context, db *dialect.DB, p move.Phase, k, v int64, insert bool) error {
+		defer h.lockKey(k)()
 		tx, err := db.BeginTxx(ctx, nil)
 		if err != nil {
 			return err
