@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 )
 

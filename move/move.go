@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // Move declares one data move: a column to another column of the same table,

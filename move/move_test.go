@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 func sameTable() Move {

@@ -3,7 +3,7 @@ package move
 import (
 	"strings"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // Placeholder is how a SQL transform expression names the value it

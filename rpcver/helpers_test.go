@@ -12,7 +12,7 @@ import (
 
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/schema"

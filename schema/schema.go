@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // VersionsTable is where each tandem table's version is kept.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/schema"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/services"
 )

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/triggers"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // The demo as a new user runs it, in fast mode: a timeline, a clean

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tandem-go/tandem/dualwrite"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 )
 

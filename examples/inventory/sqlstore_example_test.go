@@ -8,7 +8,7 @@ import (
 
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 )
 

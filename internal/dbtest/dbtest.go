@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // SkipMarker starts the message of every engine skipped for want of a DSN.

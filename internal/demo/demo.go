@@ -20,7 +20,7 @@ import (
 
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

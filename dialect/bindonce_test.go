@@ -3,7 +3,7 @@ package dialect_test
 import (
 	"testing"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 func TestUpdateOneValue(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 func TestParseDSN(t *testing.T) {

@@ -3,7 +3,7 @@ package dialect_test
 import (
 	"fmt"
 
-	"github.com/tandem-go/tandem/internal/dialect"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 func ExampleParseDSN() {
