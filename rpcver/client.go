@@ -33,9 +33,12 @@ type clientMethod struct {
 	last atomic.Pointer[subjectAt] // the subject of the last target, reused while the cap holds
 }
 
+// subjectAt holds a method's subjects at one version: without a budget
+// token, and with each budget token.
 type subjectAt struct {
-	v       Version
-	subject string
+	v        Version
+	subject  string
+	budgeted [maxBudgetBucket + 1]string
 }
 
 type clientConfig struct {
@@ -130,15 +133,15 @@ func (c *Client) call(ctx context.Context, method string, req, resp proto.Messag
 }
 
 func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Message, resp proto.Message, to Version) error {
-	subject, data, buf, err := c.encode(cm, rm, to)
+	sa, data, buf, err := c.encode(cm, rm, to)
 	if err != nil {
 		return err
 	}
-	reply, err := c.request(ctx, subject, data)
+	reply, err := c.request(ctx, sa, data)
 	release(buf)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			return &NoServerError{API: c.api.name, Subject: subject}
+			return &NoServerError{API: c.api.name, Subject: sa.subject}
 		}
 		return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, cm.info.name, err)
 	}
@@ -148,24 +151,24 @@ func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Mes
 // encode checks the method against the target, backports a copy of the
 // request when a set field is newer than the target, and encodes it into a
 // pooled buffer (release it once published).
-func (c *Client) encode(cm *clientMethod, rm protoreflect.Message, to Version) (string, []byte, *[]byte, error) {
+func (c *Client) encode(cm *clientMethod, rm protoreflect.Message, to Version) (*subjectAt, []byte, *[]byte, error) {
 	mi := cm.info
 	if to.Less(mi.since) {
-		return "", nil, nil, &MethodTooNewError{API: c.api.name, Method: mi.name, Since: mi.since, Target: to}
+		return nil, nil, nil, &MethodTooNewError{API: c.api.name, Method: mi.name, Since: mi.since, Target: to}
 	}
 	msg := rm
 	if to != c.api.current && c.api.needsBackport(rm, mi.input, to) {
 		// Never touch the caller's message: backport a copy.
 		msg = proto.Clone(rm.Interface()).ProtoReflect()
 		if err := c.api.backport(msg, mi.input, to, true); err != nil {
-			return "", nil, nil, fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
+			return nil, nil, nil, fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
 		}
 	}
 	data, buf, err := marshal(msg.Interface())
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
+		return nil, nil, nil, fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
 	}
-	return cm.subject(c.prefix, c.api.name, to), data, buf, nil
+	return cm.subjects(c.prefix, c.api.name, to), data, buf, nil
 }
 
 // decode reads a reply: a remote error, or the response, upgraded from the
@@ -189,30 +192,26 @@ func (c *Client) decode(cm *clientMethod, reply *nats.Msg, resp proto.Message, t
 }
 
 // request sends one request. The time the client will wait, the context's
-// deadline or the client's timeout, travels with it (TimeoutHeader), so
-// the handler stops when the caller has given up and a request the caller
-// retried cannot commit after its retry.
-func (c *Client) request(ctx context.Context, subject string, data []byte) (*nats.Msg, error) {
-	msg := &nats.Msg{Subject: subject, Data: data}
+// deadline or the client's timeout, travels with it as the subject's
+// budget token, so the handler stops when the caller has given up and a
+// request the caller retried cannot commit after its retry.
+func (c *Client) request(ctx context.Context, sa *subjectAt, data []byte) (*nats.Msg, error) {
 	if ctx.Done() == nil {
 		// No cancellation: the plain request is cheaper than a context one.
-		msg.Header = timeoutHeader(c.timeout)
-		return c.nc.RequestMsg(msg, c.timeout)
+		return c.nc.Request(sa.budgeted[budgetBucket(c.timeout)], data, c.timeout)
 	}
 	dl, ok := ctx.Deadline()
 	if !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		msg.Header = timeoutHeader(c.timeout)
-	} else {
-		left := time.Until(dl)
-		if left <= 0 {
-			return nil, context.DeadlineExceeded
-		}
-		msg.Header = timeoutHeader(left)
+		return c.nc.RequestWithContext(ctx, sa.budgeted[budgetBucket(c.timeout)], data)
 	}
-	return c.nc.RequestMsgWithContext(ctx, msg)
+	left := time.Until(dl)
+	if left <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	return c.nc.RequestWithContext(ctx, sa.budgeted[budgetBucket(left)], data)
 }
 
 func (c *Client) remoteError(method string, to Version, code string, reply *nats.Msg) error {
@@ -233,13 +232,16 @@ type versionErrorBody struct {
 	Current   Version `json:"current"`
 }
 
-func (cm *clientMethod) subject(prefix, api string, v Version) string {
+func (cm *clientMethod) subjects(prefix, api string, v Version) *subjectAt {
 	if s := cm.last.Load(); s != nil && s.v == v {
-		return s.subject
+		return s
 	}
 	s := &subjectAt{v: v, subject: Subject(prefix, api, cm.info.name, v)}
+	for k := range s.budgeted {
+		s.budgeted[k] = s.subject + "." + budgetToken(k)
+	}
 	cm.last.Store(s)
-	return s.subject
+	return s
 }
 
 func checkPrefix(p string) error {

@@ -3,7 +3,6 @@ package rpcver_test
 import (
 	"context"
 	"errors"
-	"strconv"
 	"testing"
 	"time"
 
@@ -68,21 +67,20 @@ func TestHandlerSeesCallerDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("held call: %v, want DeadlineExceeded", err)
 	}
-	m := w.next(t)
-	ms, perr := strconv.Atoi(m.Header.Get(rpcver.TimeoutHeader))
-	if perr != nil || ms <= 0 || ms > 300 {
-		t.Fatalf("%s = %q, want 1 to 300 ms", rpcver.TimeoutHeader, m.Header.Get(rpcver.TimeoutHeader))
+	// Just under 300ms left, rounded down to a power of two.
+	if m := w.next(t); m.Subject != "tandem.inventory.PutItem.v1.2.t256" || len(m.Header) != 0 {
+		t.Fatalf("sent on %s with headers %v, want tandem.inventory.PutItem.v1.2.t256 and none", m.Subject, m.Header)
 	}
-	if budget := <-st.seen; budget < 0 || budget > 300*time.Millisecond {
-		t.Fatalf("handler budget %v, want a deadline within the caller's 300ms", budget)
+	if budget := <-st.seen; budget < 0 || budget > 256*time.Millisecond {
+		t.Fatalf("handler budget %v, want a deadline within the caller's 256ms token", budget)
 	}
 	// The caller retries the write; the abandoned one must not land after it.
 	if _, err := inventory.PutItem.Call(context.Background(), client, &pb.PutItemRequest{Item: &pb.Item{Id: "second"}}); err != nil {
 		t.Fatal(err)
 	}
 	w.next(t)
-	if budget := <-st.seen; budget <= 0 || budget > 5*time.Second {
-		t.Fatalf("a call with no deadline: handler budget %v, want the client's 5s timeout", budget)
+	if budget := <-st.seen; budget <= 3*time.Second || budget > 4096*time.Millisecond {
+		t.Fatalf("a call with no deadline: handler budget %v, want the client's 5s timeout rounded down to 4096ms", budget)
 	}
 	close(st.hold)
 	if id := <-st.committed; id != "second" {
@@ -104,8 +102,13 @@ func TestHandlerTimeout(t *testing.T) {
 	nc := natstest.Connect(t, ns)
 	st := newCommitStore()
 	startServer(t, nc, inventory.API, st, rpcver.WithHandlerTimeout(150*time.Millisecond))
+	var sendOn func(subject, name string, hdr nats.Header) *nats.Msg
 	subject := rpcver.Subject(rpcver.DefaultPrefix, "inventory", "PutItem", v1_2)
 	send := func(name string, hdr nats.Header) *nats.Msg {
+		t.Helper()
+		return sendOn(subject, name, hdr)
+	}
+	sendOn = func(subject, name string, hdr nats.Header) *nats.Msg {
 		t.Helper()
 		data, err := proto.Marshal(&pb.PutItemRequest{Item: &pb.Item{Id: "x", Name: name}})
 		if err != nil {
@@ -138,6 +141,21 @@ func TestHandlerTimeout(t *testing.T) {
 	}
 	if r := send("", nats.Header{rpcver.TimeoutHeader: {"0"}}); code(r) != rpcver.CodeDeadlineExceeded {
 		t.Fatalf("expired deadline: code %q, want %s", code(r), rpcver.CodeDeadlineExceeded)
+	}
+	// The subject's budget token wins over the header and the default.
+	if r := sendOn(subject+".t1024", "", nats.Header{rpcver.TimeoutHeader: {"2000"}}); code(r) != "" {
+		t.Fatalf("request with a budget token: %s", r.Header.Get(micro.ErrorHeader))
+	}
+	if budget := <-st.seen; budget <= 900*time.Millisecond || budget > 1024*time.Millisecond {
+		t.Fatalf("handler budget %v, want the token's 1024ms", budget)
+	}
+	if r := sendOn(subject+".t0", "", nil); code(r) != rpcver.CodeDeadlineExceeded {
+		t.Fatalf("expired budget token: code %q, want %s", code(r), rpcver.CodeDeadlineExceeded)
+	}
+	for _, bad := range []string{".t", ".t-1", ".t1234567890", ".tx", ".t1.t2", ".x.t5", ".3.t5"} {
+		if r := sendOn(subject+bad, "", nil); code(r) != rpcver.CodeBadRequest {
+			t.Fatalf("subject %s: code %q, want %s", subject+bad, code(r), rpcver.CodeBadRequest)
+		}
 	}
 	select {
 	case b := <-st.seen:

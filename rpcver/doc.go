@@ -11,14 +11,16 @@
 // A Server is a nats.go micro service with one endpoint per method, so
 // $SRV.PING, $SRV.INFO and $SRV.STATS and the nats micro tooling work. The
 // request's version rides in the subject, <prefix>.<api>.<Method>.v<major>.<minor>,
-// which costs nothing on the wire; each endpoint listens on the minor
-// wildcard, so a version outside the server's range still reaches it and is
+// which costs nothing on the wire; each endpoint listens on
+// <...>.v<major>.>, so a version outside the server's range still reaches it and is
 // answered with CodeUnsupportedVersion in micro's error headers. An older
 // request is upgraded (Upgrade steps) before the handler sees it, and the
 // response is backported (Backport steps) to the version the caller spoke.
-// The one header a request carries, TimeoutHeader, is how long its caller
-// will wait; the handler's context ends then, so a request its caller gave
-// up on does not commit after the caller's retry. Servers register their API range in the services registry and heartbeat;
+// The subject also carries how long the caller will wait, rounded down to
+// a power of two milliseconds (<...>.v1.2.t4096); the handler's context
+// ends then, so a request its caller gave up on does not commit after the
+// caller's retry. A request without that token may say the same with
+// TimeoutHeader. Servers register their API range in the services registry and heartbeat;
 // Shutdown drains.
 //
 // A Client sends at min(its current version, the cluster's cap), with the

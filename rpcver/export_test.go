@@ -34,7 +34,7 @@ func UpgradeMessage(a *API, m proto.Message, from Version) error {
 // NATS, returning the error code ("" when it decoded).
 func DecodeRequest(a *API, method, subject string, data []byte, newReq func() proto.Message) (proto.Message, Version, string) {
 	ep := &endpoint{api: a, info: a.methods[method], newReq: newReq}
-	m, v, err := ep.decode(subject, data)
+	m, v, _, err := ep.decode(subject, data)
 	if err != nil {
 		return m, v, err.code
 	}
@@ -48,11 +48,11 @@ func DecodeRequest(a *API, method, subject string, data []byte, newReq func() pr
 func RoundTrip(c *Client, s *Server, method string, req, resp proto.Message) error {
 	cm := c.methods[method]
 	to := c.Target()
-	subject, data, buf, err := c.encode(cm, req.ProtoReflect(), to)
+	sa, data, buf, err := c.encode(cm, req.ProtoReflect(), to)
 	if err != nil {
 		return err
 	}
-	r := &loopRequest{subject: subject, data: data}
+	r := &loopRequest{subject: sa.budgeted[budgetBucket(c.timeout)], data: data}
 	s.serve(s.handlers[method], r)
 	release(buf)
 	return c.decode(cm, &r.reply, resp, to)

@@ -19,7 +19,7 @@ import (
 func FuzzDecodeRequest(f *testing.F) {
 	seed := func(m proto.Message) []byte { b, _ := proto.Marshal(m); return b }
 	put := seed(&pb.PutItemRequest{Item: &pb.Item{Id: "a", Price: 3, Labels: map[string]string{"tag/x": ""}, Tags: []string{"y"}}, CreateOnly: true})
-	for _, tok := range []string{"0", "1", "2", "3", "999999", "1000000", "", "-1", "+1", "01", "1.2", "x", "\xff"} {
+	for _, tok := range []string{"0", "1", "2", "3", "999999", "1000000", "", "-1", "+1", "01", "1.2", "x", "\xff", "2.t4096", "2.t0", "2.t", "2.t1234567890", "2.tx", "t5", "1.2.t5"} {
 		f.Add(tok, put)
 	}
 	f.Add("1", []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})

@@ -59,10 +59,11 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := w.next(t)
-		// The version rides in the subject; the only header is the time
-		// the caller waits (the client's 5s timeout here).
-		if m.Subject != "tandem.inventory.PutItem.v1.1" || len(m.Header) != 1 || m.Header.Get(rpcver.TimeoutHeader) == "" {
-			t.Fatalf("sent on %s with headers %v, want tandem.inventory.PutItem.v1.1 and %s only", m.Subject, m.Header, rpcver.TimeoutHeader)
+		// The version rides in the subject, and so does the time the
+		// caller waits (the client's 5s timeout, rounded down to 4096ms);
+		// no header.
+		if m.Subject != "tandem.inventory.PutItem.v1.1.t4096" || len(m.Header) != 0 {
+			t.Fatalf("sent on %s with headers %v, want tandem.inventory.PutItem.v1.1.t4096 and none", m.Subject, m.Header)
 		}
 		sent := decode[*pb.PutItemRequest](t, m.Data)
 		if len(sent.Item.Tags) != 0 || len(sent.Item.Labels) != 1 || sent.Item.Labels["tag/steel"] != "" {
@@ -132,7 +133,7 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		m = w.next(t)
-		if m.Subject != "tandem.inventory.PutItem.v1.2" {
+		if m.Subject != "tandem.inventory.PutItem.v1.2.t4096" {
 			t.Fatalf("sent on %s, want v1.2", m.Subject)
 		}
 		if sent := decode[*pb.PutItemRequest](t, m.Data); !sent.CreateOnly || len(sent.Item.Tags) != 1 {
@@ -201,7 +202,7 @@ func TestTooNewRequest(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != rpcver.CodeNotFound {
 		t.Fatalf("err = %v, want the retry at 1.2 to reach the handler (404)", err)
 	}
-	if m1, m2 := w.next(t), w.next(t); m1.Subject != "tandem.inventory.GetItem.v1.3" || m2.Subject != "tandem.inventory.GetItem.v1.2" {
+	if m1, m2 := w.next(t), w.next(t); m1.Subject != "tandem.inventory.GetItem.v1.3.t4096" || m2.Subject != "tandem.inventory.GetItem.v1.2.t4096" {
 		t.Fatalf("sent on %s then %s, want 1.3 then the retry at 1.2", m1.Subject, m2.Subject)
 	}
 	w.none(t, nc)
@@ -241,9 +242,9 @@ func TestServiceInfo(t *testing.T) {
 		t.Fatalf("info %+v", info)
 	}
 	want := map[string][2]string{
-		"GetItem":    {"1.0", "tandem.inventory.GetItem.v1.*"},
-		"PutItem":    {"1.0", "tandem.inventory.PutItem.v1.*"},
-		"RenameItem": {"1.2", "tandem.inventory.RenameItem.v1.*"},
+		"GetItem":    {"1.0", "tandem.inventory.GetItem.v1.>"},
+		"PutItem":    {"1.0", "tandem.inventory.PutItem.v1.>"},
+		"RenameItem": {"1.2", "tandem.inventory.RenameItem.v1.>"},
 	}
 	if len(info.Endpoints) != len(want) {
 		t.Fatalf("endpoints %+v", info.Endpoints)

@@ -38,6 +38,7 @@ type Server struct {
 	svc      micro.Service
 	ctx      context.Context // handlers' context, cancelled when a shutdown gives up waiting
 	cancel   context.CancelFunc
+	dl       *deadlines // handlers' deadline contexts, children of ctx
 	kaCancel context.CancelFunc
 	kaDone   chan error
 }
@@ -108,7 +109,7 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 		}
 	}
 	return &Server{api: api, nc: nc, prefix: cfg.prefix, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every,
-		timeout: cfg.timeout, handlers: map[string]*endpoint{}}, nil
+		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()}}, nil
 }
 
 // Handle registers fn as the handler of method m. A method newer than the
@@ -227,6 +228,7 @@ func (s *Server) listen(ctx context.Context) error {
 		return err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.dl = &deadlines{parent: s.ctx}
 	for _, name := range s.api.Methods() {
 		ep := s.handlers[name]
 		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) { s.serve(ep, r) }),
@@ -320,12 +322,12 @@ func (s *Server) serve(ep *endpoint, r micro.Request) {
 			_ = r.Error(CodeInternal, fmt.Sprintf("handler panicked: %v", p), nil)
 		}
 	}()
-	req, v, rerr := ep.decode(r.Subject(), r.Data())
+	req, v, budget, rerr := ep.decode(r.Subject(), r.Data())
 	if rerr != nil {
 		_ = r.Error(rerr.code, rerr.msg, rerr.data)
 		return
 	}
-	ctx, cancel, rerr := handlerContext(s.ctx, nats.Header(r.Headers()), s.timeout)
+	ctx, cancel, rerr := handlerContext(s.dl, budget, nats.Header(r.Headers()), s.timeout)
 	if rerr != nil {
 		_ = r.Error(rerr.code, rerr.msg, rerr.data)
 		return
@@ -374,35 +376,38 @@ type requestError struct {
 	data      []byte
 }
 
-// decode reads the version from the subject and the request from the
-// payload, checks the version against the server's range and upgrades the
+// decode reads the version and the caller's budget (-1 when the subject
+// has none) from the subject and the request from the payload, checks the version against the server's range and upgrades the
 // request to the current version. It never panics on any input.
-func (ep *endpoint) decode(subject string, data []byte) (proto.Message, Version, *requestError) {
+func (ep *endpoint) decode(subject string, data []byte) (proto.Message, Version, time.Duration, *requestError) {
 	a := ep.api
-	minor, ok := minorOf(subject)
+	minor, budget, ok, budgetOK := subjectTail(subject, a.current.Major)
 	if !ok {
-		return nil, Version{}, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("subject %q does not end in a minor version", subject)}
+		return nil, Version{}, -1, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("subject %q does not end in v%d.<minor> or v%d.<minor>.t<milliseconds>", subject, a.current.Major, a.current.Major)}
 	}
 	v := Version{Major: a.current.Major, Minor: minor}
+	if !budgetOK {
+		return nil, v, -1, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("subject %q: the budget token is not t and a whole number of milliseconds (at most 9 digits)", subject)}
+	}
 	if v.Less(a.oldest) || a.current.Less(v) {
 		body, _ := json.Marshal(versionErrorBody{Requested: v.String(), Oldest: a.oldest, Current: a.current})
-		return nil, v, &requestError{code: CodeUnsupportedVersion,
+		return nil, v, -1, &requestError{code: CodeUnsupportedVersion,
 			msg:  fmt.Sprintf("%s.%s at %s: this server accepts %s to %s", a.name, ep.info.name, v, a.oldest, a.current),
 			data: body}
 	}
 	if v.Less(ep.info.since) {
-		return nil, v, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("%s.%s came in %s; a request at %s cannot call it", a.name, ep.info.name, ep.info.since, v)}
+		return nil, v, -1, &requestError{code: CodeBadRequest, msg: fmt.Sprintf("%s.%s came in %s; a request at %s cannot call it", a.name, ep.info.name, ep.info.since, v)}
 	}
 	req := ep.newReq()
 	if err := unmarshalNew(data, req); err != nil {
-		return nil, v, &requestError{code: CodeBadRequest, msg: "decode " + string(ep.info.input.desc.FullName()) + ": " + err.Error()}
+		return nil, v, -1, &requestError{code: CodeBadRequest, msg: "decode " + string(ep.info.input.desc.FullName()) + ": " + err.Error()}
 	}
 	if v != a.current {
 		if err := a.upgrade(req.ProtoReflect(), ep.info.input, v); err != nil {
-			return nil, v, &requestError{code: CodeBadRequest, msg: err.Error()}
+			return nil, v, -1, &requestError{code: CodeBadRequest, msg: err.Error()}
 		}
 	}
-	return req, v, nil
+	return req, v, budget, nil
 }
 
 func withAPI(apis []services.API, a services.API) []services.API {

@@ -1,24 +1,34 @@
 package rpcver
 
 import (
+	"math/bits"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultPrefix starts every rpcver subject.
 const DefaultPrefix = "tandem"
 
-// The version travels in the subject's last two tokens:
+// The version, and the time the caller will wait, travel in the subject's
+// last tokens:
 //
-//	<prefix>.<api>.<Method>.v<major>.<minor>     e.g. tandem.inventory.GetItem.v1.2
+//	<prefix>.<api>.<Method>.v<major>.<minor>[.t<ms>]   e.g. tandem.inventory.GetItem.v1.2.t4096
 //
-// A server subscribes once per method to <prefix>.<api>.<Method>.v<major>.*,
+// A server subscribes once per method to <prefix>.<api>.<Method>.v<major>.>,
 // so a request at any minor of its major reaches it and one outside its
-// range gets a typed error. The subject carries no per-call value (the
-// caller's timeout goes in a header), so a method at one version is one
-// subject and the NATS server's subject cache keeps hitting.
+// range gets a typed error. The budget token is rounded down to a power of
+// two milliseconds (0, 1, 2, 4, ... 2^29), so a handler never gets more time
+// than its caller and a method at one version has at most 31 subjects,
+// which the NATS server's subject cache keeps hitting. A request without
+// the token (sent with the nats tool, say) runs under TimeoutHeader when
+// it has one, else under the server's WithHandlerTimeout.
 
-// Subject returns the subject a request for method at version v goes to.
+// maxBudgetBucket is the largest budget token, 2^29 ms (about 6.2 days).
+const maxBudgetBucket = 30
+
+// Subject returns the subject a request for method at version v goes to,
+// without a budget token.
 func Subject(prefix, api, method string, v Version) string {
 	var b strings.Builder
 	b.Grow(len(prefix) + len(api) + len(method) + 12)
@@ -34,17 +44,63 @@ func Subject(prefix, api, method string, v Version) string {
 	return b.String()
 }
 
-// endpointSubject is the wildcard a server listens on for one method.
-func endpointSubject(prefix, api, method string, major int) string {
-	return prefix + "." + api + "." + method + ".v" + strconv.Itoa(major) + ".*"
+// budgetBucket is the index of the budget token for a caller that waits d
+// more: 0 for less than a millisecond, else k for [2^(k-1), 2^k) ms.
+func budgetBucket(d time.Duration) int {
+	ms := d.Milliseconds()
+	if ms <= 0 {
+		return 0
+	}
+	return min(bits.Len64(uint64(ms)), maxBudgetBucket)
 }
 
-// minorOf reads the minor version from a request subject's last token. It
-// accepts only 1 to 6 ASCII digits, so no input can overflow or panic.
-func minorOf(subject string) (int, bool) {
-	i := strings.LastIndexByte(subject, '.')
-	tok := subject[i+1:]
-	if len(tok) == 0 || len(tok) > 6 {
+// budgetToken is the subject token of bucket k: its budget rounded down.
+func budgetToken(k int) string {
+	if k == 0 {
+		return "t0"
+	}
+	return "t" + strconv.FormatInt(int64(1)<<(k-1), 10)
+}
+
+// endpointSubject is the wildcard a server listens on for one method.
+func endpointSubject(prefix, api, method string, major int) string {
+	return prefix + "." + api + "." + method + ".v" + strconv.Itoa(major) + ".>"
+}
+
+// subjectTail reads v<major>.<minor>[.t<ms>] from the end of a request
+// subject: the minor, and the caller's budget (-1 when the subject carries
+// none). The major must be the server's. It accepts only short runs of
+// ASCII digits, so no input can overflow or panic.
+func subjectTail(subject string, major int) (minor int, budget time.Duration, ok bool, budgetOK bool) {
+	budget, budgetOK = -1, true
+	rest, last := cutLast(subject)
+	if len(last) > 0 && last[0] == 't' {
+		budget, budgetOK = parseTimeout(last[1:])
+		rest, last = cutLast(rest)
+	}
+	minor, ok = digits(last, 6)
+	_, vtok := cutLast(rest)
+	if !ok || len(vtok) < 2 || vtok[0] != 'v' {
+		return 0, budget, false, budgetOK
+	}
+	if m, mok := digits(vtok[1:], 6); !mok || m != major {
+		return 0, budget, false, budgetOK
+	}
+	return minor, budget, true, budgetOK
+}
+
+// cutLast splits s at its last '.'.
+func cutLast(s string) (rest, last string) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return "", s
+	}
+	return s[:i], s[i+1:]
+}
+
+// digits reads 1 to max ASCII digits.
+func digits(tok string, max int) (int, bool) {
+	if len(tok) == 0 || len(tok) > max {
 		return 0, false
 	}
 	n := 0
