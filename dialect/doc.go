@@ -1,5 +1,7 @@
 // Package dialect holds every SQL difference between the engines tandem
 // supports: SQLite (the embedded default), PostgreSQL and MySQL/MariaDB.
+// Applications use it to open their database: every other package of
+// tandem takes the *DB that Open returns.
 //
 // One DSN form opens any of them:
 //
