@@ -377,8 +377,9 @@ type requestError struct {
 }
 
 // decode reads the version and the caller's budget (-1 when the subject
-// has none) from the subject and the request from the payload, checks the version against the server's range and upgrades the
-// request to the current version. It never panics on any input.
+// has none) from the subject and the request from the payload, checks the
+// version against the server's range and upgrades the request to the
+// current version. It never panics on any input.
 func (ep *endpoint) decode(subject string, data []byte) (proto.Message, Version, time.Duration, *requestError) {
 	a := ep.api
 	minor, budget, ok, budgetOK := subjectTail(subject, a.current.Major)
