@@ -10,9 +10,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
-	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/schema"

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"

@@ -10,10 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 	"github.com/tandem-go/tandem/internal/dbtest"
-	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/services"
