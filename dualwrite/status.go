@@ -282,7 +282,8 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 	default:
 		p("  backfill: not started")
 	}
-	if m.Reverse != nil {
+	// Old is gone once contracted: its freshness no longer means anything.
+	if m.Reverse != nil && m.Phase != move.Contracted {
 		p("  reverse backfill (old from new): %.1f%% (%d of %d rows), old stale: %v", m.Reverse.Percent, m.Reverse.RowsDone, m.Reverse.RowsTotal, m.OldStale)
 	}
 	ver := "never"
