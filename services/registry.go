@@ -20,7 +20,7 @@ const ChangedSubject = "tandem.services.changed"
 
 // Change is the payload published on ChangedSubject.
 type Change struct {
-	Event    string    `json:"event"` // register, state, apis, delete, finalize
+	Event    string    `json:"event"` // register, state, apis, phases, delete, finalize
 	Instance string    `json:"instance,omitempty"`
 	At       time.Time `json:"at"`
 }
@@ -249,7 +249,12 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error
 			}
 		}
 		if hb.Phases != nil {
-			phases = marshalField(hb.Phases)
+			if p := marshalField(hb.Phases); p != old.Phases {
+				phases = p
+				if event == "" {
+					event = "phases" // an acknowledgement can open a move's gate
+				}
+			}
 		}
 		// The state guard keeps a heartbeat racing an operator's delete from
 		// bringing the deleted row back to life.

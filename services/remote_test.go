@@ -3,6 +3,7 @@ package services_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,36 @@ func TestKeepAliveHeartbeatsUntilCancelledOrDeleted(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("KeepAlive kept going after the instance was deleted")
+	}
+}
+
+// A heartbeat that changes the phase an instance acts on is announced (it
+// can open a move's gate); one that repeats it is not.
+func TestPhaseChangeIsAnnounced(t *testing.T) {
+	ctx := context.Background()
+	nc := natstest.Connect(t, natstest.New(t))
+	reg := newRegistry(t, dbtest.Open(t, dialect.SQLite), services.WithNATS(nc))
+	if err := reg.Register(ctx, inst("a", 42)); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.SubscribeSync(services.ChangedSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	phases := services.Heartbeat{Phases: map[string]string{"m": "write-both"}}
+	for range 2 {
+		if err := reg.Heartbeat(ctx, "a", phases); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil || !strings.Contains(string(msg.Data), `"event":"phases"`) {
+		t.Fatalf("first heartbeat with a new phase: %v %s", err, msg.Data)
+	}
+	if msg, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("a repeated phase was announced again: %s", msg.Data)
 	}
 }
