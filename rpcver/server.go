@@ -28,6 +28,7 @@ type Server struct {
 	rep      services.Reporter
 	inst     services.Instance
 	every    time.Duration
+	hb       func() services.Heartbeat
 	timeout  time.Duration // handler timeout when a request carries none
 	handlers map[string]*endpoint
 
@@ -57,6 +58,7 @@ type serverConfig struct {
 	inst    services.Instance
 	every   time.Duration
 	timeout time.Duration
+	hb      func() services.Heartbeat
 }
 
 // ServerOption configures NewServer.
@@ -85,6 +87,13 @@ func WithRegistry(rep services.Reporter, inst services.Instance, every time.Dura
 	return func(c *serverConfig) { c.rep, c.inst, c.every = rep, inst, every }
 }
 
+// WithHeartbeat sets what each heartbeat of WithRegistry reports, such as
+// the phase this instance acts on per move (a dualwrite.Tracker's Phases),
+// so moves' gates see the server's acknowledgements.
+func WithHeartbeat(hb func() services.Heartbeat) ServerOption {
+	return func(c *serverConfig) { c.hb = hb }
+}
+
 // NewServer returns a server of api over nc's NATS servers.
 func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	cfg := serverConfig{prefix: DefaultPrefix, log: slog.New(slog.DiscardHandler), every: 10 * time.Second}
@@ -108,7 +117,10 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 			return nil, &DefinitionError{API: api.name, Where: "WithRegistry", Reason: "the heartbeat interval must be positive"}
 		}
 	}
-	return &Server{api: api, nc: nc, prefix: cfg.prefix, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every,
+	if cfg.hb == nil {
+		cfg.hb = func() services.Heartbeat { return services.Heartbeat{} }
+	}
+	return &Server{api: api, nc: nc, prefix: cfg.prefix, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every, hb: cfg.hb,
 		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()}}, nil
 }
 
@@ -184,7 +196,7 @@ func (s *Server) Start(ctx context.Context) error {
 		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
 		go func() {
-			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, func() services.Heartbeat { return services.Heartbeat{} })
+			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, s.hb)
 			if err != nil {
 				// Deleted by an operator: this server no longer counts for
 				// the cap, so say so loudly; it keeps serving its range.
@@ -206,7 +218,15 @@ func (s *Server) listen(ctx context.Context) error {
 	opts := s.nc.Opts
 	opts.Name = "rpcver " + s.api.name
 	opts.ClosedCB = func(*nats.Conn) { close(s.closed) }
-	opts.DisconnectedCB, opts.DisconnectedErrCB, opts.ReconnectedCB, opts.DiscoveredServersCB, opts.AsyncErrorCB, opts.LameDuckModeHandler = nil, nil, nil, nil, nil, nil
+	opts.DisconnectedCB, opts.ReconnectedCB, opts.DiscoveredServersCB, opts.LameDuckModeHandler = nil, nil, nil, nil
+	// The caller's callbacks belong to its own connection; this one reports
+	// through the server's logger (silent by default), never to stderr.
+	opts.DisconnectedErrCB = func(_ *nats.Conn, err error) {
+		s.log.Info("rpcver: disconnected from NATS", "api", s.api.name, "err", err)
+	}
+	opts.AsyncErrorCB = func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		s.log.Warn("rpcver: NATS error", "api", s.api.name, "err", err)
+	}
 	own, err := opts.Connect()
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)

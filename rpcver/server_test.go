@@ -366,3 +366,36 @@ func (r *registryCaps) Refresh(ctx context.Context) error {
 	r.fresh.Store(true)
 	return r.cache.Refresh(ctx)
 }
+
+// WithHeartbeat: what the server's heartbeats report (the phase it acts on
+// per move) reaches the registry.
+func TestServerHeartbeatReportsPhases(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.Open(t, dialect.SQLite)
+	nc := natstest.Connect(t, natstest.New(t))
+	reg, _ := newRegistry(t, db, nc)
+	var phase atomic.Value
+	phase.Store("write-both")
+	startServer(t, nc, inventory.API, inventory.NewMemStore(),
+		rpcver.WithRegistry(reg, services.Instance{ID: "inv-hb", Service: "inventory", Host: "h", Release: 42}, 10*time.Millisecond),
+		rpcver.WithHeartbeat(func() services.Heartbeat {
+			return services.Heartbeat{Phases: map[string]string{"price_cents": phase.Load().(string)}}
+		}))
+	deadline := time.Now().Add(10 * time.Second)
+	for _, want := range []string{"write-both", "read-new"} {
+		phase.Store(want)
+		for {
+			in, err := reg.Get(ctx, "inv-hb")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Phases["price_cents"] == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("phase %q never reported; registry has %v", want, in.Phases)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
