@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

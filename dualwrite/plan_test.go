@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/move"
 )
 

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/schema"
 )
 

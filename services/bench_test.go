@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/services"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"

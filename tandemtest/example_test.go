@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/tandemtest"
 )

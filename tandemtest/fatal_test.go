@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/tandemtest"
 )

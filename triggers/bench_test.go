@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
 )
 
 // The demo as a new user runs it, in fast mode: a timeline, a clean

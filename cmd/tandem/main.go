@@ -22,8 +22,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"

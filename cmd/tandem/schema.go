@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
 )

@@ -23,8 +23,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tandem-go/tandem/examples/inventory"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/examples/inventory"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/services"
