@@ -238,11 +238,13 @@ func (b *bf) setup() {
 // first run or a restart, fixes the bound and the total.
 func (b *bf) claim(ctx context.Context, res *BackfillResult) error {
 	mg, m := b.mg, b.m
-	snap, err := mg.snapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("dualwrite: backfill %s: %w", m.Name, err)
-	}
 	return mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+m.Name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+		// The registry is read under the move's lock, as Advance reads it,
+		// so no transition slips between what was checked and the claim.
+		snap, err := mg.snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("dualwrite: backfill %s: %w", m.Name, err)
+		}
 		row, _, err := readLedger(ctx, q, m.Name)
 		if err != nil {
 			return err
