@@ -9,8 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
+	"github.com/tandem-go/tandem/triggers"
 )
 
 // Status is every move's state, for `tandem status` and `tandem moves list`.
@@ -38,13 +40,16 @@ func (s Status) Blocked() []string {
 
 // MoveStatus is one move's state.
 type MoveStatus struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description,omitempty"`
-	From        string     `json:"from"` // table.column
-	To          string     `json:"to"`
-	Triggers    bool       `json:"triggers"`
-	Phase       move.Phase `json:"phase"`
-	PhaseSince  time.Time  `json:"phase_since,omitzero"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	From        string `json:"from"` // table.column
+	To          string `json:"to"`
+	Triggers    bool   `json:"triggers"`
+	// SyncTriggers says whether a move with triggers has them present and
+	// as generated, while they matter (write-both to write-new).
+	SyncTriggers string     `json:"sync_triggers,omitempty"`
+	Phase        move.Phase `json:"phase"`
+	PhaseSince   time.Time  `json:"phase_since,omitzero"`
 	// Next is the gate of the next phase; nil once contracted.
 	Next *Gate `json:"next,omitempty"`
 	// Releases says what each release does now.
@@ -142,6 +147,9 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 		FailedRows: row.FailedRows, OldStale: row.OldStale != 0, Finalized: row.FinalizedAt.Valid,
 		FinalizedRelease: row.FinalizedRelease.Int64, Instances: []InstanceRef{}}
 	ms.RollbackOpen = !ms.Finalized && row.phase > move.Legacy && row.phase < move.Contracted
+	if m.Triggers && mg.ready && row.phase > move.Legacy && row.phase < move.Contracted {
+		ms.SyncTriggers = syncTriggerState(ctx, mg.db, m)
+	}
 	if row.Reverse.StartedAt.Valid || ms.OldStale {
 		r := backfillState(row.Reverse)
 		ms.Reverse = &r
@@ -256,6 +264,9 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 	case m.RollbackOpen:
 		fin = " (rollback window open until finalize)"
 	}
+	if m.SyncTriggers != "" {
+		p("  sync triggers: %s", m.SyncTriggers)
+	}
 	if m.PhaseSince.IsZero() {
 		p("  phase: %s (not in the ledger yet: no transition made)%s", m.Phase, fin)
 	} else {
@@ -316,4 +327,21 @@ func bar(pct float64, width int) string {
 	n := int(pct / 100 * float64(width))
 	n = max(0, min(width, n))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+// syncTriggerState checks a move's triggers against what tandem generates
+// now, in words for status.
+func syncTriggerState(ctx context.Context, db *dialect.DB, m move.Move) string {
+	set, err := triggers.ForMove(db.Dialect.Name(), m)
+	if err != nil {
+		return "cannot be generated: " + err.Error()
+	}
+	rep, err := triggers.Check(ctx, db, set)
+	switch {
+	case err == nil && rep.OK():
+		return fmt.Sprintf("%d object(s) present and as generated", len(rep.Objects))
+	case err != nil && len(rep.Objects) == 0:
+		return "check failed: " + err.Error()
+	}
+	return "not as generated (tandem triggers check " + m.Name + "; tandem triggers install " + m.Name + " repairs them): " + rep.Err().Error()
 }

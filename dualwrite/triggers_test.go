@@ -7,6 +7,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/triggers"
 )
 
 // With triggers the database writes both for instances that only know old:
@@ -46,6 +47,21 @@ func TestTriggersShortPath(t *testing.T) {
 		if st.OldStale || !strings.Contains(st.Shortcut, "triggers keep old and new in sync") {
 			t.Fatalf("status: stale %v, shortcut %q", st.OldStale, st.Shortcut)
 		}
+		if !strings.Contains(st.SyncTriggers, "present and as generated") {
+			t.Fatalf("status of installed triggers: %q", st.SyncTriggers)
+		}
+		// Status notices triggers someone dropped by hand.
+		drop := `DROP TRIGGER ` + dialect.MustQuote(db.Dialect, firstTrigger(t, db, m))
+		if db.Dialect.Name() == dialect.Postgres {
+			drop += ` ON products`
+		}
+		e.exec(drop)
+		if st := e.status(); !strings.Contains(st.SyncTriggers, "not as generated") {
+			t.Fatalf("status after a trigger was dropped: %q", st.SyncTriggers)
+		}
+		if _, err := triggers.Install(e.ctx, db, mustSet(t, db, m)); err != nil {
+			t.Fatal(err)
+		}
 		// Contract still needs every instance off old.
 		_, err := e.mg.Advance(e.ctx, m.Name, move.Contracted)
 		if bs := blockers(t, err); kinds(bs) != "instances,finalize" || bs[0].Instances[0].ID != "legacy" {
@@ -61,4 +77,26 @@ func TestTriggersShortPath(t *testing.T) {
 		}
 		e.exec(`INSERT INTO products (id, name, price_cents) VALUES (9002, 'y', 5)`)
 	})
+}
+
+func mustSet(t *testing.T, db *dialect.DB, m move.Move) triggers.Set {
+	t.Helper()
+	set, err := triggers.ForMove(db.Dialect.Name(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// firstTrigger names one trigger of m's set (on PostgreSQL a trigger, not
+// its function).
+func firstTrigger(t *testing.T, db *dialect.DB, m move.Move) string {
+	t.Helper()
+	for _, n := range mustSet(t, db, m).Names() {
+		if !strings.Contains(n, "_f") {
+			return n
+		}
+	}
+	t.Fatal("no trigger in the set")
+	return ""
 }
