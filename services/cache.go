@@ -68,6 +68,10 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 			return nil, fmt.Errorf("services: cache: subscribe %s: %w", ChangedSubject, err)
 		}
 		c.sub = sub
+		// Make the subscription live on the server before returning, so a
+		// change announced right after NewCache is not missed; if NATS is
+		// unreachable now the TTL still refreshes the cache.
+		_ = nc.FlushTimeout(5 * time.Second)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel

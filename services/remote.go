@@ -55,7 +55,8 @@ type remoteError struct {
 	Heartbeat time.Time `json:"heartbeat,omitempty"`
 }
 
-// Serve exposes reg on nc until the returned service is stopped.
+// Serve exposes reg on nc until the returned service is stopped; the
+// endpoints are live when it returns.
 func Serve(nc *nats.Conn, reg *Registry) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        RemoteServiceName,
@@ -109,6 +110,12 @@ func Serve(nc *nats.Conn, reg *Registry) (micro.Service, error) {
 		}),
 	}
 	if err := errors.Join(errs...); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("services: serve: %w", err)
+	}
+	// Return only once the NATS server knows the endpoints, so a node that
+	// registers right after Serve returns finds a responder.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("services: serve: %w", err)
 	}
