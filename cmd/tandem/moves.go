@@ -204,17 +204,11 @@ gate and the SQL and changes nothing. Exits 3 when the gate is closed.`,
 			if err != nil && !errors.As(err, &ge) {
 				return movesError(err)
 			}
-			if mc.a.json {
-				if jerr := mc.a.printJSON(tr); jerr != nil {
-					return jerr
-				}
-			} else {
-				printTransition(mc.a.stdout, tr)
-			}
+			var blocked error
 			if ge != nil {
-				return &blockedError{reason: ge.Error()}
+				blocked = &blockedError{reason: ge.Error()}
 			}
-			return nil
+			return mc.a.emit(tr, func(w io.Writer) { printTransition(w, tr) }, blocked)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "target phase (default: the next one)")
@@ -348,30 +342,21 @@ when rows failed to transform.`,
 				}
 			}
 			res, err := mg.Backfill(cmd.Context(), args[0], opts...)
-			var ge *dualwrite.GateError
-			if errors.As(err, &ge) {
-				fmt.Fprintln(mc.a.stdout, ge.Error())
-				return &blockedError{reason: ge.Error()}
-			}
 			if err != nil {
-				return movesError(err)
+				return mc.a.blockedBy(err, movesError)
 			}
-			if mc.a.json {
-				if err := mc.a.printJSON(res); err != nil {
-					return err
-				}
-			} else {
+			var blocked error
+			if res.Failed > 0 {
+				blocked = &blockedError{reason: fmt.Sprintf("%d row(s) failed to transform: they block read-new (tandem moves verify %s lists them)", res.Failed, res.Move)}
+			}
+			return mc.a.emit(res, func(w io.Writer) {
 				resumed := ""
 				if res.Resumed {
 					resumed = " (resumed from the saved cursor)"
 				}
-				fmt.Fprintf(mc.a.stdout, "Backfill of %s complete%s: %d rows this run, %d of %d in all, %d failed; %.0f rows/s, p99 batch %s\n",
+				fmt.Fprintf(w, "Backfill of %s complete%s: %d rows this run, %d of %d in all, %d failed; %.0f rows/s, p99 batch %s\n",
 					res.Move, resumed, res.Rows, res.Done, res.Total, res.Failed, res.RowsPerS, res.P99Batch.Round(time.Millisecond))
-			}
-			if res.Failed > 0 {
-				return &blockedError{reason: fmt.Sprintf("%d row(s) failed to transform: they block read-new (tandem moves verify %s lists them)", res.Failed, res.Move)}
-			}
-			return nil
+			}, blocked)
 		},
 	}
 	f := cmd.Flags()
@@ -398,31 +383,22 @@ func (mc *movesCmd) verify() *cobra.Command {
 			}
 			defer done()
 			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list))
-			var ge *dualwrite.GateError
-			if errors.As(err, &ge) {
-				fmt.Fprintln(mc.a.stdout, ge.Error())
-				return &blockedError{reason: ge.Error()}
-			}
 			if err != nil {
-				return movesError(err)
+				return mc.a.blockedBy(err, movesError)
 			}
-			if mc.a.json {
-				if err := mc.a.printJSON(res); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(mc.a.stdout, "Verified %s: %d rows checked, %d mismatch(es), %d failed row(s)\n", res.Move, res.Checked, res.Mismatches, res.Failed)
+			var blocked error
+			if res.Mismatches > 0 || res.Failed > 0 {
+				blocked = &blockedError{reason: fmt.Sprintf("%d mismatch(es), %d failed row(s)", res.Mismatches, res.Failed)}
+			}
+			return mc.a.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "Verified %s: %d rows checked, %d mismatch(es), %d failed row(s)\n", res.Move, res.Checked, res.Mismatches, res.Failed)
 				for _, m := range res.Listed {
-					fmt.Fprintf(mc.a.stdout, "  key %v: old %v, new %v, want %v\n", m.Key, m.Old, m.New, m.Want)
+					fmt.Fprintf(w, "  key %v: old %v, new %v, want %v\n", m.Key, m.Old, m.New, m.Want)
 				}
 				for _, f := range res.FailedRows {
-					fmt.Fprintf(mc.a.stdout, "  failed key %s: %s\n", f.Key, f.Error)
+					fmt.Fprintf(w, "  failed key %s: %s\n", f.Key, f.Error)
 				}
-			}
-			if res.Mismatches > 0 || res.Failed > 0 {
-				return &blockedError{reason: fmt.Sprintf("%d mismatch(es), %d failed row(s)", res.Mismatches, res.Failed)}
-			}
-			return nil
+			}, blocked)
 		},
 	}
 	cmd.Flags().IntVar(&list, "list", 20, "list at most this many mismatching rows")

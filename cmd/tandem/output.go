@@ -2,14 +2,41 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/services"
 )
+
+// emit prints v as JSON under --json, and otherwise writes it for a person
+// with text; then it returns then (nil, or a *blockedError), so a command
+// reports first and sets its exit code after.
+func (a *app) emit(v any, text func(w io.Writer), then error) error {
+	if a.json {
+		if err := a.printJSON(v); err != nil {
+			return err
+		}
+	} else {
+		text(a.stdout)
+	}
+	return then
+}
+
+// blockedBy turns a closed gate into the blocked exit code, after printing
+// what blocks; any other error is returned as is, through wrap.
+func (a *app) blockedBy(err error, wrap func(error) error) error {
+	var ge *dualwrite.GateError
+	if errors.As(err, &ge) {
+		fmt.Fprintln(a.stdout, ge.Error())
+		return &blockedError{reason: ge.Error()}
+	}
+	return wrap(err)
+}
 
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -79,14 +80,7 @@ With --dry-run the SQL is printed and nothing changes.`,
 			}
 			opts = append(opts, schema.WithLogger(a.logger()))
 			results, err := schema.Ensure(cmd.Context(), db, tandemTables(), opts...)
-			if a.json {
-				if jerr := a.printJSON(results); jerr != nil {
-					return jerr
-				}
-			} else {
-				schema.Print(a.stdout, results, dryRun)
-			}
-			return err
+			return a.emit(results, func(w io.Writer) { schema.Print(w, results, dryRun) }, err)
 		},
 	}
 	ensure.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -44,6 +45,16 @@ func (a *app) registry(ctx context.Context) (reg *services.Registry, db *dialect
 	return reg, db, closeFn, nil
 }
 
+// withRegistry runs fn on the registry, opened for one command.
+func (a *app) withRegistry(ctx context.Context, fn func(reg *services.Registry) error) error {
+	reg, _, done, err := a.registry(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(reg)
+}
+
 func (a *app) servicesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "services", Short: "The services registry: instances, the floor and the caps"}
 
@@ -53,27 +64,22 @@ func (a *app) servicesCommand() *cobra.Command {
 		Short: "List instances (missing is derived from heartbeat age)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg, _, done, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			ins, err := reg.List(cmd.Context(), all)
-			if err != nil {
-				return err
-			}
-			if a.json {
+			return a.withRegistry(cmd.Context(), func(reg *services.Registry) error {
+				ins, err := reg.List(cmd.Context(), all)
+				if err != nil {
+					return err
+				}
 				if ins == nil {
 					ins = []services.Instance{}
 				}
-				return a.printJSON(ins)
-			}
-			if len(ins) == 0 {
-				fmt.Fprintln(a.stdout, "No instances registered.")
-				return nil
-			}
-			printInstances(a.stdout, ins, "")
-			return nil
+				return a.emit(ins, func(w io.Writer) {
+					if len(ins) == 0 {
+						fmt.Fprintln(w, "No instances registered.")
+						return
+					}
+					printInstances(w, ins, "")
+				}, nil)
+			})
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "include deleted instances")
@@ -83,30 +89,25 @@ func (a *app) servicesCommand() *cobra.Command {
 		Short: "Mark an instance deleted: it will not return, so it stops holding the floor and caps",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, _, done, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			before, err := reg.Floor(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := reg.Delete(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			after, err := reg.Floor(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"deleted": args[0], "floor_before": before.Release, "floor_after": after.Release})
-			}
-			fmt.Fprintf(a.stdout, "Deleted instance %s.\n", args[0])
-			if after.Release != before.Release {
-				fmt.Fprintf(a.stdout, "The floor rose from release %d to %d.\n", before.Release, after.Release)
-			}
-			return nil
+			return a.withRegistry(cmd.Context(), func(reg *services.Registry) error {
+				before, err := reg.Floor(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := reg.Delete(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				after, err := reg.Floor(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.emit(map[string]any{"deleted": args[0], "floor_before": before.Release, "floor_after": after.Release}, func(w io.Writer) {
+					fmt.Fprintf(w, "Deleted instance %s.\n", args[0])
+					if after.Release != before.Release {
+						fmt.Fprintf(w, "The floor rose from release %d to %d.\n", before.Release, after.Release)
+					}
+				}, nil)
+			})
 		},
 	}
 
@@ -115,21 +116,14 @@ func (a *app) servicesCommand() *cobra.Command {
 		Short: "Show the release floor and the caps, and exactly which instances hold them",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg, _, done, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			snap, err := reg.Snapshot(cmd.Context())
-			if err != nil {
-				return err
-			}
-			view := floorView{Floor: snap.Floor(), Caps: sortedCaps(snap.Caps()), Finalized: snap.Finalized}
-			if a.json {
-				return a.printJSON(view)
-			}
-			view.print(a)
-			return nil
+			return a.withRegistry(cmd.Context(), func(reg *services.Registry) error {
+				snap, err := reg.Snapshot(cmd.Context())
+				if err != nil {
+					return err
+				}
+				view := floorView{Floor: snap.Floor(), Caps: sortedCaps(snap.Caps()), Finalized: snap.Finalized}
+				return a.emit(view, view.print, nil)
+			})
 		},
 	}
 	cmd.AddCommand(list, del, floor)
@@ -151,8 +145,7 @@ func sortedCaps(m map[string]services.Cap) []services.Cap {
 	return out
 }
 
-func (v floorView) print(a *app) {
-	w := a.stdout
+func (v floorView) print(w io.Writer) {
 	if v.Floor.Release == 0 {
 		fmt.Fprintln(w, "Floor: none (no instances registered)")
 	} else {

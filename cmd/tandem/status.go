@@ -78,17 +78,11 @@ Exits 3 when something blocks the next step, so CI can wait on it.`,
 					texts = append(texts, text)
 				}
 			}
-			if a.json {
-				if err := a.printJSON(rep); err != nil {
-					return err
-				}
-			} else {
-				rep.print(a.stdout, texts)
-			}
+			var blocked error
 			if len(rep.Blocked) > 0 {
-				return &blockedError{reason: strings.Join(rep.Blocked, "; ")}
+				blocked = &blockedError{reason: strings.Join(rep.Blocked, "; ")}
 			}
-			return nil
+			return a.emit(rep, func(w io.Writer) { rep.print(w, texts) }, blocked)
 		},
 	}
 }
@@ -105,7 +99,7 @@ func (r statusReport) print(w io.Writer, sections []func(io.Writer)) {
 	} else {
 		fmt.Fprintf(w, "Instances: %s\n", strings.Join(states, ", "))
 	}
-	(floorView{Floor: r.Floor, Caps: r.Caps, Finalized: r.Finalized}).print(&app{stdout: w})
+	(floorView{Floor: r.Floor, Caps: r.Caps, Finalized: r.Finalized}).print(w)
 	if len(r.Attention) > 0 {
 		fmt.Fprintln(w, "Needs attention (these still count for the floor and caps):")
 		printInstances(w, r.Attention, "  ")

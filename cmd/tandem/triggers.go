@@ -265,17 +265,11 @@ func (tc *triggersCmd) check() *cobra.Command {
 				if err != nil && !errors.Is(err, triggers.ErrDrift) {
 					return err
 				}
-				if tc.a.json {
-					if jerr := tc.a.printJSON(rep); jerr != nil {
-						return jerr
-					}
-				} else {
-					writeReport(tc.a.stdout, rep)
-				}
+				var blocked error
 				if err != nil {
-					return &blockedError{reason: err.Error()}
+					blocked = &blockedError{reason: err.Error()}
 				}
-				return nil
+				return tc.a.emit(rep, func(w io.Writer) { writeReport(w, rep) }, blocked)
 			})
 		},
 	}
