@@ -212,7 +212,8 @@ func (s *SQLStore) Rename(ctx context.Context, id, name string) (*pb.Item, error
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 && s.db.Dialect.Name() != dialect.MySQL {
+		// Rows matched, on every engine (dialect sets clientFoundRows on MySQL).
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
 			return fmt.Errorf("rename %q: %w", id, ErrNotFound)
 		}
 		return nil
