@@ -185,17 +185,17 @@ func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, val
 		if err != nil {
 			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
 		}
-		// MySQL counts changed rows only, so 0 is ambiguous there.
+		// Rows matched on every engine (dialect sets clientFoundRows on
+		// MySQL), so 0 means the row is not there.
 		if n, err := res.RowsAffected(); err != nil || n > 0 {
 			found = err == nil
-		} else if r.d.Name() != dialect.MySQL {
+		} else {
 			return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
 		}
 	}
 	if !found {
-		// No update told whether the row exists (MySQL reports 0 rows for
-		// an unchanged one; write-new across tables updates nothing in the
-		// source table). A destination row hangs off its source row: never
+		// No update told whether the row exists (write-new across tables
+		// updates nothing in the source table). A destination row hangs off its source row: never
 		// create one for a key the source table does not have. The check
 		// locks the source row where the engine can, inside the caller's
 		// transaction.
