@@ -294,7 +294,7 @@ func sameVersion(cur, rec Snapshot) []Problem {
 			out = append(out, Problem{ChangedWithoutBump, "enum " + name, "new enum; " + bump})
 		case r.Fingerprint != cur.Enums[name].Fingerprint:
 			out = append(out, Problem{ChangedWithoutBump, "enum " + name, fmt.Sprintf("fingerprint %s, recorded %s (%s); %s",
-				cur.Enums[name].Fingerprint, r.Fingerprint, diffEnum(r.Values, cur.Enums[name].Values), bump)})
+				cur.Enums[name].Fingerprint, r.Fingerprint, diff(r.Values, cur.Enums[name].Values), bump)})
 		}
 	}
 	for _, name := range sortedKeys(rec.Enums) {
@@ -433,23 +433,6 @@ func oneofName(o string) string {
 	return "oneof " + o
 }
 
-func diffEnum(old, cur []EnumValue) string {
-	var parts []string
-	for _, v := range cur {
-		if o, ok := findValue(old, v.Number); !ok {
-			parts = append(parts, fmt.Sprintf("+%d %s", v.Number, v.Name))
-		} else if o != v {
-			parts = append(parts, fmt.Sprintf("~%d %s", v.Number, v.Name))
-		}
-	}
-	for _, v := range old {
-		if _, ok := findValue(cur, v.Number); !ok {
-			parts = append(parts, fmt.Sprintf("-%d %s", v.Number, v.Name))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
 func findField(fs []Field, n int32) (Field, bool) {
 	i, ok := slices.BinarySearchFunc(fs, n, func(f Field, n int32) int { return int(f.Number - n) })
 	if !ok {
@@ -458,18 +441,39 @@ func findField(fs []Field, n int32) (Field, bool) {
 	return fs[i], true
 }
 
-func diff(old, cur []Field) string {
+// numbered is a field or an enum value: what a diff lists by number.
+type numbered interface {
+	comparable
+	number() int32
+	label() string
+}
+
+func (f Field) number() int32     { return f.Number }
+func (f Field) label() string     { return f.Name }
+func (v EnumValue) number() int32 { return v.Number }
+func (v EnumValue) label() string { return v.Name }
+
+// diff lists what was added (+), changed (~) and removed (-), by number.
+func diff[T numbered](old, cur []T) string {
+	find := func(xs []T, n int32) (T, bool) {
+		i := slices.IndexFunc(xs, func(x T) bool { return x.number() == n })
+		if i < 0 {
+			var zero T
+			return zero, false
+		}
+		return xs[i], true
+	}
 	var parts []string
-	for _, f := range cur {
-		if o, ok := findField(old, f.Number); !ok {
-			parts = append(parts, fmt.Sprintf("+%d %s", f.Number, f.Name))
-		} else if o != f {
-			parts = append(parts, fmt.Sprintf("~%d %s", f.Number, f.Name))
+	for _, x := range cur {
+		if o, ok := find(old, x.number()); !ok {
+			parts = append(parts, fmt.Sprintf("+%d %s", x.number(), x.label()))
+		} else if o != x {
+			parts = append(parts, fmt.Sprintf("~%d %s", x.number(), x.label()))
 		}
 	}
-	for _, f := range old {
-		if _, ok := findField(cur, f.Number); !ok {
-			parts = append(parts, fmt.Sprintf("-%d %s", f.Number, f.Name))
+	for _, x := range old {
+		if _, ok := find(cur, x.number()); !ok {
+			parts = append(parts, fmt.Sprintf("-%d %s", x.number(), x.label()))
 		}
 	}
 	return strings.Join(parts, ", ")
