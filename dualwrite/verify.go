@@ -241,21 +241,6 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 	}
 }
 
-type failure struct {
-	key []any
-	err error
-}
-
-// recordFailure notes in tandem_move_failures a row whose transform failed.
-func recordFailure(ctx context.Context, q dialect.Querier, name string, key []any, terr error, now time.Time) error {
-	k := encodeKey(key)
-	if _, err := q.ExecContext(ctx, q.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ? AND row_key = ?`), name, k); err != nil {
-		return err
-	}
-	_, err := q.ExecContext(ctx, q.Rebind(`INSERT INTO `+FailuresTable+` (move, row_key, error, failed_at) VALUES (?, ?, ?, ?)`), name, k, terr.Error(), now)
-	return err
-}
-
 // SameValue compares two column values as tandem's verify does: NULL only
 // equals NULL; times compare by instant; two strings compare as text,
 // exactly (no trimming, no numeric reading: "007" is not "7"). Numbers

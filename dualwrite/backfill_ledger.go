@@ -1,0 +1,156 @@
+package dualwrite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/tandem-go/tandem/dialect"
+)
+
+// release gives the lease back so another runner need not wait for it.
+func (b *bf) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = b.mg.db.ExecContext(ctx, b.mg.db.Rebind(`UPDATE `+MovesTable+` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`), b.m.Name, b.mg.owner)
+}
+
+// finish records the backfill complete.
+func (b *bf) finish(ctx context.Context) error {
+	now := b.mg.utc()
+	extra := ""
+	if b.cfg.reverse {
+		extra = ", old_stale = 0"
+	}
+	_, err := b.mg.db.ExecContext(ctx, b.mg.db.Rebind(`UPDATE `+MovesTable+` SET `+b.prefix+`_done_at = ?, updated_at = ?`+extra+` WHERE name = ? AND lease_owner = ?`), now, now, b.m.Name, b.mg.owner)
+	return err
+}
+
+// start takes the move's lease and, on a first run or a restart, fixes the
+// bound and the total; otherwise it loads the saved cursor.
+func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *BackfillResult) error {
+	mg, m := b.mg, b.m
+	now := mg.utc()
+	if row.LeaseOwner.Valid && row.LeaseOwner.String != mg.owner && row.LeaseUntil.Valid && row.LeaseUntil.Time.After(now) {
+		return &BusyError{Move: m.Name, Owner: row.LeaseOwner.String, Until: row.LeaseUntil.Time.UTC().Format(time.RFC3339)}
+	}
+	p := row.Forward
+	if b.cfg.reverse {
+		p = row.Reverse
+	}
+	sets := []string{"lease_owner = ?", "lease_until = ?"}
+	args := []any{mg.owner, now.Add(b.cfg.lease)}
+	if !p.StartedAt.Valid || b.cfg.restart {
+		bound, err := b.maxKey(ctx, q)
+		if err != nil {
+			return err
+		}
+		var total int64
+		var boundText any
+		if bound != nil {
+			boundText = encodeKey(bound)
+			cond, idx := dialect.KeyAtMost(b.d, b.keys)
+			count, args := `SELECT COUNT(*) FROM `+b.tbl+` WHERE `+cond, pick(bound, idx)
+			if b.d.Name() == dialect.SQLite {
+				// SQLite's lock is a write transaction: no row can
+				// arrive after the bound was read, so every row is
+				// at most the bound, and a bare COUNT(*) counts the
+				// table's pages without decoding rows, three times
+				// faster (a tenth of a fast backfill's time).
+				count, args = `SELECT COUNT(*) FROM `+b.tbl, nil
+			}
+			if err := q.GetContext(ctx, &total, q.Rebind(count), args...); err != nil {
+				return err
+			}
+		}
+		pre := b.prefix
+		sets = append(sets, pre+"_cursor = NULL", pre+"_bound = ?", pre+"_started_at = ?", pre+"_done_at = ?", pre+"_rows_done = 0", pre+"_rows_total = ?")
+		var doneAt any
+		if bound == nil {
+			doneAt = now // an empty table is backfilled
+		}
+		args = append(args, boundText, now, doneAt, total)
+		if !b.cfg.reverse {
+			sets = append(sets, "failed_rows = 0", "verified_at = NULL", "mismatches = NULL")
+			if _, err := q.ExecContext(ctx, q.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ?`), m.Name); err != nil {
+				return err
+			}
+		}
+		p = progress{StartedAt: sql.NullTime{Time: now, Valid: true}, RowsTotal: total, Bound: sql.NullString{String: fmt.Sprint(boundText), Valid: bound != nil}}
+		if bound == nil {
+			p.DoneAt = sql.NullTime{Time: now, Valid: true}
+		}
+	} else {
+		res.Resumed = p.Cursor.Valid
+	}
+	if _, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET `+strings.Join(sets, ", ")+` WHERE name = ?`), append(args, m.Name)...); err != nil {
+		return err
+	}
+	res.Done, res.Total, res.Failed = p.RowsDone, p.RowsTotal, row.FailedRows
+	if b.cfg.restart {
+		res.Failed = 0
+	}
+	if p.DoneAt.Valid {
+		res.Complete = true
+		if b.cfg.reverse {
+			_, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET old_stale = 0 WHERE name = ?`), m.Name)
+			return err
+		}
+		return nil
+	}
+	var err error
+	if p.Bound.Valid {
+		if b.bound, err = decodeKey(p.Bound.String); err != nil {
+			return err
+		}
+	}
+	if p.Cursor.Valid {
+		if b.cursor, err = decodeKey(p.Cursor.String); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveBatch records a batch in the ledger, in the batch's transaction: the
+// cursor, the rows done, the lease, and, for the last batch, completion.
+func (b *bf) saveBatch(ctx context.Context, tx *sqlx.Tx, upper []any, n int, failed int64, last bool, res *BackfillResult) error {
+	now := b.mg.utc()
+	pre := b.prefix
+	sets := pre + "_cursor = ?, " + pre + "_rows_done = " + pre + "_rows_done + ?, lease_until = ?, updated_at = ?"
+	args := []any{encodeKey(upper), n, now.Add(b.cfg.lease), now}
+	if last {
+		// The last batch records completion in its own transaction. A row
+		// a writer committed below the bound after the total was counted
+		// is done too: the total never ends below what was done.
+		sets += ", " + pre + "_done_at = ?, " + pre + "_rows_total = CASE WHEN " + pre + "_rows_total < " + pre + "_rows_done + ? THEN " + pre + "_rows_done + ? ELSE " + pre + "_rows_total END"
+		args = append(args, now, n, n)
+		res.Total = max(res.Total, res.Done+int64(n))
+		if b.cfg.reverse {
+			sets += ", old_stale = 0"
+		}
+	}
+	if failed != 0 {
+		sets += ", failed_rows = failed_rows + ?"
+		args = append(args, failed)
+		res.Failed += failed
+	}
+	r, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+MovesTable+` SET `+sets+` WHERE name = ? AND lease_owner = ?`), append(args, b.m.Name, b.mg.owner)...)
+	if err != nil {
+		return err
+	}
+	if c, _ := r.RowsAffected(); c == 0 {
+		return &BusyError{Move: b.m.Name, Owner: "another runner", Until: "now (this run lost its lease)"}
+	}
+	if q := dialect.DurableCommitSQL(b.d); last && q != "" {
+		// Completion is durable when Backfill returns, and with it every
+		// batch before it.
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
