@@ -18,8 +18,12 @@ import (
 // Client calls an API's servers at min(own current, cluster cap). It reads
 // the cap from a CapSource without I/O, so a call costs no database query.
 // It is safe for concurrent use.
+//
+// A client sends over a NATS connection of its own (see link), so a
+// request is either sent while NATS is connected, and then runs within its
+// caller's deadline or not at all, or fails at once with ErrDisconnected.
 type Client struct {
-	nc      *nats.Conn
+	link    *link
 	api     *API
 	caps    CapSource
 	prefix  string
@@ -60,9 +64,10 @@ func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { 
 // WithClientLogger sets a logger; the client is silent by default.
 func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.log = l } }
 
-// NewClient returns a client of api over nc, capped by caps (for instance
-// a *services.Cache). A nil caps means no cap: the client sends at its
-// current version.
+// NewClient returns a client of api over nc's NATS servers, capped by caps
+// (for instance a *services.Cache). A nil caps means no cap: the client
+// sends at its current version. It opens a connection of its own with nc's
+// options and no reconnect buffer; Close closes it, and so does closing nc.
 func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*Client, error) {
 	cfg := clientConfig{prefix: DefaultPrefix, timeout: 5 * time.Second, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -77,12 +82,20 @@ func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*
 	if err := checkPrefix(cfg.prefix); err != nil {
 		return nil, &DefinitionError{API: api.name, Where: "WithClientPrefix", Reason: err.Error()}
 	}
-	c := &Client{nc: nc, api: api, caps: caps, prefix: cfg.prefix, timeout: cfg.timeout, log: cfg.log, methods: map[string]*clientMethod{}}
+	l, err := dial(nc, "rpcver client "+api.name, cfg.log)
+	if err != nil {
+		return nil, fmt.Errorf("rpcver: client %s: connect: %w", api.name, err)
+	}
+	c := &Client{link: l, api: api, caps: caps, prefix: cfg.prefix, timeout: cfg.timeout, log: cfg.log, methods: map[string]*clientMethod{}}
 	for name, mi := range api.methods {
 		c.methods[name] = &clientMethod{info: mi}
 	}
 	return c, nil
 }
+
+// Close closes the client's connection; calls fail with ErrDisconnected
+// afterwards. It is safe to call more than once.
+func (c *Client) Close() { c.link.close() }
 
 // Target is the version the client sends at now: min(own current, cap).
 // A cap in another major does not apply: majors are routed apart.
@@ -137,15 +150,35 @@ func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Mes
 	if err != nil {
 		return err
 	}
+	if st, down := c.link.down(); down {
+		release(buf)
+		return &DisconnectedError{API: c.api.name, Method: cm.info.name, Status: st.String()}
+	}
+	epoch := c.link.epoch()
 	reply, err := c.request(ctx, sa, data)
 	release(buf)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return &NoServerError{API: c.api.name, Subject: sa.subject}
-		}
-		return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, cm.info.name, err)
+		return c.requestError(cm, sa, epoch, err)
 	}
 	return c.decode(cm, reply, resp, to)
+}
+
+// requestError says what a failed request means for its caller: not sent
+// (ErrDisconnected), sent but its connection dropped before an answer
+// came (ErrDisconnected, in flight), no listener, or the timeout itself.
+func (c *Client) requestError(cm *clientMethod, sa *subjectAt, epoch uint64, err error) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return &NoServerError{API: c.api.name, Subject: sa.subject, Reconnected: c.link.sinceReconnect()}
+	case notSent(err):
+		st, _ := c.link.down()
+		return &DisconnectedError{API: c.api.name, Method: cm.info.name, Status: st.String(), Err: err}
+	case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		if st, down := c.link.down(); down || c.link.epoch() != epoch {
+			return &DisconnectedError{API: c.api.name, Method: cm.info.name, Status: st.String(), InFlight: true, Err: err}
+		}
+	}
+	return fmt.Errorf("rpcver: call %s.%s: %w", c.api.name, cm.info.name, err)
 }
 
 // encode checks the method against the target, backports a copy of the
@@ -196,22 +229,23 @@ func (c *Client) decode(cm *clientMethod, reply *nats.Msg, resp proto.Message, t
 // budget token, so the handler stops when the caller has given up and a
 // request the caller retried cannot commit after its retry.
 func (c *Client) request(ctx context.Context, sa *subjectAt, data []byte) (*nats.Msg, error) {
+	nc := c.link.nc
 	if ctx.Done() == nil {
 		// No cancellation: the plain request is cheaper than a context one.
-		return c.nc.Request(sa.budgeted[budgetBucket(c.timeout)], data, c.timeout)
+		return nc.Request(sa.budgeted[budgetBucket(c.timeout)], data, c.timeout)
 	}
 	dl, ok := ctx.Deadline()
 	if !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		return c.nc.RequestWithContext(ctx, sa.budgeted[budgetBucket(c.timeout)], data)
+		return nc.RequestWithContext(ctx, sa.budgeted[budgetBucket(c.timeout)], data)
 	}
 	left := time.Until(dl)
 	if left <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	return c.nc.RequestWithContext(ctx, sa.budgeted[budgetBucket(left)], data)
+	return nc.RequestWithContext(ctx, sa.budgeted[budgetBucket(left)], data)
 }
 
 func (c *Client) remoteError(method string, to Version, code string, reply *nats.Msg) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Match them with errors.Is; the typed errors below carry
@@ -25,6 +26,11 @@ var (
 	ErrUnknownMethod = errors.New("unknown method")
 	// ErrNoServer means no server listens for the API at that major version.
 	ErrNoServer = errors.New("no server for the API")
+	// ErrDisconnected means the client's NATS connection was not connected
+	// when it was to send: nothing was sent, so nothing can run later. A
+	// *DisconnectedError with InFlight set means the connection dropped
+	// after the request went out (see DisconnectedError).
+	ErrDisconnected = errors.New("NATS disconnected")
 	// ErrBadRequest means a server could not decode a request.
 	ErrBadRequest = errors.New("bad request")
 	// ErrRemote means the server's handler returned an error.
@@ -118,13 +124,56 @@ func (e *CannotBackportError) Unwrap() []error {
 type NoServerError struct {
 	API     string
 	Subject string
+	// Reconnected is how long ago the client's connection came back after
+	// an outage, when that was recently (zero otherwise): servers
+	// resubscribe when their own connections come back, so for a moment
+	// after a NATS restart a subject may have no listener yet.
+	Reconnected time.Duration
 }
 
 func (e *NoServerError) Error() string {
-	return fmt.Sprintf("rpcver: no %s server listens on %s: start one, or check the API's major version", e.API, e.Subject)
+	if e.Reconnected > 0 {
+		return fmt.Sprintf("rpcver: no %s server listens on %s yet: NATS reconnected %s ago and the servers may still be resubscribing; retry shortly",
+			e.API, e.Subject, e.Reconnected.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("rpcver: no %s server listens on %s: start one, or check the API's major version and that the servers use the same cluster and prefix", e.API, e.Subject)
 }
 
 func (e *NoServerError) Unwrap() error { return ErrNoServer }
+
+// DisconnectedError is a call that met a NATS connection that was not
+// connected. The client never buffers a request while its connection is
+// down, so a request that was not sent (InFlight false) can never run
+// later. A request that was sent before the connection dropped (InFlight
+// true) may have run, but a server starts it only within its caller's
+// time (the subject's budget token), so it cannot run after the caller
+// got this error; it unwraps to the timeout it ended with as well.
+type DisconnectedError struct {
+	API      string
+	Method   string
+	Status   string // the connection's status, e.g. RECONNECTING or CLOSED
+	InFlight bool
+	Err      error // what nats.go reported, if anything
+}
+
+func (e *DisconnectedError) Error() string {
+	next := "nats.go reconnects by itself; retry once it has"
+	if e.Status == "CLOSED" {
+		next = "the connection is closed; create a new client on an open connection"
+	}
+	if e.InFlight {
+		return fmt.Sprintf("rpcver: call %s.%s: NATS disconnected while the request was in flight (connection %s): it may have run within the caller's deadline, never after; %s",
+			e.API, e.Method, e.Status, next)
+	}
+	return fmt.Sprintf("rpcver: call %s.%s: not sent, NATS is disconnected (connection %s); %s", e.API, e.Method, e.Status, next)
+}
+
+func (e *DisconnectedError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrDisconnected}
+	}
+	return []error{ErrDisconnected, e.Err}
+}
 
 // RemoteError is an error a server answered with, from micro's error
 // headers. Code CodeBadRequest unwraps to ErrBadRequest, CodeCannotBackport

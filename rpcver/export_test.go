@@ -86,3 +86,6 @@ func (r *loopRequest) Reply() string          { return "" }
 
 // ParseTimeout reads a TimeoutHeader value as a server does.
 func ParseTimeout(s string) (time.Duration, bool) { return parseTimeout(s) }
+
+// ClientConn is the client's own connection, so a test can flush what it sent.
+func ClientConn(c *Client) *nats.Conn { return c.link.nc }

@@ -91,6 +91,7 @@ func newClient(t testing.TB, nc *nats.Conn, api *rpcver.API, caps rpcver.CapSour
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	return c
 }
 

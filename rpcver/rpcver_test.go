@@ -108,7 +108,7 @@ func TestRollingUpgrade(t *testing.T) {
 		if !errors.Is(err, rpcver.ErrMethodTooNew) || !errors.As(err, &tooNew) || tooNew.Since != v1_2 || tooNew.Target != v1_1 {
 			t.Fatalf("err = %v, want MethodTooNewError since 1.2 at 1.1", err)
 		}
-		w.none(t, nc)
+		w.none(t, rpcver.ClientConn(client))
 
 		// The 1.1 server leaves (its shutdown deregisters it); the crashed one still pins the cap.
 		if err := a.Shutdown(ctx); err != nil {
@@ -191,7 +191,7 @@ func TestTooNewRequest(t *testing.T) {
 		t.Fatalf("refreshed %d times, want 1", n)
 	}
 	w.next(t) // the request; the cap did not move, so no retry
-	w.none(t, nc)
+	w.none(t, rpcver.ClientConn(client))
 
 	// When the refresh lowers the cap, the retry succeeds.
 	caps = capAt(v1_3)
@@ -205,7 +205,7 @@ func TestTooNewRequest(t *testing.T) {
 	if m1, m2 := w.next(t), w.next(t); m1.Subject != "tandem.inventory.GetItem.v1.3.t4096" || m2.Subject != "tandem.inventory.GetItem.v1.2.t4096" {
 		t.Fatalf("sent on %s then %s, want 1.3 then the retry at 1.2", m1.Subject, m2.Subject)
 	}
-	w.none(t, nc)
+	w.none(t, rpcver.ClientConn(client))
 }
 
 // TestTooOldRequest: below the server's oldest is refused the same way.

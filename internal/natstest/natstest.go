@@ -57,6 +57,23 @@ func (s *Server) Stop() {
 	}
 }
 
+// Restart shuts s down, waits down, and starts a server on the same port
+// and store directory in its place, as an operator restarting NATS would;
+// clients come back through their own reconnect logic. Call it from one
+// goroutine at a time.
+func (s *Server) Restart(down time.Duration) error {
+	port := s.Port()
+	s.Shutdown()
+	s.WaitForShutdown()
+	time.Sleep(down)
+	n, err := Start(port, s.storeDir)
+	if err != nil {
+		return err
+	}
+	s.Server = n.Server
+	return nil
+}
+
 // Port returns the port the server listens on.
 func (s *Server) Port() int {
 	if a, ok := s.Addr().(*net.TCPAddr); ok {
