@@ -16,8 +16,11 @@ const DefaultTTL = 10 * time.Second
 
 // Cache keeps a registry snapshot in memory for hot paths: Cap, Floor and
 // Snapshot never touch the network or the database. It refreshes when the
-// registry announces a change on ChangedSubject and, in case a notice is
-// lost, whenever the snapshot is older than its TTL.
+// registry announces a change on ChangedSubject, whenever its connection
+// comes back after a disconnect (a notice sent meanwhile never reached
+// it), and, in case a notice is lost some other way, whenever the
+// snapshot is older than its TTL. A refresh that fails is retried soon,
+// not only at the next TTL.
 type Cache struct {
 	src   Source
 	ttl   time.Duration
@@ -25,7 +28,9 @@ type Cache struct {
 	state atomic.Pointer[cacheState]
 
 	kick   chan struct{}
+	nc     *nats.Conn
 	sub    *nats.Subscription
+	status chan nats.Status // the connection's reconnects (CONNECTED) and its end (CLOSED)
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -63,8 +68,13 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 		return nil, err
 	}
 	if nc != nil {
+		// Listen for reconnects before subscribing, so none falls between.
+		// A status listener adds to the application's handlers, never
+		// replaces them.
+		c.nc, c.status = nc, nc.StatusChanged(nats.CONNECTED, nats.CLOSED)
 		sub, err := nc.Subscribe(ChangedSubject, func(*nats.Msg) { c.Kick() })
 		if err != nil {
+			nc.RemoveStatusListener(c.status)
 			return nil, fmt.Errorf("services: cache: subscribe %s: %w", ChangedSubject, err)
 		}
 		c.sub = sub
@@ -88,25 +98,59 @@ func (c *Cache) Kick() {
 	}
 }
 
+// Retries of a failed refresh start after retryFirst and double up to
+// retryMax (and never wait longer than the TTL): right after a NATS
+// restart a remote registry may not have resubscribed yet.
+const (
+	retryFirst = 50 * time.Millisecond
+	retryMax   = time.Second
+)
+
 func (c *Cache) loop(ctx context.Context) {
 	defer close(c.done)
-	t := time.NewTicker(c.ttl)
+	t := time.NewTimer(c.ttl)
 	defer t.Stop()
+	retry := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.kick:
 		case <-t.C:
+		case st, ok := <-c.status:
+			if !ok || st == nats.CLOSED {
+				c.status = nil // the connection is gone; the TTL still refreshes
+				continue
+			}
+			// Back after a disconnect: nats.go has resent the subscription;
+			// one round trip proves the NATS server holds it, so a change
+			// made after the refresh below is announced to this cache and
+			// one made before it (or during the outage) is in the snapshot.
+			if err := c.nc.FlushTimeout(c.ttl); err != nil {
+				c.log.Info("registry notices: flush after reconnect failed", "err", err)
+			}
+			c.log.Info("reconnected to NATS; refreshing the registry snapshot")
 		}
 		rctx, cancel := context.WithTimeout(ctx, c.ttl)
-		if err := c.Refresh(rctx); err != nil && ctx.Err() == nil {
+		err := c.Refresh(rctx)
+		cancel()
+		wait := c.ttl
+		if err != nil && ctx.Err() == nil {
 			// Keep serving the last snapshot: a stale cap is safe (it is
 			// never above the truth for long), an outage is not.
-			c.log.Warn("registry refresh failed; serving the last snapshot", "err", err)
+			retry = min(max(2*retry, retryFirst), retryMax, c.ttl)
+			wait = retry
+			c.log.Warn("registry refresh failed; serving the last snapshot", "err", err, "retry_in", wait)
+		} else {
+			retry = 0
 		}
-		cancel()
-		t.Reset(c.ttl)
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
 	}
 }
 
@@ -169,4 +213,7 @@ func (c *Cache) Close() {
 	}
 	c.cancel()
 	<-c.done
+	if c.status != nil {
+		c.nc.RemoveStatusListener(c.status)
+	}
 }

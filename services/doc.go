@@ -13,8 +13,10 @@
 //
 // Every change that can move the floor or a cap is announced on the NATS
 // subject ChangedSubject ("tandem.services.changed"). A Cache subscribes to
-// it and also expires after a TTL, so caps rise without restarts and an RPC
-// reads its cap with no database query and no network round trip.
+// it, reads the registry again whenever its NATS connection comes back
+// (a notice sent while it was away never reaches it), and also expires
+// after a TTL, so caps rise without restarts and an RPC reads its cap with
+// no database query and no network round trip.
 //
 // Once a phase of a move is finalized, Finalize records the release below
 // which instances may no longer register: an older binary that tries gets a

@@ -19,6 +19,7 @@ type Server struct {
 	*server.Server
 	storeDir string
 	ownDir   bool
+	port     int // kept, so a stopped server can be restarted on it
 }
 
 // Start runs a server on 127.0.0.1 with a random port (or port, when not 0)
@@ -45,7 +46,11 @@ func Start(port int, storeDir string) (*Server, error) {
 		s.Shutdown()
 		return nil, errors.New("natstest: embedded nats-server not ready after 10s")
 	}
-	return &Server{Server: s, storeDir: storeDir, ownDir: own}, nil
+	ns := &Server{Server: s, storeDir: storeDir, ownDir: own}
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		ns.port = a.Port
+	}
+	return ns, nil
 }
 
 // Stop shuts the server down and removes a store directory it created.
@@ -57,12 +62,12 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart shuts s down, waits down, and starts a server on the same port
-// and store directory in its place, as an operator restarting NATS would;
-// clients come back through their own reconnect logic. Call it from one
-// goroutine at a time.
+// Restart shuts s down (if it still runs), waits down, and starts a server
+// on the same port and store directory in its place, as an operator
+// restarting NATS would; clients come back through their own reconnect
+// logic. Call it from one goroutine at a time.
 func (s *Server) Restart(down time.Duration) error {
-	port := s.Port()
+	port := s.port
 	s.Shutdown()
 	s.WaitForShutdown()
 	time.Sleep(down)
@@ -70,17 +75,12 @@ func (s *Server) Restart(down time.Duration) error {
 	if err != nil {
 		return err
 	}
-	s.Server = n.Server
+	s.Server, s.port = n.Server, n.port
 	return nil
 }
 
-// Port returns the port the server listens on.
-func (s *Server) Port() int {
-	if a, ok := s.Addr().(*net.TCPAddr); ok {
-		return a.Port
-	}
-	return 0
-}
+// Port returns the port the server listens (or, stopped, listened) on.
+func (s *Server) Port() int { return s.port }
 
 // New starts a server for one test and stops it when the test ends.
 func New(t testing.TB) *Server {
