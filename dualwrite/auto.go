@@ -34,7 +34,7 @@ func (mg *Manager) AdvanceOpen(ctx context.Context, until move.Phase) ([]Transit
 			// Closed, or another runner moved first: try at the next tick.
 		case err != nil:
 			return done, err
-		default:
+		case tr.Changed: // not when another runner made it first
 			done = append(done, tr)
 		}
 	}

@@ -77,10 +77,12 @@ func (e *NotAdjacentError) Unwrap() error { return ErrNotAdjacent }
 type PhaseChangedError struct {
 	Move             string
 	Expected, Actual move.Phase
+	// Target is the phase the caller asked for.
+	Target move.Phase
 }
 
 func (e *PhaseChangedError) Error() string {
-	return fmt.Sprintf("move %q is at %s, not %s as expected: another runner moved it meanwhile; nothing was changed (check tandem status and advance again)", e.Move, e.Actual, e.Expected)
+	return fmt.Sprintf("move %q is at %s, not %s as expected: another runner moved it meanwhile; nothing was changed (see where it stands with tandem status, then advance again: tandem moves advance %s)", e.Move, e.Actual, e.Expected, e.Move)
 }
 
 func (e *PhaseChangedError) Unwrap() error { return ErrPhaseChanged }

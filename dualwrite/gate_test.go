@@ -199,10 +199,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 		if _, err := e.mg.Advance(ctx, "nope", move.WriteBoth); !errors.Is(err, dualwrite.ErrUnknownMove) || !strings.Contains(err.Error(), "price_cents") {
 			t.Fatalf("unknown move: %v", err)
 		}
-		for _, to := range []move.Phase{move.ReadNew, move.Contracted, move.Legacy, move.Phase(9)} {
+		for _, to := range []move.Phase{move.ReadNew, move.Contracted, move.Phase(9)} {
 			if _, err := e.mg.Advance(ctx, e.m.Name, to); err == nil || errors.Is(err, dualwrite.ErrBlocked) {
 				t.Fatalf("advance legacy -> %s: %v", to, err)
 			}
+		}
+		// Where it stands already: nothing to do, and nothing done.
+		if tr, err := e.mg.Advance(ctx, e.m.Name, move.Legacy); err != nil || !tr.Already || tr.Changed || len(e.status().History) != 0 {
+			t.Fatalf("advance legacy -> legacy: %+v %v", tr, err)
 		}
 		if _, err := e.mg.Advance(ctx, e.m.Name, move.ReadNew); !errors.Is(err, dualwrite.ErrNotAdjacent) {
 			t.Fatalf("skip a phase: %v", err)
@@ -270,30 +274,32 @@ func TestConcurrentAdvanceIsSerialized(t *testing.T) {
 		e := newEnv(t, db, 10, priceMove())
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
+		trs := make([]dualwrite.Transition, len(errs))
 		for i := range errs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				mg, err := dualwrite.New(e.ctx, db, []move.Move{e.m}, dualwrite.WithRegistry(e.reg))
 				if err == nil {
-					_, err = mg.Advance(e.ctx, e.m.Name, move.WriteBoth)
+					trs[i], err = mg.Advance(e.ctx, e.m.Name, move.WriteBoth)
 				}
 				errs[i] = err
 			}()
 		}
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
+		changed, already := 0, 0
+		for i, err := range errs {
 			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, dualwrite.ErrNotAdjacent):
-			default:
+			case err != nil:
 				t.Errorf("concurrent advance: %v", err)
+			case trs[i].Changed:
+				changed++
+			case trs[i].Already:
+				already++
 			}
 		}
-		if ok != 1 || len(e.status().History) != 1 {
-			t.Fatalf("%d runners advanced", ok)
+		if changed != 1 || already != len(errs)-1 || len(e.status().History) != 1 {
+			t.Fatalf("%d runners advanced, %d found it done", changed, already)
 		}
 	})
 }

@@ -142,6 +142,9 @@ func (mg *Manager) Phase(ctx context.Context, name string) (move.Phase, error) {
 	if _, err := mg.Move(name); err != nil {
 		return 0, err
 	}
+	if !mg.ready {
+		return move.Legacy, nil // WithoutSetup before the ledger exists
+	}
 	row, _, err := readLedger(ctx, mg.db, name)
 	if err != nil {
 		return 0, fmt.Errorf("dualwrite: read ledger: %w", err)
@@ -206,19 +209,34 @@ func (mg *Manager) Gate(ctx context.Context, name string, to move.Phase) (Gate, 
 
 // Transition is what Advance did, or in a dry run would do.
 type Transition struct {
-	Move   string     `json:"move"`
+	Move string `json:"move"`
+	// From is the phase the ledger stood at when read under the lock.
 	From   move.Phase `json:"from"`
 	To     move.Phase `json:"to"`
 	Gate   Gate       `json:"gate"`
 	Steps  []Step     `json:"steps"`
 	DryRun bool       `json:"dry_run"`
-	Done   bool       `json:"done"`
+	// Done says the move stands at To: this call moved it there, or found
+	// it there already. Changed says this call wrote the transition.
+	Done    bool `json:"done"`
+	Changed bool `json:"changed"`
+	// Already says the move stood at To when the lock was taken, so nothing
+	// was done. With ExpectFrom, Expected is the phase the caller read
+	// before.
+	Already  bool        `json:"already"`
+	Expected *move.Phase `json:"expected,omitempty"`
+	// ByOther says another runner made a transition after the caller read
+	// the phase it started from (ExpectFrom) or after it started
+	// (StartedAt), so this call changed nothing; Other is that transition.
+	ByOther bool     `json:"by_other"`
+	Other   *History `json:"other,omitempty"`
 }
 
 type advanceConfig struct {
-	dryRun bool
-	note   string
-	from   *move.Phase
+	dryRun  bool
+	note    string
+	from    *move.Phase
+	started time.Time
 }
 
 // AdvanceOption configures Advance.
@@ -232,21 +250,41 @@ func DryRun() AdvanceOption { return func(c *advanceConfig) { c.dryRun = true } 
 func Note(s string) AdvanceOption { return func(c *advanceConfig) { c.note = s } }
 
 // ExpectFrom makes Advance refuse, with a *PhaseChangedError, unless the
-// ledger still stands at p when read under the lock. A caller that chose
-// the target from a phase read earlier ("the next phase") passes it, so
-// that a move another runner advanced meanwhile is not taken one step
-// back: with the ledger two phases on, p's next phase is the ledger's
-// previous one, and Advance would treat it as a rollback.
+// ledger still stands at p (or already at the target) when read under the
+// lock. A caller that chose the target from a phase read earlier ("the
+// next phase") passes it, so that a move another runner advanced meanwhile
+// is neither advanced again nor taken one step back: with the ledger two
+// phases on, p's next phase is the ledger's previous one, and Advance
+// would treat it as a rollback. When another runner made the very
+// transition asked for, Advance succeeds with Already set and
+// Transition.ByOther true.
 func ExpectFrom(p move.Phase) AdvanceOption {
 	return func(c *advanceConfig) { c.from = &p }
 }
+
+// StartedAt says when the caller started (before it read the phase it
+// chose the target from). If the move made a transition since, another
+// runner made it while this one was starting up or waiting for the lock:
+// Advance changes nothing and reports ByOther with that transition. With
+// ExpectFrom this makes two runners started together, that each take "the
+// next phase", make one transition, even when one of them reads the phase
+// only after the other wrote it. Transitions are compared by the time the
+// runner that made them recorded, so the runners' clocks must agree to
+// within the time a transition takes.
+func StartedAt(t time.Time) AdvanceOption { return func(c *advanceConfig) { c.started = t } }
 
 // Advance moves a move to phase to, which must be next to the current one
 // (forward, or back within the rollback window). The gate is checked first
 // and the transition refused with a *GateError naming what blocks it;
 // otherwise the transition's DDL steps run, each logged in tandem_steps,
-// and the ledger records the new phase. Runners are serialized by tandem's
-// database lock. Instances pick the phase up when their Tracker refreshes.
+// and the ledger records the new phase. Instances pick the phase up when
+// their Tracker refreshes.
+//
+// The phase is read, the gate decided and the transition written under
+// tandem's database lock on the move, so any number of runners asking for
+// the same transition at once make it once. A move that already stands at
+// to is not an error: Advance changes nothing and reports Already, so a
+// caller can retry an advance that may have succeeded.
 func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts ...AdvanceOption) (Transition, error) {
 	var cfg advanceConfig
 	for _, o := range opts {
@@ -259,15 +297,39 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 	if !to.Valid() {
 		return Transition{}, &move.PhaseError{Input: to.String()}
 	}
-	tr := Transition{Move: name, To: to, DryRun: cfg.dryRun}
+	tr := Transition{Move: name, To: to, DryRun: cfg.dryRun, Expected: cfg.from}
 	run := func(ctx context.Context, q dialect.Querier) error {
 		row, _, err := readLedger(ctx, q, name)
 		if err != nil {
 			return err
 		}
 		tr.From = row.phase
+		// Until a gate is checked, nothing blocks: a call that finds
+		// nothing to do reports an open gate.
+		tr.Gate = Gate{Move: name, From: row.phase, To: to, Open: true}
+		var last *History
+		if !cfg.started.IsZero() {
+			if last, err = lastTransition(ctx, q, name); err != nil {
+				return err
+			}
+			if last != nil && last.At.Before(cfg.started) {
+				last = nil // made before the caller started: it saw it
+			}
+		}
+		if row.phase == to {
+			// Already there (another runner got the lock first, or this
+			// is a retry): nothing to check and nothing to write.
+			tr.Already, tr.Done = true, true
+			tr.ByOther = last != nil || cfg.from != nil && *cfg.from != to
+			tr.Other = last
+			return nil
+		}
+		if last != nil {
+			tr.ByOther, tr.Other = true, last
+			return nil
+		}
 		if cfg.from != nil && *cfg.from != row.phase {
-			return &PhaseChangedError{Move: name, Expected: *cfg.from, Actual: row.phase}
+			return &PhaseChangedError{Move: name, Expected: *cfg.from, Actual: row.phase, Target: to}
 		}
 		// The registry is read under the lock, after the ledger row: a
 		// snapshot taken before the lock could predate another runner's
@@ -301,7 +363,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 		if err := mg.setPhase(ctx, q, m, row, to, cfg.note); err != nil {
 			return err
 		}
-		tr.Done = true
+		tr.Done, tr.Changed = true, true
 		return nil
 	}
 	if cfg.dryRun {
@@ -317,6 +379,10 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 			return tr, err
 		}
 		return tr, fmt.Errorf("dualwrite: advance %s to %s: %w", name, to, err)
+	}
+	if tr.Already || tr.ByOther {
+		mg.log.Info("move not advanced: nothing to do", "move", name, "phase", tr.From, "to", to, "by_other", tr.ByOther)
+		return tr, nil
 	}
 	mg.log.Info("move advanced", "move", name, "from", tr.From, "to", to, "dry_run", cfg.dryRun)
 	return tr, nil
@@ -470,6 +536,17 @@ type History struct {
 	At      time.Time `db:"at" json:"at"`
 	Release int64     `db:"app_release" json:"release"`
 	Note    *string   `db:"note" json:"note,omitempty"`
+}
+
+// lastTransition reads the move's latest transition; nil when it made none.
+func lastTransition(ctx context.Context, q dialect.Querier, name string) (*History, error) {
+	var out []History
+	err := q.SelectContext(ctx, &out, q.Rebind(`SELECT seq, from_phase, to_phase, at, app_release, note FROM `+HistoryTable+` WHERE move = ? ORDER BY seq DESC LIMIT 1`), name)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	out[0].At = out[0].At.UTC()
+	return &out[0], nil
 }
 
 func readHistory(ctx context.Context, q dialect.Querier, name string) ([]History, error) {

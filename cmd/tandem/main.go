@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +51,7 @@ func main() {
 
 // run executes one command line and returns the exit code; tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, started: time.Now()}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -96,6 +97,8 @@ func exitCode(err error) int {
 }
 
 type app struct {
+	// started is when the command started, before it read anything.
+	started time.Time
 	dsn     string
 	natsURL string
 	json    bool

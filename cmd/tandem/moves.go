@@ -164,20 +164,30 @@ func (mc *movesCmd) advance() *cobra.Command {
 		Short: "Move to the next phase (or --to an adjacent one, back within the rollback window)",
 		Long: `Check the gate of the transition and, when it is open, apply its DDL steps
 (each logged in tandem_steps) and record the new phase. --dry-run prints the
-gate and the SQL and changes nothing. Exits 3 when the gate is closed.`,
+gate and the SQL and changes nothing. Exits 3 when the gate is closed.
+
+The transition is decided and written under tandem's lock on the move, so
+two advances started together make one transition: the second reports that
+another runner advanced the move and changes nothing. A move already at
+--to P is left as it is, exit 0, so a CI job can retry that form.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			name := args[0]
+			// Where the move stands is read first, before anything that can
+			// wait for another runner (setting the ledger up takes tandem's
+			// lock): read after a concurrent advance committed, "the next
+			// phase" would be one further than the command was started for.
+			cur, err := mc.startPhase(ctx, name)
+			if err != nil {
+				return err
+			}
+			mc.a.logger().Debug("advance: starting from the phase read", "move", name, "phase", cur.String())
 			mg, done, err := mc.manager(ctx)
 			if err != nil {
 				return err
 			}
 			defer done()
-			name := args[0]
-			cur, err := mg.Phase(ctx, name)
-			if err != nil {
-				return movesError(err)
-			}
 			target, ok := cur.Next()
 			if to != "" {
 				if target, err = move.ParsePhase(to); err != nil {
@@ -188,10 +198,10 @@ gate and the SQL and changes nothing. Exits 3 when the gate is closed.`,
 			}
 			var opts []dualwrite.AdvanceOption
 			if to == "" {
-				// "The next phase" is relative to cur: refuse if another
-				// runner moved the move meanwhile, or the next phase of
-				// cur could be a step back from where it stands now.
-				opts = append(opts, dualwrite.ExpectFrom(cur))
+				// "The next phase" is relative to cur, and to when this
+				// command started: if another runner moved the move since,
+				// report it and change nothing.
+				opts = append(opts, dualwrite.ExpectFrom(cur), dualwrite.StartedAt(mc.a.started))
 			}
 			if dryRun {
 				opts = append(opts, dualwrite.DryRun())
@@ -217,7 +227,37 @@ gate and the SQL and changes nothing. Exits 3 when the gate is closed.`,
 	return cmd
 }
 
+// startPhase reads where a move stands without writing or waiting for a
+// lock.
+func (mc *movesCmd) startPhase(ctx context.Context, name string) (move.Phase, error) {
+	mg, done, err := mc.manager(ctx, dualwrite.WithoutSetup())
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	p, err := mg.Phase(ctx, name)
+	return p, movesError(err)
+}
+
 func printTransition(w io.Writer, tr dualwrite.Transition) {
+	switch {
+	case tr.ByOther && tr.Already:
+		from := ""
+		if tr.Other != nil {
+			from = tr.Other.From
+		} else if tr.Expected != nil {
+			from = tr.Expected.String()
+		}
+		fmt.Fprintf(w, "Move %s is already at %s: another runner advanced it from %s while this one waited; nothing changed\n", tr.Move, tr.To, from)
+		return
+	case tr.ByOther && tr.Other != nil:
+		fmt.Fprintf(w, "Move %s is at %s: another runner moved it from %s to %s at %s, after this command started; nothing changed (to go on to %s: tandem moves advance %s)\n",
+			tr.Move, tr.From, tr.Other.From, tr.Other.To, tr.Other.At.Format(time.RFC3339Nano), tr.To, tr.Move)
+		return
+	case tr.Already:
+		fmt.Fprintf(w, "Move %s is already at %s; nothing changed\n", tr.Move, tr.To)
+		return
+	}
 	verb := "Advanced"
 	switch {
 	case tr.DryRun && tr.Gate.Open:

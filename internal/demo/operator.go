@@ -134,6 +134,8 @@ func (r *run) advance(ctx context.Context, m move.Move, to move.Phase) {
 	case err != nil:
 		r.log.Warn("advance", "move", m.Name, "to", to, "err", err)
 		return
+	case !tr.Changed:
+		return // already there
 	}
 	var steps []string
 	for _, s := range tr.Steps {
