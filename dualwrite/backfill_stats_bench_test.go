@@ -3,7 +3,9 @@ package dualwrite_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +33,8 @@ import (
 // key; "dense", a SQL transform over consecutive keys, where batches are
 // ranges of values and need no probe; and "go", a Go transform, which reads
 // each batch's rows. Reported per shape: the medians of both sides in
-// rows/s and unanalysed over analysed.
+// rows/s and unanalysed over analysed. TANDEM_BENCH_SHAPES (a comma-separated
+// list, default all three) picks shapes.
 func BenchmarkBackfillUnanalysed(b *testing.B) {
 	rows := benchEnv(b, "TANDEM_BENCH_ROWS", 1_000_000)
 	passes := benchEnv(b, "TANDEM_BENCH_PASSES", 3)
@@ -114,6 +117,9 @@ func benchUnanalysed(b *testing.B, db *dialect.DB, rows, passes int) {
 		name string
 		step int
 	}{{"probe", 3}, {"dense", 1}, {"go", 1}} {
+		if only := os.Getenv("TANDEM_BENCH_SHAPES"); only != "" && !slices.Contains(strings.Split(only, ","), sh.name) {
+			continue
+		}
 		var cold, warm []float64
 		for i := 1; i <= passes; i++ {
 			if i%2 == 1 {
