@@ -53,19 +53,21 @@ func (b *bf) retryFailed(ctx context.Context, res *BackfillResult) error {
 			return fmt.Errorf("dualwrite: retry failed row %s: %w", k, err)
 		}
 	}
+	var err error
+	res.Failed, err = countFailures(ctx, b.mg.db, b.m.Name)
+	return err
+}
+
+// countFailures is the number of rows recorded as failed: the one count of
+// them, which the ledger's failed_rows is derived from too.
+func countFailures(ctx context.Context, q dialect.Querier, name string) (int64, error) {
 	var n int64
-	if err := b.mg.db.GetContext(ctx, &n, b.mg.db.Rebind(`SELECT COUNT(*) FROM `+FailuresTable+` WHERE move = ?`), b.m.Name); err != nil {
-		return err
-	}
-	res.Failed = n
-	return nil
+	err := q.GetContext(ctx, &n, q.Rebind(`SELECT COUNT(*) FROM `+FailuresTable+` WHERE move = ?`), name)
+	return n, err
 }
 
 func (b *bf) forgetFailure(ctx context.Context, tx *sqlx.Tx, k string) error {
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ? AND row_key = ?`), b.m.Name, k); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+MovesTable+` SET failed_rows = (SELECT COUNT(*) FROM `+FailuresTable+` WHERE move = ?) WHERE name = ?`), b.m.Name, b.m.Name)
+	_, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ? AND row_key = ?`), b.m.Name, k)
 	return err
 }
 

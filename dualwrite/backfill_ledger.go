@@ -74,7 +74,7 @@ func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *B
 		}
 		args = append(args, boundText, now, doneAt, total)
 		if !b.cfg.reverse {
-			sets = append(sets, "failed_rows = 0", "verified_at = NULL", "mismatches = NULL")
+			sets = append(sets, "verified_at = NULL", "mismatches = NULL")
 			if _, err := q.ExecContext(ctx, q.Rebind(`DELETE FROM `+FailuresTable+` WHERE move = ?`), m.Name); err != nil {
 				return err
 			}
@@ -120,24 +120,28 @@ func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *B
 func (b *bf) saveBatch(ctx context.Context, tx *sqlx.Tx, upper []any, n int, failed int64, last bool, res *BackfillResult) error {
 	now := b.mg.utc()
 	pre := b.prefix
-	sets := pre + "_cursor = ?, " + pre + "_rows_done = " + pre + "_rows_done + ?, lease_until = ?, updated_at = ?"
-	args := []any{encodeKey(upper), n, now.Add(b.cfg.lease), now}
+	var sets string
+	var args []any
 	if last {
 		// The last batch records completion in its own transaction. A row
 		// a writer committed below the bound after the total was counted
-		// is done too: the total never ends below what was done.
-		sets += ", " + pre + "_done_at = ?, " + pre + "_rows_total = CASE WHEN " + pre + "_rows_total < " + pre + "_rows_done + ? THEN " + pre + "_rows_done + ? ELSE " + pre + "_rows_total END"
-		args = append(args, now, n, n)
+		// is done too: the total never ends below what was done. The
+		// total is assigned before the rows done: MySQL and MariaDB
+		// evaluate a single-table SET from left to right, each expression
+		// seeing the assignments before it, so the other order added the
+		// batch twice. PostgreSQL and SQLite read the old row throughout.
+		sets = pre + "_rows_total = CASE WHEN " + pre + "_rows_total < " + pre + "_rows_done + ? THEN " + pre + "_rows_done + ? ELSE " + pre + "_rows_total END, " + pre + "_done_at = ?, "
+		args = append(args, n, n, now)
 		res.Total = max(res.Total, res.Done+int64(n))
 		if b.cfg.reverse {
-			sets += ", old_stale = 0"
+			sets += "old_stale = 0, "
 		}
 	}
-	if failed != 0 {
-		sets += ", failed_rows = failed_rows + ?"
-		args = append(args, failed)
-		res.Failed += failed
-	}
+	sets += pre + "_cursor = ?, " + pre + "_rows_done = " + pre + "_rows_done + ?, lease_until = ?, updated_at = ?"
+	args = append(args, encodeKey(upper), n, now.Add(b.cfg.lease), now)
+	// The failures themselves are in tandem_move_failures, written in this
+	// transaction; the count is for progress only.
+	res.Failed += failed
 	r, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+MovesTable+` SET `+sets+` WHERE name = ? AND lease_owner = ?`), append(args, b.m.Name, b.mg.owner)...)
 	if err != nil {
 		return err

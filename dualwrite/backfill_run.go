@@ -86,6 +86,11 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) (err error) {
 		}
 	}
 	res.Complete = true
+	// A row that failed again on a rerun is recorded once: the table, not
+	// this run's count, says how many there are.
+	if res.Failed, err = countFailures(ctx, b.mg.db, b.m.Name); err != nil {
+		return err
+	}
 	res.Elapsed = time.Since(start)
 	if res.Elapsed > 0 {
 		res.RowsPerS = float64(ranRows) / res.Elapsed.Seconds()

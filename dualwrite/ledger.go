@@ -45,7 +45,10 @@ type ledgerRow struct {
 	phase   move.Phase
 }
 
-const ledgerCols = `name, phase, phase_at, phase_release, old_stale, failed_rows, verified_at, mismatches, finalized_at, finalized_release, lease_owner, lease_until, updated_at`
+// failed_rows is derived from tandem_move_failures, the one record of the
+// rows a transform could not convert (the column of that name is no longer
+// written).
+const ledgerCols = `name, phase, phase_at, phase_release, old_stale, (SELECT COUNT(*) FROM ` + FailuresTable + ` f WHERE f.move = ` + MovesTable + `.name) AS failed_rows, verified_at, mismatches, finalized_at, finalized_release, lease_owner, lease_until, updated_at`
 
 func progressCols(prefix string) string {
 	return prefix + "_cursor AS p_cursor, " + prefix + "_bound AS p_bound, " + prefix + "_started_at AS p_started_at, " + prefix + "_done_at AS p_done_at, " + prefix + "_rows_done AS p_rows_done, " + prefix + "_rows_total AS p_rows_total"

@@ -104,9 +104,7 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	}
 	res.At = mg.utc()
 	res.Elapsed = time.Since(start)
-	// failed_rows counts what tandem_move_failures holds, the rows this
-	// verify could not transform included.
-	_, err = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET verified_at = ?, mismatches = ?, updated_at = ?, failed_rows = (SELECT COUNT(*) FROM `+FailuresTable+` WHERE move = ?) WHERE name = ?`), res.At, res.Mismatches, res.At, name, name)
+	_, err = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET verified_at = ?, mismatches = ?, updated_at = ? WHERE name = ?`), res.At, res.Mismatches, res.At, name)
 	if err != nil {
 		return res, fmt.Errorf("dualwrite: verify %s: record: %w", name, err)
 	}
