@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -68,7 +69,8 @@ type SQLStore struct {
 	ins    string
 	upd    string
 
-	check func(stored, incoming *pb.Item) error
+	check   func(stored, incoming *pb.Item) error
+	applied func(item *pb.Item, at time.Time)
 }
 
 // SQLStoreOption configures NewSQLStore.
@@ -82,6 +84,15 @@ type SQLStoreOption func(*SQLStore)
 // again, and only the data can tell that the request is late.
 func WithPutCheck(check func(stored, incoming *pb.Item) error) SQLStoreOption {
 	return func(s *SQLStore) { s.check = check }
+}
+
+// WithApplied calls applied after each Put that committed, with the time
+// its commit began: from then on a reader may see the write. It is the
+// request bookkeeping that tells whether a write was applied after its
+// caller had been told it failed (a ghost write): compare at with when the
+// caller saw the failure. applied must be quick; it runs on Put's path.
+func WithApplied(applied func(item *pb.Item, at time.Time)) SQLStoreOption {
+	return func(s *SQLStore) { s.applied = applied }
 }
 
 // NewSQLStore returns a store of items in m's table, acting on the phase
@@ -181,14 +192,18 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 		}
 		return s.r.Write(ctx, tx, p, Cents(item), item.Id)
 	}
-	err := s.tx(ctx, put)
+	var committing time.Time
+	err := s.tx(ctx, put, &committing)
 	if errors.Is(err, errInsertedMeanwhile) {
 		// The row exists now: a create-only put fails, any other updates
 		// it, in a new transaction (PostgreSQL aborts the one that failed).
 		if createOnly {
 			return fmt.Errorf("put %q: %w", item.Id, ErrExists)
 		}
-		err = s.tx(ctx, put)
+		err = s.tx(ctx, put, &committing)
+	}
+	if err == nil && s.applied != nil {
+		s.applied(item, committing)
 	}
 	var refused errRefused
 	if errors.As(err, &refused) {
@@ -217,14 +232,16 @@ func (s *SQLStore) Rename(ctx context.Context, id, name string) (*pb.Item, error
 			return fmt.Errorf("rename %q: %w", id, ErrNotFound)
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return s.Get(ctx, id)
 }
 
-func (s *SQLStore) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+// tx runs fn in a transaction and commits it; committing, when not nil,
+// receives the time the commit began.
+func (s *SQLStore) tx(ctx context.Context, fn func(*sqlx.Tx) error, committing *time.Time) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
@@ -232,6 +249,9 @@ func (s *SQLStore) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
+	}
+	if committing != nil {
+		*committing = time.Now()
 	}
 	return tx.Commit()
 }

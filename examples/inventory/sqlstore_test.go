@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/examples/inventory"
@@ -233,6 +234,54 @@ func TestSQLStorePutCheck(t *testing.T) {
 			if err != nil || got.Quantity != tt.wantQty || got.PriceCents != tt.wantQty*100 || got.Name != fmt.Sprint(tt.wantQty) {
 				t.Fatalf("after quantity %d: %v, %v", tt.qty, got, err)
 			}
+		}
+	})
+}
+
+// WithApplied hears of every put that committed, with when its commit
+// began, and of no put that was refused or failed.
+func TestSQLStoreWithApplied(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		stmt, _ := inventory.CreateTableSQL("items")
+		db.MustExec(stmt)
+		phase := move.Legacy
+		type rec struct {
+			qty int64
+			at  time.Time
+		}
+		var got []rec
+		s, err := inventory.NewSQLStore(db, inventory.PriceMove("items_price_cents", "items", move.Releases{}, false), fixedPhase{&phase},
+			inventory.WithPutCheck(func(stored, in *pb.Item) error {
+				if in.Quantity < stored.Quantity {
+					return inventory.ErrExists
+				}
+				return nil
+			}),
+			inventory.WithApplied(func(it *pb.Item, at time.Time) { got = append(got, rec{it.Quantity, at}) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		put := func(qty int64, createOnly bool) (error, time.Time, time.Time) {
+			before := time.Now()
+			err := s.Put(ctx, &pb.Item{Id: "a", Name: "a", Quantity: qty, Price: 1}, createOnly)
+			return err, before, time.Now()
+		}
+		err1, b1, a1 := put(5, false)
+		err2, _, _ := put(4, false) // refused by the check
+		err3, _, _ := put(6, true)  // create-only of an existing item
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		err4 := s.Put(cctx, &pb.Item{Id: "a", Name: "a", Quantity: 7, Price: 1}, false) // never ran
+		err5, b5, a5 := put(8, false)
+		if err1 != nil || err2 == nil || err3 == nil || err4 == nil || err5 != nil {
+			t.Fatalf("puts: %v, %v, %v, %v, %v", err1, err2, err3, err4, err5)
+		}
+		if len(got) != 2 || got[0].qty != 5 || got[1].qty != 8 {
+			t.Fatalf("applied %+v, want quantities 5 and 8", got)
+		}
+		if got[0].at.Before(b1) || got[0].at.After(a1) || got[1].at.Before(b5) || got[1].at.After(a5) {
+			t.Fatalf("applied at %+v, outside the puts' calls [%v, %v] and [%v, %v]", got, b1, a1, b5, a5)
 		}
 	})
 }
