@@ -25,8 +25,11 @@ releases 42, 43 and 44. Meanwhile it moves items.price to items.price_cents
 through every phase without triggers, and catalog.price to
 catalog.price_cents with triggers: backfill, verify, advance as each gate
 opens, finalize, contract. It prints a timeline, then a summary of requests
-sent, failed and retried, writes checked and lost, and wrong reads, and
-exits 1 when anything failed, was lost or read wrong.
+sent, failed and retried, writes checked and lost, wrong reads, ghost
+writes (applied after their caller saw them fail) and every key's history
+checked for linearizability, and exits 1 when anything failed, was lost,
+read wrong, was applied after its caller gave up, or a history is not
+linearizable.
 
 By default it runs in a SQLite file in a temporary directory with an
 embedded NATS server, for about a minute. Give --db to run on PostgreSQL or
@@ -69,7 +72,8 @@ not name on its command line.`,
 				s.WriteText(a.stdout)
 			}
 			if !s.OK() {
-				return fmt.Errorf("demo failed: %d failed requests, %d lost writes, %d wrong reads, %d problems", s.Failed, s.LostWrites, s.WrongReads, len(s.Problems))
+				return fmt.Errorf("demo failed: %d failed requests, %d lost writes, %d wrong reads, %d ghost writes, %d keys whose history is not linearizable, %d problems",
+					s.Failed, s.LostWrites, s.WrongReads, s.GhostWrites, len(s.Histories.Failures)+len(s.Histories.Undecided), len(s.Problems))
 			}
 			return nil
 		},

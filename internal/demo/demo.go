@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,8 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/internal/history"
 	"github.com/tandem-go/tandem/internal/natstest"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
@@ -84,6 +87,10 @@ type Config struct {
 	// for a move, while it keeps reporting the phase its tracker gives: a
 	// release with a bug the demo's checks must catch.
 	fault func(release int64, move string, p move.Phase) move.Phase
+	// ghost, for tests, is a server with another bug: a PutItem for which
+	// it returns true ignores its caller's deadline, and is applied only
+	// once its caller has seen it fail.
+	ghost func(it *pb.Item) bool
 }
 
 // settings are the timings of one mode.
@@ -93,9 +100,11 @@ type settings struct {
 	seedRows, keys                                                  int
 	rate                                                            float64
 	killEvery, killDown                                             [2]time.Duration
-	natsDown                                                        time.Duration
-	chaosDwell                                                      time.Duration // dwell with chaos, so kills land mid-rollout
-	maxKills                                                        int
+	// natsDown is longer than an attempt, so writes in flight when NATS
+	// stops, and those sent while it is down, time out for their callers.
+	natsDown   time.Duration
+	chaosDwell time.Duration // dwell with chaos, so kills land mid-rollout
+	maxKills   int
 }
 
 func settingsFor(fast bool) settings {
@@ -106,7 +115,7 @@ func settingsFor(fast bool) settings {
 			phaseWait: 60 * time.Second, pace: 5 * time.Millisecond, seedRows: 300, keys: 15,
 			killEvery: [2]time.Duration{200 * time.Millisecond, 500 * time.Millisecond},
 			killDown:  [2]time.Duration{700 * time.Millisecond, 1000 * time.Millisecond},
-			natsDown:  300 * time.Millisecond, maxKills: 3, chaosDwell: 400 * time.Millisecond}
+			natsDown:  2500 * time.Millisecond, maxKills: 3, chaosDwell: 400 * time.Millisecond}
 	}
 	return settings{warmup: 4 * time.Second, dwell: 5 * time.Second, tick: 250 * time.Millisecond,
 		heartbeat: 500 * time.Millisecond, tracker: 500 * time.Millisecond, missingAfter: 3 * time.Second,
@@ -114,7 +123,7 @@ func settingsFor(fast bool) settings {
 		phaseWait: 180 * time.Second, pace: 20 * time.Millisecond, seedRows: 20000, keys: 40, rate: 4000,
 		killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second},
 		killDown:  [2]time.Duration{4 * time.Second, 5 * time.Second},
-		natsDown:  2 * time.Second, maxKills: 4, chaosDwell: 5 * time.Second}
+		natsDown:  4 * time.Second, maxKills: 4, chaosDwell: 5 * time.Second}
 }
 
 // The releases the demo rolls through, and the API version each serves.
@@ -167,6 +176,12 @@ type run struct {
 	probMu sync.Mutex
 	probs  []string
 
+	hist         *history.Recorder // every operation of every key
+	applied      applied           // when the stores committed each write
+	inflight     atomic.Int64      // RPC writes sent and not answered yet
+	natsInFlight int64             // of them, when NATS stopped
+	sawFail      sync.Map          // appliedKey -> struct{}: writes whose caller saw them fail
+
 	phaseMu      sync.Mutex
 	phaseAt      map[string][]phaseMark
 	kills        int
@@ -214,7 +229,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		cfg.tune(&s)
 	}
 	r := &run{cfg: cfg, s: s, tl: &timeline{w: out, start: time.Now()},
-		log: cfg.Logger, moves: Moves(), rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1|1)), phaseAt: map[string][]phaseMark{}}
+		log: cfg.Logger, moves: Moves(), hist: history.NewRecorder(), rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1|1)), phaseAt: map[string][]phaseMark{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/move"
 )
@@ -38,8 +40,13 @@ func TestRun(t *testing.T) {
 					t.Fatal(err)
 				}
 				s.WriteText(&out)
-				if !s.OK() || s.Failed != 0 || s.LostWrites != 0 || s.WrongReads != 0 {
+				if !s.OK() || s.Failed != 0 || s.LostWrites != 0 || s.WrongReads != 0 || s.GhostWrites != 0 || !s.Histories.Linearizable {
 					t.Fatalf("summary not clean:\n%s", out.String())
+				}
+				// Every key whose last write was checked has its history
+				// checked too, the final read from price_cents included.
+				if h := s.Histories; int64(h.Keys) < s.WritesChecked || h.Operations <= h.Keys {
+					t.Fatalf("histories %+v for %d keys checked:\n%s", h, s.WritesChecked, out.String())
 				}
 				if s.Engine != string(e.Name) || s.RPCRequests == 0 || s.DBRequests == 0 || s.WritesChecked == 0 || s.SeedsChecked == 0 || s.ReadsChecked == 0 {
 					t.Fatalf("summary counted nothing:\n%s", out.String())
@@ -68,15 +75,16 @@ func TestRun(t *testing.T) {
 					"floor 41 -> 42", "cap inventory 1.0 -> 1.1", "cap inventory 1.1 -> 1.2",
 					"items_price_cents: phase write-both -> read-new", "blocked: waiting for",
 					"backfill done", "verify:", "finalized at release 44", "drop column items.price",
-					"drop the sync triggers", "result: OK",
+					"drop the sync triggers", "result: OK", fmt.Sprintf("histories checked: %d keys, linearizable", s.Histories.Keys),
+					"ghost writes 0  (of ",
 				) {
 					if !strings.Contains(text, want) {
 						t.Errorf("timeline lacks %q:\n%s", want, text)
 					}
 				}
 				if chaos {
-					if s.Kills == 0 || s.NATSRestarts != 1 {
-						t.Errorf("chaos did %d kills and %d NATS restarts", s.Kills, s.NATSRestarts)
+					if s.Kills == 0 || s.NATSRestarts != 1 || s.NATSInFlight == 0 {
+						t.Errorf("chaos did %d kills and %d NATS restarts, with %d writes in flight", s.Kills, s.NATSRestarts, s.NATSInFlight)
 					}
 					if !strings.Contains(text, "without deregistering") || !strings.Contains(text, "NATS server back on port") {
 						t.Errorf("timeline lacks the chaos:\n%s", text)
@@ -85,7 +93,8 @@ func TestRun(t *testing.T) {
 				if t.Failed() {
 					return
 				}
-				t.Logf("%s: %d requests, %d retries, %d writes checked, %s", name, s.Requests, s.Retries, s.WritesChecked, s.Elapsed.Round(time.Millisecond))
+				t.Logf("%s: %d requests, %d retries, %d writes checked, %d histories (%d operations, %d writes of unknown outcome), %d ghost writes of %d failed, %s",
+					name, s.Requests, s.Retries, s.WritesChecked, s.Histories.Keys, s.Histories.Operations, s.Histories.UnknownWrites, s.GhostWrites, s.FailedWrites, s.Elapsed.Round(time.Millisecond))
 			})
 		}
 	}
@@ -120,6 +129,79 @@ func TestRunCatchesABuggyRelease(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "result: FAILED") {
 		t.Fatalf("summary does not say FAILED:\n%s", out.String())
+	}
+}
+
+// TestRunCountsGhostWrites makes sure the ghost check can fail: a server
+// that ignores its caller's deadline for two puts applies them after their
+// callers saw them time out. Both are reported, with their times, and the
+// summary fails; the histories stay linearizable (a write of unknown
+// outcome may land late), which is why ghosts are counted apart.
+func TestRunCountsGhostWrites(t *testing.T) {
+	var out bytes.Buffer
+	cfg := Config{Fast: true, Out: &out,
+		ghost: func(it *pb.Item) bool {
+			return (it.GetId() == "rpc1-000" || it.GetId() == "rpc2-000") && valueOf(it).qty == 3
+		}}
+	s, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WriteText(&out)
+	text := out.String()
+	if s.OK() || s.GhostWrites < 2 || !s.Histories.Linearizable || !strings.Contains(text, "result: FAILED") {
+		t.Fatalf("ghost writes went unnoticed:\n%s", text)
+	}
+	for _, id := range []string{"items/rpc1-000", "items/rpc2-000"} {
+		re := regexp.MustCompile(`ghost write: PutItem ` + id + ` quantity 3, sent at [0-9.]+s, failed for its caller at [0-9.]+s \(.*\), was applied by the server at [0-9.]+s`)
+		if !re.MatchString(text) {
+			t.Errorf("no ghost write of %s quantity 3 reported:\n%s", id, text)
+		}
+	}
+	if !regexp.MustCompile(`ghost writes [1-9]\d*  \(of \d+ writes whose caller saw them fail`).MatchString(text) {
+		t.Errorf("summary lacks the ghost count:\n%s", text)
+	}
+}
+
+// TestRunCatchesStaleReadsInHistories makes sure the history check can
+// fail in the demo: release 42 reports write-both but writes the new
+// column only, so release 41 instances read stale prices. The histories
+// of the keys it wrote are not linearizable, and the summary prints each
+// failing key's smallest failing part (often one read alone: the name of
+// one write with the price of an older one, a value no write wrote).
+func TestRunCatchesStaleReadsInHistories(t *testing.T) {
+	var out bytes.Buffer
+	cfg := Config{Fast: true, Out: &out,
+		tune: func(s *settings) { s.deadline = time.Second; s.phaseWait = 4 * time.Second },
+		fault: func(release int64, name string, p move.Phase) move.Phase {
+			if release == 42 && name == itemsMove.Name && p == move.WriteBoth {
+				return move.WriteNew
+			}
+			return p
+		}}
+	s, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WriteText(&out)
+	text := out.String()
+	h := s.Histories
+	if s.OK() || h.Linearizable || len(h.Failures) == 0 || h.Keys == 0 {
+		t.Fatalf("stale reads went unnoticed by the history check:\n%s", text)
+	}
+	f := h.Failures[0]
+	if len(f.Minimal) == 0 || len(f.Minimal) >= f.Operations || f.Visualization == "" {
+		t.Fatalf("failure %+v:\n%s", f, text)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(f.Visualization)) })
+	if _, err := os.Stat(f.Visualization); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"histories checked: ", "NOT linearizable", "history of " + f.Key + " is not linearizable",
+		"its smallest failing part", f.Minimal[0], "porcupine's partial linearizations: " + f.Visualization, "result: FAILED"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
 	}
 }
 

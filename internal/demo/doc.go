@@ -26,15 +26,23 @@
 // acknowledged value of every key: a read returning anything else is a
 // wrong read. After contract every key is read from price_cents, and
 // every seeded row, which only the backfill ever wrote, too: a mismatch is
-// a lost write.
+// a lost write. Every key's history (each write attempt and answered read
+// with the times it was sent and answered, and the final read) is checked
+// for linearizability with porcupine, a register per key; a write whose
+// outcome its caller did not learn may land at any later time, a refused
+// one never. A write that a store applied after its caller saw it fail is
+// a ghost write, found from the stores' commit times.
 //
 // Chaos: instances are killed without deregistering (they pin the floor
 // and block gates until they return) and restarted at their release, or
 // at the release the moves require when dualwrite refuses theirs, and the
-// embedded NATS server restarts on the same port. Clients retry
+// embedded NATS server restarts on the same port while writes are in
+// flight, down for longer than a client's attempt. Clients retry
 // idempotent calls within a deadline; retries are counted apart, and a
 // request that never succeeds counts as failed. Every write of a key
 // carries its sequence number (the quantity), and the store refuses to
 // overwrite a newer one: a late duplicate, delivered after its caller had
-// retried, succeeded and written again, is counted, not applied.
+// retried, succeeded and written again, is counted, not applied. Each
+// attempt of a write carries the next sequence number, so every attempt is
+// a request of its own for the history and ghost checks.
 package demo

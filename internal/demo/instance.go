@@ -75,6 +75,9 @@ func (in *instance) store(table string) *inventory.SQLStore {
 type boundedStore struct {
 	inventory.Store
 	d time.Duration
+	// late, for tests, holds a put until its caller gave up, and returns
+	// the context to apply it under.
+	late func(ctx context.Context, it *pb.Item) context.Context
 }
 
 func (b boundedStore) Get(ctx context.Context, id string) (*pb.Item, error) {
@@ -84,9 +87,27 @@ func (b boundedStore) Get(ctx context.Context, id string) (*pb.Item, error) {
 }
 
 func (b boundedStore) Put(ctx context.Context, it *pb.Item, createOnly bool) error {
+	if b.late != nil {
+		ctx = b.late(ctx, it)
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.Store.Put(ctx, it, createOnly)
+}
+
+// lateGhost is the server bug Config.ghost asks for: the put waits until
+// its caller has seen it fail, then is applied regardless.
+func (r *run) lateGhost(ctx context.Context, it *pb.Item) context.Context {
+	if r.cfg.ghost == nil || !r.cfg.ghost(it) {
+		return ctx
+	}
+	k := appliedKey{table: itemsMove.Table, id: it.GetId(), qty: valueOf(it).qty}
+	for deadline := time.Now().Add(2 * r.s.attempt); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, ok := r.sawFail.Load(k); ok {
+			break
+		}
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // errLate refuses a write older than the one stored. It is a conflict, so
@@ -145,10 +166,10 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 		phases = faultyPhases{tr: tr, release: release, fault: r.cfg.fault}
 	}
 	check := inventory.WithPutCheck(r.putCheck)
-	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases, check); err != nil {
+	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases, check, inventory.WithApplied(r.applied.recorder(itemsMove.Table))); err != nil {
 		return nil, err
 	}
-	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, phases, check); err != nil {
+	if in.catalog, err = inventory.NewSQLStore(r.db, catalogMove, phases, check, inventory.WithApplied(r.applied.recorder(catalogMove.Table))); err != nil {
 		return nil, err
 	}
 	if in.nc, err = r.connect(sl.id); err != nil {
@@ -168,7 +189,7 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	if in.srv, err = rpcver.NewServer(in.nc, api, rpcver.WithLogger(r.log)); err != nil {
 		return fail(err)
 	}
-	if err := inventory.Handle(in.srv, boundedStore{Store: in.items, d: r.s.opTimeout}); err != nil {
+	if err := inventory.Handle(in.srv, boundedStore{Store: in.items, d: r.s.opTimeout, late: r.lateGhost}); err != nil {
 		return fail(err)
 	}
 	if err := in.srv.Start(in.ctx); err != nil {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
+	"github.com/tandem-go/tandem/internal/history"
 	"github.com/tandem-go/tandem/rpcver"
 )
 
@@ -37,25 +41,45 @@ func valueOf(it *pb.Item) value {
 type keyState struct {
 	table   string
 	id      string
+	client  int  // the owner, as the history names it
+	ops     int  // operations recorded in its history
 	written bool // a write was sent, and may have landed
 	acked   bool // want was acknowledged
 	want    value
-	// unsure: the last write failed, so the key holds want or tried.
-	unsure bool
-	tried  value
-	n      int64
+	// maybe holds the writes whose outcome is unknown since the last
+	// acknowledged one: the key holds want or one of them.
+	maybe []value
+	n     int64
+	// failed are the writes whose caller saw them fail, for the ghost check.
+	failed []failedWrite
+}
+
+// key names the key in the history: table and id.
+func (k *keyState) key() string { return k.table + "/" + k.id }
+
+// attempt learns from one write attempt.
+func (k *keyState) attempt(v value, o history.Outcome) {
+	switch o {
+	case history.Applied:
+		k.written, k.want, k.acked, k.maybe = true, v, true, nil
+	case history.Unknown:
+		k.written, k.maybe = true, append(k.maybe, v)
+	}
 }
 
 // accept checks a read against what the owner knows, and learns from it
-// when the last write's outcome was unknown.
+// when a write's outcome was unknown.
 func (k *keyState) accept(got value) bool {
 	if k.acked && got == k.want {
-		k.unsure = false
 		return true
 	}
-	if k.unsure && got == k.tried {
-		k.want, k.acked, k.unsure = got, true, false
-		return true
+	for i, m := range k.maybe {
+		if got == m {
+			// Only a later attempt (a higher sequence number) may still
+			// replace it: the store refuses older ones.
+			k.want, k.acked, k.maybe = got, true, slices.Clone(k.maybe[i+1:])
+			return true
+		}
 	}
 	return false
 }
@@ -81,7 +105,9 @@ func retriable(err error) bool {
 	return true
 }
 
-// call runs one idempotent request, retrying within the deadline.
+// call runs one request, retrying within the deadline. Each attempt of a
+// write sends a new value (the next sequence number), so every attempt is
+// a request of its own in the history and in the ghost check.
 func (r *run) call(what string, op func(ctx context.Context) error) error {
 	deadline := time.Now().Add(r.s.deadline)
 	backoff := 20 * time.Millisecond
@@ -104,12 +130,75 @@ func (r *run) call(what string, op func(ctx context.Context) error) error {
 	}
 }
 
+// rpcOutcome is what a PutItem's caller knows from its error. Only an
+// answer that the request was refused before it was applied, or an error
+// that says it was never sent, counts as not applied; anything else
+// (timeouts, a dropped connection, an internal error, a response that
+// could not be backported after the write) may have been applied.
+func rpcOutcome(err error) history.Outcome {
+	var re *rpcver.RemoteError
+	var uv *rpcver.UnsupportedVersionError
+	var cb *rpcver.CannotBackportError
+	switch {
+	case err == nil:
+		return history.Applied
+	case errors.As(err, &re):
+		if re.Code == rpcver.CodeBadRequest || re.Code == rpcver.CodeNotFound || re.Code == rpcver.CodeConflict {
+			return history.Refused
+		}
+		return history.Unknown
+	case errors.As(err, &uv), errors.As(err, &cb), errors.Is(err, rpcver.ErrMethodTooNew), errors.Is(err, rpcver.ErrInvalid),
+		errors.Is(err, rpcver.ErrNoServer), errors.Is(err, nats.ErrReconnectBufExceeded):
+		return history.Refused
+	}
+	return history.Unknown
+}
+
+// dbOutcome is what a worker's store put tells: a conflict (a newer write
+// stored) or no instance to run it on applied nothing; any other error may
+// have come after the commit.
+func dbOutcome(err error) history.Outcome {
+	switch {
+	case err == nil:
+		return history.Applied
+	case errors.Is(err, errNoInstance), errors.Is(err, inventory.ErrExists):
+		return history.Refused
+	}
+	return history.Unknown
+}
+
+// attempted records one write attempt, sent at sent and answered (or given
+// up on) now: in the key's history, in what its owner knows, and, when the
+// caller saw it fail, for the ghost check.
+func (r *run) attempted(k *keyState, how string, v value, sent time.Time, err error, o history.Outcome) {
+	now := time.Now()
+	r.hist.Write(k.client, k.key(), v, sent, now, o)
+	k.ops++
+	k.attempt(v, o)
+	if err != nil {
+		if r.cfg.ghost != nil {
+			r.sawFail.Store(appliedKey{table: k.table, id: k.id, qty: v.qty}, struct{}{})
+		}
+		k.failed = append(k.failed, failedWrite{how: how, qty: v.qty, sent: sent, failed: now, err: err.Error(), outcome: o})
+	}
+}
+
+// observed records one answered read in the key's history.
+func (r *run) observed(k *keyState, got *pb.Item, found bool, sent time.Time) {
+	var v value
+	if found {
+		v = valueOf(got)
+	}
+	r.hist.Read(k.client, k.key(), v, found, sent, time.Now())
+	k.ops++
+}
+
 // client is one RPC client goroutine: it writes and reads its own keys
 // through the cluster, capped by the cache.
 func (r *run) client(stop <-chan struct{}, c *rpcver.Client, n int) []*keyState {
 	keys := make([]*keyState, r.s.keys)
 	for j := range keys {
-		keys[j] = &keyState{table: itemsMove.Table, id: fmt.Sprintf("rpc%d-%03d", n, j)}
+		keys[j] = &keyState{table: itemsMove.Table, id: fmt.Sprintf("rpc%d-%03d", n, j), client: n}
 	}
 	for i := 0; ; i++ {
 		select {
@@ -127,23 +216,17 @@ func (r *run) client(stop <-chan struct{}, c *rpcver.Client, n int) []*keyState 
 }
 
 func (r *run) rpcPut(c *rpcver.Client, k *keyState) {
-	v := k.next()
 	r.st.rpcSent.Add(1)
-	req := &pb.PutItemRequest{Item: &pb.Item{Id: k.id, Name: v.name, Quantity: v.qty, PriceCents: v.cents}}
-	err := r.call("PutItem "+k.id, func(ctx context.Context) error {
+	_ = r.call("PutItem "+k.id, func(ctx context.Context) error {
+		v := k.next()
+		req := &pb.PutItemRequest{Item: &pb.Item{Id: k.id, Name: v.name, Quantity: v.qty, PriceCents: v.cents}}
+		r.inflight.Add(1)
+		sent := time.Now()
 		_, err := inventory.PutItem.Call(ctx, c, req)
+		r.inflight.Add(-1)
+		r.attempted(k, "PutItem", v, sent, err, rpcOutcome(err))
 		return err
 	})
-	r.wrote(k, v, err)
-}
-
-func (r *run) wrote(k *keyState, v value, err error) {
-	k.written = true
-	if err != nil {
-		k.unsure, k.tried = true, v
-		return
-	}
-	k.want, k.acked, k.unsure = v, true, false
 }
 
 func (r *run) rpcGet(c *rpcver.Client, k *keyState) {
@@ -151,10 +234,14 @@ func (r *run) rpcGet(c *rpcver.Client, k *keyState) {
 	var got *pb.Item
 	var notFound error
 	err := r.call("GetItem "+k.id, func(ctx context.Context) error {
+		sent := time.Now()
 		resp, err := inventory.GetItem.Call(ctx, c, &pb.GetItemRequest{Id: k.id})
 		got, notFound = resp.GetItem(), nil
 		if isRemoteNotFound(err) {
 			notFound, err = err, nil // an answer, judged by read
+		}
+		if err == nil {
+			r.observed(k, got, notFound == nil, sent)
 		}
 		return err
 	})
@@ -178,7 +265,7 @@ func (r *run) read(k *keyState, how string, got *pb.Item, err error) {
 			r.problem("wrong read: %s %s: not found, last acknowledged %v", how, k.id, k.want)
 			return
 		}
-		k.written, k.unsure = false, false // the one write sent did not land
+		k.written = false // nothing landed yet (a write of unknown outcome still may)
 	}
 }
 
@@ -197,7 +284,7 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 		if j%2 == 1 {
 			t = catalogMove.Table
 		}
-		keys[j] = &keyState{table: t, id: fmt.Sprintf("db%d-%03d", n, j)}
+		keys[j] = &keyState{table: t, id: fmt.Sprintf("db%d-%03d", n, j), client: r.cfg.Clients + n}
 	}
 	for {
 		select {
@@ -208,18 +295,21 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 		k := keys[r.randN(len(keys))]
 		r.st.dbSent.Add(1)
 		if !k.written || r.randN(10) < 6 {
-			v := k.next()
-			it := &pb.Item{Id: k.id, Name: v.name, Quantity: v.qty, PriceCents: v.cents}
-			err := r.call("store put "+k.table+" "+k.id, func(ctx context.Context) error {
+			_ = r.call("store put "+k.table+" "+k.id, func(ctx context.Context) error {
+				v := k.next()
+				it := &pb.Item{Id: k.id, Name: v.name, Quantity: v.qty, PriceCents: v.cents}
+				sent := time.Now()
 				in := r.pick(n)
 				if in == nil {
+					r.attempted(k, "store put", v, sent, errNoInstance, history.Refused)
 					return errNoInstance
 				}
 				ctx, cancel := mergeCancel(ctx, in.ctx)
 				defer cancel()
-				return in.store(k.table).Put(ctx, it, false)
+				err := in.store(k.table).Put(ctx, it, false)
+				r.attempted(k, "store put", v, sent, err, dbOutcome(err))
+				return err
 			})
-			r.wrote(k, v, err)
 			continue
 		}
 		var got *pb.Item
@@ -232,6 +322,7 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 			}
 			ctx, cancel := mergeCancel(ctx, in.ctx)
 			defer cancel()
+			sent := time.Now()
 			st := in.store(k.table)
 			how = fmt.Sprintf("%s store get (release %d, %s)", k.table, in.release, in.phases()[st.Move().Name])
 			var err error
@@ -239,6 +330,9 @@ func (r *run) worker(stop <-chan struct{}, n int) []*keyState {
 			notFound = nil
 			if errors.Is(err, inventory.ErrNotFound) {
 				notFound, err = err, nil // an answer, judged by read
+			}
+			if err == nil {
+				r.observed(k, got, notFound == nil, sent)
 			}
 			return err
 		})

@@ -283,7 +283,13 @@ func (r *run) killOne(ctx context.Context) bool {
 func (r *run) restartNATS() {
 	r.nsMu.Lock()
 	defer r.nsMu.Unlock()
-	r.tl.printf("chaos: NATS server stops")
+	// Stop it while writes are in flight: their callers must not learn the
+	// outcome, and those that fail must not be applied afterwards.
+	for deadline := time.Now().Add(r.s.attempt); r.inflight.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+	}
+	r.natsInFlight = r.inflight.Load()
+	r.tl.printf("chaos: NATS server stops, %s in flight", plural(r.natsInFlight, "write"))
 	r.ns.Shutdown()
 	r.ns.WaitForShutdown()
 	time.Sleep(r.s.natsDown)

@@ -39,8 +39,17 @@ type Summary struct {
 	// LateRefused counts late duplicates the store refused: attempts that
 	// reached a server after their retry had succeeded and a newer write
 	// followed (at-least-once delivery under load).
-	LateRefused  int64        `json:"late_refused"`
-	WrongReads   int64        `json:"wrong_reads"`
+	LateRefused int64 `json:"late_refused"`
+	WrongReads  int64 `json:"wrong_reads"`
+	// FailedWrites counts the write attempts whose caller saw them fail
+	// (timed out, refused, disconnected); GhostWrites those of them that
+	// the server applied after that.
+	FailedWrites int64 `json:"failed_writes"`
+	GhostWrites  int64 `json:"ghost_writes"`
+	// Histories is the linearizability check of every key's history.
+	Histories HistoryResult `json:"histories"`
+	// NATSInFlight is how many writes were in flight when NATS stopped.
+	NATSInFlight int64        `json:"nats_in_flight,omitempty"`
 	Kills        int          `json:"kills"`
 	NATSRestarts int          `json:"nats_restarts"`
 	Moves        []MoveResult `json:"moves"`
@@ -64,14 +73,16 @@ type PhaseTiming struct {
 }
 
 // OK reports a clean run: every move contracted, no failed request, no
-// lost write, no wrong read, and nothing else went wrong.
+// lost write, no wrong read, no ghost write, every key's history
+// linearizable, and nothing else went wrong.
 func (s Summary) OK() bool {
 	for _, m := range s.Moves {
 		if m.Phase != move.Contracted {
 			return false
 		}
 	}
-	return len(s.Moves) > 0 && s.Failed == 0 && s.LostWrites == 0 && s.WrongReads == 0 && len(s.Problems) == 0
+	return len(s.Moves) > 0 && s.Failed == 0 && s.LostWrites == 0 && s.WrongReads == 0 &&
+		s.GhostWrites == 0 && s.Histories.Linearizable && len(s.Problems) == 0
 }
 
 // WriteText prints the summary for a person.
@@ -79,6 +90,9 @@ func (s Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "\nsummary (%s, %s", s.Engine, s.Elapsed.Round(100*time.Millisecond))
 	if s.Chaos {
 		fmt.Fprintf(w, ", chaos seed %d: %d instance kills, %d NATS restarts", s.Seed, s.Kills, s.NATSRestarts)
+		if s.NATSRestarts > 0 {
+			fmt.Fprintf(w, " with %s in flight", plural(s.NATSInFlight, "write"))
+		}
 	}
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "  requests sent    %7d  (%d RPC, %d database)\n", s.Requests, s.RPCRequests, s.DBRequests)
@@ -102,11 +116,34 @@ func (s Summary) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-20s %s, %s: %s\n", m.Name, m.Phase, how, strings.Join(at, ", "))
 	}
+	h := s.Histories
+	verdict := "linearizable"
+	switch {
+	case len(h.Failures) > 0:
+		verdict = fmt.Sprintf("NOT linearizable: %d keys fail", len(h.Failures))
+	case len(h.Undecided) > 0:
+		verdict = fmt.Sprintf("undecided: %d keys not decided in time (%s)", len(h.Undecided), strings.Join(h.Undecided, ", "))
+	}
+	fmt.Fprintf(w, "  histories checked: %d keys, %s  (%d operations; %s of unknown outcome, allowed to land any time later)\n", h.Keys, verdict, h.Operations, plural(int64(h.UnknownWrites), "write"))
+	for _, f := range h.Failures {
+		fmt.Fprintf(w, "    history of %s is not linearizable (%d operations)", f.Key, f.Operations)
+		if len(f.Minimal) > 0 {
+			fmt.Fprintf(w, "; its smallest failing part, %s:", plural(int64(len(f.Minimal)), "operation"))
+		}
+		fmt.Fprintln(w)
+		for _, op := range f.Minimal {
+			fmt.Fprintf(w, "      %s\n", op)
+		}
+		if f.Visualization != "" {
+			fmt.Fprintf(w, "      the whole history, with porcupine's partial linearizations: %s\n", f.Visualization)
+		}
+	}
+	fmt.Fprintf(w, "  ghost writes %d  (of %s whose caller saw them fail, applied by a server after that)\n", s.GhostWrites, plural(s.FailedWrites, "write"))
 	for _, p := range s.Problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}
 	if s.OK() {
-		fmt.Fprintln(w, "result: OK: nothing failed, nothing lost, no wrong read")
+		fmt.Fprintln(w, "result: OK: nothing failed, nothing lost, no wrong read, no ghost write, every history linearizable")
 	} else {
 		fmt.Fprintln(w, "result: FAILED")
 	}
@@ -129,6 +166,9 @@ func (r *run) summary(ctx context.Context) Summary {
 		s.Moves = append(s.Moves, mr)
 	}
 	r.check(ctx, &s)
+	r.ghostCheck(&s)
+	s.Histories = r.historyCheck()
+	s.NATSInFlight = r.natsInFlight
 	s.RPCRequests, s.DBRequests = r.st.rpcSent.Load(), r.st.dbSent.Load()
 	s.Requests = s.RPCRequests + s.DBRequests
 	s.Failed, s.Retries, s.WrongReads = r.st.failed.Load(), r.st.retries.Load(), r.st.wrongReads.Load()
@@ -151,6 +191,7 @@ func (r *run) check(ctx context.Context, s *Summary) {
 			continue
 		}
 		q := r.db.Rebind(`SELECT id, name, quantity, price_cents FROM ` + m.Table)
+		readAt := time.Now()
 		rows, err := r.db.QueryxContext(ctx, q)
 		if err != nil {
 			r.problem("final read of %s: %v", m.Table, err)
@@ -175,6 +216,13 @@ func (r *run) check(ctx context.Context, s *Summary) {
 			r.problem("final read of %s: %v", m.Table, err)
 		}
 		rows.Close()
+		readDone := time.Now()
+		for _, k := range r.keys {
+			if k.table == m.Table && k.ops > 0 {
+				g, ok := got[k.id]
+				r.hist.Read(r.finalReader(), k.key(), g, ok, readAt, readDone)
+			}
+		}
 		for i := range r.s.seedRows {
 			want := value{name: fmt.Sprintf("seeded %d", i), qty: int64(i % 50), cents: seedPrice(i) * 100}
 			s.SeedsChecked++
@@ -204,4 +252,12 @@ func (r *run) check(ctx context.Context, s *Summary) {
 			}
 		}
 	}
+}
+
+// plural is n and noun, with an s unless n is 1.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -16,6 +16,9 @@ type timeline struct {
 
 func (t *timeline) since() time.Duration { return time.Since(t.start) }
 
+// at is when, on the timeline, tm was.
+func (t *timeline) at(tm time.Time) time.Duration { return tm.Sub(t.start) }
+
 func (t *timeline) printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	t.mu.Lock()

@@ -109,7 +109,8 @@ type Failure struct {
 	// operations. Nil when minimising was not attempted.
 	Minimal []Op
 	// Visualization is the path of porcupine's HTML view of the whole
-	// history (its partial linearizations), when one was written.
+	// history (its partial linearizations), when one was written (see
+	// Recorder.Visualize).
 	Visualization string
 }
 
@@ -118,7 +119,11 @@ type Failure struct {
 func (f Failure) WriteText(w io.Writer, indent string) {
 	fmt.Fprintf(w, "%shistory of %s is not linearizable (%d operations)", indent, f.Key, f.Ops)
 	if len(f.Minimal) > 0 {
-		fmt.Fprintf(w, "; the smallest failing part, %d operations:", len(f.Minimal))
+		n := fmt.Sprintf("%d operations", len(f.Minimal))
+		if len(f.Minimal) == 1 {
+			n = "1 operation"
+		}
+		fmt.Fprintf(w, "; the smallest failing part, %s:", n)
 	}
 	fmt.Fprintln(w)
 	for _, op := range f.Minimal {
@@ -143,9 +148,6 @@ type CheckOptions struct {
 	// Minimize is how many failing keys get their smallest failing part
 	// computed (default 3; negative: none).
 	Minimize int
-	// VisualizeDir, when set, receives porcupine's HTML view of the first
-	// failing key's history.
-	VisualizeDir string
 }
 
 // Check checks every key's history.
@@ -176,9 +178,6 @@ func (r *Recorder) Check(o CheckOptions) Report {
 		f := Failure{Key: k, Ops: len(ops)}
 		if len(rep.Failures) < o.Minimize {
 			f.Minimal = Minimize(ops, o.Timeout)
-		}
-		if o.VisualizeDir != "" && len(rep.Failures) == 0 {
-			f.Visualization, _ = visualize(o.VisualizeDir, k, ops, o.Timeout)
 		}
 		rep.Failures = append(rep.Failures, f)
 	}
@@ -227,10 +226,11 @@ func readOf(ops []Op, v any) bool {
 	return false
 }
 
-// visualize writes porcupine's HTML view of key's history into dir and
-// returns its path.
-func visualize(dir, key string, ops []Op, timeout time.Duration) (string, error) {
-	_, info := porcupine.CheckOperationsVerbose(registerModel, operations(ops), timeout)
+// Visualize writes porcupine's HTML view of key's history, with its
+// partial linearizations when it is not linearizable, into dir and returns
+// the file's path.
+func (r *Recorder) Visualize(dir, key string, timeout time.Duration) (string, error) {
+	_, info := porcupine.CheckOperationsVerbose(registerModel, operations(r.History(key)), timeout)
 	name := strings.Map(func(r rune) rune {
 		if r == '/' || r == '\\' || r == ' ' || r < ' ' {
 			return '_'
@@ -239,7 +239,7 @@ func visualize(dir, key string, ops []Op, timeout time.Duration) (string, error)
 	}, key)
 	path := filepath.Join(dir, "history-"+name+".html")
 	if err := porcupine.VisualizePath(registerModel, info, path); err != nil {
-		return "", err
+		return "", fmt.Errorf("history: visualize %s: %w", key, err)
 	}
 	return path, nil
 }

@@ -111,11 +111,15 @@ func TestCheckReportsTheFailingKey(t *testing.T) {
 	// The stale read: c was overwritten by d at 33 at the latest.
 	rec.Read(1, "bad", "c", true, at(40), at(41))
 	dir := t.TempDir()
-	rep := rec.Check(CheckOptions{VisualizeDir: dir})
+	rep := rec.Check(CheckOptions{})
 	if rep.Keys != 2 || rep.Ops != 82 || rep.Unknown != 1 || rep.Linearizable() || len(rep.Failures) != 1 {
 		t.Fatalf("report %+v", rep)
 	}
 	f := rep.Failures[0]
+	var err error
+	if f.Visualization, err = rec.Visualize(dir, f.Key, time.Second); err != nil {
+		t.Fatal(err)
+	}
 	if f.Key != "bad" || f.Ops != 42 || len(f.Minimal) != 3 {
 		t.Fatalf("failure %+v", f)
 	}
