@@ -139,9 +139,16 @@ func rpcOutcome(err error) history.Outcome {
 	var re *rpcver.RemoteError
 	var uv *rpcver.UnsupportedVersionError
 	var cb *rpcver.CannotBackportError
+	var de *rpcver.DisconnectedError
 	switch {
 	case err == nil:
 		return history.Applied
+	case errors.As(err, &de):
+		// Not sent while disconnected; sent, it may have run.
+		if de.InFlight {
+			return history.Unknown
+		}
+		return history.Refused
 	case errors.As(err, &re):
 		if re.Code == rpcver.CodeBadRequest || re.Code == rpcver.CodeNotFound || re.Code == rpcver.CodeConflict {
 			return history.Refused
