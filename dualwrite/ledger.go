@@ -78,8 +78,14 @@ func readLedger(ctx context.Context, q dialect.Querier, name string) (ledgerRow,
 	return r, true, nil
 }
 
-// ensureLedger creates the move's row at legacy when it has none.
+// ensureLedger creates the move's row at legacy when it has none. The
+// caller holds the move's lock: on PostgreSQL a failed insert would abort
+// the lock's transaction, so the row is looked for first.
 func ensureLedger(ctx context.Context, q dialect.Querier, d dialect.Dialect, name string, release int64, now time.Time) error {
+	var n int
+	if err := q.GetContext(ctx, &n, q.Rebind(`SELECT COUNT(*) FROM `+MovesTable+` WHERE name = ?`), name); err != nil || n > 0 {
+		return err
+	}
 	_, err := q.ExecContext(ctx, q.Rebind(`INSERT INTO `+MovesTable+` (name, phase, phase_at, phase_release, updated_at) VALUES (?, ?, ?, ?, ?)`),
 		name, move.Legacy.String(), now, release, now)
 	if err != nil && d.IsUniqueViolation(err) {

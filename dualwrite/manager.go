@@ -41,6 +41,14 @@ type Manager struct {
 	owner    string
 	noSetup  bool
 	ready    bool // the ledger tables exist
+
+	// Definitions (see Definition): who declared the moves, the command
+	// that records an intended change, the amendments asked for, and
+	// whether every move the ledger records is managed too.
+	source   string
+	amendCmd func(move string) string
+	amends   map[string]string
+	recorded bool
 }
 
 // Option configures a Manager.
@@ -70,19 +78,53 @@ func WithLockWait(d time.Duration) Option { return func(m *Manager) { m.lockWait
 // WithLogger sets a logger; the Manager is silent by default.
 func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 
-// WithoutSetup makes New only read: it neither creates the ledger tables
-// nor gives moves their rows, so status can run with read-only rights or
-// before the first advance (every move then reads as legacy).
+// WithoutSetup makes New only read: it neither creates the ledger tables,
+// nor records definitions, nor gives moves their rows, so status can run
+// with read-only rights or before the first advance (a move the ledger
+// does not know then reads as legacy). Declared moves are still compared
+// with their recorded definitions. Load is New with WithoutSetup and
+// WithRecorded.
 func WithoutSetup() Option { return func(m *Manager) { m.noSetup = true } }
+
+// WithRecorded makes the Manager run, besides the declared moves, every
+// move the ledger records, rebuilt from its recorded definition: a command
+// needs no declaration for a move the ledger knows.
+func WithRecorded() Option { return func(m *Manager) { m.recorded = true } }
+
+// Amend asks New to record the declared definition of the move named name
+// as an amendment when it differs from the recorded one, with why in the
+// definition's and the phase history. A change that would alter data
+// already written at the move's phase is still refused (errors.Is
+// ErrAmendRefused).
+func Amend(name, why string) Option {
+	return func(m *Manager) {
+		if m.amends == nil {
+			m.amends = map[string]string{}
+		}
+		m.amends[name] = why
+	}
+}
+
+// DeclaredIn names where the declared moves come from (such as "plan
+// tandem-plan.yaml") and the command that records an intended change, for
+// the *DriftError of a move that differs from its recorded definition.
+func DeclaredIn(source string, amendCommand func(move string) string) Option {
+	return func(m *Manager) { m.source, m.amendCmd = source, amendCommand }
+}
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
-// New validates moves, brings the ledger tables up to date and gives each
-// move a ledger row (at legacy) when it has none.
+// New validates moves, brings the ledger tables up to date, records each
+// move's definition the first time (see Definition) and gives each move a
+// ledger row (at legacy) when it has none. A move whose declaration
+// differs from its recorded definition is refused with a *DriftError
+// (errors.Is ErrDrift) naming every differing field, unless Amend asks to
+// record the change and the change is safe at the move's phase.
 func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option) (*Manager, error) {
 	mg := &Manager{db: db, moves: map[string]move.Move{}, lockWait: 60 * time.Second,
-		log: slog.New(slog.DiscardHandler), now: time.Now}
+		log: slog.New(slog.DiscardHandler), now: time.Now, source: "the Go declaration",
+		amendCmd: goAmendCommand}
 	for _, o := range opts {
 		o(mg)
 	}
@@ -103,6 +145,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 			return nil, fmt.Errorf("dualwrite: %w", err)
 		}
 		mg.ready = ok
+		if err := mg.checkRecorded(ctx); err != nil {
+			return nil, err
+		}
 		return mg, nil
 	}
 	mg.ready = true
@@ -110,16 +155,107 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
 	for _, name := range mg.order {
-		if err := ensureLedger(ctx, db, db.Dialect, name, mg.release, mg.utc()); err != nil {
-			return nil, fmt.Errorf("dualwrite: ledger row for %s: %w", name, err)
+		err := db.Dialect.Locked(ctx, db.DB, "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+			if err := ensureLedger(ctx, q, db.Dialect, name, mg.release, mg.utc()); err != nil {
+				return fmt.Errorf("ledger row: %w", err)
+			}
+			var amend *string
+			if why, ok := mg.amends[name]; ok {
+				amend = &why
+			}
+			return recordMove(ctx, q, db.Dialect, mg.moves[name], mg.release, mg.utc(), mg.source, mg.amendCmd, amend)
+		})
+		var de *DriftError
+		if errors.As(err, &de) {
+			return nil, err
 		}
+		if err != nil {
+			return nil, fmt.Errorf("dualwrite: record move %s: %w", name, err)
+		}
+	}
+	if err := mg.addRecorded(ctx); err != nil {
+		return nil, err
 	}
 	return mg, nil
 }
 
+// checkRecorded compares the declared moves with their recorded
+// definitions, reading only, and adds the recorded moves not declared when
+// asked to (WithRecorded).
+func (mg *Manager) checkRecorded(ctx context.Context) error {
+	ok, err := definitionsReady(ctx, mg.db, mg.db.Dialect)
+	if err != nil || !ok {
+		if err != nil {
+			return fmt.Errorf("dualwrite: %w", err)
+		}
+		return nil
+	}
+	for _, name := range mg.order {
+		def, found, err := readDefinition(ctx, mg.db, name)
+		if err != nil {
+			return fmt.Errorf("dualwrite: %w", err)
+		}
+		if !found {
+			continue
+		}
+		row, err := ledgerOrLegacy(ctx, mg.db, mg.db.Dialect, name)
+		if err != nil {
+			return fmt.Errorf("dualwrite: %w", err)
+		}
+		if err := compareDefinition(mg.moves[name], def, row, mg.source, mg.amendCmd); err != nil {
+			return err
+		}
+	}
+	return mg.addRecorded(ctx)
+}
+
+// addRecorded adds, with WithRecorded, every move the ledger records that
+// was not declared, rebuilt from its definition.
+func (mg *Manager) addRecorded(ctx context.Context) error {
+	if !mg.recorded {
+		return nil
+	}
+	if ok, err := definitionsReady(ctx, mg.db, mg.db.Dialect); err != nil || !ok {
+		if err != nil {
+			return fmt.Errorf("dualwrite: %w", err)
+		}
+		return nil
+	}
+	defs, err := readDefinitions(ctx, mg.db)
+	if err != nil {
+		return fmt.Errorf("dualwrite: %w", err)
+	}
+	for _, def := range defs {
+		if _, ok := mg.moves[def.Move]; ok {
+			continue
+		}
+		m, err := MoveFromDefinition([]byte(def.Canonical))
+		if err != nil {
+			return fmt.Errorf("dualwrite: move %s: %w", def.Move, err)
+		}
+		mg.moves[m.Name] = m
+		mg.order = append(mg.order, m.Name)
+	}
+	return nil
+}
+
+// Load returns a Manager for every move the ledger records, rebuilt from
+// the recorded definitions, plus the declared moves the ledger does not
+// know yet (they read as legacy). It only reads: it creates no table and
+// records nothing, so status and dry runs can use it with read-only
+// rights. A declared move that differs from its recorded definition is
+// refused with a *DriftError.
+func Load(ctx context.Context, db *dialect.DB, declared []move.Move, opts ...Option) (*Manager, error) {
+	return New(ctx, db, declared, append(opts, WithoutSetup(), WithRecorded())...)
+}
+
 func (mg *Manager) utc() time.Time { return mg.now().UTC() }
 
-// Moves returns the declared moves in declaration order.
+// Engine names the database engine the Manager runs on.
+func (mg *Manager) Engine() dialect.Name { return mg.db.Dialect.Name() }
+
+// Moves returns the managed moves: the declared ones in declaration order,
+// then, with WithRecorded, the others the ledger records.
 func (mg *Manager) Moves() []move.Move {
 	out := make([]move.Move, len(mg.order))
 	for i, n := range mg.order {
@@ -142,14 +278,20 @@ func (mg *Manager) Phase(ctx context.Context, name string) (move.Phase, error) {
 	if _, err := mg.Move(name); err != nil {
 		return 0, err
 	}
-	if !mg.ready {
-		return move.Legacy, nil // WithoutSetup before the ledger exists
-	}
-	row, _, err := readLedger(ctx, mg.db, name)
+	row, _, err := mg.readRow(ctx, mg.db, name)
 	if err != nil {
 		return 0, fmt.Errorf("dualwrite: read ledger: %w", err)
 	}
 	return row.phase, nil
+}
+
+// readRow reads a move's ledger row; a Manager that only reads (Load,
+// WithoutSetup) on a database without the ledger tables sees legacy.
+func (mg *Manager) readRow(ctx context.Context, q dialect.Querier, name string) (ledgerRow, bool, error) {
+	if !mg.ready {
+		return ledgerRow{Name: name, Phase: move.Legacy.String()}, false, nil
+	}
+	return readLedger(ctx, q, name)
 }
 
 func (mg *Manager) snapshot(ctx context.Context) (*services.Snapshot, error) {
@@ -200,7 +342,7 @@ func (mg *Manager) Gate(ctx context.Context, name string, to move.Phase) (Gate, 
 	if err != nil {
 		return Gate{}, fmt.Errorf("dualwrite: gate %s: %w", name, err)
 	}
-	row, _, err := readLedger(ctx, mg.db, name)
+	row, _, err := mg.readRow(ctx, mg.db, name)
 	if err != nil {
 		return Gate{}, fmt.Errorf("dualwrite: gate %s: %w", name, err)
 	}
@@ -299,7 +441,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 	}
 	tr := Transition{Move: name, To: to, DryRun: cfg.dryRun, Expected: cfg.from}
 	run := func(ctx context.Context, q dialect.Querier) error {
-		row, _, err := readLedger(ctx, q, name)
+		row, _, err := mg.readRow(ctx, q, name)
 		if err != nil {
 			return err
 		}

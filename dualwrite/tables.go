@@ -8,6 +8,9 @@ const (
 	HistoryTable  = "tandem_move_history"
 	FailuresTable = "tandem_move_failures"
 	StepsTable    = "tandem_steps"
+	// DefinitionsTable keeps every recorded version of each move's
+	// definition (see Definition).
+	DefinitionsTable = "tandem_move_definitions"
 )
 
 // Tables returns the ledger tables, for schema.Ensure.
@@ -78,6 +81,17 @@ func Tables() []schema.Table {
 				{Name: "applied_at", Type: ts, Null: true},
 				{Name: "sql_text", Type: schema.Text},
 			}, PrimaryKey: []string{"id"}},
+		}}}},
+		{Name: DefinitionsTable, Migrations: []schema.Migration{{Version: 1, Description: "recorded move definitions", Steps: []schema.Step{
+			schema.CreateTable{Name: DefinitionsTable, Columns: []schema.Column{
+				{Name: "move", Type: schema.Key},
+				{Name: "version", Type: schema.BigInt},
+				{Name: "digest", Type: schema.Key},
+				{Name: "canonical", Type: schema.Text},
+				{Name: "recorded_at", Type: ts},
+				{Name: "app_release", Type: schema.BigInt, Default: "0"},
+				{Name: "change_note", Type: schema.Text, Null: true},
+			}, PrimaryKey: []string{"move", "version"}},
 		}}}},
 	}
 }

@@ -59,7 +59,10 @@ type moveState struct {
 	done [phaseCount]func()
 }
 
-// NewTracker reads the ledger once for the moves this build knows. It fails
+// NewTracker reads the ledger once for the moves this build knows, after
+// checking each against its recorded definition (recording it when the
+// ledger has none): a differing declaration is refused with a *DriftError.
+// It fails
 // with a *TooOldError (Starting) when release may not start on a move:
 //
 //   - it would act on legacy, writing old only, while the move is at
@@ -74,6 +77,16 @@ type moveState struct {
 // at write-new. The error names the release to run.
 func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move) (*Tracker, error) {
 	if err := move.ValidateAll(moves); err != nil {
+		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
+	}
+	// The build's declarations must be what the ledger records (and are
+	// recorded if it knows none): an instance acting on another transform
+	// or other releases than the operator's commands would be wrong.
+	if err := recordDeclared(ctx, db, moves, release); err != nil {
+		var de *DriftError
+		if errors.As(err, &de) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
 	t := &Tracker{db: db, release: release, moves: moves, state: make(map[string]*moveState, len(moves))}

@@ -90,13 +90,15 @@ func exitCode(err error) int {
 	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadIdentifier),
 		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
 		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
-		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase):
+		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly):
 		return exitBadInput
 	}
 	return exitFailed
 }
 
 type app struct {
+	plan         string
+	planExplicit bool // --plan or TANDEM_PLAN named it: it must exist
 	// started is when the command started, before it read anything.
 	started time.Time
 	dsn     string
@@ -130,6 +132,7 @@ safe yet), 4 database or NATS unreachable.`,
 	pf.StringVar(&a.natsURL, "nats", os.Getenv("TANDEM_NATS"), "NATS URL to announce registry changes on (env TANDEM_NATS); empty: caches refresh on their TTL")
 	pf.BoolVar(&a.json, "json", false, "print JSON for machines")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log what happens to stderr")
+	a.addPlanFlag(root)
 	root.AddCommand(a.schemaCommand(), a.servicesCommand(), a.statusCommand())
 	for _, add := range extraCommands {
 		root.AddCommand(add(a))

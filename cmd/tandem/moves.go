@@ -18,34 +18,26 @@ import (
 	"github.com/tandem-go/tandem/services"
 )
 
-// defaultPlan is where the moves are read from when neither --plan nor
-// TANDEM_PLAN says otherwise.
-const defaultPlan = "tandem-plan.yaml"
-
 func init() {
 	extraCommands = append(extraCommands, func(a *app) *cobra.Command { return a.movesCommand() })
 	statusSections = append(statusSections, statusSection{Key: "moves", Build: movesStatusSection})
 }
 
-// MovesStatus is what `tandem status` shows about moves; it is nil when no
-// plan file is found, so status still works for applications without moves.
+// movesStatusSection is what `tandem status` shows about moves: every move
+// the ledger records, plus the plan's moves it does not know yet; nil when
+// there are none, so status still works for applications without moves.
 func movesStatusSection(ctx context.Context, a *app, db *dialect.DB, snap services.Snapshot) (any, func(io.Writer), []string, error) {
-	path := envOr("TANDEM_PLAN", defaultPlan)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, nil, nil, nil
-	}
-	plan, err := dualwrite.LoadPlan(path)
-	if err != nil {
-		return nil, nil, nil, &usageError{err}
-	}
 	var src services.Source = snapshotSource{snap}
 	if reg, err := services.New(ctx, db); err == nil {
 		// The read-new gate also looks at deleted instances.
 		src = historySource{snapshotSource{snap}, reg}
 	}
-	mg, err := dualwrite.New(ctx, db, plan.Moves, dualwrite.WithRegistry(src), dualwrite.WithoutSetup())
+	mg, err := a.readManager(ctx, db, src)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if len(mg.Moves()) == 0 {
+		return nil, nil, nil, nil
 	}
 	st, err := mg.Status(ctx)
 	if err != nil {
@@ -75,7 +67,8 @@ func movesError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, move.ErrInvalid),
-		errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrPlan), errors.Is(err, move.ErrSchema):
+		errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrPlan), errors.Is(err, move.ErrSchema),
+		errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly):
 		return &usageError{err}
 	}
 	return err
@@ -83,7 +76,6 @@ func movesError(err error) error {
 
 type movesCmd struct {
 	a       *app
-	plan    string
 	release int64
 }
 
@@ -94,27 +86,28 @@ func (a *app) movesCommand() *cobra.Command {
 		Short: "Column moves: phases, gates, backfill, verify, and the SQL of each step",
 		Long: `Moves carry a column's data to another column (or another table) through
 the phases legacy -> write-both -> read-new -> write-new -> contracted, one
-gated step at a time. The moves are read from a plan file (--plan, env
-TANDEM_PLAN, default ./tandem-plan.yaml; format in package dualwrite).
+gated step at a time. Each move's definition is recorded in the ledger the
+first time it is applied (moves apply, the first advance, or the application's
+dualwrite.New), and every command reads it from there: no plan file is needed
+for a move the ledger knows. A plan (--plan, env TANDEM_PLAN, default
+./tandem-plan.yaml if present; format in package dualwrite) declares moves the
+ledger does not know yet, and must match what it records for the others.
 
 Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, phase not adjacent,
-invalid plan), 3 blocked (a gate is closed; the report says why), 4 the
+invalid plan, a plan that differs from the recorded definition), 3 blocked (a gate is closed; the report says why), 4 the
 database could not be reached.`,
 	}
-	cmd.PersistentFlags().StringVar(&mc.plan, "plan", envOr("TANDEM_PLAN", defaultPlan), "plan file declaring the moves (env TANDEM_PLAN)")
 	cmd.PersistentFlags().Int64Var(&mc.release, "release", 0, "release of this runner, recorded in the ledger")
-	cmd.AddCommand(mc.list(), mc.advance(), mc.finalize(), mc.backfill(), mc.verify(), mc.sql())
+	cmd.AddCommand(mc.apply(), mc.show(), mc.list(), mc.advance(), mc.finalize(), mc.backfill(), mc.verify(), mc.sql())
 	return cmd
 }
 
-func (mc *movesCmd) loadPlan() (dualwrite.Plan, error) {
-	p, err := dualwrite.LoadPlan(mc.plan)
-	return p, movesError(err)
-}
-
-// manager opens the database, the registry and the moves.
+// manager opens the database and the registry, records the plan's moves
+// the ledger does not know yet (and checks the others against their
+// recorded definitions), and manages every recorded move: commands that
+// write use it.
 func (mc *movesCmd) manager(ctx context.Context, opts ...dualwrite.Option) (*dualwrite.Manager, func(), error) {
-	plan, err := mc.loadPlan()
+	moves, err := mc.a.declared()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,11 +115,27 @@ func (mc *movesCmd) manager(ctx context.Context, opts ...dualwrite.Option) (*dua
 	if err != nil {
 		return nil, nil, err
 	}
-	opts = append([]dualwrite.Option{dualwrite.WithRegistry(reg), dualwrite.WithRelease(mc.release), dualwrite.WithLogger(mc.a.logger())}, opts...)
-	mg, err := dualwrite.New(ctx, db, plan.Moves, opts...)
+	opts = append([]dualwrite.Option{dualwrite.WithRegistry(reg), dualwrite.WithRelease(mc.release), dualwrite.WithLogger(mc.a.logger()),
+		dualwrite.WithRecorded(), mc.a.planSource()}, opts...)
+	mg, err := dualwrite.New(ctx, db, moves, opts...)
 	if err != nil {
 		done()
 		return nil, nil, movesError(err)
+	}
+	return mg, done, nil
+}
+
+// reader opens the database and the registry and builds a Manager that
+// only reads (see app.readManager).
+func (mc *movesCmd) reader(ctx context.Context) (*dualwrite.Manager, func(), error) {
+	reg, db, done, err := mc.a.registry(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	mg, err := mc.a.readManager(ctx, db, reg)
+	if err != nil {
+		done()
+		return nil, nil, err
 	}
 	return mg, done, nil
 }
@@ -137,7 +146,7 @@ func (mc *movesCmd) list() *cobra.Command {
 		Short: "Every move: phase, what each release does, what blocks the next phase, progress",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			mg, done, err := mc.manager(cmd.Context())
+			mg, done, err := mc.reader(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -164,7 +173,9 @@ func (mc *movesCmd) advance() *cobra.Command {
 		Short: "Move to the next phase (or --to an adjacent one, back within the rollback window)",
 		Long: `Check the gate of the transition and, when it is open, apply its DDL steps
 (each logged in tandem_steps) and record the new phase. --dry-run prints the
-gate and the SQL and changes nothing. Exits 3 when the gate is closed.
+gate and the SQL and changes nothing. The first advance records the
+definitions of the plan's moves the ledger does not know yet (as moves apply
+does). Exits 3 when the gate is closed.
 
 The transition is decided and written under tandem's lock on the move, so
 two advances started together make one transition: the second reports that
@@ -183,7 +194,13 @@ another runner advanced the move and changes nothing. A move already at
 				return err
 			}
 			mc.a.logger().Debug("advance: starting from the phase read", "move", name, "phase", cur.String())
-			mg, done, err := mc.manager(ctx)
+			open := mc.manager
+			if dryRun {
+				open = func(ctx context.Context, _ ...dualwrite.Option) (*dualwrite.Manager, func(), error) {
+					return mc.reader(ctx)
+				}
+			}
+			mg, done, err := open(ctx)
 			if err != nil {
 				return err
 			}
@@ -230,7 +247,7 @@ another runner advanced the move and changes nothing. A move already at
 // startPhase reads where a move stands without writing or waiting for a
 // lock.
 func (mc *movesCmd) startPhase(ctx context.Context, name string) (move.Phase, error) {
-	mg, done, err := mc.manager(ctx, dualwrite.WithoutSetup())
+	mg, done, err := mc.reader(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -369,6 +386,13 @@ when rows failed to transform.`,
 				return err
 			}
 			defer done()
+			m, err := mg.Move(args[0])
+			if err != nil {
+				return movesError(err)
+			}
+			if err := needGo(m, mg.Engine(), reverse, useGo); err != nil {
+				return err
+			}
 			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter()), dualwrite.RateLimit(rate)}
 			if target > 0 {
 				opts = append(opts, dualwrite.TargetBatchTime(target))
@@ -422,6 +446,13 @@ func (mc *movesCmd) verify() *cobra.Command {
 				return err
 			}
 			defer done()
+			m, err := mg.Move(args[0])
+			if err != nil {
+				return movesError(err)
+			}
+			if err := needGo(m, mg.Engine(), false, false); err != nil {
+				return err
+			}
 			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list))
 			if err != nil {
 				return mc.a.blockedBy(err, movesError)
@@ -449,15 +480,14 @@ func (mc *movesCmd) sql() *cobra.Command {
 	var phase, engine string
 	cmd := &cobra.Command{
 		Use:   "sql NAME --phase P --dialect D",
-		Short: "Print the DDL that enters phase P, for goose or golang-migrate files (no database needed)",
-		Args:  exactArgs(1),
+		Short: "Print the DDL that enters phase P, for goose or golang-migrate files",
+		Long: `Print the DDL that enters phase P on engine D, for goose or golang-migrate
+files. The move is read from the ledger (--db); when the database cannot be
+read, from the plan, so no database is needed for a move the plan declares.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if phase == "" || engine == "" {
 				return &usageError{errors.New("moves sql: --phase and --dialect are required")}
-			}
-			plan, err := mc.loadPlan()
-			if err != nil {
-				return err
 			}
 			p, err := move.ParsePhase(phase)
 			if err != nil {
@@ -467,17 +497,11 @@ func (mc *movesCmd) sql() *cobra.Command {
 			if err != nil {
 				return &usageError{fmt.Errorf("--dialect %q: want sqlite, postgres or mysql", engine)}
 			}
-			var m *move.Move
-			var known []string
-			for i := range plan.Moves {
-				known = append(known, plan.Moves[i].Name)
-				if plan.Moves[i].Name == args[0] {
-					m = &plan.Moves[i]
-				}
+			found, err := mc.a.lookupMove(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
-			if m == nil {
-				return &usageError{&dualwrite.UnknownMoveError{Name: args[0], Known: known}}
-			}
+			m := &found
 			steps, err := dualwrite.StepsFor(*m, d, p)
 			if err != nil {
 				return movesError(err)

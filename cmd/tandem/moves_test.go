@@ -68,8 +68,8 @@ func TestMovesCommands(t *testing.T) {
 			if _, _, code := mv("advance", "price_cents", "--to", "read-new"); code != exitBadInput {
 				t.Fatalf("skipping a phase: exit %d", code)
 			}
-			if _, _, code := mv("advance", "nope"); code != exitBadInput {
-				t.Fatalf("unknown move: exit %d", code)
+			if _, errOut, code := mv("advance", "nope"); code != exitBadInput {
+				t.Fatalf("unknown move: exit %d %s", code, errOut)
 			}
 			if out, errOut, code = mv("advance", "price_cents"); code != exitOK {
 				t.Fatalf("advance: %d %s %s", code, out, errOut)

@@ -23,7 +23,6 @@ func init() {
 
 type triggersCmd struct {
 	a    *app
-	plan string
 	wait time.Duration
 }
 
@@ -38,14 +37,13 @@ The column the writer changed wins; see package triggers.
 
 Moves phase transitions install and drop the triggers themselves (and log
 the step in tandem_steps); these commands are for inspecting and repairing
-them. The move is read from the plan file (--plan, env TANDEM_PLAN, default
-./tandem-plan.yaml).
+them. The move is read from the ledger, or from the plan (--plan, env
+TANDEM_PLAN, default ./tandem-plan.yaml) for a move the ledger does not know.
 
 Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, a name that cannot be
 quoted safely, a missing column), 3 check found the triggers missing,
 changed or stale, 4 the database could not be reached.`,
 	}
-	cmd.PersistentFlags().StringVar(&tc.plan, "plan", envOr("TANDEM_PLAN", defaultPlan), "plan file declaring the moves (env TANDEM_PLAN)")
 	cmd.PersistentFlags().DurationVar(&tc.wait, "lock-wait", 30*time.Second, "how long install and drop wait for tandem's lock on the move")
 	cmd.AddCommand(tc.sql(), tc.install(), tc.drop(), tc.check())
 	return cmd
@@ -57,27 +55,10 @@ func triggersError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, triggers.ErrInvalid), errors.Is(err, triggers.ErrSchema), errors.Is(err, move.ErrInvalid),
-		errors.Is(err, dualwrite.ErrPlan), errors.Is(err, dualwrite.ErrUnknownMove):
+		errors.Is(err, dualwrite.ErrPlan), errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrDrift):
 		return &usageError{err}
 	}
 	return err
-}
-
-func (tc *triggersCmd) move(name string) (move.Move, error) {
-	plan, err := dualwrite.LoadPlan(tc.plan)
-	if err != nil {
-		return move.Move{}, triggersError(err)
-	}
-	for _, m := range plan.Moves {
-		if m.Name == name {
-			return m, nil
-		}
-	}
-	names := make([]string, len(plan.Moves))
-	for i, m := range plan.Moves {
-		names[i] = m.Name
-	}
-	return move.Move{}, &usageError{fmt.Errorf("%w: %q is not in %s (moves: %s)", dualwrite.ErrUnknownMove, name, tc.plan, strings.Join(names, ", "))}
 }
 
 func (tc *triggersCmd) sql() *cobra.Command {
@@ -92,9 +73,9 @@ parsed, not connected to). No statement needs DELIMITER: send each one as
 is through your driver or migration tool.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := tc.move(args[0])
+			m, err := tc.a.lookupMove(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return triggersError(err)
 			}
 			d := dialect.Name(engine)
 			if engine == "" {
@@ -126,15 +107,19 @@ is through your driver or migration tool.`,
 
 // withSet opens the database and generates the move's set for its engine.
 func (tc *triggersCmd) withSet(ctx context.Context, name string, fn func(db *dialect.DB, set triggers.Set) error) error {
-	m, err := tc.move(name)
-	if err != nil {
-		return err
-	}
 	db, err := tc.a.openDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	mg, err := tc.a.readManager(ctx, db, nil)
+	if err != nil {
+		return triggersError(err)
+	}
+	m, err := mg.Move(name)
+	if err != nil {
+		return triggersError(err)
+	}
 	set, err := triggers.ForMove(db.Dialect.Name(), m)
 	if err != nil {
 		return triggersError(err)

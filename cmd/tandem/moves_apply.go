@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/move"
+)
+
+// applied is what `moves apply` did to one move.
+type applied struct {
+	Move    string `json:"move"`
+	Action  string `json:"action"` // "recorded", "unchanged" or "amended"
+	Version int64  `json:"version"`
+	Digest  string `json:"digest"`
+	Change  string `json:"change,omitempty"`
+}
+
+func (mc *movesCmd) apply() *cobra.Command {
+	var amend []string
+	var note string
+	cmd := &cobra.Command{
+		Use:   "apply [--amend NAME --note WHY]",
+		Short: "Record the plan's moves in the ledger; every later command reads them from there",
+		Long: `Record the definition of every move of the plan (--plan, env TANDEM_PLAN,
+default ./tandem-plan.yaml) that the ledger does not know yet, and check the
+others against what it records. A move that differs is refused (exit 2) with
+each differing field; --amend NAME records the plan's definition of NAME as an
+amendment, in the definition's and the phase history, when the change is safe
+at the move's phase (a release of a phase not entered yet, the description;
+tables, columns, triggers and transforms only before data was written with
+them). Running it again changes nothing.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			moves, err := mc.a.declared()
+			if err != nil {
+				return err
+			}
+			if len(moves) == 0 {
+				return &usageError{fmt.Errorf("moves apply: no plan: %s does not exist; name one with --plan or TANDEM_PLAN", mc.a.plan)}
+			}
+			names := make([]string, len(moves))
+			for i, m := range moves {
+				names[i] = m.Name
+			}
+			opts := []dualwrite.Option{dualwrite.WithRelease(mc.release), dualwrite.WithLogger(mc.a.logger()), mc.a.planSource()}
+			for _, n := range amend {
+				if !slices.Contains(names, n) {
+					return &usageError{fmt.Errorf("moves apply --amend %s: %w", n, &dualwrite.UnknownMoveError{Name: n, Known: names})}
+				}
+				opts = append(opts, dualwrite.Amend(n, note))
+			}
+			db, err := mc.a.openDB(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			before, err := latestVersions(ctx, db)
+			if err != nil {
+				return err
+			}
+			if _, err := dualwrite.New(ctx, db, moves, opts...); err != nil {
+				return movesError(err)
+			}
+			defs, err := dualwrite.RecordedDefinitions(ctx, db)
+			if err != nil {
+				return err
+			}
+			var out []applied
+			for _, d := range defs {
+				if !slices.Contains(names, d.Move) {
+					continue
+				}
+				a := applied{Move: d.Move, Version: d.Version, Digest: d.Digest, Action: "unchanged"}
+				switch prev, ok := before[d.Move]; {
+				case !ok:
+					a.Action = "recorded"
+				case prev < d.Version:
+					a.Action, a.Change = "amended", d.Change
+				}
+				out = append(out, a)
+			}
+			return mc.a.emit(out, func(w io.Writer) {
+				for _, a := range out {
+					switch a.Action {
+					case "recorded":
+						fmt.Fprintf(w, "Recorded move %s (definition version %d, digest %.12s)\n", a.Move, a.Version, a.Digest)
+					case "amended":
+						fmt.Fprintf(w, "Amended move %s: definition version %d, digest %.12s: %s\n", a.Move, a.Version, a.Digest, a.Change)
+					default:
+						fmt.Fprintf(w, "Move %s is as recorded (definition version %d, digest %.12s)\n", a.Move, a.Version, a.Digest)
+					}
+				}
+			}, nil)
+		},
+	}
+	cmd.Flags().StringArrayVar(&amend, "amend", nil, "record the plan's definition of this move as an amendment (repeatable)")
+	cmd.Flags().StringVar(&note, "note", "", "why the amendment, recorded in the history")
+	return cmd
+}
+
+func latestVersions(ctx context.Context, db *dialect.DB) (map[string]int64, error) {
+	defs, err := dualwrite.RecordedDefinitions(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, d := range defs {
+		out[d.Move] = d.Version
+	}
+	return out, nil
+}
+
+func (mc *movesCmd) show() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show [NAME]",
+		Short: "Print the moves as the ledger records them, as a plan file (--json: with versions and history)",
+		Long: `Print the recorded definition of every move (or of NAME) in the plan format,
+each with its definition version and digest: the truth every command works
+from. A transform that exists only in the application's Go code is shown as a
+comment: a plan cannot carry it. Reads only.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := mc.a.openDB(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			defs, err := dualwrite.RecordedDefinitions(ctx, db)
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				var known []string
+				var one []dualwrite.Definition
+				for _, d := range defs {
+					known = append(known, d.Move)
+					if d.Move == args[0] {
+						one = append(one, d)
+					}
+				}
+				if one == nil {
+					return &usageError{&dualwrite.UnknownMoveError{Name: args[0], Known: known}}
+				}
+				defs = one
+			}
+			if defs == nil {
+				defs = []dualwrite.Definition{}
+			}
+			type shown struct {
+				dualwrite.Definition
+				History []dualwrite.Definition `json:"history"`
+			}
+			if mc.a.json {
+				out := make([]shown, len(defs))
+				for i, d := range defs {
+					h, err := dualwrite.DefinitionHistory(ctx, db, db.Dialect, d.Move)
+					if err != nil {
+						return err
+					}
+					out[i] = shown{d, h}
+				}
+				return mc.a.printJSON(out)
+			}
+			if len(defs) == 0 {
+				fmt.Fprintln(mc.a.stdout, "# The ledger records no move yet (tandem moves apply --plan FILE records a plan's moves).")
+				return nil
+			}
+			fmt.Fprintf(mc.a.stdout, "version: %d\nmoves:\n", dualwrite.PlanVersion)
+			for _, d := range defs {
+				m, err := dualwrite.MoveFromDefinition([]byte(d.Canonical))
+				if err != nil {
+					return err
+				}
+				if err := writePlanMove(mc.a.stdout, d, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// writePlanMove writes one recorded move as an item of a plan's moves list.
+func writePlanMove(w io.Writer, d dualwrite.Definition, m move.Move) error {
+	fmt.Fprintf(w, "  # definition version %d, digest %s, recorded %s\n", d.Version, d.Digest, d.RecordedAt.Format("2006-01-02T15:04:05Z"))
+	for _, t := range []struct {
+		dir string
+		t   move.Transform
+	}{{"forward", m.Forward}, {"backward", m.Backward}} {
+		if _, err := t.t.Apply(nil); errors.Is(err, dualwrite.ErrGoOnly) {
+			fmt.Fprintf(w, "  # the %s transform exists only in the application's Go code (a plan cannot carry it)\n", t.dir)
+		}
+	}
+	b, err := yaml.Marshal([]move.Move{m})
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	return nil
+}
