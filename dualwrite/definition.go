@@ -200,11 +200,36 @@ func diffDefinitions(recorded, declared []byte) ([]FieldChange, error) {
 	slices.Sort(keys)
 	var out []FieldChange
 	for _, k := range keys {
-		if a[k] != b[k] {
-			out = append(out, FieldChange{Field: strings.TrimPrefix(k, "move."), Recorded: a[k], Declared: b[k]})
+		ra, oka := a[k]
+		rb, okb := b[k]
+		if oka && okb && ra == rb {
+			continue
+		}
+		// A field left out is its zero value (the form omits zeros).
+		if !oka {
+			ra = zeroLike(rb)
+		}
+		if !okb {
+			rb = zeroLike(ra)
+		}
+		if ra != rb {
+			out = append(out, FieldChange{Field: strings.TrimPrefix(k, "move."), Recorded: ra, Declared: rb})
 		}
 	}
 	return out, nil
+}
+
+// zeroLike is the zero value of the JSON leaf v's type, as flatten writes it.
+func zeroLike(v string) string {
+	switch {
+	case v == "true" || v == "false":
+		return "false"
+	case strings.HasPrefix(v, "["):
+		return ""
+	case v != "" && strings.Trim(v, "0123456789.-") == "":
+		return "0"
+	}
+	return ""
 }
 
 // flatten turns a JSON object into dotted paths and leaf values; arrays

@@ -88,7 +88,7 @@ func (e *GoOnlyError) Error() string {
 	if e.Engine != "" {
 		on = " on " + e.Engine
 	}
-	return fmt.Sprintf("move %q: the %s transform exists only in Go%s: run the backfill from the application (Manager.Backfill), or declare a SQL transform (forward/backward sql in the plan, then `tandem moves apply --amend %s`)", e.Move, e.Direction, on, e.Move)
+	return fmt.Sprintf("move %q: the %s transform exists only in Go%s: run the backfill from the application, or declare a SQL transform (Manager.Backfill and Verify run the Go function there; a SQL expression goes in the plan's %s.sql and is recorded with `tandem moves apply --plan FILE --amend %s` before the backfill starts)", e.Move, e.Direction, on, e.Direction, e.Move)
 }
 
 func (e *GoOnlyError) Unwrap() error { return ErrGoOnly }
