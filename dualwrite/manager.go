@@ -450,7 +450,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 		// nothing to do reports an open gate.
 		tr.Gate = Gate{Move: name, From: row.phase, To: to, Open: true}
 		var last *History
-		if !cfg.started.IsZero() {
+		if !cfg.started.IsZero() && mg.ready { // no ledger yet: no transition either
 			if last, err = lastTransition(ctx, q, name); err != nil {
 				return err
 			}
