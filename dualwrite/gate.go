@@ -1,6 +1,7 @@
 package dualwrite
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,18 @@ const (
 	// BlockOldWriters: instances wrote old only after the backfill
 	// started, so new may be stale for rows they changed.
 	BlockOldWriters BlockKind = "old-writers"
+)
+
+// BlockInterrupted: a DDL step was proposed and never applied (a run was
+// killed half way); status reports it until an advance completes it.
+const BlockInterrupted BlockKind = "interrupted"
+
+// What a gate guards besides a phase transition (Gate.Op).
+const (
+	OpBackfill        = "backfill"
+	OpReverseBackfill = "reverse-backfill"
+	OpVerify          = "verify"
+	OpFinalize        = "finalize"
 )
 
 // InstanceRef names an instance in a blocker.
@@ -104,6 +117,8 @@ type gateInput struct {
 	// deleted lists the registry's deleted instances; ok is false when
 	// the registry source keeps none (see InstanceHistory).
 	deleted func(ctx context.Context) (ins []services.Instance, ok bool, err error)
+	// canFinalize: a Finalizer is configured.
+	canFinalize bool
 }
 
 // InstanceHistory is a registry source that also lists deleted instances
@@ -131,8 +146,73 @@ func oldWriters(deleted []services.Instance, m move.Move, since time.Time) []Ins
 			out = append(out, ref(in, m))
 		}
 	}
-	slices.SortFunc(out, func(a, b InstanceRef) int { return strings.Compare(a.ID, b.ID) })
+	sortInstances(out)
 	return out
+}
+
+// sortInstances is the one order of instances in every blocker: by id,
+// then service and host (ids are unique among live instances, not among
+// deleted ones).
+func sortInstances(refs []InstanceRef) {
+	slices.SortFunc(refs, func(a, b InstanceRef) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Service, b.Service), strings.Compare(a.Host, b.Host))
+	})
+}
+
+// lagging lists, in sortInstances order, the instances not deleted whose
+// phase for m does not satisfy ok.
+func lagging(snap *services.Snapshot, m move.Move, ok func(move.Phase) bool) []InstanceRef {
+	var lag []InstanceRef
+	for _, inst := range snap.Instances {
+		if inst.State == services.StateDeleted {
+			continue
+		}
+		if !ok(acting(inst, m.Name)) {
+			lag = append(lag, ref(inst, m))
+		}
+	}
+	sortInstances(lag)
+	return lag
+}
+
+// instanceList names every instance of a blocker, in the order given.
+func instanceList(refs []InstanceRef) string {
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.String()
+	}
+	return strings.Join(names, "; ")
+}
+
+// waitBlocker is the blocker of instances that must act on another phase
+// first; what says what they must do, then says what to run.
+func waitBlocker(lag []InstanceRef, what, then string) Blocker {
+	return Blocker{Kind: BlockInstances, Instances: lag,
+		Message: fmt.Sprintf("%d instance(s) %s: %s; %s", len(lag), what, instanceList(lag), then)}
+}
+
+// upgradeOrDelete is what to do about instances a gate waits for.
+const upgradeOrDelete = "upgrade or restart them, or delete the ones that will not return (tandem services delete ID)"
+
+func noRegistry(why string) Blocker {
+	return Blocker{Kind: BlockRegistry, Message: "no registry configured: " + why + " (use WithRegistry)"}
+}
+
+// triggersBlocker checks the move's sync triggers against what tandem
+// generates; nil when they match.
+func triggersBlocker(ctx context.Context, in gateInput) (*Blocker, error) {
+	set, err := in.trigSets()
+	if err != nil {
+		return &Blocker{Kind: BlockTriggers, Message: "cannot generate the triggers: " + err.Error()}, nil
+	}
+	_, err = triggers.Check(ctx, in.q, set)
+	switch {
+	case errors.Is(err, triggers.ErrDrift):
+		return &Blocker{Kind: BlockTriggers, Message: "sync triggers are not as generated: " + err.Error() + "; repair them with tandem triggers install " + in.m.Name}, nil
+	case err != nil:
+		return nil, err
+	}
+	return nil, nil
 }
 
 func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase) (Gate, error) {
@@ -160,40 +240,21 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 	}
 	if need != nil {
 		if in.snap == nil {
-			block(Blocker{Kind: BlockRegistry, Message: "no registry configured: tandem cannot see which phase each instance acts on (use WithRegistry)"})
-		} else {
-			var lag []InstanceRef
-			for _, inst := range in.snap.Instances {
-				if inst.State == services.StateDeleted {
-					continue
-				}
-				if !need(acting(inst, m.Name)) {
-					lag = append(lag, ref(inst, m))
-				}
+			block(noRegistry("tandem cannot see which phase each instance acts on"))
+		} else if lag := lagging(in.snap, m, need); len(lag) > 0 {
+			want := from.String()
+			if m.Triggers && to == move.Contracted {
+				want = "write-new"
 			}
-			if len(lag) > 0 {
-				want := from.String()
-				if m.Triggers && to == move.Contracted {
-					want = "write-new"
-				}
-				names := make([]string, len(lag))
-				for i, r := range lag {
-					names[i] = r.String()
-				}
-				block(Blocker{Kind: BlockInstances, Instances: lag,
-					Message: fmt.Sprintf("%d instance(s) do not act on %s yet: %s; upgrade or restart them, or delete the ones that will not return (tandem services delete ID)", len(lag), want, strings.Join(names, "; "))})
-			}
+			block(waitBlocker(lag, "do not act on "+want+" yet", upgradeOrDelete))
 		}
 	}
-	triggersOK := func() {
-		set, err := in.trigSets()
-		if err != nil {
-			block(Blocker{Kind: BlockTriggers, Message: "cannot generate the triggers: " + err.Error()})
-			return
+	triggersOK := func() error {
+		b, err := triggersBlocker(ctx, in)
+		if b != nil {
+			block(*b)
 		}
-		if _, err := triggers.Check(ctx, in.q, set); err != nil {
-			block(Blocker{Kind: BlockTriggers, Message: "sync triggers are not as generated: " + err.Error() + "; advance to write-both again to reinstall them"})
-		}
+		return err
 	}
 	switch {
 	case forward && to == move.WriteBoth:
@@ -206,7 +267,9 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 		}
 	case forward && to == move.ReadNew:
 		if m.Triggers {
-			triggersOK()
+			if err := triggersOK(); err != nil {
+				return g, err
+			}
 		}
 		fw := row.Forward
 		switch {
@@ -232,12 +295,8 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 				block(Blocker{Kind: BlockRegistry, Message: "the registry source does not list deleted instances, so tandem cannot check that none wrote old only since the backfill started (use a *services.Registry, or a source implementing dualwrite.InstanceHistory)"})
 			default:
 				if lag := oldWriters(deleted, m, fw.StartedAt.Time); len(lag) > 0 {
-					names := make([]string, len(lag))
-					for i, r := range lag {
-						names[i] = r.String()
-					}
 					block(Blocker{Kind: BlockOldWriters, Instances: lag,
-						Message: fmt.Sprintf("%d instance(s) wrote old only after the backfill started and were deleted since: %s; rows they changed may be stale in new: restart the backfill (tandem moves backfill %s --restart) and verify", len(lag), strings.Join(names, "; "), m.Name)})
+						Message: fmt.Sprintf("%d instance(s) wrote old only after the backfill started and were deleted since: %s; rows they changed may be stale in new: restart the backfill (tandem moves backfill %s --restart) and verify (tandem moves verify %s)", len(lag), instanceList(lag), m.Name, m.Name)})
 				}
 			}
 		}
@@ -252,7 +311,9 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 		}
 	case forward && to == move.WriteNew:
 		if m.Triggers {
-			triggersOK()
+			if err := triggersOK(); err != nil {
+				return g, err
+			}
 		}
 	case forward && to == move.Contracted:
 		if !row.FinalizedAt.Valid {
@@ -274,17 +335,79 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 	return g, nil
 }
 
-// ackedAll lists the instances whose phase does not satisfy ok.
-func ackedAll(snap *services.Snapshot, m move.Move, ok func(move.Phase) bool) []InstanceRef {
-	var lag []InstanceRef
-	for _, inst := range snap.Instances {
-		if inst.State == services.StateDeleted {
-			continue
-		}
-		if !ok(acting(inst, m.Name)) {
-			lag = append(lag, ref(inst, m))
-		}
+// opGate is the gate of what is not a transition: a backfill (forward or
+// reverse), a verify, a finalize. canFinalize says whether a registry that
+// records the finalization is configured.
+func (mg *Manager) opGate(ctx context.Context, in gateInput, op string) (Gate, error) {
+	m, row := in.m, in.row
+	g := Gate{Move: m.Name, Op: op, From: row.phase, To: row.phase}
+	done := func(b ...Blocker) (Gate, error) {
+		g.Blockers = append(g.Blockers, b...)
+		g.Open = len(g.Blockers) == 0
+		return g, nil
 	}
-	slices.SortFunc(lag, func(a, b InstanceRef) int { return strings.Compare(a.ID, b.ID) })
-	return lag
+	switch op {
+	case OpBackfill:
+		if row.phase != move.WriteBoth && row.phase != move.ReadNew {
+			return done(Blocker{Kind: BlockBackfill, Message: fmt.Sprintf("the backfill runs in write-both (or read-new, to retry); the move is at %s", row.phase)})
+		}
+		switch {
+		case m.Triggers:
+			b, err := triggersBlocker(ctx, in)
+			if err != nil {
+				return g, err
+			}
+			if b != nil {
+				return done(*b)
+			}
+		case in.snap == nil:
+			return done(noRegistry("cannot check that every instance writes both"))
+		default:
+			// Rows a legacy writer changes after the backfill passed
+			// them would keep a stale new: wait for everyone.
+			if lag := lagging(in.snap, m, func(p move.Phase) bool { return p >= move.WriteBoth }); len(lag) > 0 {
+				return done(waitBlocker(lag, "do not write both yet", "the backfill starts when every instance acts on write-both: "+upgradeOrDelete))
+			}
+		}
+	case OpReverseBackfill:
+		if row.phase != move.ReadNew || row.OldStale == 0 {
+			return done(Blocker{Kind: BlockStaleOld, Message: fmt.Sprintf("a reverse backfill refreshes old after a rollback from write-new to read-new; the move is at %s and old is %s", row.phase, map[bool]string{true: "stale", false: "not stale"}[row.OldStale != 0])})
+		}
+		if in.snap == nil {
+			return done(noRegistry("cannot check that nobody writes new only any more"))
+		}
+		if lag := lagging(in.snap, m, func(p move.Phase) bool { return p <= move.ReadNew }); len(lag) > 0 {
+			return done(waitBlocker(lag, "still write new only", "wait until they act on read-new"))
+		}
+	case OpVerify:
+		if row.phase == move.Legacy || row.phase == move.Contracted {
+			return done(Blocker{Kind: BlockVerify, Message: fmt.Sprintf("verify compares old and new, which both exist from write-both to write-new; the move is at %s", row.phase)})
+		}
+	case OpFinalize:
+		g.To = move.Contracted
+		if row.phase != move.WriteNew {
+			return done(Blocker{Kind: BlockFinalize, Message: fmt.Sprintf("finalize needs the move at write-new, it is at %s", row.phase)})
+		}
+		if in.snap == nil || !in.canFinalize {
+			return done(noRegistry("finalize must record the floor with the registry"))
+		}
+		if lag := lagging(in.snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
+			return done(waitBlocker(lag, "do not act on write-new yet", upgradeOrDelete))
+		}
+	default:
+		return g, fmt.Errorf("dualwrite: no gate for %q", op)
+	}
+	return done()
+}
+
+// refuse runs opGate and turns a closed gate into a *GateError.
+func (mg *Manager) refuse(ctx context.Context, in gateInput, op string) error {
+	g, err := mg.opGate(ctx, in, op)
+	if err != nil {
+		return err
+	}
+	if !g.Open {
+		return &GateError{Gate: g}
+	}
+	return nil
 }

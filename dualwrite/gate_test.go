@@ -317,3 +317,69 @@ func hasColumn(t *testing.T, db *dialect.DB, table, col string) bool {
 	}
 	return false
 }
+
+// TestEveryGateListsInstancesInOneOrder: the transition gates, the
+// backfill both ways and finalize all name the instances they wait for in
+// the same order (by id), whatever order the registry lists them in (by
+// service, then id).
+func TestEveryGateListsInstancesInOneOrder(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		e := newEnv(t, db, 20, priceMove())
+		ids := []string{"c", "a", "b"} // services api, web, db: the registry lists c, b, a
+		for i, id := range ids {
+			svc := []string{"api", "web", "db"}[i]
+			if err := e.reg.Register(e.ctx, services.Instance{ID: id, Service: svc, Host: "h-" + id, Release: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ackAll := func(p move.Phase) {
+			for _, id := range ids {
+				e.ack(id, p)
+			}
+		}
+		check := func(what string, err error) {
+			t.Helper()
+			bs := blockers(t, err)
+			var got []string
+			for _, b := range bs {
+				if b.Kind != dualwrite.BlockInstances {
+					continue
+				}
+				for _, in := range b.Instances {
+					got = append(got, in.ID)
+				}
+				// The message names them in the same order.
+				ia, ib, ic := strings.Index(b.Message, "a (web"), strings.Index(b.Message, "b (db"), strings.Index(b.Message, "c (api")
+				if ia < 0 || ia > ib || ib > ic {
+					t.Errorf("%s: message order: %s", what, b.Message)
+				}
+			}
+			if strings.Join(got, ",") != "a,b,c" {
+				t.Errorf("%s: instances %v, want a,b,c (%v)", what, got, err)
+			}
+		}
+		e.advance(move.WriteBoth)
+		_, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew)
+		check("write-both -> read-new", err)
+		_, err = e.mg.Backfill(e.ctx, e.m.Name)
+		check("backfill", err)
+		ackAll(move.WriteBoth)
+		if _, err := e.mg.Backfill(e.ctx, e.m.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.mg.Verify(e.ctx, e.m.Name); err != nil {
+			t.Fatal(err)
+		}
+		e.advance(move.ReadNew)
+		ackAll(move.ReadNew)
+		e.advance(move.WriteNew)
+		_, err = e.mg.Finalize(e.ctx, e.m.Name, "")
+		check("finalize", err)
+		_, err = e.mg.Advance(e.ctx, e.m.Name, move.ReadNew)
+		check("write-new -> read-new", err)
+		ackAll(move.WriteNew)
+		e.advance(move.ReadNew) // rows may be new only: old is stale
+		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.Reverse())
+		check("reverse backfill", err)
+	})
+}

@@ -328,7 +328,7 @@ func (mg *Manager) deletedInstances(ctx context.Context) ([]services.Instance, b
 func (mg *Manager) input(m move.Move, row ledgerRow, snap *services.Snapshot, q dialect.Querier) gateInput {
 	return gateInput{m: m, row: row, snap: snap, d: mg.db.Dialect, q: q,
 		trigSets: func() (triggers.Set, error) { return triggers.ForMove(mg.db.Dialect.Name(), m) },
-		deleted:  mg.deletedInstances}
+		deleted:  mg.deletedInstances, canFinalize: mg.fin != nil}
 }
 
 // Gate reports whether the move can go to phase to now, and what blocks it.
@@ -593,7 +593,7 @@ func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, er
 	if row.FinalizedAt.Valid {
 		return row.FinalizedRelease.Int64, nil
 	}
-	if err := mg.finalizeGate(m, row, snap); err != nil {
+	if err := mg.refuse(ctx, mg.input(m, row, snap, mg.db), OpFinalize); err != nil {
 		return 0, err
 	}
 	release := m.Releases.WriteNew
@@ -626,7 +626,7 @@ func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, er
 		if err != nil {
 			return err
 		}
-		if err := mg.finalizeGate(m, row, snap); err != nil {
+		if err := mg.refuse(ctx, mg.input(m, row, snap, q), OpFinalize); err != nil {
 			return err
 		}
 		now := mg.utc()
@@ -649,25 +649,6 @@ func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, er
 		return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
 	}
 	return release, nil
-}
-
-// finalizeGate refuses to finalize unless the move stands at write-new with
-// every instance acting on it.
-func (mg *Manager) finalizeGate(m move.Move, row ledgerRow, snap *services.Snapshot) error {
-	g := Gate{Move: m.Name, Op: "finalize", From: row.phase, To: move.Contracted}
-	if row.phase != move.WriteNew {
-		g.Blockers = append(g.Blockers, Blocker{Kind: BlockFinalize, Message: fmt.Sprintf("finalize needs the move at write-new, it is at %s", row.phase)})
-		return &GateError{Gate: g}
-	}
-	if snap == nil || mg.fin == nil {
-		g.Blockers = append(g.Blockers, Blocker{Kind: BlockRegistry, Message: "no registry configured: finalize must record the floor with the registry (use WithRegistry)"})
-		return &GateError{Gate: g}
-	}
-	if lag := ackedAll(snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
-		g.Blockers = append(g.Blockers, Blocker{Kind: BlockInstances, Instances: lag, Message: fmt.Sprintf("%d instance(s) do not act on write-new yet (%s)", len(lag), lag[0])})
-		return &GateError{Gate: g}
-	}
-	return nil
 }
 
 // History is one phase transition as the ledger recorded it.

@@ -78,10 +78,8 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("dualwrite: verify %s: %w", name, err)
 	}
-	if row.phase == move.Legacy || row.phase == move.Contracted {
-		g := Gate{Move: name, Op: "verify", From: row.phase, To: row.phase, Blockers: []Blocker{{Kind: BlockVerify,
-			Message: fmt.Sprintf("verify compares old and new, which both exist from write-both to write-new; the move is at %s", row.phase)}}}
-		return VerifyResult{}, &GateError{Gate: g}
+	if err := mg.refuse(ctx, mg.input(m, row, nil, mg.db), OpVerify); err != nil {
+		return VerifyResult{}, err
 	}
 	start := time.Now()
 	res := VerifyResult{Move: name, Mode: "sql"}
