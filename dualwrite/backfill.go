@@ -187,6 +187,11 @@ func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOp
 	}
 	b := &bf{mg: mg, m: m, d: mg.db.Dialect, cfg: cfg}
 	b.setup()
+	if b.mode == "go" {
+		if err := mg.CheckTransform(name, cfg.reverse, cfg.forceGo); err != nil {
+			return BackfillResult{}, err
+		}
+	}
 	res := BackfillResult{Move: name, Op: b.direction, Mode: b.mode}
 	if err := b.claim(ctx, &res); err != nil {
 		return res, err

@@ -150,6 +150,16 @@ func MoveFromDefinition(canonical []byte) (move.Move, error) {
 	return m, nil
 }
 
+// NeedsGo reports which of the recorded transforms need the application's
+// Go function: those without a SQL expression for every engine.
+func (d Definition) NeedsGo() (forward, backward bool) {
+	var c canonicalMove
+	if err := json.Unmarshal([]byte(d.Canonical), &c); err != nil {
+		return false, false
+	}
+	return c.ForwardGo, c.BackwardGo
+}
+
 func goOnly(name, dir string) func(any) (any, error) {
 	return func(any) (any, error) { return nil, &GoOnlyError{Move: name, Direction: dir} }
 }

@@ -49,6 +49,9 @@ type Manager struct {
 	amendCmd func(move string) string
 	amends   map[string]string
 	recorded bool
+	// goOnly marks the transforms ("name/forward") of moves rebuilt from
+	// the ledger that exist only as the application's Go function.
+	goOnly map[string]bool
 }
 
 // Option configures a Manager.
@@ -233,10 +236,36 @@ func (mg *Manager) addRecorded(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("dualwrite: move %s: %w", def.Move, err)
 		}
+		if fwd, bwd := def.NeedsGo(); fwd || bwd {
+			if mg.goOnly == nil {
+				mg.goOnly = map[string]bool{}
+			}
+			mg.goOnly[m.Name+"/forward"], mg.goOnly[m.Name+"/backward"] = fwd, bwd
+		}
 		mg.moves[m.Name] = m
 		mg.order = append(mg.order, m.Name)
 	}
 	return nil
+}
+
+// CheckTransform returns a *GoOnlyError (errors.Is ErrGoOnly) when the
+// backfill (reverse: the reverse backfill) or verify of the move would
+// need a Go transform this Manager does not have: the move was rebuilt
+// from the ledger, and its transform exists only in the application.
+// forceGo is the backfill's UseGo.
+func (mg *Manager) CheckTransform(name string, reverse, forceGo bool) error {
+	m, err := mg.Move(name)
+	if err != nil {
+		return err
+	}
+	t, dir := m.Forward, "forward"
+	if reverse {
+		t, dir = m.Backward, "backward"
+	}
+	if !mg.goOnly[name+"/"+dir] || (!forceGo && t.HasSQL(mg.db.Dialect.Name())) {
+		return nil
+	}
+	return &GoOnlyError{Move: name, Direction: dir, Engine: string(mg.db.Dialect.Name())}
 }
 
 // Load returns a Manager for every move the ledger records, rebuilt from

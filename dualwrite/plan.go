@@ -89,3 +89,32 @@ func LoadPlan(path string) (Plan, error) {
 	}
 	return p, nil
 }
+
+// WritePlan writes moves in the plan format, so that moves declared once in
+// Go reach the CLI as the same definitions: generate the plan from the
+// application's declarations (a test or a `go generate` step) rather than
+// writing it by hand. A transform that exists only as a Go function cannot
+// be written (a plan carries SQL only) and is refused with a *GoOnlyError.
+func WritePlan(w io.Writer, moves []move.Move) error {
+	for _, m := range moves {
+		for _, t := range []struct {
+			dir string
+			t   move.Transform
+		}{{"forward", m.Forward}, {"backward", m.Backward}} {
+			if needsGo(t.t) {
+				return &GoOnlyError{Move: m.Name, Direction: t.dir}
+			}
+		}
+	}
+	out := make([]move.Move, len(moves))
+	for i, m := range moves {
+		out[i] = m
+		out[i].Forward.Go, out[i].Backward.Go = nil, nil
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(Plan{Version: PlanVersion, Moves: out}); err != nil {
+		return fmt.Errorf("dualwrite: write plan: %w", err)
+	}
+	return enc.Close()
+}

@@ -86,6 +86,9 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	d := mg.db.Dialect
 	src := mg.verifySource(m)
 	if cfg.forceGo && m.Forward.HasGo() || !m.Forward.HasSQL(d.Name()) {
+		if err := mg.CheckTransform(name, false, cfg.forceGo); err != nil {
+			return VerifyResult{}, err
+		}
 		res.Mode = "go"
 		err = mg.verifyGo(ctx, m, src, cfg, &res)
 	} else {

@@ -386,12 +386,8 @@ when rows failed to transform.`,
 				return err
 			}
 			defer done()
-			m, err := mg.Move(args[0])
-			if err != nil {
+			if err := mg.CheckTransform(args[0], reverse, useGo); err != nil {
 				return movesError(err)
-			}
-			if err := needGo(m, mg.Engine(), reverse, useGo); err != nil {
-				return err
 			}
 			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter()), dualwrite.RateLimit(rate)}
 			if target > 0 {
@@ -446,12 +442,8 @@ func (mc *movesCmd) verify() *cobra.Command {
 				return err
 			}
 			defer done()
-			m, err := mg.Move(args[0])
-			if err != nil {
+			if err := mg.CheckTransform(args[0], false, false); err != nil {
 				return movesError(err)
-			}
-			if err := needGo(m, mg.Engine(), false, false); err != nil {
-				return err
 			}
 			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list))
 			if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -195,11 +194,12 @@ comment: a plan cannot carry it. Reads only.`,
 // writePlanMove writes one recorded move as an item of a plan's moves list.
 func writePlanMove(w io.Writer, d dualwrite.Definition, m move.Move) error {
 	fmt.Fprintf(w, "  # definition version %d, digest %s, recorded %s\n", d.Version, d.Digest, d.RecordedAt.Format("2006-01-02T15:04:05Z"))
+	fwd, bwd := d.NeedsGo()
 	for _, t := range []struct {
-		dir string
-		t   move.Transform
-	}{{"forward", m.Forward}, {"backward", m.Backward}} {
-		if _, err := t.t.Apply(nil); errors.Is(err, dualwrite.ErrGoOnly) {
+		dir    string
+		goOnly bool
+	}{{"forward", fwd}, {"backward", bwd}} {
+		if t.goOnly {
 			fmt.Fprintf(w, "  # the %s transform exists only in the application's Go code (a plan cannot carry it)\n", t.dir)
 		}
 	}

@@ -106,19 +106,3 @@ func (a *app) lookupMove(ctx context.Context, name string) (move.Move, error) {
 	}
 	return move.Move{}, &usageError{fmt.Errorf("%w (and the ledger cannot be read: %v)", &dualwrite.UnknownMoveError{Name: name, Known: known}, dbErr)}
 }
-
-// needGo refuses, before anything runs, a backfill or verify whose
-// transform exists only in the application's Go code.
-func needGo(m move.Move, engine dialect.Name, reverse, forceGo bool) error {
-	t, dir := m.Forward, "forward"
-	if reverse {
-		t, dir = m.Backward, "backward"
-	}
-	if !forceGo && t.HasSQL(engine) {
-		return nil
-	}
-	if _, err := t.Apply(nil); errors.Is(err, dualwrite.ErrGoOnly) {
-		return &usageError{&dualwrite.GoOnlyError{Move: m.Name, Direction: dir, Engine: string(engine)}}
-	}
-	return nil
-}
