@@ -18,7 +18,8 @@ func TestDemoCommand(t *testing.T) {
 		t.Fatalf("demo --fast: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"inventory-2 restarted: release 42 -> 43", "items_price_cents: phase write-new -> contracted",
-		"requests failed        0", "lost writes            0", "wrong reads            0", "result: OK"} {
+		"requests failed        0", "lost writes            0", "wrong reads            0", "histories checked: ", " keys, linearizable",
+		"ghost writes 0  (of ", "result: OK"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -31,17 +32,24 @@ func TestDemoCommandJSON(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 	var s struct {
-		Engine     string
-		Requests   int64
-		Failed     int64
-		WrongReads int64 `json:"wrong_reads"`
-		LostWrites int64 `json:"lost_writes"`
-		Moves      []struct{ Name, Phase string }
+		Engine      string
+		Requests    int64
+		Failed      int64
+		WrongReads  int64 `json:"wrong_reads"`
+		LostWrites  int64 `json:"lost_writes"`
+		GhostWrites int64 `json:"ghost_writes"`
+		Histories   struct {
+			Keys         int
+			Operations   int
+			Linearizable bool
+		}
+		Moves []struct{ Name, Phase string }
 	}
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if s.Engine != "sqlite" || s.Requests == 0 || s.Failed != 0 || s.WrongReads != 0 || s.LostWrites != 0 || len(s.Moves) != 2 || s.Moves[0].Phase != "contracted" {
+	if s.Engine != "sqlite" || s.Requests == 0 || s.Failed != 0 || s.WrongReads != 0 || s.LostWrites != 0 || len(s.Moves) != 2 || s.Moves[0].Phase != "contracted" ||
+		s.GhostWrites != 0 || !s.Histories.Linearizable || s.Histories.Keys == 0 || s.Histories.Operations <= s.Histories.Keys {
 		t.Fatalf("summary %+v", s)
 	}
 }
