@@ -307,9 +307,7 @@ func (mysqlDialect) Locked(ctx context.Context, db *sqlx.DB, key string, wait ti
 		return err
 	}
 	defer conn.Close()
-	// GET_LOCK names are server-wide: the database's name goes into the
-	// hash so two databases on one server do not block each other.
-	const lockName = `CONCAT('tandem:', MD5(CONCAT(DATABASE(), ':', ?)))`
+	lockName := mysqlLockName
 	secs := int(wait / time.Second)
 	if secs < 1 {
 		secs = 1
