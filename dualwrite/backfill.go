@@ -51,7 +51,6 @@ type backfillConfig struct {
 	restart     bool
 	retryFailed bool
 	forceGo     bool
-	lease       time.Duration
 }
 
 // BackfillOption configures Backfill.
@@ -152,6 +151,9 @@ type bf struct {
 	lower int64
 	// conn is the run's own connection, set up by dialect.BulkSession.
 	conn *sqlx.Conn
+	// holder is this run's record in lease_owner (see Runner), written
+	// when the run starts and checked by every batch.
+	holder string
 }
 
 // Backfill fills new from old (or, with Reverse, old from new) for rows
@@ -177,7 +179,7 @@ type bf struct {
 // their cursors together, and a rerun redoes them; the batch that records
 // completion commits durably.
 func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOption) (BackfillResult, error) {
-	cfg := backfillConfig{target: 50 * time.Millisecond, initial: 1000, minBatch: 100, maxBatch: 1_000_000, lease: time.Minute}
+	cfg := backfillConfig{target: 50 * time.Millisecond, initial: 1000, minBatch: 100, maxBatch: 1_000_000}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -193,6 +195,14 @@ func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOp
 		}
 	}
 	res := BackfillResult{Move: name, Op: b.direction, Mode: b.mode}
+	lk, err := mg.takeRunner(ctx, name, b.direction)
+	if err != nil {
+		return res, err
+	}
+	// Deferred calls run last first: the record is cleared, then the lock
+	// given up, so a record without a live lock means its runner died.
+	defer lk.Release(ctx) //nolint:errcheck // the lock also ends with the process
+	b.holder = mg.newRunner(b.direction)
 	if err := b.claim(ctx, &res); err != nil {
 		return res, err
 	}

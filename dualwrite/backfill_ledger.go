@@ -11,11 +11,16 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 )
 
-// release gives the lease back so another runner need not wait for it.
+// release clears this run's runner record (its lock is released next).
 func (b *bf) release() {
+	clearRunner(b.mg, b.m.Name, b.holder)
+}
+
+// clearRunner clears a run's record of itself, if it is still its own.
+func clearRunner(mg *Manager, name, holder string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = b.mg.db.ExecContext(ctx, b.mg.db.Rebind(`UPDATE `+MovesTable+` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`), b.m.Name, b.mg.owner)
+	_, _ = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`), name, holder)
 }
 
 // finish records the backfill complete.
@@ -25,7 +30,7 @@ func (b *bf) finish(ctx context.Context) error {
 	if b.cfg.reverse {
 		extra = ", old_stale = 0"
 	}
-	_, err := b.mg.db.ExecContext(ctx, b.mg.db.Rebind(`UPDATE `+MovesTable+` SET `+b.prefix+`_done_at = ?, updated_at = ?`+extra+` WHERE name = ? AND lease_owner = ?`), now, now, b.m.Name, b.mg.owner)
+	_, err := b.mg.db.ExecContext(ctx, b.mg.db.Rebind(`UPDATE `+MovesTable+` SET `+b.prefix+`_done_at = ?, updated_at = ?`+extra+` WHERE name = ? AND lease_owner = ?`), now, now, b.m.Name, b.holder)
 	return err
 }
 
@@ -34,15 +39,14 @@ func (b *bf) finish(ctx context.Context) error {
 func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *BackfillResult) error {
 	mg, m := b.mg, b.m
 	now := mg.utc()
-	if row.LeaseOwner.Valid && row.LeaseOwner.String != mg.owner && row.LeaseUntil.Valid && row.LeaseUntil.Time.After(now) {
-		return &BusyError{Move: m.Name, Owner: row.LeaseOwner.String, Until: row.LeaseUntil.Time.UTC().Format(time.RFC3339)}
-	}
+	// This run holds the move's runner lock: a runner still recorded
+	// died without clearing its record, and this run takes over.
 	p := row.Forward
 	if b.cfg.reverse {
 		p = row.Reverse
 	}
-	sets := []string{"lease_owner = ?", "lease_until = ?"}
-	args := []any{mg.owner, now.Add(b.cfg.lease)}
+	sets := []string{"lease_owner = ?", "lease_until = NULL"}
+	args := []any{b.holder}
 	if !p.StartedAt.Valid || b.cfg.restart {
 		bound, err := b.maxKey(ctx, q)
 		if err != nil {
@@ -137,17 +141,19 @@ func (b *bf) saveBatch(ctx context.Context, tx *sqlx.Tx, upper []any, n int, fai
 			sets += "old_stale = 0, "
 		}
 	}
-	sets += pre + "_cursor = ?, " + pre + "_rows_done = " + pre + "_rows_done + ?, lease_until = ?, updated_at = ?"
-	args = append(args, encodeKey(upper), n, now.Add(b.cfg.lease), now)
+	sets += pre + "_cursor = ?, " + pre + "_rows_done = " + pre + "_rows_done + ?, updated_at = ?"
+	args = append(args, encodeKey(upper), n, now)
 	// The failures themselves are in tandem_move_failures, written in this
 	// transaction; the count is for progress only.
 	res.Failed += failed
-	r, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+MovesTable+` SET `+sets+` WHERE name = ? AND lease_owner = ?`), append(args, b.m.Name, b.mg.owner)...)
+	r, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+MovesTable+` SET `+sets+` WHERE name = ? AND lease_owner = ?`), append(args, b.m.Name, b.holder)...)
 	if err != nil {
 		return err
 	}
 	if c, _ := r.RowsAffected(); c == 0 {
-		return &BusyError{Move: b.m.Name, Owner: "another runner", Until: "now (this run lost its lease)"}
+		// Another runner recorded itself: this run's lock ended (its
+		// session was cut) and the move was taken over.
+		return &BusyError{Move: b.m.Name, Op: b.direction, Lost: true}
 	}
 	if q := dialect.DurableCommitSQL(b.d); last && q != "" {
 		// Completion is durable when Backfill returns, and with it every

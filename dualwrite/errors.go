@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tandem-go/tandem/move"
 )
@@ -22,7 +23,8 @@ var (
 	ErrBlocked = errors.New("transition blocked")
 	// ErrFinalized means the move was finalized and cannot go back.
 	ErrFinalized = errors.New("move finalized")
-	// ErrBusy means another runner holds the move's backfill lease.
+	// ErrBusy means another live runner holds the move's runner lock (a
+	// backfill or verify runs): wait for it.
 	ErrBusy = errors.New("another runner is working on this move")
 	// ErrTooOld means this build cannot act on a phase close enough to the
 	// ledger's: it would act two phases behind, or start writing old only
@@ -162,15 +164,29 @@ func (e *TooOldError) Error() string {
 
 func (e *TooOldError) Unwrap() error { return ErrTooOld }
 
-// BusyError names the holder of a move's lease.
+// BusyError is a backfill or verify refused because another live runner
+// holds the move's runner lock, or stopped because this run lost it.
 type BusyError struct {
-	Move  string
-	Owner string
-	Until string
+	Move string
+	Op   string // what was refused: "backfill", "reverse-backfill" or "verify"
+	// Holder is the live runner, nil when it has not recorded itself yet
+	// (it is starting).
+	Holder *Runner
+	// Lost: this run's lock ended (its database session was cut) and
+	// another runner took the move over; this run wrote nothing after that.
+	Lost bool
 }
 
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("move %q: %s holds the backfill lease until %s; wait for it or stop it", e.Move, e.Owner, e.Until)
+	again := rerunCommand(e.Move, e.Op)
+	switch {
+	case e.Lost:
+		return fmt.Sprintf("move %q: this %s lost its runner lock (its database session ended) and another runner took over; it stopped and wrote nothing more: see tandem status", e.Move, e.Op)
+	case e.Holder != nil:
+		return fmt.Sprintf("move %q: %s refused: a %s is running (host %s, pid %d, since %s); wait for it to finish (tandem status shows its progress), or stop that process, then run %s again: it resumes from the cursor at once",
+			e.Move, e.Op, e.Holder.Op, e.Holder.Host, e.Holder.PID, e.Holder.Since.UTC().Format(time.RFC3339), again)
+	}
+	return fmt.Sprintf("move %q: %s refused: another runner holds the move's runner lock and is starting; wait a moment and run %s again", e.Move, e.Op, again)
 }
 
 func (e *BusyError) Unwrap() error { return ErrBusy }

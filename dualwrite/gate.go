@@ -280,7 +280,7 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 			if left < 0 {
 				left = 0
 			}
-			block(Blocker{Kind: BlockBackfill, Rows: left, Message: fmt.Sprintf("the backfill is not finished: %d of %d rows done, about %d left; run tandem moves backfill %s to resume it", fw.RowsDone, fw.RowsTotal, left, m.Name)})
+			block(Blocker{Kind: BlockBackfill, Rows: left, Message: mg.unfinishedBackfill(ctx, m.Name, fw, row)})
 		}
 		// Every instance seen since the backfill started must have written
 		// both: one that wrote old only and left (deleted, so no longer

@@ -57,6 +57,9 @@ type MoveStatus struct {
 	Instances []InstanceRef  `json:"instances"`
 	Backfill  BackfillState  `json:"backfill"`
 	Reverse   *BackfillState `json:"reverse_backfill,omitempty"`
+	// Runner is the backfill or verify running now (Alive), or the one
+	// that died while running: a rerun takes over at once.
+	Runner *Runner `json:"runner,omitempty"`
 	// FailedRows counts rows whose transform failed; Mismatches is nil
 	// until a verify ran.
 	FailedRows       int64      `json:"failed_rows"`
@@ -153,6 +156,12 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 	if row.Reverse.StartedAt.Valid || ms.OldStale {
 		r := backfillState(row.Reverse)
 		ms.Reverse = &r
+	}
+	if mg.ready {
+		var err error
+		if ms.Runner, err = mg.runnerOf(ctx, row); err != nil {
+			return ms, err
+		}
 	}
 	if row.VerifiedAt.Valid {
 		t := row.VerifiedAt.Time.UTC()
@@ -292,6 +301,11 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 		p("  backfill: %s %.1f%% (%d of %d rows)", bar(b.Percent, 20), b.Percent, b.RowsDone, b.RowsTotal)
 	default:
 		p("  backfill: not started")
+	}
+	if r := m.Runner; r != nil && r.Alive {
+		p("  runner: %s is running on host %s, pid %d, since %s", r.Op, r.Host, r.PID, r.Since.UTC().Format(time.RFC3339))
+	} else if r != nil {
+		p("  runner: %s on host %s, pid %d (since %s) is gone without finishing: %s resumes from the cursor at once", r.Op, r.Host, r.PID, r.Since.UTC().Format(time.RFC3339), rerunCommand(m.Name, r.Op))
 	}
 	// Old is gone once contracted: its freshness no longer means anything.
 	if m.Reverse != nil && m.Phase != move.Contracted {

@@ -81,6 +81,18 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	if err := mg.refuse(ctx, mg.input(m, row, nil, mg.db), OpVerify); err != nil {
 		return VerifyResult{}, err
 	}
+	// A verify beside a running backfill would compare rows it has not
+	// reached yet; it takes the move's runner lock as a backfill does.
+	lk, err := mg.takeRunner(ctx, name, "verify")
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	defer lk.Release(ctx) //nolint:errcheck // the lock also ends with the process
+	holder := mg.newRunner("verify")
+	if _, err := mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET lease_owner = ?, lease_until = NULL WHERE name = ?`), holder, name); err != nil {
+		return VerifyResult{}, fmt.Errorf("dualwrite: verify %s: %w", name, err)
+	}
+	defer clearRunner(mg, name, holder)
 	start := time.Now()
 	res := VerifyResult{Move: name, Mode: "sql"}
 	d := mg.db.Dialect

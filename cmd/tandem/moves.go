@@ -377,7 +377,10 @@ func (mc *movesCmd) backfill() *cobra.Command {
 		Short: "Fill new from old in resumable keyset batches (--reverse: old from new)",
 		Long: `Run the backfill of a move: keyset batches of adaptive size, each in its own
 transaction that saves the cursor, so an interrupted run resumes where it
-stopped. Exits 3 when it may not run yet (instances not writing both) or
+stopped. Only one runner works on a move at a time; the lock that says so
+dies with its holder, so a rerun after a kill resumes at once. Exits 3 when
+it may not run yet (instances not writing both, or another backfill or
+verify of the move running: the refusal names its host, pid and start) or
 when rows failed to transform.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -403,7 +406,7 @@ when rows failed to transform.`,
 			}
 			res, err := mg.Backfill(cmd.Context(), args[0], opts...)
 			if err != nil {
-				return mc.a.blockedBy(err, movesError)
+				return mc.a.blockedBy(err, mc.a.busyOr)
 			}
 			var blocked error
 			if res.Failed > 0 {
@@ -430,6 +433,18 @@ when rows failed to transform.`,
 	return cmd
 }
 
+// busyOr reports a backfill or verify refused because another live runner
+// holds the move (the refusal names it): blocked, exit 3, since it runs
+// once that runner ends. Any other error goes through movesError.
+func (a *app) busyOr(err error) error {
+	var be *dualwrite.BusyError
+	if errors.As(err, &be) {
+		fmt.Fprintln(a.stdout, be.Error())
+		return &blockedError{reason: be.Error()}
+	}
+	return movesError(err)
+}
+
 func (mc *movesCmd) verify() *cobra.Command {
 	var list int
 	cmd := &cobra.Command{
@@ -447,7 +462,7 @@ func (mc *movesCmd) verify() *cobra.Command {
 			}
 			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list))
 			if err != nil {
-				return mc.a.blockedBy(err, movesError)
+				return mc.a.blockedBy(err, mc.a.busyOr)
 			}
 			var blocked error
 			if res.Mismatches > 0 || res.Failed > 0 {
