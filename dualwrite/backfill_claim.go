@@ -8,7 +8,8 @@ import (
 	"github.com/tandem-go/tandem/services"
 )
 
-// claim checks that the backfill may run, takes the move's lease and, on a
+// claim checks that the backfill may run, records this run as the move's
+// runner (its runner lock is already held) and, on a
 // first run or a restart, fixes the bound and the total.
 func (b *bf) claim(ctx context.Context, res *BackfillResult) error {
 	mg, m := b.mg, b.m
