@@ -9,6 +9,11 @@
 //     finalization), tandem_move_history, tandem_move_failures, and
 //     tandem_steps, Dragonflow's migration log: every DDL step with its id,
 //     release, description, proposed and applied times and SQL.
+//   - Definitions: each move's definition and digest, recorded in
+//     tandem_move_definitions the first time it is applied (New,
+//     NewTracker). It is the truth: a declaration that differs is refused
+//     with a *DriftError unless recorded on purpose (Amend), and Load
+//     rebuilds every recorded move without the application's code.
 //   - Manager (operator side): Advance checks the transition's gate and
 //     applies its DDL under tandem's database lock; Backfill, Verify,
 //     Finalize, Status. A dry run prints the SQL and changes nothing.
@@ -19,7 +24,8 @@
 //     running, with every heartbeat.
 //   - Router: reads and writes the moved value as a phase requires, for
 //     sqlx code.
-//   - Plans: the same moves as a YAML file, for the CLI (ParsePlan).
+//   - Plans: the same moves as a YAML file, for moves the ledger does not
+//     know yet (ParsePlan); WritePlan exports Go declarations.
 //
 // # Gates
 //

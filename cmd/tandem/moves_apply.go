@@ -203,11 +203,16 @@ func writePlanMove(w io.Writer, d dualwrite.Definition, m move.Move) error {
 			fmt.Fprintf(w, "  # the %s transform exists only in the application's Go code (a plan cannot carry it)\n", t.dir)
 		}
 	}
-	b, err := yaml.Marshal([]move.Move{m})
-	if err != nil {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode([]move.Move{m}); err != nil {
 		return err
 	}
-	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
 	return nil

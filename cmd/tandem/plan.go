@@ -29,7 +29,11 @@ func (a *app) addPlanFlag(root *cobra.Command) {
 			return nil
 		}
 		if _, err := os.Stat(a.plan); err != nil {
-			return &usageError{fmt.Errorf("--plan %s: %w (the plan is optional: leave out --plan and TANDEM_PLAN to read the moves from the ledger)", a.plan, err)}
+			from := "--plan " + a.plan
+			if !cmd.Flags().Changed("plan") {
+				from = "TANDEM_PLAN=" + a.plan
+			}
+			return &usageError{fmt.Errorf("%s: %w (the plan is optional: leave out --plan and TANDEM_PLAN to read the moves from the ledger)", from, err)}
 		}
 		return nil
 	}
