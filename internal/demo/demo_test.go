@@ -161,6 +161,12 @@ func TestRunCountsGhostWrites(t *testing.T) {
 	if !regexp.MustCompile(`ghost writes [1-9]\d*  \(of \d+ writes whose caller saw them fail`).MatchString(text) {
 		t.Errorf("summary lacks the ghost count:\n%s", text)
 	}
+	// Requests queued behind a held put on the same server may be ghosts
+	// too: their budget counts from when the server dispatches them.
+	t.Logf("%d ghost writes, 2 of them made on purpose; %d writes failed for their callers", s.GhostWrites, s.FailedWrites)
+	for _, p := range s.Problems {
+		t.Log(p)
+	}
 }
 
 // TestRunCatchesStaleReadsInHistories makes sure the history check can
