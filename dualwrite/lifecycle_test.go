@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	histories "github.com/tandem-go/tandem/internal/history"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/tandemtest"
 )
@@ -156,9 +158,14 @@ func crossProps() scenario {
 // release each own a set of keys, write them (updates and inserts), and
 // read the other side's keys, asserting every read is a value that was
 // written and, at the end of each boundary, that the last write of every
-// key reads back on both sides.
+// key reads back on both sides. Every write and read, with its call and
+// return times, goes into each key's history, which must be linearizable
+// once the walk is over: no read, at any phase of either release, saw a
+// value older than one already written.
 func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 	h := &history{values: map[int64][]int64{}}
+	ops := histories.NewRecorder()
+	keyOf := func(k int64) string { return fmt.Sprintf("%s/%d", s.m.Table, k) }
 	r, err := dualwrite.NewRouter(s.m, db.Dialect)
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +175,16 @@ func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 		n int64
 	}
 	nextInsert.n = 100000
-	writeValue := func(ctx context.Context, db *dialect.DB, p move.Phase, k, v int64, insert bool) error {
+	writeValue := func(ctx context.Context, db *dialect.DB, p move.Phase, k, v int64, insert bool) (err error) {
 		defer h.lockKey(k)()
+		call := time.Now()
+		defer func() {
+			o := histories.Applied
+			if err != nil {
+				o = histories.Unknown
+			}
+			ops.Write(client(ctx), keyOf(k), v, call, time.Now(), o)
+		}()
 		tx, err := db.BeginTxx(ctx, nil)
 		if err != nil {
 			return err
@@ -187,18 +202,24 @@ func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 		return tx.Commit()
 	}
 	read := func(ctx context.Context, db *dialect.DB, p move.Phase, k int64) (int64, bool, error) {
+		call := time.Now()
 		x, err := r.Read(ctx, db, p, k)
 		if err != nil {
 			return 0, false, err
 		}
 		if x == nil {
+			ops.Read(client(ctx), keyOf(k), nil, false, call, time.Now())
 			return 0, false, nil
 		}
 		v, err := s.decode(x)
+		if err == nil {
+			ops.Read(client(ctx), keyOf(k), v, true, call, time.Now())
+		}
 		return v, true, err
 	}
 	code := func(side int64) tandemtest.Code {
 		return func(ctx context.Context, t testing.TB, db *dialect.DB, p move.Phase) {
+			ctx = context.WithValue(ctx, clientKey{}, int(side))
 			rng := rand.New(rand.NewPCG(uint64(side), rand.Uint64()))
 			for range 15 {
 				k := side*1000 + rng.Int64N(s.perSide)
@@ -264,8 +285,26 @@ func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 			}
 		}
 	}
-	return tandemtest.Run(t, db, tandemtest.Case{Move: s.m, Setup: setup, Old: code(1), New: code(2), Check: check,
+	bs := tandemtest.Run(t, db, tandemtest.Case{Move: s.m, Setup: setup, Old: code(1), New: code(2), Check: check,
 		Backfill: []dualwrite.BackfillOption{dualwrite.BatchSize(50, 10, 0)}})
+	rep := ops.Check(histories.CheckOptions{})
+	for _, f := range rep.Failures {
+		t.Errorf("%s: %v", s.m.Name, f)
+	}
+	if !rep.Linearizable() || rep.Keys == 0 {
+		t.Fatalf("%s: %d key histories (%d operations): %d not linearizable, %d undecided %v", s.m.Name, rep.Keys, rep.Ops, len(rep.Failures), len(rep.Undecided), rep.Undecided)
+	}
+	t.Logf("%s: %d key histories, %d operations, linearizable", s.m.Name, rep.Keys, rep.Ops)
+	return bs
+}
+
+// clientKey carries, in a context, which release's code (1 old, 2 new; 0
+// setup and checks) an operation of the history came from.
+type clientKey struct{}
+
+func client(ctx context.Context) int {
+	n, _ := ctx.Value(clientKey{}).(int)
+	return n
 }
 
 func TestLifecycleSameTable(t *testing.T) {
