@@ -9,8 +9,8 @@ import (
 )
 
 // claim checks that the backfill may run, records this run as the move's
-// runner (its runner lock is already held) and, on a
-// first run or a restart, fixes the bound and the total.
+// runner (its runner lock is already held) and, on a first run or a
+// restart, fixes the bound and the total.
 func (b *bf) claim(ctx context.Context, res *BackfillResult) error {
 	mg, m := b.mg, b.m
 	return mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+m.Name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {

@@ -34,8 +34,9 @@ func (b *bf) finish(ctx context.Context) error {
 	return err
 }
 
-// start takes the move's lease and, on a first run or a restart, fixes the
-// bound and the total; otherwise it loads the saved cursor.
+// start records this run as the move's runner and, on a first run or a
+// restart, fixes the bound and the total; otherwise it loads the saved
+// cursor.
 func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *BackfillResult) error {
 	mg, m := b.mg, b.m
 	now := mg.utc()
@@ -120,7 +121,8 @@ func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *B
 }
 
 // saveBatch records a batch in the ledger, in the batch's transaction: the
-// cursor, the rows done, the lease, and, for the last batch, completion.
+// cursor, the rows done and, for the last batch, completion; it fails if the
+// ledger no longer names this run as the runner.
 func (b *bf) saveBatch(ctx context.Context, tx *sqlx.Tx, upper []any, n int, failed int64, last bool, res *BackfillResult) error {
 	now := b.mg.utc()
 	pre := b.prefix

@@ -156,7 +156,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 		return float64(rows) / time.Since(t0).Seconds()
 	}
 	// backfill returns the run's result and the rows/s of the whole
-	// Backfill call, which also counts the rows to do and takes the lease:
+	// Backfill call, which also counts the rows to do and takes the runner lock:
 	// that, not the batches' loop alone, is what the single UPDATE is
 	// compared with.
 	backfill := func(label string, i int, opts ...dualwrite.BackfillOption) (dualwrite.BackfillResult, float64) {
