@@ -1,7 +1,11 @@
 package dialect_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/tandem-go/tandem/dialect"
 )
@@ -27,4 +31,30 @@ func ExampleDialect_Quote() {
 	// sqlite "price_cents" true
 	// postgres "price_cents" true
 	// mysql `price_cents` true
+}
+
+func ExampleTryRunnerLock() {
+	dir, _ := os.MkdirTemp("", "tandem-example")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := dialect.Open(ctx, "sqlite://"+filepath.Join(dir, "app.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	lk, err := dialect.TryRunnerLock(ctx, db, "move:price_cents")
+	fmt.Println("first runner:", err)
+	_, err = dialect.TryRunnerLock(ctx, db, "move:price_cents")
+	fmt.Println("second runner refused:", errors.Is(err, dialect.ErrHeld))
+	held, _ := dialect.RunnerLockHeld(ctx, db, "move:price_cents")
+	fmt.Println("held:", held)
+	_ = lk.Release(ctx) // or the process ends, however it ends
+	held, _ = dialect.RunnerLockHeld(ctx, db, "move:price_cents")
+	fmt.Println("held after release:", held)
+	// Output:
+	// first runner: <nil>
+	// second runner refused: true
+	// held: true
+	// held after release: false
 }
