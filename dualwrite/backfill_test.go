@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,7 +199,10 @@ func TestVerifyListsMismatches(t *testing.T) {
 	})
 }
 
-func TestBackfillLease(t *testing.T) {
+// TestBackfillRunnerLock: a second runner beside a live one is refused,
+// naming it, and status shows it; a run whose record another runner took
+// over stops at its next batch without writing.
+func TestBackfillRunnerLock(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		e := newEnv(t, db, 2000, priceMove())
 		e.toWriteBoth()
@@ -205,21 +210,47 @@ func TestBackfillLease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var busy error
+		var busy, verify error
+		var during dualwrite.MoveStatus
 		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.BatchSize(100, 100, 100), dualwrite.OnProgress(func(p dualwrite.Progress) {
 			if p.Batch == 2 && busy == nil {
 				_, busy = other.Backfill(e.ctx, e.m.Name)
 				if busy == nil {
 					busy = errors.New("second runner was not refused")
 				}
+				_, verify = other.Verify(e.ctx, e.m.Name)
+				during = e.status()
 			}
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
+		for _, err := range []error{busy, verify} {
+			var be *dualwrite.BusyError
+			if !errors.As(err, &be) || !errors.Is(err, dualwrite.ErrBusy) || be.Holder == nil || be.Holder.PID != os.Getpid() || be.Holder.Op != "backfill" ||
+				!strings.Contains(err.Error(), fmt.Sprintf("a backfill is running (host %s, pid %d, since ", be.Holder.Host, os.Getpid())) {
+				t.Fatalf("second runner: %v", err)
+			}
+		}
+		if r := during.Runner; r == nil || !r.Alive || r.PID != os.Getpid() || r.Op != "backfill" {
+			t.Fatalf("status during the run: %+v", during.Runner)
+		}
+		if r := e.status().Runner; r != nil {
+			t.Fatalf("status after the run: %+v", r)
+		}
+
+		// Taken over: the record names another run.
+		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.Restart(), dualwrite.BatchSize(100, 100, 100), dualwrite.OnProgress(func(p dualwrite.Progress) {
+			if p.Batch == 3 {
+				e.exec(`UPDATE ` + dualwrite.MovesTable + ` SET lease_owner = 'someone else'`)
+			}
+		}))
 		var be *dualwrite.BusyError
-		if !errors.As(busy, &be) || !errors.Is(busy, dualwrite.ErrBusy) {
-			t.Fatalf("second runner: %v", busy)
+		if !errors.As(err, &be) || !be.Lost {
+			t.Fatalf("run taken over: %v", err)
+		}
+		if st := e.status().Backfill; st.RowsDone != 300 || st.Complete {
+			t.Fatalf("after the takeover: %+v", st)
 		}
 	})
 }
