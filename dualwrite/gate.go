@@ -411,3 +411,119 @@ func (mg *Manager) refuse(ctx context.Context, in gateInput, op string) error {
 	}
 	return nil
 }
+
+// What a move's sync triggers must be at its phase (TriggerCheck.Want).
+const (
+	WantGenerated = "as generated"         // a move with triggers, write-both to write-new
+	WantNone      = "none"                 // once contracted, or a move without triggers
+	WantEither    = "none or as generated" // a move with triggers at legacy (before write-both, or after a rollback)
+)
+
+// TriggerCheck is what a move's sync triggers must be at the phase the
+// ledger records, and what the database holds: the one rule behind status
+// and `tandem triggers check`.
+type TriggerCheck struct {
+	triggers.Report
+	Phase move.Phase `json:"phase"`
+	Want  string     `json:"want"`
+	// AsExpected says the database holds what Want says; Summary says it
+	// in words, and Blocker, when it does not, what to run.
+	AsExpected bool     `json:"as_expected"`
+	Summary    string   `json:"summary"`
+	Blocker    *Blocker `json:"blocker,omitempty"`
+}
+
+// CheckTriggers checks a move's sync triggers against what its phase
+// needs. It only reads.
+func (mg *Manager) CheckTriggers(ctx context.Context, name string) (TriggerCheck, error) {
+	m, err := mg.Move(name)
+	if err != nil {
+		return TriggerCheck{}, err
+	}
+	row := ledgerRow{Name: name, Phase: move.Legacy.String()}
+	if mg.ready {
+		if row, _, err = readLedger(ctx, mg.db, name); err != nil {
+			return TriggerCheck{}, fmt.Errorf("dualwrite: check triggers of %s: %w", name, err)
+		}
+	}
+	tc, err := triggerCheck(ctx, mg.db, mg.db.Dialect, m, row.phase)
+	if err != nil {
+		return tc, fmt.Errorf("dualwrite: check triggers of %s: %w", name, err)
+	}
+	return tc, nil
+}
+
+func triggerCheck(ctx context.Context, q dialect.Querier, d dialect.Dialect, m move.Move, phase move.Phase) (TriggerCheck, error) {
+	tc := TriggerCheck{Report: triggers.Report{Move: m.Name, Dialect: d.Name(), Objects: []triggers.Status{}}, Phase: phase, Want: WantNone}
+	switch {
+	case m.Triggers && phase >= move.WriteBoth && phase <= move.WriteNew:
+		tc.Want = WantGenerated
+	case m.Triggers && phase == move.Legacy:
+		tc.Want = WantEither
+	}
+	installed, err := dialect.ListTriggerObjects(ctx, q, d, m.Name)
+	if err != nil {
+		return tc, err
+	}
+	if tc.Want == WantNone || tc.Want == WantEither && len(installed) == 0 {
+		for _, it := range installed {
+			tc.Objects = append(tc.Objects, triggers.Status{Name: it.Name, Kind: it.Kind, Table: it.Table, State: triggers.StateUnexpected})
+		}
+		tc.AsExpected = len(installed) == 0
+		switch {
+		case !tc.AsExpected && phase == move.Contracted:
+			tc.Summary = fmt.Sprintf("%d object(s) left after the contract", len(installed))
+			tc.Blocker = &Blocker{Kind: BlockTriggers, Message: fmt.Sprintf("%d trigger object(s) of move %s are still installed after the contract (they write a column that is gone); drop them with tandem triggers drop %s", len(installed), m.Name, m.Name)}
+		case !tc.AsExpected:
+			tc.Summary = fmt.Sprintf("%d object(s) installed, but the move does not use triggers", len(installed))
+			tc.Blocker = &Blocker{Kind: BlockTriggers, Message: fmt.Sprintf("%d trigger object(s) named as move %s's are installed, but the move does not use triggers; drop them with tandem triggers drop %s", len(installed), m.Name, m.Name)}
+		case phase == move.Contracted && m.Triggers:
+			tc.Summary = "dropped with the contract"
+		case m.Triggers:
+			tc.Summary = "not installed yet: entering write-both installs them"
+		default:
+			tc.Summary = "none (the move does not use triggers)"
+		}
+		return tc, nil
+	}
+	set, err := triggers.ForMove(d.Name(), m)
+	if err != nil {
+		tc.Summary = "cannot be generated: " + err.Error()
+		tc.Blocker = &Blocker{Kind: BlockTriggers, Message: "the triggers of move " + m.Name + " cannot be generated: " + err.Error()}
+		return tc, nil
+	}
+	rep, err := triggers.Check(ctx, q, set)
+	switch {
+	case err == nil:
+		tc.Report, tc.AsExpected = rep, true
+		tc.Summary = fmt.Sprintf("%d object(s) present and as generated", len(rep.Objects))
+	case errors.Is(err, triggers.ErrDrift):
+		tc.Report = rep
+		tc.Summary = "not as generated: " + err.Error()
+		tc.Blocker = &Blocker{Kind: BlockTriggers, Message: "sync triggers of move " + m.Name + " are not as generated (" + err.Error() + "); repair them with tandem triggers install " + m.Name}
+	default:
+		return tc, err
+	}
+	return tc, nil
+}
+
+// interruptedBlockers names each DDL step proposed and never applied,
+// with the advance that checks the live schema and completes it.
+func interruptedBlockers(m move.Move, steps []StepLog) []Blocker {
+	var out []Blocker
+	for _, s := range steps {
+		if !s.Interrupted() {
+			continue
+		}
+		next := "tandem moves advance " + m.Name
+		// Step ids are "<move>/<phase entered>/<n>-<kind>".
+		if parts := strings.Split(s.ID, "/"); len(parts) == 3 {
+			if p, err := move.ParsePhase(parts[1]); err == nil {
+				next += " --to " + p.String()
+			}
+		}
+		out = append(out, Blocker{Kind: BlockInterrupted, Message: fmt.Sprintf("step %s (%s) was proposed at %s and never applied: a run was interrupted half way; %s checks the live schema and completes it",
+			s.ID, s.Description, s.ProposedAt.UTC().Format(time.RFC3339), next)})
+	}
+	return out
+}

@@ -9,10 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
-	"github.com/tandem-go/tandem/triggers"
 )
 
 // Status is every move's state, for `tandem status` and `tandem moves list`.
@@ -22,11 +20,16 @@ type Status struct {
 	Moves   []MoveStatus `json:"moves"`
 }
 
-// Blocked lists, one line per move, what blocks a move's next phase; empty
-// when nothing does. Moves at contracted are done and never block.
+// Blocked lists what makes a move unsafe now (an interrupted step,
+// triggers not as its phase needs them), one line each, and, one line per
+// move, what blocks its next phase; empty when nothing does. A contracted
+// move with its triggers gone never blocks.
 func (s Status) Blocked() []string {
 	var out []string
 	for _, m := range s.Moves {
+		for _, b := range m.Problems {
+			out = append(out, fmt.Sprintf("move %s at %s: %s", m.Name, m.Phase, b.Message))
+		}
 		if m.Next != nil && !m.Next.Open {
 			var why []string
 			for _, b := range m.Next.Blockers {
@@ -45,11 +48,17 @@ type MoveStatus struct {
 	From        string `json:"from"` // table.column
 	To          string `json:"to"`
 	Triggers    bool   `json:"triggers"`
-	// SyncTriggers says whether a move with triggers has them present and
-	// as generated, while they matter (write-both to write-new).
-	SyncTriggers string     `json:"sync_triggers,omitempty"`
-	Phase        move.Phase `json:"phase"`
-	PhaseSince   time.Time  `json:"phase_since,omitzero"`
+	// SyncTriggers says, for a move with triggers (or a move with trigger
+	// objects it should not have), whether the database holds what its
+	// phase needs: present and as generated from write-both to write-new,
+	// dropped once contracted.
+	SyncTriggers string `json:"sync_triggers,omitempty"`
+	// Problems is what is wrong now besides the next gate: steps
+	// interrupted half way, triggers not as the phase needs them. Each
+	// names the command that fixes it.
+	Problems   []Blocker  `json:"problems,omitempty"`
+	Phase      move.Phase `json:"phase"`
+	PhaseSince time.Time  `json:"phase_since,omitzero"`
 	// Next is the gate of the next phase; nil once contracted.
 	Next *Gate `json:"next,omitempty"`
 	// Releases says what each release does now.
@@ -150,8 +159,15 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 		FailedRows: row.FailedRows, OldStale: row.OldStale != 0, Finalized: row.FinalizedAt.Valid,
 		FinalizedRelease: row.FinalizedRelease.Int64, Instances: []InstanceRef{}}
 	ms.RollbackOpen = !ms.Finalized && row.phase > move.Legacy && row.phase < move.Contracted
-	if m.Triggers && mg.ready && row.phase > move.Legacy && row.phase < move.Contracted {
-		ms.SyncTriggers = syncTriggerState(ctx, mg.db, m)
+	tc, err := triggerCheck(ctx, mg.db, mg.db.Dialect, m, row.phase)
+	if err != nil {
+		return ms, err
+	}
+	if m.Triggers || !tc.AsExpected {
+		ms.SyncTriggers = tc.Summary
+	}
+	if tc.Blocker != nil {
+		ms.Problems = append(ms.Problems, *tc.Blocker)
 	}
 	if row.Reverse.StartedAt.Valid || ms.OldStale {
 		r := backfillState(row.Reverse)
@@ -189,6 +205,7 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 				ms.Interrupted = append(ms.Interrupted, s)
 			}
 		}
+		ms.Problems = append(ms.Problems, interruptedBlockers(m, ms.Steps)...)
 		if ms.History, err = readHistory(ctx, mg.db, m.Name); err != nil {
 			return ms, err
 		}
@@ -319,8 +336,12 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 		}
 	}
 	p("  verified: %s; failed rows: %d", ver, m.FailedRows)
-	for _, s := range m.Interrupted {
-		p("  INTERRUPTED step %s (%s) proposed %s, never applied: advance again to check and complete it", s.ID, s.Description, s.ProposedAt.Format(time.RFC3339))
+	for _, b := range m.Problems {
+		if b.Kind == BlockInterrupted {
+			p("  INTERRUPTED: %s", b.Message)
+		} else {
+			p("  NOT SAFE [%s]: %s", b.Kind, b.Message)
+		}
 	}
 	switch {
 	case m.Next == nil:
@@ -341,21 +362,4 @@ func bar(pct float64, width int) string {
 	n := int(pct / 100 * float64(width))
 	n = max(0, min(width, n))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
-}
-
-// syncTriggerState checks a move's triggers against what tandem generates
-// now, in words for status.
-func syncTriggerState(ctx context.Context, db *dialect.DB, m move.Move) string {
-	set, err := triggers.ForMove(db.Dialect.Name(), m)
-	if err != nil {
-		return "cannot be generated: " + err.Error()
-	}
-	rep, err := triggers.Check(ctx, db, set)
-	switch {
-	case err == nil && rep.OK():
-		return fmt.Sprintf("%d object(s) present and as generated", len(rep.Objects))
-	case err != nil && len(rep.Objects) == 0:
-		return "check failed: " + err.Error()
-	}
-	return "not as generated (tandem triggers check " + m.Name + "; tandem triggers install " + m.Name + " repairs them): " + rep.Err().Error()
 }

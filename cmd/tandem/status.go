@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,8 +33,11 @@ type statusReport struct {
 	Counts    map[services.State]int `json:"counts"`
 	Attention []services.Instance    `json:"attention"` // missing and error instances pin the floor
 	Sections  map[string]any         `json:"sections,omitempty"`
-	Blocked   []string               `json:"blocked"`
-	NextSteps []string               `json:"next_steps"`
+	// Blocked names everything that makes the next step unsafe, each with
+	// the command to run; Safe is true only when it is empty.
+	Blocked   []string `json:"blocked"`
+	NextSteps []string `json:"next_steps"`
+	Safe      bool     `json:"safe"`
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -43,7 +48,11 @@ func (a *app) statusCommand() *cobra.Command {
 since when), instances that need attention (missing or error ones still
 count for the floor), and every section that can block the next step.
 
-Exits 3 when something blocks the next step, so CI can wait on it.`,
+It says "Nothing blocks" and exits 0 only when no move is blocked or has a
+step interrupted half way, every move's triggers are what its phase needs
+(as generated, or dropped once contracted), and no instance is missing or in
+error. Otherwise it names each blocker with the command to run and exits 3,
+so CI can wait on it.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -63,8 +72,14 @@ Exits 3 when something blocks the next step, so CI can wait on it.`,
 				rep.Counts[in.State]++
 				if in.State == services.StateMissing || in.State == services.StateError {
 					rep.Attention = append(rep.Attention, in)
-					rep.NextSteps = append(rep.NextSteps, fmt.Sprintf("instance %s (release %d) is %s: bring it back, or `tandem services delete %s` if it will not return", in.ID, in.Release, in.State, in.ID))
 				}
+			}
+			// Missing and error instances may come back running the release
+			// they had: they hold the floor, and every gate waits for them.
+			slices.SortFunc(rep.Attention, func(a, b services.Instance) int { return strings.Compare(a.ID, b.ID) })
+			for _, in := range rep.Attention {
+				rep.Blocked = append(rep.Blocked, fmt.Sprintf("instance %s (%s on %s, release %d) is %s, last heartbeat %s: it still counts for the floor and may come back old", in.ID, in.Service, in.Host, in.Release, in.State, in.HeartbeatAt.UTC().Format(time.RFC3339)))
+				rep.NextSteps = append(rep.NextSteps, fmt.Sprintf("instance %s is %s: bring it back, or delete it if it will not return: tandem services delete %s", in.ID, in.State, in.ID))
 			}
 			var texts []func(io.Writer)
 			for _, s := range statusSections {
@@ -78,8 +93,9 @@ Exits 3 when something blocks the next step, so CI can wait on it.`,
 					texts = append(texts, text)
 				}
 			}
+			rep.Safe = len(rep.Blocked) == 0
 			var blocked error
-			if len(rep.Blocked) > 0 {
+			if !rep.Safe {
 				blocked = &blockedError{reason: strings.Join(rep.Blocked, "; ")}
 			}
 			return a.emit(rep, func(w io.Writer) { rep.print(w, texts) }, blocked)
@@ -119,7 +135,7 @@ func (r statusReport) print(w io.Writer, sections []func(io.Writer)) {
 			fmt.Fprintf(w, "  - %s\n", s)
 		}
 	}
-	if len(r.Blocked) == 0 && len(r.NextSteps) == 0 {
+	if r.Safe {
 		fmt.Fprintln(w, "Nothing blocks: it is safe to roll the next instance.")
 	}
 }

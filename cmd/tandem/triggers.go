@@ -241,34 +241,52 @@ be in the plan any more: NAME alone is enough.`,
 func (tc *triggersCmd) check() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check NAME",
-		Short: "Confirm every trigger is present and as tandem generates it now; exits 3 if not",
-		Args:  exactArgs(1),
+		Short: "Confirm the triggers are what the move's phase needs; exits 3 if not",
+		Long: `Compare what the database holds with what the move's phase in the ledger
+needs: from write-both to write-new every trigger present and as tandem
+generates it now; once contracted, none left (contract drops them); at
+legacy, none or all as generated. A move without triggers needs none.
+Exits 3, naming the command that repairs it, when the database differs.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return tc.withSet(ctx, args[0], func(db *dialect.DB, set triggers.Set) error {
-				rep, err := triggers.Check(ctx, db, set)
-				if err != nil && !errors.Is(err, triggers.ErrDrift) {
-					return err
-				}
-				var blocked error
-				if err != nil {
-					blocked = &blockedError{reason: err.Error()}
-				}
-				return tc.a.emit(rep, func(w io.Writer) { writeReport(w, rep) }, blocked)
-			})
+			db, err := tc.a.openDB(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			mg, err := tc.a.readManager(ctx, db, nil)
+			if err != nil {
+				return triggersError(err)
+			}
+			chk, err := mg.CheckTriggers(ctx, args[0])
+			if err != nil {
+				return triggersError(err)
+			}
+			var blocked error
+			if !chk.AsExpected {
+				blocked = &blockedError{reason: chk.Blocker.Message}
+			}
+			return tc.a.emit(chk, func(w io.Writer) { writeCheck(w, chk) }, blocked)
 		},
 	}
 }
 
-func writeReport(w io.Writer, rep triggers.Report) {
-	verdict := "all present and as generated"
-	if !rep.OK() {
-		verdict = "NOT as generated (run 'tandem triggers install " + rep.Move + "' to repair)"
+func writeCheck(w io.Writer, chk dualwrite.TriggerCheck) {
+	verdict := chk.Summary
+	switch {
+	case chk.AsExpected && chk.Want == dualwrite.WantGenerated:
+		verdict = "all present and as generated"
+	case !chk.AsExpected:
+		verdict = "NOT as the phase needs (" + chk.Want + "): " + chk.Blocker.Message
 	}
-	fmt.Fprintf(w, "Triggers of move '%s' on %s: %s\n", rep.Move, rep.Dialect, verdict)
+	fmt.Fprintf(w, "Triggers of move '%s' on %s at %s: %s\n", chk.Move, chk.Dialect, chk.Phase, verdict)
+	if len(chk.Objects) == 0 {
+		return
+	}
 	tw := table(w)
 	fmt.Fprintln(tw, "  NAME\tKIND\tTABLE\tSTATE")
-	for _, o := range rep.Objects {
+	for _, o := range chk.Objects {
 		tbl := o.Table
 		if tbl == "" {
 			tbl = "-"

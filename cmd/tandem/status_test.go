@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/services"
+)
+
+// statusPlan declares a plain move and one kept in sync by triggers.
+const statusPlan = `version: 1
+moves:
+  - name: cents
+    table: products
+    key: [id]
+    old: price
+    new: {column: cents, type: BIGINT}
+    forward:
+      sql: "CAST(ROUND({value} * 100) AS BIGINT)"
+      dialects: {mysql: "CAST(ROUND({value} * 100) AS SIGNED)", sqlite: "CAST(ROUND({value} * 100) AS INTEGER)"}
+    backward: {sql: "{value} / 100.0"}
+  - name: label
+    table: products
+    key: [id]
+    old: label
+    new: {column: label2, type: "VARCHAR(40)"}
+    triggers: true
+`
+
+// statusReportJSON is the part of `tandem --json status` the test reads.
+type statusReportJSON struct {
+	Safe     bool     `json:"safe"`
+	Blocked  []string `json:"blocked"`
+	Sections struct {
+		Moves struct {
+			Moves []struct {
+				Name         string `json:"name"`
+				Phase        string `json:"phase"`
+				SyncTriggers string `json:"sync_triggers"`
+				Problems     []struct {
+					Kind    string `json:"kind"`
+					Message string `json:"message"`
+				} `json:"problems"`
+			} `json:"moves"`
+		} `json:"moves"`
+	} `json:"sections"`
+}
+
+// TestStatusIsSafeOnlyWhenNothingBlocks puts a database in each situation
+// an operator meets and asks `tandem status`, with no plan file, for its
+// text, its JSON and its exit code: "Nothing blocks" and exit 0 only when
+// nothing does, and otherwise every blocker named with the command to run.
+func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
+	t.Setenv("TANDEM_PLAN", "")
+	plan := writeFile(t, "plan.yaml", statusPlan)
+	type env struct {
+		t   *testing.T
+		dsn string
+		db  *dialect.DB
+		reg *services.Registry
+	}
+	withPlan := func(e env, args ...string) {
+		e.t.Helper()
+		must(e.t, exitOK, append([]string{"--db", e.dsn, "--plan", plan}, args...)...)
+	}
+	register := func(e env, id string, phases map[string]string, opts ...services.Option) {
+		e.t.Helper()
+		reg, err := services.New(context.Background(), e.db, opts...)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := reg.Register(context.Background(), services.Instance{ID: id, Service: "shop", Host: "h-" + id, Release: 1, Phases: phases}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	// centsReady: cents at write-both, backfilled and verified, web-1 on it:
+	// read-new is open.
+	centsReady := func(e env) {
+		withPlan(e, "moves", "advance", "cents")
+		withPlan(e, "moves", "backfill", "cents")
+		withPlan(e, "moves", "verify", "cents")
+		register(e, "web-1", map[string]string{"cents": "write-both"})
+	}
+	// labelTo walks label, with no instance registered, to write-new and
+	// finalizes it; contract too when contract is set.
+	labelTo := func(e env, contract bool) {
+		withPlan(e, "moves", "advance", "label")
+		withPlan(e, "moves", "backfill", "label")
+		withPlan(e, "moves", "verify", "label")
+		withPlan(e, "moves", "advance", "label", "--to", "read-new")
+		withPlan(e, "moves", "advance", "label", "--to", "write-new")
+		withPlan(e, "moves", "finalize", "label")
+		if contract {
+			withPlan(e, "moves", "advance", "label", "--to", "contracted")
+		}
+	}
+	cases := []struct {
+		name  string
+		setup func(e env)
+		code  int
+		// text must appear in the text; blocked in the JSON's blocked
+		// list; problem is the kind of problem reported on a move.
+		text    []string
+		blocked string
+		problem string
+		// triggersCheck: the exit code of `tandem triggers check label`.
+		triggersCheck int
+	}{
+		{name: "all fine", setup: centsReady, code: exitOK,
+			text: []string{"next: read-new is open: tandem moves advance cents", "Nothing blocks: it is safe to roll the next instance."}},
+		{name: "blocked", code: exitBlocked,
+			setup: func(e env) {
+				withPlan(e, "moves", "advance", "cents")
+				register(e, "web-1", map[string]string{"cents": "write-both"})
+			},
+			text:    []string{"[backfill] the backfill has not run: tandem moves backfill cents"},
+			blocked: "move cents write-both -> read-new: the backfill has not run: tandem moves backfill cents"},
+		{name: "interrupted", code: exitBlocked,
+			setup: func(e env) {
+				withPlan(e, "moves", "apply")
+				// A kill left the step proposed after its DDL ran (MySQL
+				// commits DDL on its own).
+				e.db.MustExec(`INSERT INTO tandem_steps (id, move, app_release, description, proposed_at, sql_text) VALUES ('cents/write-both/1-add-column', 'cents', 0, 'add column products.cents', '2026-01-01 00:00:00', '')`)
+				e.db.MustExec(`ALTER TABLE products ADD COLUMN cents BIGINT`)
+			},
+			text:    []string{"INTERRUPTED: step cents/write-both/1-add-column (add column products.cents) was proposed at 2026-01-01T00:00:00Z and never applied", "tandem moves advance cents --to write-both checks the live schema and completes it"},
+			blocked: "move cents at legacy: step cents/write-both/1-add-column", problem: "interrupted"},
+		{name: "contracted", code: exitOK, setup: func(e env) { labelTo(e, true) },
+			text: []string{"sync triggers: dropped with the contract", "done: the old column is dropped", "Nothing blocks"}},
+		{name: "triggers differing", code: exitBlocked, triggersCheck: exitBlocked,
+			setup: func(e env) {
+				labelTo(e, false) // contract is open: only the triggers block
+				must(e.t, exitOK, "--db", e.dsn, "triggers", "drop", "label")
+			},
+			text:    []string{"NOT SAFE [triggers]: sync triggers of move label are not as generated", "repair them with tandem triggers install label"},
+			blocked: "move label at write-new: sync triggers of move label are not as generated", problem: "triggers"},
+		{name: "missing instance", code: exitBlocked,
+			setup: func(e env) {
+				centsReady(e)
+				past := time.Now().Add(-10 * time.Minute)
+				register(e, "web-2", map[string]string{"cents": "write-both"}, services.WithClock(func() time.Time { return past }))
+			},
+			text:    []string{"instance web-2 (shop on h-web-2, release 1) is missing", "tandem services delete web-2"},
+			blocked: "instance web-2 (shop on h-web-2, release 1) is missing"},
+		{name: "error instance", code: exitBlocked,
+			setup: func(e env) {
+				centsReady(e)
+				register(e, "web-3", map[string]string{"cents": "write-both"})
+				reg, err := services.New(context.Background(), e.db)
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				if err := reg.SetState(context.Background(), "web-3", services.StateError); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			text:    []string{"instance web-3 (shop on h-web-3, release 1) is error", "delete it if it will not return: tandem services delete web-3"},
+			blocked: "instance web-3 (shop on h-web-3, release 1) is error"},
+	}
+	for _, eng := range dbtest.Engines {
+		t.Run(string(eng.Name), func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					dsn, db := ledgerDB(t, eng)
+					e := env{t: t, dsn: dsn, db: db}
+					tc.setup(e)
+					// From here on, no plan: the ledger alone.
+					out, errOut, code := tandem(t, "--db", dsn, "status")
+					if code != tc.code {
+						t.Fatalf("status: exit %d, want %d\n%s%s", code, tc.code, out, errOut)
+					}
+					for _, want := range tc.text {
+						if !strings.Contains(out, want) {
+							t.Errorf("status text lacks %q:\n%s", want, out)
+						}
+					}
+					if safe := strings.Contains(out, "Nothing blocks"); safe != (tc.code == exitOK) {
+						t.Errorf("status says nothing blocks: %v, exit %d:\n%s", safe, code, out)
+					}
+					out, errOut, code = tandem(t, "--db", dsn, "--json", "status")
+					var rep statusReportJSON
+					if err := json.Unmarshal([]byte(out), &rep); err != nil || code != tc.code {
+						t.Fatalf("status --json: exit %d, %v\n%s%s", code, err, out, errOut)
+					}
+					if rep.Safe != (tc.code == exitOK) || rep.Safe != (len(rep.Blocked) == 0) {
+						t.Errorf("JSON safe %v with blocked %q", rep.Safe, rep.Blocked)
+					}
+					if tc.blocked != "" && !strings.Contains(strings.Join(rep.Blocked, "\n"), tc.blocked) {
+						t.Errorf("JSON blocked lacks %q: %q", tc.blocked, rep.Blocked)
+					}
+					var problems []string
+					for _, m := range rep.Sections.Moves.Moves {
+						for _, p := range m.Problems {
+							problems = append(problems, p.Kind)
+						}
+					}
+					if got := strings.Join(problems, ","); got != tc.problem {
+						t.Errorf("JSON problems %q, want %q", got, tc.problem)
+					}
+					out, errOut, code = tandem(t, "--db", dsn, "triggers", "check", "label")
+					if code != tc.triggersCheck {
+						t.Errorf("triggers check label: exit %d, want %d\n%s%s", code, tc.triggersCheck, out, errOut)
+					}
+					if tc.name == "contracted" && !strings.Contains(out, "at contracted: dropped with the contract") {
+						t.Errorf("triggers check after contract: %s", out)
+					}
+				})
+			}
+		})
+	}
+}
