@@ -186,7 +186,7 @@ func (e *BusyError) Error() string {
 		return fmt.Sprintf("move %q: %s refused: a %s is running (host %s, pid %d, since %s); wait for it to finish (tandem status shows its progress), or stop that process, then run %s again: it resumes from the cursor at once",
 			e.Move, e.Op, e.Holder.Op, e.Holder.Host, e.Holder.PID, e.Holder.Since.UTC().Format(time.RFC3339), again)
 	}
-	return fmt.Sprintf("move %q: %s refused: another runner holds the move's runner lock and is starting; wait a moment and run %s again", e.Move, e.Op, again)
+	return fmt.Sprintf("move %q: %s refused: another runner holds the move's runner lock (it is starting or finishing); wait a moment and run %s again", e.Move, e.Op, again)
 }
 
 func (e *BusyError) Unwrap() error { return ErrBusy }

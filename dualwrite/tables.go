@@ -39,11 +39,16 @@ func Tables() []schema.Table {
 	moves = append(moves, progress("backfill")...)
 	moves = append(moves, progress("reverse")...)
 	moves = append(moves,
+		// failed_rows is no longer written: the count is derived from
+		// tandem_move_failures (see ledgerCols).
 		schema.Column{Name: "failed_rows", Type: schema.BigInt, Default: "0"},
 		schema.Column{Name: "verified_at", Type: ts, Null: true},
 		schema.Column{Name: "mismatches", Type: schema.BigInt, Null: true},
 		schema.Column{Name: "finalized_at", Type: ts, Null: true},
 		schema.Column{Name: "finalized_release", Type: schema.BigInt, Null: true},
+		// lease_owner records the running backfill's or verify's runner
+		// (see Runner); its lock, not lease_until (no longer set), says
+		// whether it lives.
 		schema.Column{Name: "lease_owner", Type: schema.Key, Null: true},
 		schema.Column{Name: "lease_until", Type: ts, Null: true},
 		schema.Column{Name: "updated_at", Type: ts},
