@@ -213,3 +213,23 @@ func recordDeclared(ctx context.Context, db *dialect.DB, moves []move.Move, rele
 	}
 	return nil
 }
+
+// DefinitionRef names a recorded definition, for status.
+type DefinitionRef struct {
+	Version    int64     `json:"version"`
+	Digest     string    `json:"digest"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// recordedRef reads which definition the ledger records for a move; nil
+// when none (or no definitions table yet).
+func recordedRef(ctx context.Context, db *dialect.DB, name string) (*DefinitionRef, error) {
+	if ok, err := definitionsReady(ctx, db, db.Dialect); err != nil || !ok {
+		return nil, err
+	}
+	def, ok, err := readDefinition(ctx, db, name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &DefinitionRef{Version: def.Version, Digest: def.Digest, RecordedAt: def.RecordedAt}, nil
+}

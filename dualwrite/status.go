@@ -59,6 +59,9 @@ type MoveStatus struct {
 	Problems   []Blocker  `json:"problems,omitempty"`
 	Phase      move.Phase `json:"phase"`
 	PhaseSince time.Time  `json:"phase_since,omitzero"`
+	// Definition is the recorded definition's version and digest; nil
+	// while the ledger does not record the move.
+	Definition *DefinitionRef `json:"definition,omitempty"`
 	// Next is the gate of the next phase; nil once contracted.
 	Next *Gate `json:"next,omitempty"`
 	// Releases says what each release does now.
@@ -159,6 +162,11 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 		FailedRows: row.FailedRows, OldStale: row.OldStale != 0, Finalized: row.FinalizedAt.Valid,
 		FinalizedRelease: row.FinalizedRelease.Int64, Instances: []InstanceRef{}}
 	ms.RollbackOpen = !ms.Finalized && row.phase > move.Legacy && row.phase < move.Contracted
+	def, err := recordedRef(ctx, mg.db, m.Name)
+	if err != nil {
+		return ms, err
+	}
+	ms.Definition = def
 	tc, err := triggerCheck(ctx, mg.db, mg.db.Dialect, m, row.phase)
 	if err != nil {
 		return ms, err
@@ -289,6 +297,11 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 		fin = fmt.Sprintf(" (finalized at release %d: no way back)", m.FinalizedRelease)
 	case m.RollbackOpen:
 		fin = " (rollback window open until finalize)"
+	}
+	if d := m.Definition; d != nil {
+		p("  definition: version %d, digest %.12s, recorded %s", d.Version, d.Digest, d.RecordedAt.Format(time.RFC3339))
+	} else {
+		p("  definition: not recorded in the ledger yet (tandem moves apply --plan FILE, or the first advance, records it)")
 	}
 	if m.SyncTriggers != "" {
 		p("  sync triggers: %s", m.SyncTriggers)

@@ -149,7 +149,8 @@ func TestStatusFromTheLedger(t *testing.T) {
 				}
 			}
 			out = noPlan(exitBlocked, "status")
-			if !strings.Contains(out, "cents_wb: products.price -> products.cents_b") || !strings.Contains(out, "backfill") || strings.Contains(out, "Nothing blocks") {
+			if !strings.Contains(out, "cents_wb: products.price -> products.cents_b") || !strings.Contains(out, "backfill") || strings.Contains(out, "Nothing blocks") ||
+				strings.Count(out, "definition: version 1, digest") != 3 {
 				t.Fatalf("status text: %s", out)
 			}
 			if out = noPlan(exitOK, "moves", "sql", "cents_wb", "--phase", "contracted", "--dialect", "postgres"); !strings.Contains(out, `DROP COLUMN "price"`) {
@@ -222,7 +223,8 @@ func TestReadsOnANewLedger(t *testing.T) {
 				if code != exitOK && code != exitBlocked {
 					t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
 				}
-				if args[0] == "moves" && args[1] == "list" && !strings.Contains(out, "legacy") {
+				if args[0] == "moves" && args[1] == "list" && !strings.Contains(out, "legacy") ||
+					args[0] == "status" && !strings.Contains(out, "definition: not recorded in the ledger yet") {
 					t.Fatalf("%v: %s", args, out)
 				}
 				if after := dbtest.Dump(t, db); after != before {

@@ -121,6 +121,11 @@ The database comes from --db or TANDEM_DB, in one of these forms:
   postgres://user:pass@host:port/db?sslmode=disable
   mysql://user:pass@host:port/db
 
+Moves are read from the ledger, where each move's definition is recorded
+the first time it is applied; --plan FILE (or TANDEM_PLAN; ./tandem-plan.yaml
+when present) adds moves it does not know yet, and must match the others.
+A --plan or TANDEM_PLAN naming a missing file is bad input.
+
 Exit codes: 0 ok, 1 failed, 2 bad input, 3 blocked (the next step is not
 safe yet), 4 database or NATS unreachable.`,
 		SilenceUsage:  true,
