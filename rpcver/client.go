@@ -47,6 +47,7 @@ type subjectAt struct {
 
 type clientConfig struct {
 	prefix  string
+	cluster string
 	timeout time.Duration
 	log     *slog.Logger
 }
@@ -57,6 +58,11 @@ type ClientOption func(*clientConfig)
 // WithClientPrefix sets the subject prefix (default DefaultPrefix); it must
 // match the servers'.
 func WithClientPrefix(p string) ClientOption { return func(c *clientConfig) { c.prefix = p } }
+
+// WithClientCluster sets the cluster whose servers the client calls (see
+// services.ClusterTable); by default it is the cluster of caps when caps
+// knows one (a *services.Cache does), and none otherwise.
+func WithClientCluster(id string) ClientOption { return func(c *clientConfig) { c.cluster = id } }
 
 // WithTimeout bounds calls whose context has no deadline (default 5s).
 func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
@@ -82,11 +88,15 @@ func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*
 	if err := checkPrefix(cfg.prefix); err != nil {
 		return nil, &DefinitionError{API: api.name, Where: "WithClientPrefix", Reason: err.Error()}
 	}
+	cluster, err := pickCluster(api.name, "WithClientCluster", cfg.cluster, clusterOf(caps))
+	if err != nil {
+		return nil, err
+	}
 	l, err := dial(nc, "rpcver client "+api.name, cfg.log)
 	if err != nil {
 		return nil, fmt.Errorf("rpcver: client %s: connect: %w", api.name, err)
 	}
-	c := &Client{link: l, api: api, caps: caps, prefix: cfg.prefix, timeout: cfg.timeout, log: cfg.log, methods: map[string]*clientMethod{}}
+	c := &Client{link: l, api: api, caps: caps, prefix: scoped(cfg.prefix, cluster), timeout: cfg.timeout, log: cfg.log, methods: map[string]*clientMethod{}}
 	for name, mi := range api.methods {
 		c.methods[name] = &clientMethod{info: mi}
 	}

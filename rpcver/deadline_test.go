@@ -59,7 +59,7 @@ func TestHandlerSeesCallerDeadline(t *testing.T) {
 	st := newCommitStore()
 	startServer(t, nc, inventory.API, st)
 	client := newClient(t, nc, inventory.API, nil)
-	w := spy(t, ns)
+	w := spy(t, ns, rpcver.DefaultPrefix)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

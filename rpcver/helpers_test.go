@@ -85,9 +85,9 @@ func startServer(t testing.TB, nc *nats.Conn, api *rpcver.API, store inventory.S
 	return s
 }
 
-func newClient(t testing.TB, nc *nats.Conn, api *rpcver.API, caps rpcver.CapSource) *rpcver.Client {
+func newClient(t testing.TB, nc *nats.Conn, api *rpcver.API, caps rpcver.CapSource, opts ...rpcver.ClientOption) *rpcver.Client {
 	t.Helper()
-	c, err := rpcver.NewClient(nc, api, caps, rpcver.WithTimeout(5*time.Second))
+	c, err := rpcver.NewClient(nc, api, caps, append([]rpcver.ClientOption{rpcver.WithTimeout(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +95,17 @@ func newClient(t testing.TB, nc *nats.Conn, api *rpcver.API, caps rpcver.CapSour
 	return c
 }
 
-// wire records what really crossed NATS for the inventory API.
+// wire records what really crossed NATS for the inventory API under a
+// subject prefix (DefaultPrefix, or DefaultPrefix.<cluster>).
 type wire struct {
 	nc  *nats.Conn
 	sub *nats.Subscription
 }
 
-func spy(t testing.TB, ns *natstest.Server) *wire {
+func spy(t testing.TB, ns *natstest.Server, prefix string) *wire {
 	t.Helper()
 	nc := natstest.Connect(t, ns)
-	sub, err := nc.SubscribeSync(rpcver.DefaultPrefix + ".inventory.>")
+	sub, err := nc.SubscribeSync(prefix + ".inventory.>")
 	if err != nil {
 		t.Fatal(err)
 	}

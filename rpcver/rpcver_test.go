@@ -29,7 +29,8 @@ func TestRollingUpgrade(t *testing.T) {
 		ns := natstest.New(t)
 		nc := natstest.Connect(t, ns)
 		reg, cache := newRegistry(t, db, nc)
-		w := spy(t, ns)
+		pre := rpcver.DefaultPrefix + "." + reg.Cluster() // the cluster's subjects
+		w := spy(t, ns, pre)
 
 		shared := inventory.NewMemStore() // the cluster's one database
 		old := &recordingStore{Store: shared}
@@ -62,8 +63,8 @@ func TestRollingUpgrade(t *testing.T) {
 		// The version rides in the subject, and so does the time the
 		// caller waits (the client's 5s timeout, rounded down to 4096ms);
 		// no header.
-		if m.Subject != "tandem.inventory.PutItem.v1.1.t4096" || len(m.Header) != 0 {
-			t.Fatalf("sent on %s with headers %v, want tandem.inventory.PutItem.v1.1.t4096 and none", m.Subject, m.Header)
+		if m.Subject != pre+".inventory.PutItem.v1.1.t4096" || len(m.Header) != 0 {
+			t.Fatalf("sent on %s with headers %v, want %s.inventory.PutItem.v1.1.t4096 and none", m.Subject, m.Header, pre)
 		}
 		sent := decode[*pb.PutItemRequest](t, m.Data)
 		if len(sent.Item.Tags) != 0 || len(sent.Item.Labels) != 1 || sent.Item.Labels["tag/steel"] != "" {
@@ -133,7 +134,7 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		m = w.next(t)
-		if m.Subject != "tandem.inventory.PutItem.v1.2.t4096" {
+		if m.Subject != pre+".inventory.PutItem.v1.2.t4096" {
 			t.Fatalf("sent on %s, want v1.2", m.Subject)
 		}
 		if sent := decode[*pb.PutItemRequest](t, m.Data); !sent.CreateOnly || len(sent.Item.Tags) != 1 {
@@ -164,7 +165,7 @@ func TestTooNewRequest(t *testing.T) {
 	ns := natstest.New(t)
 	nc := natstest.Connect(t, ns)
 	startServer(t, nc, inventory.API, inventory.NewMemStore())
-	w := spy(t, ns)
+	w := spy(t, ns, rpcver.DefaultPrefix)
 
 	// Raw: the error rides in micro's headers.
 	msg, err := nc.Request("tandem.inventory.GetItem.v1.3", nil, 5*time.Second)

@@ -23,7 +23,8 @@ import (
 type Server struct {
 	api      *API
 	nc       *nats.Conn
-	prefix   string
+	prefix   string // with the cluster's token
+	cluster  string
 	log      *slog.Logger
 	rep      services.Reporter
 	inst     services.Instance
@@ -53,6 +54,7 @@ type endpoint struct {
 
 type serverConfig struct {
 	prefix  string
+	cluster string
 	log     *slog.Logger
 	rep     services.Reporter
 	inst    services.Instance
@@ -66,6 +68,12 @@ type ServerOption func(*serverConfig)
 
 // WithPrefix sets the subject prefix (default DefaultPrefix).
 func WithPrefix(p string) ServerOption { return func(c *serverConfig) { c.prefix = p } }
+
+// WithCluster sets the cluster the server serves (see
+// services.ClusterTable); by default it is the cluster of WithRegistry's
+// registry, and none without one. Clients reach it only with the same
+// cluster.
+func WithCluster(id string) ServerOption { return func(c *serverConfig) { c.cluster = id } }
 
 // WithLogger sets a logger; the server is silent by default.
 func WithLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.log = l } }
@@ -120,7 +128,11 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	if cfg.hb == nil {
 		cfg.hb = func() services.Heartbeat { return services.Heartbeat{} }
 	}
-	return &Server{api: api, nc: nc, prefix: cfg.prefix, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every, hb: cfg.hb,
+	cluster, err := pickCluster(api.name, "WithCluster", cfg.cluster, clusterOf(cfg.rep))
+	if err != nil {
+		return nil, err
+	}
+	return &Server{api: api, nc: nc, prefix: scoped(cfg.prefix, cluster), cluster: cluster, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every, hb: cfg.hb,
 		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()}}, nil
 }
 
@@ -241,6 +253,7 @@ func (s *Server) listen(ctx context.Context) error {
 			"tandem.current": cur.String(),
 			"tandem.oldest":  old.String(),
 			"tandem.subject": s.prefix + "." + s.api.name + ".<Method>.v<major>.<minor>",
+			"tandem.cluster": s.cluster,
 		},
 	})
 	if err != nil {

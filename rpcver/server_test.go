@@ -50,7 +50,7 @@ func TestShutdownDrains(t *testing.T) {
 		if a, ok := in.API("inventory"); !ok || a.Current != v1_2 || a.Oldest != v1_0 || in.State != services.StateUp {
 			t.Fatalf("registered %+v", in)
 		}
-		client := newClient(t, nc, inventory.API, nil)
+		client := newClient(t, nc, inventory.API, nil, rpcver.WithClientCluster(reg.Cluster()))
 
 		type result struct {
 			resp *pb.GetItemResponse
@@ -266,7 +266,7 @@ func TestReportThroughRemote(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = svc.Stop() })
-		remote := services.NewRemote(natstest.Connect(t, ns))
+		remote := services.NewRemote(natstest.Connect(t, ns), reg.Cluster())
 		startServer(t, nc, inventoryAt(t, v1_1), inventory.NewMemStore(),
 			rpcver.WithRegistry(remote, services.Instance{ID: "edge-1", Service: "inventory", Host: "edge", Release: 3}, time.Hour))
 		in, err := reg.Get(ctx, "edge-1")
@@ -325,7 +325,7 @@ func TestOlderServerJoins(t *testing.T) {
 		// The joining server gets a prefix of its own, so only it could
 		// answer the probe.
 		probe := &probingReporter{Registry: reg, nc: nc, listening: make(chan bool, 1),
-			subject: rpcver.Subject("probe", "inventory", "GetItem", v1_1)}
+			subject: rpcver.Subject("probe."+reg.Cluster(), "inventory", "GetItem", v1_1)}
 		startServer(t, nc, old, inventory.NewMemStore(), rpcver.WithPrefix("probe"),
 			rpcver.WithRegistry(probe, services.Instance{ID: "inv-old", Service: "inventory", Host: "h", Release: 7}, time.Hour))
 		if <-probe.listening {
@@ -361,6 +361,9 @@ func (r *registryCaps) Cap(api string) (rpcver.Version, bool) {
 	}
 	return r.fixedCaps.Cap(api)
 }
+
+// Cluster is the cache's: the client calls the registry's cluster.
+func (r *registryCaps) Cluster() string { return r.cache.Cluster() }
 
 func (r *registryCaps) Refresh(ctx context.Context) error {
 	r.fresh.Store(true)

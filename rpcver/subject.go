@@ -1,19 +1,28 @@
 package rpcver
 
 import (
+	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tandem-go/tandem/services"
 )
 
 // DefaultPrefix starts every rpcver subject.
 const DefaultPrefix = "tandem"
 
-// The version, and the time the caller will wait, travel in the subject's
-// last tokens:
+// The cluster's identity, the version, and the time the caller will wait
+// travel in the subject:
 //
-//	<prefix>.<api>.<Method>.v<major>.<minor>[.t<ms>]   e.g. tandem.inventory.GetItem.v1.2.t4096
+//	<prefix>.<cluster>.<api>.<Method>.v<major>.<minor>[.t<ms>]   e.g. tandem.3f9c2a7d10b4e865.inventory.GetItem.v1.2.t4096
+//
+// The cluster token (see services.ClusterTable) keeps clusters that share
+// one NATS apart: their servers listen on different subjects, so a client
+// is never served by another cluster, whatever their API names. A server
+// or client that knows no cluster (no registry, no cache, no WithCluster)
+// leaves the token out.
 //
 // A server subscribes once per method to <prefix>.<api>.<Method>.v<major>.>,
 // so a request at any minor of its major reaches it and one outside its
@@ -23,6 +32,42 @@ const DefaultPrefix = "tandem"
 // which the NATS server's subject cache keeps hitting. A request without
 // the token (sent with the nats tool, say) runs under TimeoutHeader when
 // it has one, else under the server's WithHandlerTimeout.
+
+// scoped is the subject prefix of a cluster: prefix.cluster, or prefix
+// alone when the cluster is unknown.
+func scoped(prefix, cluster string) string {
+	if cluster == "" {
+		return prefix
+	}
+	return prefix + "." + cluster
+}
+
+// clusterOf is the cluster a registry, a cap source or a reporter belongs
+// to, when it knows one (*services.Registry, *services.Remote,
+// *services.Cache do).
+func clusterOf(x any) string {
+	if c, ok := x.(interface{ Cluster() string }); ok {
+		return c.Cluster()
+	}
+	return ""
+}
+
+// pickCluster chooses between the cluster set by an option and the one
+// its registry or cache names: they must agree.
+func pickCluster(api, where, opt, fromRegistry string) (string, error) {
+	switch {
+	case opt == "":
+		opt = fromRegistry
+	case fromRegistry != "" && fromRegistry != opt:
+		return "", &DefinitionError{API: api, Where: where, Reason: fmt.Sprintf("cluster %q, but the registry is cluster %q", opt, fromRegistry)}
+	}
+	if opt != "" {
+		if err := services.CheckCluster(opt); err != nil {
+			return "", &DefinitionError{API: api, Where: where, Reason: err.Error()}
+		}
+	}
+	return opt, nil
+}
 
 // maxBudgetBucket is the largest budget token, 2^29 ms (about 6.2 days).
 const maxBudgetBucket = 30

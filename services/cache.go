@@ -16,7 +16,7 @@ const DefaultTTL = 10 * time.Second
 
 // Cache keeps a registry snapshot in memory for hot paths: Cap, Floor and
 // Snapshot never touch the network or the database. It refreshes when the
-// registry announces a change on ChangedSubject, whenever its connection
+// registry announces a change on its cluster's ChangedSubject, whenever its connection
 // comes back after a disconnect (a notice sent meanwhile never reached
 // it), and, in case a notice is lost some other way, whenever the
 // snapshot is older than its TTL. A refresh that fails is retried soon,
@@ -72,10 +72,16 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 		// A status listener adds to the application's handlers, never
 		// replaces them.
 		c.nc, c.status = nc, nc.StatusChanged(nats.CONNECTED, nats.CLOSED)
-		sub, err := nc.Subscribe(ChangedSubject, func(*nats.Msg) { c.Kick() })
+		// The notices of the source's cluster only, as its snapshot says.
+		subj := ChangedSubject(c.Cluster())
+		if err := CheckCluster(c.Cluster()); err != nil {
+			nc.RemoveStatusListener(c.status)
+			return nil, fmt.Errorf("services: cache: the source's snapshot names no cluster: %w", err)
+		}
+		sub, err := nc.Subscribe(subj, func(*nats.Msg) { c.Kick() })
 		if err != nil {
 			nc.RemoveStatusListener(c.status)
-			return nil, fmt.Errorf("services: cache: subscribe %s: %w", ChangedSubject, err)
+			return nil, fmt.Errorf("services: cache: subscribe %s: %w", subj, err)
 		}
 		c.sub = sub
 		// Make the subscription live on the server before returning, so a
@@ -199,6 +205,10 @@ func (c *Cache) Cap(api string) (Version, bool) {
 	v, ok := c.state.Load().caps[api]
 	return v, ok
 }
+
+// Cluster is the identity of the cluster the cache follows, from its
+// source's snapshot; rpcver clients capped by the cache use it.
+func (c *Cache) Cluster() string { return c.state.Load().snap.Cluster }
 
 // Floor returns the release floor (0 when no instance is registered).
 func (c *Cache) Floor() int64 { return c.state.Load().floor }

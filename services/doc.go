@@ -12,7 +12,9 @@
 // cluster is the classic failure of such registries.
 //
 // Every change that can move the floor or a cap is announced on the NATS
-// subject ChangedSubject ("tandem.services.changed"). A Cache subscribes to
+// subject ChangedSubject(cluster) ("tandem.<cluster>.services.changed"),
+// where the cluster is the identity schema.Ensure records in ClusterTable,
+// so clusters sharing a NATS never hear each other. A Cache subscribes to
 // it, reads the registry again whenever its NATS connection comes back
 // (a notice sent while it was away never reaches it), and also expires
 // after a TTL, so caps rise without restarts and an RPC reads its cap with

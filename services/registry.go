@@ -14,10 +14,6 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 )
 
-// ChangedSubject is the NATS subject on which the registry announces every
-// change that can move the floor or a cap. The payload is a JSON Change.
-const ChangedSubject = "tandem.services.changed"
-
 // Change is the payload published on ChangedSubject.
 type Change struct {
 	Event    string    `json:"event"` // register, state, apis, phases, delete, finalize
@@ -46,6 +42,7 @@ const DefaultMissingAfter = 30 * time.Second
 type Registry struct {
 	db           *dialect.DB
 	nc           *nats.Conn
+	cluster      string // see ClusterTable
 	missingAfter time.Duration
 	log          *slog.Logger
 	now          func() time.Time
@@ -59,7 +56,7 @@ var (
 // Option configures a Registry.
 type Option func(*Registry)
 
-// WithNATS announces changes on conn (see ChangedSubject).
+// WithNATS announces changes on conn, on the cluster's ChangedSubject.
 func WithNATS(conn *nats.Conn) Option { return func(r *Registry) { r.nc = conn } }
 
 // WithMissingAfter sets the heartbeat age after which an instance is missing.
@@ -89,6 +86,10 @@ func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error)
 		if !ok {
 			return nil, fmt.Errorf("services: %w: table %s does not exist; run `tandem schema ensure` (or schema.Ensure with services.Tables())", ErrNoSchema, t.Name)
 		}
+	}
+	var err error
+	if r.cluster, err = readCluster(ctx, db); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -376,7 +377,7 @@ func (r *Registry) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("services: snapshot: %w", err)
 	}
-	return Snapshot{Instances: ins, Finalized: fin, TakenAt: r.now().UTC()}, nil
+	return Snapshot{Cluster: r.cluster, Instances: ins, Finalized: fin, TakenAt: r.now().UTC()}, nil
 }
 
 // Floor reads the registry and returns the floor with who holds it. The
@@ -471,7 +472,7 @@ func (r *Registry) announce(event, id string) {
 		return
 	}
 	b, _ := json.Marshal(Change{Event: event, Instance: id, At: r.now().UTC()})
-	if err := r.nc.Publish(ChangedSubject, b); err != nil {
+	if err := r.nc.Publish(ChangedSubject(r.cluster), b); err != nil {
 		// Caches still expire on their TTL; a lost notice only delays them.
 		r.log.Warn("change notification not published", "err", err)
 	}

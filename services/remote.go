@@ -13,11 +13,10 @@ import (
 
 // The registry over NATS, for nodes without database credentials. Serve runs
 // on a node that has them; NewRemote is the client. It is a nats micro
-// service, so `nats micro info tandem-registry` shows it.
-const (
-	RemoteServiceName = "tandem-registry"
-	RemoteSubject     = "tandem.registry" // endpoints: .register .heartbeat .deregister .snapshot
-)
+// service, so `nats micro info tandem-registry` shows it (each cluster's
+// registry with its tandem.cluster metadata), on the subjects of
+// RemoteSubject(cluster).
+const RemoteServiceName = "tandem-registry"
 
 // Error codes carried in micro's Nats-Service-Error-Code header.
 const (
@@ -56,17 +55,19 @@ type remoteError struct {
 }
 
 // Serve exposes reg on nc until the returned service is stopped; the
-// endpoints are live when it returns.
+// endpoints are live when it returns. They listen on the subjects of reg's
+// cluster only, so another cluster's nodes on the same NATS never reach it.
 func Serve(nc *nats.Conn, reg *Registry) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        RemoteServiceName,
 		Version:     "1.0.0",
 		Description: "tandem services registry for nodes without database credentials",
+		Metadata:    map[string]string{"tandem.cluster": reg.Cluster()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("services: serve: %w", err)
 	}
-	g := svc.AddGroup(RemoteSubject)
+	g := svc.AddGroup(RemoteSubject(reg.Cluster()))
 	add := func(name string, fn func(ctx context.Context, data []byte) (any, error)) error {
 		return g.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -183,6 +184,7 @@ func (e *RemoteError) Error() string {
 // Remote reaches the registry over NATS. It implements Reporter and Source.
 type Remote struct {
 	nc      *nats.Conn
+	cluster string
 	timeout time.Duration
 }
 
@@ -191,10 +193,22 @@ var (
 	_ Source   = (*Remote)(nil)
 )
 
-// NewRemote returns a client of the registry served by Serve somewhere on nc.
-func NewRemote(nc *nats.Conn) *Remote { return &Remote{nc: nc, timeout: 10 * time.Second} }
+// NewRemote returns a client of cluster's registry, served by Serve
+// somewhere on nc. The cluster is the identity `tandem services cluster`
+// prints for the cluster's database; a node without database credentials
+// has to be given it (its configuration), since several clusters may
+// share one NATS. A malformed cluster fails every call with ErrInvalid.
+func NewRemote(nc *nats.Conn, cluster string) *Remote {
+	return &Remote{nc: nc, cluster: cluster, timeout: 10 * time.Second}
+}
+
+// Cluster is the identity of the cluster whose registry r reaches.
+func (r *Remote) Cluster() string { return r.cluster }
 
 func (r *Remote) call(ctx context.Context, op string, in, out any) error {
+	if err := CheckCluster(r.cluster); err != nil {
+		return fmt.Errorf("services: remote %s: %w", op, err)
+	}
 	b, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -204,7 +218,11 @@ func (r *Remote) call(ctx context.Context, op string, in, out any) error {
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
 	}
-	msg, err := r.nc.RequestWithContext(ctx, RemoteSubject+"."+op, b)
+	subj := RemoteSubject(r.cluster) + "." + op
+	msg, err := r.nc.RequestWithContext(ctx, subj, b)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("services: remote %s: %w: no registry of cluster %s serves %s: run services.Serve on a node with the cluster's database, and check the cluster identity (`tandem services cluster`)", op, err, r.cluster, subj)
+	}
 	if err != nil {
 		return fmt.Errorf("services: remote %s: %w", op, err)
 	}

@@ -26,7 +26,7 @@ func TestRemoteRegistryOverNATS(t *testing.T) {
 	}
 	defer svc.Stop()
 
-	remote := services.NewRemote(natstest.Connect(t, srv))
+	remote := services.NewRemote(natstest.Connect(t, srv), reg.Cluster())
 	if err := remote.Register(ctx, inst("edge-1", 42, api("volume", "3.2", "3.0"))); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestPhaseChangeIsAnnounced(t *testing.T) {
 	if err := reg.Register(ctx, inst("a", 42)); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := nc.SubscribeSync(services.ChangedSubject)
+	sub, err := nc.SubscribeSync(services.ChangedSubject(reg.Cluster()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestCacheResyncsAfterNATSRestart(t *testing.T) {
 			cache *services.Cache
 		}
 		var caches []follower
-		for i, src := range []services.Source{reg, reg, services.NewRemote(natstest.Connect(t, ns))} {
+		for i, src := range []services.Source{reg, reg, services.NewRemote(natstest.Connect(t, ns), reg.Cluster())} {
 			c, err := services.NewCache(ctx, src, natstest.Connect(t, ns), services.WithTTL(time.Hour))
 			if err != nil {
 				t.Fatal(err)

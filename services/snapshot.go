@@ -8,6 +8,7 @@ import (
 // Snapshot is the registry as read at one moment: every instance that is not
 // deleted, with missing derived, and the finalized release.
 type Snapshot struct {
+	Cluster   string     `json:"cluster"` // the cluster's identity (see ClusterTable)
 	Instances []Instance `json:"instances"`
 	Finalized int64      `json:"finalized"`
 	TakenAt   time.Time  `json:"taken_at"`

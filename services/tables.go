@@ -2,7 +2,7 @@ package services
 
 import "github.com/tandem-go/tandem/schema"
 
-// Table names of the registry.
+// Table names of the registry (and ClusterTable).
 const (
 	InstancesTable = "tandem_services"
 	GatesTable     = "tandem_release_gates"
@@ -41,5 +41,6 @@ func Tables() []schema.Table {
 				}},
 			},
 		}}},
+		clusterTable(),
 	}
 }

@@ -126,7 +126,7 @@ func (a *app) servicesCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, del, floor)
+	cmd.AddCommand(list, del, floor, a.clusterCommand())
 	return cmd
 }
 

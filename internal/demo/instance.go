@@ -186,7 +186,7 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	}
 	// The server registers nothing itself: the instance registers once,
 	// with the phases it acts on, and heartbeats them.
-	if in.srv, err = rpcver.NewServer(in.nc, api, rpcver.WithLogger(r.log)); err != nil {
+	if in.srv, err = rpcver.NewServer(in.nc, api, rpcver.WithLogger(r.log), rpcver.WithCluster(r.reg.Cluster())); err != nil {
 		return fail(err)
 	}
 	if err := inventory.Handle(in.srv, boundedStore{Store: in.items, d: r.s.opTimeout, late: r.lateGhost}); err != nil {
