@@ -109,7 +109,7 @@ func readCluster(ctx context.Context, q dialect.Querier) (string, error) {
 	}
 	switch {
 	case len(ids) == 0:
-		return "", fmt.Errorf("services: %w: no cluster identity in %s; run `tandem schema ensure` (or schema.Ensure with services.Tables())", ErrNoSchema, ClusterTable)
+		return "", fmt.Errorf("services: %w: no cluster identity in %s; on a new database run `tandem schema ensure`; if the row was deleted, record one: INSERT INTO %s (cluster_id) VALUES ('<1 to 64 letters, digits, - or _>')", ErrNoSchema, ClusterTable, ClusterTable)
 	case len(ids) > 1:
 		return "", fmt.Errorf("services: %w: %s holds %d cluster identities (%v); one database is one cluster: delete the rows that are not this cluster's", ErrInvalid, ClusterTable, len(ids), ids)
 	}
