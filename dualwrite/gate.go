@@ -507,6 +507,30 @@ func triggerCheck(ctx context.Context, q dialect.Querier, d dialect.Dialect, m m
 	return tc, nil
 }
 
+// InstanceBlockers names every instance missing or in error in snap, in
+// the order of every other blocker: each may come back running the release
+// it had, so it holds the floor and every gate waits for it, and nothing
+// is safe until it is back or deleted.
+func InstanceBlockers(snap services.Snapshot) []Blocker {
+	var refs []InstanceRef
+	seen := map[string]services.Instance{}
+	for _, in := range snap.Instances {
+		if in.State == services.StateMissing || in.State == services.StateError {
+			refs = append(refs, InstanceRef{ID: in.ID, Service: in.Service, Host: in.Host, Release: in.Release, State: string(in.State)})
+			seen[in.ID+"\x00"+in.Service+"\x00"+in.Host] = in
+		}
+	}
+	sortInstances(refs)
+	out := make([]Blocker, 0, len(refs))
+	for _, r := range refs {
+		in := seen[r.ID+"\x00"+r.Service+"\x00"+r.Host]
+		out = append(out, Blocker{Kind: BlockInstances, Instances: []InstanceRef{r},
+			Message: fmt.Sprintf("instance %s (%s on %s, release %d) is %s, last heartbeat %s: it still counts for the floor and may come back old; bring it back, or delete it if it will not return: tandem services delete %s",
+				r.ID, r.Service, r.Host, r.Release, r.State, in.HeartbeatAt.UTC().Format(time.RFC3339), r.ID)})
+	}
+	return out
+}
+
 // interruptedBlockers names each DDL step proposed and never applied,
 // with the advance that checks the live schema and completes it.
 func interruptedBlockers(m move.Move, steps []StepLog) []Blocker {

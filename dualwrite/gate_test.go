@@ -383,3 +383,21 @@ func TestEveryGateListsInstancesInOneOrder(t *testing.T) {
 		check("reverse backfill", err)
 	})
 }
+
+func TestInstanceBlockersNameMissingAndErrorInstancesInOrder(t *testing.T) {
+	snap := services.Snapshot{Instances: []services.Instance{
+		{ID: "c", Service: "api", Host: "h3", Release: 4, State: services.StateMissing},
+		{ID: "b", Service: "db", Host: "h2", Release: 4, State: services.StateUp},
+		{ID: "a", Service: "web", Host: "h1", Release: 3, State: services.StateError},
+	}}
+	var got []string
+	for _, b := range dualwrite.InstanceBlockers(snap) {
+		got = append(got, b.Instances[0].ID)
+		if !strings.Contains(b.Message, "tandem services delete "+b.Instances[0].ID) {
+			t.Errorf("no command in %q", b.Message)
+		}
+	}
+	if strings.Join(got, ",") != "a,c" {
+		t.Fatalf("blockers for %v, want a,c", got)
+	}
+}

@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/services"
 )
 
@@ -74,11 +73,9 @@ so CI can wait on it.`,
 					rep.Attention = append(rep.Attention, in)
 				}
 			}
-			// Missing and error instances may come back running the release
-			// they had: they hold the floor, and every gate waits for them.
-			slices.SortFunc(rep.Attention, func(a, b services.Instance) int { return strings.Compare(a.ID, b.ID) })
-			for _, in := range rep.Attention {
-				rep.Blocked = append(rep.Blocked, fmt.Sprintf("instance %s (%s on %s, release %d) is %s, last heartbeat %s: it still counts for the floor and may come back old", in.ID, in.Service, in.Host, in.Release, in.State, in.HeartbeatAt.UTC().Format(time.RFC3339)))
+			for _, b := range dualwrite.InstanceBlockers(snap) {
+				in := b.Instances[0]
+				rep.Blocked = append(rep.Blocked, b.Message)
 				rep.NextSteps = append(rep.NextSteps, fmt.Sprintf("instance %s is %s: bring it back, or delete it if it will not return: tandem services delete %s", in.ID, in.State, in.ID))
 			}
 			var texts []func(io.Writer)
