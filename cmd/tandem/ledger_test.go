@@ -45,6 +45,12 @@ moves:
     old: label
     new: {column: label2, type: "VARCHAR(40)"}
     triggers: true
+  - name: label_wb
+    table: products
+    key: [id]
+    old: note
+    new: {column: label3, type: "VARCHAR(40)"}
+    triggers: true
 `
 
 func writeFile(t *testing.T, name, body string) string {
@@ -65,8 +71,8 @@ func ledgerDB(t *testing.T, e dbtest.Engine) (string, *dialect.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2), label VARCHAR(40))`)
-	db.MustExec(`INSERT INTO products (id, price, label) VALUES (1, 1.50, 'a'), (2, 2.25, 'b'), (3, 3.00, 'c')`)
+	db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2), label VARCHAR(40), note VARCHAR(40))`)
+	db.MustExec(`INSERT INTO products (id, price, label, note) VALUES (1, 1.50, 'a', 'x'), (2, 2.25, 'b', 'y'), (3, 3.00, 'c', 'z')`)
 	if _, _, code := tandem(t, "--db", dsn, "schema", "ensure"); code != exitOK {
 		t.Fatal("schema ensure failed")
 	}
@@ -95,15 +101,16 @@ func TestStatusFromTheLedger(t *testing.T) {
 				return must(t, want, append([]string{"--db", dsn, "--plan", plan}, args...)...)
 			}
 			out := withPlan(exitOK, "moves", "apply")
-			for _, m := range []string{"cents_legacy", "cents_wb", "label_done"} {
+			for _, m := range []string{"cents_legacy", "cents_wb", "label_done", "label_wb"} {
 				if !strings.Contains(out, "Recorded move "+m) {
 					t.Fatalf("apply: %s", out)
 				}
 			}
-			if out := withPlan(exitOK, "moves", "apply"); strings.Count(out, "is as recorded") != 3 {
+			if out := withPlan(exitOK, "moves", "apply"); strings.Count(out, "is as recorded") != 4 {
 				t.Fatalf("second apply: %s", out)
 			}
 			withPlan(exitOK, "moves", "advance", "cents_wb")
+			withPlan(exitOK, "moves", "advance", "label_wb")
 			for _, to := range []string{"write-both", "read-new", "write-new"} {
 				withPlan(exitOK, "moves", "advance", "label_done", "--to", to)
 				if to == "write-both" {
@@ -118,13 +125,18 @@ func TestStatusFromTheLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := reg.Register(context.Background(), services.Instance{ID: "web-1", Service: "shop", Release: 2,
-				Phases: map[string]string{"cents_wb": "write-both", "label_done": "contracted"}}); err != nil {
+				Phases: map[string]string{"cents_wb": "write-both", "label_done": "contracted", "label_wb": "write-both"}}); err != nil {
 				t.Fatal(err)
 			}
 
 			// From here on, no plan: the ledger alone.
 			noPlan := func(want int, args ...string) string {
 				return must(t, want, append([]string{"--db", dsn}, args...)...)
+			}
+			// Backfill and verify of a move with SQL transforms need no plan.
+			noPlan(exitOK, "moves", "backfill", "label_wb")
+			if out := noPlan(exitOK, "moves", "verify", "label_wb"); !strings.Contains(out, "3 rows checked, 0 mismatch(es)") {
+				t.Fatalf("verify from the ledger: %s", out)
 			}
 			out = noPlan(exitBlocked, "--json", "status")
 			var rep struct {
@@ -139,7 +151,7 @@ func TestStatusFromTheLedger(t *testing.T) {
 			for _, m := range rep.Sections.Moves.Moves {
 				got[m.Name] = m.Phase
 			}
-			want := map[string]move.Phase{"cents_legacy": move.Legacy, "cents_wb": move.WriteBoth, "label_done": move.Contracted}
+			want := map[string]move.Phase{"cents_legacy": move.Legacy, "cents_wb": move.WriteBoth, "label_done": move.Contracted, "label_wb": move.WriteBoth}
 			if len(got) != len(want) {
 				t.Fatalf("status sees moves %v, want %v", got, want)
 			}
@@ -150,7 +162,7 @@ func TestStatusFromTheLedger(t *testing.T) {
 			}
 			out = noPlan(exitBlocked, "status")
 			if !strings.Contains(out, "cents_wb: products.price -> products.cents_b") || !strings.Contains(out, "backfill") || strings.Contains(out, "Nothing blocks") ||
-				strings.Count(out, "definition: version 1, digest") != 3 {
+				strings.Count(out, "definition: version 1, digest") != 4 {
 				t.Fatalf("status text: %s", out)
 			}
 			if out = noPlan(exitOK, "moves", "sql", "cents_wb", "--phase", "contracted", "--dialect", "postgres"); !strings.Contains(out, `DROP COLUMN "price"`) {
@@ -174,7 +186,9 @@ func TestStatusFromTheLedger(t *testing.T) {
 				{"--plan", plan, "moves", "advance", "cents_legacy", "--dry-run"},
 				{"--plan", plan, "status"},
 				{"triggers", "sql", "label_done"},
-				{"triggers", "check", "label_done"},
+				{"triggers", "check", "label_done"}, {"triggers", "check", "label_wb"}, {"triggers", "sql", "label_wb", "--drop"},
+				{"triggers", "install", "label_wb", "--dry-run"},
+				{"moves", "advance", "label_wb", "--dry-run"},
 				{"triggers", "drop", "label_done", "--dry-run"},
 				{"services", "list"}, {"services", "list", "--all"}, {"services", "floor"},
 				{"schema", "ensure", "--dry-run"},
@@ -208,7 +222,7 @@ func TestReadsOnANewLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2), label VARCHAR(40))`)
+			db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2), label VARCHAR(40), note VARCHAR(40))`)
 			if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
 				t.Fatal(err)
 			}
