@@ -190,7 +190,7 @@ func TestStatusFromTheLedger(t *testing.T) {
 				{"triggers", "install", "label_wb", "--dry-run"},
 				{"moves", "advance", "label_wb", "--dry-run"},
 				{"triggers", "drop", "label_done", "--dry-run"},
-				{"services", "list"}, {"services", "list", "--all"}, {"services", "floor"},
+				{"services", "list"}, {"services", "list", "--all"}, {"services", "floor"}, {"services", "cluster"},
 				{"schema", "ensure", "--dry-run"},
 			}
 			for _, args := range reads {
