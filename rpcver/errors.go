@@ -145,9 +145,9 @@ func (e *NoServerError) Unwrap() error { return ErrNoServer }
 // connected. The client never buffers a request while its connection is
 // down, so a request that was not sent (InFlight false) can never run
 // later. A request that was sent before the connection dropped (InFlight
-// true) may have run, but a server starts it only within its caller's
-// time (the subject's budget token), so it cannot run after the caller
-// got this error; it unwraps to the timeout it ended with as well.
+// true) may have reached a server and run there, under its caller's
+// budget (see Server); nothing of it was kept to be sent again after the
+// reconnect. It unwraps to the timeout it ended with as well.
 type DisconnectedError struct {
 	API      string
 	Method   string
@@ -162,7 +162,7 @@ func (e *DisconnectedError) Error() string {
 		next = "the connection is closed; create a new client on an open connection"
 	}
 	if e.InFlight {
-		return fmt.Sprintf("rpcver: call %s.%s: NATS disconnected while the request was in flight (connection %s): it may have run within the caller's deadline, never after; %s",
+		return fmt.Sprintf("rpcver: call %s.%s: NATS disconnected while the request was in flight (connection %s): it may have reached a server and run; it was not kept to be sent after the reconnect; %s",
 			e.API, e.Method, e.Status, next)
 	}
 	return fmt.Sprintf("rpcver: call %s.%s: not sent, NATS is disconnected (connection %s); %s", e.API, e.Method, e.Status, next)

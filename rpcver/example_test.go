@@ -95,3 +95,57 @@ func ExampleSubject() {
 	fmt.Println(rpcver.Subject(rpcver.DefaultPrefix, "inventory", "GetItem", services.MustParseVersion("1.1")))
 	// Output: tandem.inventory.GetItem.v1.1
 }
+
+// While NATS is down a call fails at once and is not sent, so it cannot
+// run after its caller gave up; once NATS is back the same client works
+// again by itself.
+func ExampleErrDisconnected() {
+	ns, err := natstest.Start(0, "")
+	if err != nil {
+		panic(err)
+	}
+	defer ns.Stop()
+	// A plain connection: nats.go's reconnect buffer is on, the client's own
+	// connection still never buffers.
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		panic(err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	srv, _ := rpcver.NewServer(nc, inventory.API)
+	_ = inventory.Handle(srv, inventory.NewMemStore())
+	if err := srv.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown(ctx)
+	client, _ := rpcver.NewClient(nc, inventory.API, nil, rpcver.WithTimeout(time.Second))
+	defer client.Close()
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	var de *rpcver.DisconnectedError
+	for range 10 { // until the client has noticed; a call sent just before fails as in flight
+		_, err = inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "bolt"}})
+		if errors.As(err, &de) && !de.InFlight {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("NATS down:", errors.Is(err, rpcver.ErrDisconnected), "sent:", de.InFlight)
+
+	if err := ns.Restart(0); err != nil {
+		panic(err)
+	}
+	for {
+		_, err = inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "bolt"}})
+		if err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("NATS back: the call succeeds")
+	// Output:
+	// NATS down: true sent: false
+	// NATS back: the call succeeds
+}

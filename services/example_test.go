@@ -55,3 +55,16 @@ func ExampleParseVersion() {
 	// 3.15 <nil> false
 	// invalid API version "3": want major.minor, like 1.2
 }
+
+// Every subject of a cluster carries its identity (Registry.Cluster), so
+// clusters that share one NATS never hear each other.
+func ExampleChangedSubject() {
+	const cluster = "3f9c2a7d10b4e865" // what `tandem services cluster` prints
+	fmt.Println(services.ChangedSubject(cluster))
+	fmt.Println(services.RemoteSubject(cluster) + ".register")
+	fmt.Println(services.CheckCluster("prod.eu") != nil)
+	// Output:
+	// tandem.3f9c2a7d10b4e865.services.changed
+	// tandem.3f9c2a7d10b4e865.registry.register
+	// true
+}
