@@ -351,7 +351,24 @@ func (mg *Manager) deletedInstances(ctx context.Context) ([]services.Instance, b
 			out = append(out, in)
 		}
 	}
+	// An incarnation a newer process of its id superseded is gone as much
+	// as a deleted one, and its row now shows the successor.
+	if p, ok := mg.src.(IncarnationHistory); ok {
+		past, err := p.PastIncarnations(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("read registry: %w", err)
+		}
+		for _, in := range past {
+			out = append(out, in.Instance)
+		}
+	}
 	return out, true, nil
+}
+
+// IncarnationHistory is a registry source that also keeps the incarnations
+// superseded by a newer process of the same id (*services.Registry does).
+type IncarnationHistory interface {
+	PastIncarnations(ctx context.Context) ([]services.PastIncarnation, error)
 }
 
 func (mg *Manager) input(m move.Move, row ledgerRow, snap *services.Snapshot, q dialect.Querier) gateInput {

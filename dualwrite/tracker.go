@@ -46,6 +46,10 @@ type Tracker struct {
 	waiters atomic.Int32 // goroutines in Wait
 	mu      sync.Mutex   // guards idle
 	idle    chan struct{}
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	stopErr  error
 }
 
 // phaseCount is the number of phases; running counts are indexed by phase.
@@ -89,7 +93,7 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 		}
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
-	t := &Tracker{db: db, release: release, moves: moves, state: make(map[string]*moveState, len(moves))}
+	t := &Tracker{db: db, release: release, moves: moves, state: make(map[string]*moveState, len(moves)), stopped: make(chan struct{})}
 	for _, m := range moves {
 		s := &moveState{}
 		for p := range s.done {
@@ -108,7 +112,39 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 // phase behind is allowed): stop the instance (see Run). A running
 // instance acting on legacy behind a move at write-both is not refused:
 // the gates wait for it to acknowledge write-both before the backfill.
-func (t *Tracker) Refresh(ctx context.Context) error { return t.refresh(ctx, false) }
+func (t *Tracker) Refresh(ctx context.Context) error {
+	if err := t.Err(); err != nil {
+		return err
+	}
+	return t.refresh(ctx, false)
+}
+
+// Stop ends the tracker for good, because the instance it serves must stop
+// acting: typically the registry fenced it (its row was deleted or a newer
+// process of its id superseded it), and cause is that *services.FencedError.
+// Run returns cause at once and Refresh returns it from then on; Err
+// reports it. Operations already begun finish (Wait waits for them); the
+// application must begin no new one once Err is not nil. Its signature
+// fits services.OnFenced and rpcver.WithOnFenced.
+func (t *Tracker) Stop(cause error) {
+	if cause == nil {
+		cause = errors.New("dualwrite: tracker stopped")
+	}
+	t.stopOnce.Do(func() {
+		t.stopErr = fmt.Errorf("dualwrite: tracker stopped: %w", cause)
+		close(t.stopped)
+	})
+}
+
+// Err returns why the tracker was stopped (see Stop), or nil while it runs.
+func (t *Tracker) Err() error {
+	select {
+	case <-t.stopped:
+		return t.stopErr
+	default:
+		return nil
+	}
+}
 
 func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 	out := make([]move.Phase, len(t.moves))
@@ -272,7 +308,7 @@ func (t *Tracker) busy() bool {
 // phases past what this build can act on, so the instance must stop
 // serving. Run returns that error (errors.Is ErrTooOld) at once; the caller
 // shuts the instance down (and deregisters it) rather than keep acting on a
-// phase the cluster has left.
+// phase the cluster has left. After Stop, Run returns Stop's cause at once.
 func (t *Tracker) Run(ctx context.Context, every time.Duration, onError func(error)) error {
 	tk := time.NewTicker(every)
 	defer tk.Stop()
@@ -280,6 +316,8 @@ func (t *Tracker) Run(ctx context.Context, every time.Duration, onError func(err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-t.stopped:
+			return t.stopErr
 		case <-tk.C:
 			err := t.Refresh(ctx)
 			if err == nil {

@@ -48,6 +48,7 @@ const (
 	CodeConflict           = "409"
 	CodeCannotBackport     = "422"
 	CodeInternal           = "500"
+	CodeFenced             = "503" // the server's instance was deleted or superseded
 	CodeDeadlineExceeded   = "504"
 	CodeUnsupportedVersion = "505"
 )

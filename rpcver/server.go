@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +44,13 @@ type Server struct {
 	dl       *deadlines // handlers' deadline contexts, children of ctx
 	kaCancel context.CancelFunc
 	kaDone   chan error
+
+	// Fencing: see WithOnFenced.
+	onFenced  func(error)
+	fenceOnce sync.Once
+	fenced    chan struct{}
+	fencedErr error
+	isFenced  atomic.Bool
 }
 
 type endpoint struct {
@@ -61,6 +69,7 @@ type serverConfig struct {
 	every   time.Duration
 	timeout time.Duration
 	hb      func() services.Heartbeat
+	fenced  func(error)
 }
 
 // ServerOption configures NewServer.
@@ -102,6 +111,14 @@ func WithHeartbeat(hb func() services.Heartbeat) ServerOption {
 	return func(c *serverConfig) { c.hb = hb }
 }
 
+// WithOnFenced calls fn once when the registry fences the server's
+// instance (WithRegistry): an operator deleted it, or a newer process of
+// the same id superseded it. By then the server has withdrawn its
+// endpoints and logged why; fn gets the *services.FencedError
+// (errors.Is services.ErrFenced) and should stop what else acts for the
+// instance, such as its dualwrite.Tracker (pass tracker.Stop), and exit.
+func WithOnFenced(fn func(error)) ServerOption { return func(c *serverConfig) { c.fenced = fn } }
+
 // NewServer returns a server of api over nc's NATS servers.
 func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	cfg := serverConfig{prefix: DefaultPrefix, log: slog.New(slog.DiscardHandler), every: 10 * time.Second}
@@ -133,7 +150,8 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 		return nil, err
 	}
 	return &Server{api: api, nc: nc, prefix: scoped(cfg.prefix, cluster), cluster: cluster, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every, hb: cfg.hb,
-		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()}}, nil
+		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()},
+		onFenced: cfg.fenced, fenced: make(chan struct{})}, nil
 }
 
 // Handle registers fn as the handler of method m. A method newer than the
@@ -204,14 +222,15 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("rpcver: start %s: %w", s.api.name, err)
 	}
 	if s.rep != nil {
-		inst := s.inst
+		inst, svc, own := s.inst, s.svc, s.own
 		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
 		go func() {
-			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, s.hb)
-			if err != nil {
-				// Deleted by an operator: this server no longer counts for
-				// the cap, so say so loudly; it keeps serving its range.
+			// Change notices on NATS fence at once; the heartbeat does
+			// within one interval otherwise.
+			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, s.hb,
+				services.WatchChanges(own), services.OnFenced(func(err error) { s.fence(svc, inst.ID, err) }))
+			if err != nil && !errors.Is(err, services.ErrFenced) {
 				s.log.Warn("rpcver: heartbeats stopped", "api", s.api.name, "instance", inst.ID, "err", err)
 			}
 			s.kaDone <- err
@@ -290,6 +309,37 @@ func (s *Server) listen(ctx context.Context) error {
 	return nil
 }
 
+// fence withdraws the endpoints of an instance the registry no longer
+// knows as this process's: requests go to the other servers instead.
+func (s *Server) fence(svc micro.Service, id string, err error) {
+	s.fenceOnce.Do(func() {
+		s.isFenced.Store(true)
+		s.fencedErr = err
+		if serr := svc.Stop(); serr != nil {
+			s.log.Warn("rpcver: withdraw endpoints", "api", s.api.name, "err", serr)
+		}
+		s.log.Warn("rpcver: instance fenced; endpoints withdrawn, this server no longer serves", "api", s.api.name, "instance", id, "err", err)
+		close(s.fenced)
+		if s.onFenced != nil {
+			s.onFenced(err)
+		}
+	})
+}
+
+// Fenced is closed once the registry fenced the server's instance (see
+// WithOnFenced); FencedErr then says why.
+func (s *Server) Fenced() <-chan struct{} { return s.fenced }
+
+// FencedErr returns the *services.FencedError that fenced the server, or nil.
+func (s *Server) FencedErr() error {
+	select {
+	case <-s.fenced:
+		return s.fencedErr
+	default:
+		return nil
+	}
+}
+
 // Service is the running micro service (nil before Start).
 func (s *Server) Service() micro.Service {
 	s.mu.Lock()
@@ -309,7 +359,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.state = 2
 	var errs []error
-	if s.rep != nil {
+	fenced := s.isFenced.Load()
+	if s.rep != nil && !fenced {
 		// An operator may have deleted the instance already; that is no failure.
 		if err := s.rep.Heartbeat(ctx, s.inst.ID, services.Heartbeat{State: services.StateDraining}); err != nil && !errors.Is(err, services.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("report draining: %w", err))
@@ -332,11 +383,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	if s.rep != nil {
 		s.kaCancel()
-		if err := <-s.kaDone; err != nil && !errors.Is(err, services.ErrNotFound) {
+		if err := <-s.kaDone; err != nil && !errors.Is(err, services.ErrNotFound) && !errors.Is(err, services.ErrFenced) {
 			errs = append(errs, fmt.Errorf("heartbeat: %w", err))
 		}
-		if err := s.rep.Deregister(ctx, s.inst.ID); err != nil && !errors.Is(err, services.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("deregister: %w", err))
+		// A fenced instance leaves the row to whoever holds it now.
+		if !s.isFenced.Load() {
+			if err := s.rep.Deregister(ctx, s.inst.ID); err != nil && !errors.Is(err, services.ErrNotFound) && !errors.Is(err, services.ErrFenced) {
+				errs = append(errs, fmt.Errorf("deregister: %w", err))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -355,6 +409,12 @@ func (s *Server) serve(ep *endpoint, r micro.Request) {
 			_ = r.Error(CodeInternal, fmt.Sprintf("handler panicked: %v", p), nil)
 		}
 	}()
+	if s.isFenced.Load() {
+		// Delivered before the endpoints were withdrawn: nothing runs
+		// for an instance that is no longer this process's.
+		_ = r.Error(CodeFenced, "this server's instance was deleted or superseded; retry on another server", nil)
+		return
+	}
 	req, v, budget, rerr := ep.decode(r.Subject(), r.Data())
 	if rerr != nil {
 		_ = r.Error(rerr.code, rerr.msg, rerr.data)

@@ -52,6 +52,10 @@ type Instance struct {
 	// Phases holds, per move, the phase this instance acts on; it is
 	// reported with every heartbeat so phase transitions can wait for all.
 	Phases map[string]string `json:"phases,omitempty"`
+	// Incarnation numbers the process starts that registered this id (1,
+	// 2, ...); the registry assigns it. PID is the registering process's.
+	Incarnation int64 `json:"incarnation,omitempty"`
+	PID         int   `json:"pid,omitempty"`
 }
 
 // API returns the named API the instance serves.
@@ -70,6 +74,10 @@ type Heartbeat struct {
 	State  State             `json:"state,omitempty"`
 	APIs   []API             `json:"apis,omitempty"`
 	Phases map[string]string `json:"phases,omitempty"`
+	// Incarnation is the incarnation that reports; KeepAlive sets it. A
+	// heartbeat of a superseded or deleted incarnation is refused with a
+	// *FencedError. Zero checks only that the id is not deleted.
+	Incarnation int64 `json:"incarnation,omitempty"`
 }
 
 func validID(field, v string) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,12 @@ type Registry struct {
 	missingAfter time.Duration
 	log          *slog.Logger
 	now          func() time.Time
+
+	// mu guards the liveness session and the incarnations this process
+	// registered through the registry (see incarnation.go).
+	mu   sync.Mutex
+	live *dialect.Session
+	held map[string]int64
 }
 
 var (
@@ -71,7 +78,7 @@ func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now =
 // New returns a registry on db. Its tables must exist (schema.Ensure with
 // Tables()); New checks that they do and says how to create them otherwise.
 func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error) {
-	r := &Registry{db: db, missingAfter: DefaultMissingAfter, log: slog.New(slog.DiscardHandler), now: time.Now}
+	r := &Registry{db: db, missingAfter: DefaultMissingAfter, log: slog.New(slog.DiscardHandler), now: time.Now, held: map[string]int64{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -100,10 +107,20 @@ func (r *Registry) MissingAfter() time.Duration { return r.missingAfter }
 // RegisterOption configures Register.
 type RegisterOption func(*registerConfig)
 
-type registerConfig struct{ replace bool }
+type registerConfig struct {
+	replace bool
+	// liveness is the token a remote node holds (Serve sets it); empty
+	// for a direct registration, which holds a database token itself.
+	liveness string
+	// probe is the connection Serve pings remote predecessors on.
+	probe *nats.Conn
+}
 
-// Replace lets a restarted process take over its own id even while the old
-// row still looks alive (for ids derived from the host name).
+// Replace supersedes the id's current incarnation even while it looks
+// alive: it is fenced at its next heartbeat. A restarted process does not
+// need it (a dead predecessor is superseded at once, see Register); use it
+// only when the old process cannot leave a liveness token to check, as an
+// in-process restart does.
 func Replace() RegisterOption { return func(c *registerConfig) { c.replace = true } }
 
 type row struct {
@@ -119,13 +136,16 @@ type row struct {
 	DeletedAt      sql.NullTime `db:"deleted_at"`
 	Metadata       string       `db:"metadata"`
 	Phases         string       `db:"phases"`
+	Incarnation    int64        `db:"incarnation"`
+	PID            int64        `db:"pid"`
+	Liveness       string       `db:"liveness"`
 }
 
-const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases`
+const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases, incarnation, pid, liveness`
 
 func (r *Registry) instance(w row) (Instance, error) {
 	in := Instance{ID: w.ID, Service: w.Service, Host: w.Host, Release: w.Release, State: State(w.State),
-		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC()}
+		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC(), Incarnation: w.Incarnation, PID: int(w.PID)}
 	if err := unmarshalField(w.APIs, &in.APIs); err != nil {
 		return in, fmt.Errorf("instance %s: apis: %w", w.ID, err)
 	}
@@ -153,61 +173,42 @@ func marshalField(v any) string {
 	return string(b)
 }
 
-// Register records an instance as up (or the state it gives). It refuses an
-// invalid instance, an id held by a live instance, and a release below the
-// finalized floor; in every case nothing is written.
+// Register records an instance as up (or the state it gives) as a new
+// incarnation of its id. It refuses an invalid instance, a release below
+// the finalized floor, and an id whose current incarnation is provably
+// alive (a *DuplicateError naming both processes); in every case nothing is
+// written.
+//
+// A predecessor is proven dead when it deregistered or was deleted, when
+// its heartbeat lapsed (MissingAfter), or when its liveness token is free:
+// each incarnation registered directly holds a database token that ends
+// with its process (see dialect.Session), one registered through a Remote
+// answers on its own NATS subject while its connection lives. A dead
+// predecessor is superseded at once, and its record (release, phases,
+// registered and last-seen times) is kept in IncarnationsTable.
 func (r *Registry) Register(ctx context.Context, in Instance, opts ...RegisterOption) error {
 	var cfg registerConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := in.normalize(); err != nil {
-		return fmt.Errorf("services: register: %w", err)
-	}
-	now := r.now().UTC()
-	err := r.serialized(ctx, func(tx dialect.Querier) error {
-		fin, reason, err := finalized(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if in.Release < fin {
-			return &BelowFinalizedError{ID: in.ID, Release: in.Release, Finalized: fin, Reason: reason}
-		}
-		var old row
-		err = tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ?`), in.ID)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`),
-				in.ID, in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases))
-			if r.db.Dialect.IsUniqueViolation(err) {
-				return &DuplicateError{ID: in.ID, Host: "(registering concurrently)", LastHeartbeat: now}
-			}
-			return err
-		case err != nil:
-			return err
-		}
-		prev, err := r.instance(old)
-		if err != nil {
-			return err
-		}
-		if prev.State != StateDeleted && prev.State != StateMissing && !cfg.replace {
-			return &DuplicateError{ID: in.ID, Host: prev.Host, LastHeartbeat: prev.HeartbeatAt}
-		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET service = ?, host = ?, app_release = ?, apis = ?, state = ?, started_at = ?, heartbeat_at = ?, state_changed_at = ?, deleted_at = NULL, metadata = ?, phases = ? WHERE instance_id = ?`),
-			in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases), in.ID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("services: register %s: %w", in.ID, err)
-	}
-	r.log.Info("instance registered", "id", in.ID, "service", in.Service, "release", in.Release)
-	r.announce("register", in.ID)
-	return nil
+	_, err := r.register(ctx, in, cfg)
+	return err
 }
 
 // Heartbeat records that an instance is alive, with what it reports now.
 // A deleted or unknown instance gets ErrNotFound: it must register again.
+// When the heartbeat names an incarnation (hb.Incarnation, or the one this
+// registry registered for id), a deleted or superseded one gets a
+// *FencedError (ErrFenced): it must stop.
 func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error {
+	inc := hb.Incarnation
+	if inc == 0 {
+		inc, _ = r.Incarnation(id)
+	}
+	return r.heartbeat(ctx, id, inc, hb)
+}
+
+func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heartbeat) error {
 	if hb.State != "" && hb.State != StateUp && hb.State != StateDraining && hb.State != StateError {
 		return fmt.Errorf("services: heartbeat %s: %w", id, &ValidationError{Field: "state", Value: string(hb.State), Reason: "a heartbeat reports up, draining or error"})
 	}
@@ -221,11 +222,12 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error
 			return fmt.Errorf("services: heartbeat %s: %w", id, err)
 		}
 	}
+	r.keepToken(ctx, id, inc)
 	now := r.now().UTC()
 	var event string
 	err := r.tx(ctx, func(tx *sqlxTx) error {
 		var old row
-		err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ? AND state <> ?`), id, string(StateDeleted))
+		err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ?`), id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &notFound{id: id}
 		}
@@ -234,6 +236,9 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error
 		}
 		prev, err := r.instance(old)
 		if err != nil {
+			return err
+		}
+		if err := fencedBy(prev, inc); err != nil {
 			return err
 		}
 		state, apis, phases := old.State, old.APIs, old.Phases
@@ -257,19 +262,22 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) error
 				}
 			}
 		}
-		// The state guard keeps a heartbeat racing an operator's delete from
-		// bringing the deleted row back to life.
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ? WHERE instance_id = ? AND state <> ?`),
-			now, state, changedAt, apis, phases, id, string(StateDeleted))
+		// The guards keep a heartbeat racing an operator's delete, or a
+		// successor's register, from bringing the row back to life.
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ? WHERE instance_id = ? AND state <> ? AND incarnation = ?`),
+			now, state, changedAt, apis, phases, id, string(StateDeleted), old.Incarnation)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return &notFound{id: id}
+			return &FencedError{ID: id, Incarnation: old.Incarnation, Reason: FencedDeleted}
 		}
 		return nil
 	})
 	if err != nil {
+		if errors.Is(err, ErrFenced) {
+			r.forget(ctx, id, inc)
+		}
 		return fmt.Errorf("services: heartbeat %s: %w", id, err)
 	}
 	if event != "" {
@@ -294,34 +302,59 @@ func (r *Registry) SetState(ctx context.Context, id string, st State) error {
 }
 
 // Deregister is an instance leaving the cluster for good: its row is marked
-// deleted and no longer holds the floor or a cap.
+// deleted and no longer holds the floor or a cap. When this registry
+// registered id, only that incarnation is deregistered: a superseded one
+// gets a *FencedError and leaves its successor alone.
 func (r *Registry) Deregister(ctx context.Context, id string) error {
-	if err := r.markDeleted(ctx, id); err != nil {
+	inc, _ := r.Incarnation(id)
+	return r.deregister(ctx, id, inc)
+}
+
+func (r *Registry) deregister(ctx context.Context, id string, inc int64) error {
+	err := r.markDeleted(ctx, id, inc)
+	if err == nil || errors.Is(err, ErrFenced) {
+		r.forget(ctx, id, inc)
+	}
+	if err != nil {
 		return fmt.Errorf("services: deregister %s: %w", id, err)
 	}
 	return nil
 }
 
 // Delete is the operator declaring that an instance will not return (a
-// missing or error node); it stops holding the floor and caps.
+// missing or error node); it stops holding the floor and caps. A process
+// still running as that instance is fenced: its next heartbeat (or the
+// change notice, on NATS) tells it to stop serving.
 func (r *Registry) Delete(ctx context.Context, id string) error {
-	if err := r.markDeleted(ctx, id); err != nil {
+	if err := r.markDeleted(ctx, id, 0); err != nil {
 		return fmt.Errorf("services: delete %s: %w", id, err)
 	}
 	return nil
 }
 
-func (r *Registry) markDeleted(ctx context.Context, id string) error {
+func (r *Registry) markDeleted(ctx context.Context, id string, inc int64) error {
 	if err := validID("instance id", id); err != nil {
 		return err
 	}
 	now := r.now().UTC()
-	res, err := r.db.ExecContext(ctx, r.db.Rebind(`UPDATE `+InstancesTable+` SET state = ?, deleted_at = ?, state_changed_at = ? WHERE instance_id = ? AND state <> ?`),
-		string(StateDeleted), now, now, id, string(StateDeleted))
+	q := `UPDATE ` + InstancesTable + ` SET state = ?, deleted_at = ?, state_changed_at = ? WHERE instance_id = ? AND state <> ?`
+	args := []any{string(StateDeleted), now, now, id, string(StateDeleted)}
+	if inc != 0 {
+		q += ` AND incarnation = ?`
+		args = append(args, inc)
+	}
+	res, err := r.db.ExecContext(ctx, r.db.Rebind(q), args...)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
+		if inc != 0 {
+			if cur, gerr := r.Get(ctx, id); gerr == nil {
+				if ferr := fencedBy(cur, inc); ferr != nil {
+					return ferr
+				}
+			}
+		}
 		return &notFound{id: id}
 	}
 	r.log.Info("instance deleted", "id", id)

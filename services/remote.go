@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,27 +21,40 @@ import (
 // RemoteSubject(cluster).
 const RemoteServiceName = "tandem-registry"
 
+// Each Remote incarnation answers on RemoteSubject(cluster) + ".alive.<unique>"
+// while its connection lives, so its successor can prove it gone.
+const aliveToken = ".alive."
+
 // Error codes carried in micro's Nats-Service-Error-Code header.
 const (
 	codeInvalid        = "400"
 	codeBelowFinalized = "403"
 	codeNotFound       = "404"
 	codeDuplicate      = "409"
+	codeFenced         = "410"
 	codeInternal       = "500"
 )
 
 type registerRequest struct {
 	Instance Instance `json:"instance"`
 	Replace  bool     `json:"replace,omitempty"`
+	// Alive is the subject the registering process answers on.
+	Alive string `json:"alive,omitempty"`
+}
+
+type registerReply struct {
+	Incarnation int64 `json:"incarnation"`
 }
 
 type heartbeatRequest struct {
-	ID        string    `json:"id"`
-	Heartbeat Heartbeat `json:"heartbeat"`
+	ID          string    `json:"id"`
+	Incarnation int64     `json:"incarnation,omitempty"`
+	Heartbeat   Heartbeat `json:"heartbeat"`
 }
 
 type idRequest struct {
-	ID string `json:"id"`
+	ID          string `json:"id"`
+	Incarnation int64  `json:"incarnation,omitempty"`
 }
 
 // remoteError is the JSON body of an error reply: enough to rebuild the typed error.
@@ -52,6 +68,9 @@ type remoteError struct {
 	Field     string    `json:"field,omitempty"`
 	Value     string    `json:"value,omitempty"`
 	Heartbeat time.Time `json:"heartbeat,omitempty"`
+	// Duplicate and Fenced carry those typed errors whole.
+	Duplicate *DuplicateError `json:"duplicate,omitempty"`
+	Fenced    *FencedError    `json:"fenced,omitempty"`
 }
 
 // Serve exposes reg on nc until the returned service is stopped; the
@@ -86,25 +105,40 @@ func Serve(nc *nats.Conn, reg *Registry) (micro.Service, error) {
 			if err := decode(b, &r); err != nil {
 				return nil, err
 			}
-			var opts []RegisterOption
-			if r.Replace {
-				opts = append(opts, Replace())
+			cfg := registerConfig{replace: r.Replace, probe: nc}
+			if r.Alive != "" {
+				if under := RemoteSubject(reg.Cluster()) + aliveToken; !strings.HasPrefix(r.Alive, under) {
+					return nil, &ValidationError{Field: "alive", Value: truncate(r.Alive), Reason: "must be a subject under " + under}
+				}
+				cfg.liveness = livenessNATS + r.Alive
+			} else {
+				// An older client with no liveness subject: only its
+				// heartbeat proves it alive.
+				cfg.liveness = "none"
 			}
-			return struct{}{}, reg.Register(ctx, r.Instance, opts...)
+			in, err := reg.register(ctx, r.Instance, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return registerReply{Incarnation: in.Incarnation}, nil
 		}),
 		add("heartbeat", func(ctx context.Context, b []byte) (any, error) {
 			var r heartbeatRequest
 			if err := decode(b, &r); err != nil {
 				return nil, err
 			}
-			return struct{}{}, reg.Heartbeat(ctx, r.ID, r.Heartbeat)
+			inc := r.Incarnation
+			if inc == 0 {
+				inc = r.Heartbeat.Incarnation
+			}
+			return struct{}{}, reg.heartbeat(ctx, r.ID, inc, r.Heartbeat)
 		}),
 		add("deregister", func(ctx context.Context, b []byte) (any, error) {
 			var r idRequest
 			if err := decode(b, &r); err != nil {
 				return nil, err
 			}
-			return struct{}{}, reg.Deregister(ctx, r.ID)
+			return struct{}{}, reg.deregister(ctx, r.ID, r.Incarnation)
 		}),
 		add("snapshot", func(ctx context.Context, _ []byte) (any, error) {
 			return reg.Snapshot(ctx)
@@ -143,6 +177,7 @@ func respondError(req micro.Request, err error) {
 	var (
 		ve *ValidationError
 		de *DuplicateError
+		fe *FencedError
 		be *BelowFinalizedError
 		nf *notFound
 	)
@@ -150,7 +185,9 @@ func respondError(req micro.Request, err error) {
 	case errors.As(err, &ve):
 		code, body.Field, body.Value, body.Reason = codeInvalid, ve.Field, ve.Value, ve.Reason
 	case errors.As(err, &de):
-		code, body.ID, body.Host, body.Heartbeat = codeDuplicate, de.ID, de.Host, de.LastHeartbeat
+		code, body.ID, body.Duplicate = codeDuplicate, de.ID, de
+	case errors.As(err, &fe):
+		code, body.ID, body.Fenced = codeFenced, fe.ID, fe
 	case errors.As(err, &be):
 		code, body.ID, body.Release, body.Finalized, body.Reason = codeBelowFinalized, be.ID, be.Release, be.Finalized, be.Reason
 	case errors.As(err, &nf):
@@ -186,6 +223,16 @@ type Remote struct {
 	nc      *nats.Conn
 	cluster string
 	timeout time.Duration
+
+	mu   sync.Mutex
+	held map[string]remoteHold
+}
+
+// remoteHold is an incarnation this Remote registered: its number and
+// the subscription that answers for it while this process lives.
+type remoteHold struct {
+	inc int64
+	sub *nats.Subscription
 }
 
 var (
@@ -199,7 +246,7 @@ var (
 // has to be given it (its configuration), since several clusters may
 // share one NATS. A malformed cluster fails every call with ErrInvalid.
 func NewRemote(nc *nats.Conn, cluster string) *Remote {
-	return &Remote{nc: nc, cluster: cluster, timeout: 10 * time.Second}
+	return &Remote{nc: nc, cluster: cluster, timeout: 10 * time.Second, held: map[string]remoteHold{}}
 }
 
 // Cluster is the identity of the cluster whose registry r reaches.
@@ -248,7 +295,15 @@ func remoteErr(op, code string, msg *nats.Msg) error {
 	case codeInvalid:
 		return &ValidationError{Field: body.Field, Value: body.Value, Reason: body.Reason}
 	case codeDuplicate:
-		return &DuplicateError{ID: body.ID, Host: body.Host, LastHeartbeat: body.Heartbeat}
+		if body.Duplicate != nil {
+			return body.Duplicate
+		}
+		return &DuplicateError{ID: body.ID, Holder: Claim{Host: body.Host, LastHeartbeat: body.Heartbeat}}
+	case codeFenced:
+		if body.Fenced != nil {
+			return body.Fenced
+		}
+		return &FencedError{ID: body.ID, Reason: FencedDeleted}
 	case codeBelowFinalized:
 		return &BelowFinalizedError{ID: body.ID, Release: body.Release, Finalized: body.Finalized, Reason: body.Reason}
 	case codeNotFound:
@@ -257,7 +312,10 @@ func remoteErr(op, code string, msg *nats.Msg) error {
 	return &RemoteError{Op: op, Code: code, Message: body.Message}
 }
 
-// Register implements Reporter.
+// Register implements Reporter. Before registering, the Remote subscribes
+// to a subject of its own and answers on it while its connection lives:
+// that is how the registry tells a dead predecessor (nothing answers) from
+// a live one when the same id registers again.
 func (r *Remote) Register(ctx context.Context, in Instance, opts ...RegisterOption) error {
 	var cfg registerConfig
 	for _, o := range opts {
@@ -269,17 +327,73 @@ func (r *Remote) Register(ctx context.Context, in Instance, opts ...RegisterOpti
 	if err := check.normalize(); err != nil {
 		return fmt.Errorf("services: register: %w", err)
 	}
-	return r.call(ctx, "register", registerRequest{Instance: in, Replace: cfg.replace}, nil)
+	if in.PID == 0 {
+		in.PID = os.Getpid()
+	}
+	alive := RemoteSubject(r.cluster) + aliveToken + strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix)
+	sub, err := r.nc.Subscribe(alive, func(m *nats.Msg) { _ = m.Respond([]byte(`{}`)) })
+	if err != nil {
+		return fmt.Errorf("services: register %s: subscribe %s: %w", in.ID, alive, err)
+	}
+	var reply registerReply
+	if err := r.call(ctx, "register", registerRequest{Instance: in, Replace: cfg.replace, Alive: alive}, &reply); err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	r.mu.Lock()
+	old, had := r.held[in.ID]
+	r.held[in.ID] = remoteHold{inc: reply.Incarnation, sub: sub}
+	r.mu.Unlock()
+	if had {
+		_ = old.sub.Unsubscribe()
+	}
+	return nil
+}
+
+// Incarnation returns the incarnation this Remote registered for id.
+func (r *Remote) Incarnation(id string) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.held[id]
+	return h.inc, ok
+}
+
+// forget stops answering for incarnation inc of id.
+func (r *Remote) forget(id string, inc int64) {
+	r.mu.Lock()
+	h, ok := r.held[id]
+	mine := ok && h.inc == inc
+	if mine {
+		delete(r.held, id)
+	}
+	r.mu.Unlock()
+	if mine {
+		_ = h.sub.Unsubscribe()
+	}
 }
 
 // Heartbeat implements Reporter.
 func (r *Remote) Heartbeat(ctx context.Context, id string, hb Heartbeat) error {
-	return r.call(ctx, "heartbeat", heartbeatRequest{ID: id, Heartbeat: hb}, nil)
+	inc := hb.Incarnation
+	if inc == 0 {
+		inc, _ = r.Incarnation(id)
+	}
+	err := r.call(ctx, "heartbeat", heartbeatRequest{ID: id, Incarnation: inc, Heartbeat: hb}, nil)
+	if errors.Is(err, ErrFenced) {
+		r.forget(id, inc)
+	}
+	return err
 }
 
-// Deregister implements Reporter.
+// Deregister implements Reporter; like Registry.Deregister it leaves a
+// successor of this process's incarnation alone.
 func (r *Remote) Deregister(ctx context.Context, id string) error {
-	return r.call(ctx, "deregister", idRequest{ID: id}, nil)
+	inc, _ := r.Incarnation(id)
+	err := r.call(ctx, "deregister", idRequest{ID: id, Incarnation: inc}, nil)
+	if err == nil || errors.Is(err, ErrFenced) {
+		r.forget(id, inc)
+	}
+	return err
 }
 
 // Snapshot implements Source.

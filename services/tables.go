@@ -6,6 +6,10 @@ import "github.com/tandem-go/tandem/schema"
 const (
 	InstancesTable = "tandem_services"
 	GatesTable     = "tandem_release_gates"
+	// IncarnationsTable keeps every incarnation a newer process of the
+	// same id superseded, as it last stood: gates that look back (who wrote
+	// old only since a backfill started) read it.
+	IncarnationsTable = "tandem_service_incarnations"
 )
 
 // Tables returns the registry's tables for schema.Ensure.
@@ -29,6 +33,34 @@ func Tables() []schema.Table {
 					{Name: "phases", Type: schema.Text},
 				}},
 				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_state", Columns: []string{"state", "app_release"}},
+			},
+		}, {
+			Version: 2, Description: "incarnations: which process holds the id, and how its death is proven",
+			Steps: []schema.Step{
+				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "incarnation", Type: schema.BigInt, Default: "0"}},
+				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "pid", Type: schema.BigInt, Default: "0"}},
+				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "liveness", Type: schema.Key, Default: "''"}},
+			},
+		}}},
+		{Name: IncarnationsTable, Migrations: []schema.Migration{{
+			Version: 1, Description: "create the history of superseded incarnations",
+			Steps: []schema.Step{
+				schema.CreateTable{Name: IncarnationsTable, PrimaryKey: []string{"instance_id", "incarnation"}, Columns: []schema.Column{
+					{Name: "instance_id", Type: schema.Key},
+					{Name: "incarnation", Type: schema.BigInt},
+					{Name: "service", Type: schema.Key},
+					{Name: "host", Type: schema.Key},
+					{Name: "pid", Type: schema.BigInt},
+					{Name: "app_release", Type: schema.BigInt},
+					{Name: "apis", Type: schema.Text},
+					{Name: "state", Type: schema.Key},
+					{Name: "started_at", Type: schema.Timestamp},
+					{Name: "heartbeat_at", Type: schema.Timestamp},
+					{Name: "ended_at", Type: schema.Timestamp},
+					{Name: "ended", Type: schema.Text},
+					{Name: "metadata", Type: schema.Text},
+					{Name: "phases", Type: schema.Text},
+				}},
 			},
 		}}},
 		{Name: GatesTable, Migrations: []schema.Migration{{

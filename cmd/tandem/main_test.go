@@ -26,7 +26,7 @@ func TestCLIOnEveryEngine(t *testing.T) {
 		t.Run(string(e.Name), func(t *testing.T) {
 			dsn := dbtest.DSN(t, e.Name)
 			out, errOut, code := tandem(t, "--db", dsn, "schema", "ensure", "--dry-run")
-			if code != 0 || !strings.Contains(out, "Would migrate table 'tandem_services' from version 0 to 1") || !strings.Contains(out, "CREATE TABLE") {
+			if code != 0 || !strings.Contains(out, "Would migrate table 'tandem_services' from version 0 to 2") || !strings.Contains(out, "CREATE TABLE") {
 				t.Fatalf("dry run: code %d\n%s%s", code, out, errOut)
 			}
 			// The dry run changed nothing: the registry still has no tables.
@@ -35,11 +35,11 @@ func TestCLIOnEveryEngine(t *testing.T) {
 				t.Fatalf("list before ensure: code %d, %s", code, errOut)
 			}
 			out, _, code = tandem(t, "--db", dsn, "schema", "ensure")
-			if code != 0 || !strings.Contains(out, "Migrated table 'tandem_services' from version 0 to 1") {
+			if code != 0 || !strings.Contains(out, "Migrated table 'tandem_services' from version 0 to 2") {
 				t.Fatalf("ensure: %d %s", code, out)
 			}
 			out, _, _ = tandem(t, "--db", dsn, "schema", "ensure")
-			if !strings.Contains(out, "Table 'tandem_services' is up to date (version 1)") {
+			if !strings.Contains(out, "Table 'tandem_services' is up to date (version 2)") {
 				t.Fatalf("second ensure: %s", out)
 			}
 
@@ -77,8 +77,12 @@ func TestCLIOnEveryEngine(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &fv); err != nil || code != 0 || fv.Floor.Release != 41 || fv.Floor.Holders[0].ID != "a" {
 				t.Fatalf("floor --json: %v %s", err, out)
 			}
-			out, _, code = tandem(t, "--db", dsn, "services", "delete", "a")
-			if code != 0 || !strings.Contains(out, "The floor rose from release 41 to 42") {
+			out, errOut, code = tandem(t, "--db", dsn, "services", "delete", "a")
+			if code != exitBadInput || !strings.Contains(errOut, "tandem services delete a --force") || !strings.Contains(errOut, "stops serving within one heartbeat") {
+				t.Fatalf("delete of an up instance without --force: %d %s", code, errOut)
+			}
+			out, _, code = tandem(t, "--db", dsn, "services", "delete", "a", "--force")
+			if code != 0 || !strings.Contains(out, "The floor rose from release 41 to 42") || !strings.Contains(out, "is fenced at its next heartbeat") {
 				t.Fatalf("delete: %d %s", code, out)
 			}
 			out, _, code = tandem(t, "--db", dsn, "--json", "services", "list")

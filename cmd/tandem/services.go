@@ -84,25 +84,49 @@ func (a *app) servicesCommand() *cobra.Command {
 	}
 	list.Flags().BoolVar(&all, "all", false, "include deleted instances")
 
+	var force bool
 	del := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Mark an instance deleted: it will not return, so it stops holding the floor and caps",
-		Args:  exactArgs(1),
+		Long: `Mark an instance deleted: it will not return, so it stops holding the floor
+and caps. A process still running as that instance is fenced: at its next
+heartbeat (at once when --nats announces the delete) it withdraws its RPC
+endpoints, stops its tracker and says why in its log. An instance that is up
+or draining is refused unless --force.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
 			return a.withRegistry(cmd.Context(), func(reg *services.Registry) error {
+				in, err := reg.Get(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				live := in.State == services.StateUp || in.State == services.StateDraining
+				if live && !force {
+					return &usageError{fmt.Errorf("instance %s is %s (host %s, pid %d, incarnation %d, last heartbeat %s): deleting it fences the running process, which stops serving within one heartbeat interval; "+
+						"to delete it anyway: tandem services delete %s --force", id, in.State, in.Host, in.PID, in.Incarnation, ago(in.HeartbeatAt), id)}
+				}
 				before, err := reg.Floor(cmd.Context())
 				if err != nil {
 					return err
 				}
-				if err := reg.Delete(cmd.Context(), args[0]); err != nil {
+				if err := reg.Delete(cmd.Context(), id); err != nil {
 					return err
 				}
 				after, err := reg.Floor(cmd.Context())
 				if err != nil {
 					return err
 				}
-				return a.emit(map[string]any{"deleted": args[0], "floor_before": before.Release, "floor_after": after.Release}, func(w io.Writer) {
-					fmt.Fprintf(w, "Deleted instance %s.\n", args[0])
+				v := map[string]any{"deleted": id, "was": in.State, "fenced": live, "floor_before": before.Release, "floor_after": after.Release}
+				return a.emit(v, func(w io.Writer) {
+					fmt.Fprintf(w, "Deleted instance %s.\n", id)
+					if live {
+						how := "at its next heartbeat"
+						if a.natsURL != "" {
+							how = "now (the delete was announced on NATS), at the latest at its next heartbeat"
+						}
+						fmt.Fprintf(w, "It was %s: its process (host %s, pid %d, incarnation %d) is fenced %s: it withdraws its endpoints and stops acting.\n", in.State, in.Host, in.PID, in.Incarnation, how)
+					}
 					if after.Release != before.Release {
 						fmt.Fprintf(w, "The floor rose from release %d to %d.\n", before.Release, after.Release)
 					}
@@ -110,6 +134,7 @@ func (a *app) servicesCommand() *cobra.Command {
 			})
 		},
 	}
+	del.Flags().BoolVar(&force, "force", false, "delete an instance that is up or draining; its process is fenced and stops serving within one heartbeat")
 
 	floor := &cobra.Command{
 		Use:   "floor",
