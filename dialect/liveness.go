@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -205,6 +206,20 @@ func (s *Session) Close() error {
 		_ = os.Remove(f.Name())
 		_ = f.Close()
 		delete(s.files, key)
+	}
+	// Release each token before dropping the connection: the server
+	// ends a closed session a moment later, and a successor checking
+	// right away must already find them free.
+	if s.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for key := range s.held {
+			if s.db.Dialect.Name() == Postgres {
+				_, _ = s.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, pgLockID(key))
+			} else {
+				_, _ = s.conn.ExecContext(ctx, `SELECT RELEASE_LOCK(`+mysqlLockName+`)`, mysqlKey(key))
+			}
+		}
+		cancel()
 	}
 	s.held = map[string]bool{}
 	s.dropConn()

@@ -42,8 +42,10 @@ const probeTimeout = time.Second
 
 func tokenKey(id string, inc int64) string { return fmt.Sprintf("incarnation:%s:%d", id, inc) }
 
-// Incarnation returns the incarnation this registry registered for id, if
-// it did and it has not deregistered or been fenced since.
+// Incarnation returns the incarnation this registry last registered for
+// id, if it registered one. It stays known after a deregistration or a
+// fence, so that heartbeats and deregistrations of id from this process
+// remain guarded.
 func (r *Registry) Incarnation(id string) (int64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -57,7 +59,6 @@ func (r *Registry) Incarnation(id string) (int64, bool) {
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.held = map[string]int64{}
 	if r.live == nil {
 		return nil
 	}
@@ -66,7 +67,27 @@ func (r *Registry) Close() error {
 	return err
 }
 
+// tokenGrace is how long a refused registration keeps checking a
+// predecessor's token: a killed process's database session or NATS
+// connection ends a moment after the process, and its successor often
+// starts within that moment.
+const tokenGrace = 300 * time.Millisecond
+
 func (r *Registry) register(ctx context.Context, in Instance, cfg registerConfig) (Instance, error) {
+	for deadline := time.Now().Add(tokenGrace); ; {
+		out, err := r.registerOnce(ctx, in, cfg)
+		if !errors.Is(err, ErrDuplicateInstance) || time.Now().After(deadline) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerConfig) (Instance, error) {
 	if err := in.normalize(); err != nil {
 		return in, fmt.Errorf("services: register: %w", err)
 	}
@@ -297,13 +318,13 @@ func (r *Registry) release(ctx context.Context, key string) {
 	}
 }
 
-// forget drops incarnation inc of id from what this registry holds.
+// forget releases the liveness token of incarnation inc of id, once it
+// deregistered or was fenced. The registry still remembers inc as the one
+// it registered, so a later Heartbeat or Deregister of id from this process
+// stays guarded and never touches a successor's row.
 func (r *Registry) forget(ctx context.Context, id string, inc int64) {
 	r.mu.Lock()
 	mine := r.held[id] == inc && inc != 0
-	if mine {
-		delete(r.held, id)
-	}
 	r.mu.Unlock()
 	if mine {
 		r.release(context.WithoutCancel(ctx), tokenKey(id, inc))

@@ -344,7 +344,7 @@ func (r *Remote) Register(ctx context.Context, in Instance, opts ...RegisterOpti
 	old, had := r.held[in.ID]
 	r.held[in.ID] = remoteHold{inc: reply.Incarnation, sub: sub}
 	r.mu.Unlock()
-	if had {
+	if had && old.sub != nil {
 		_ = old.sub.Unsubscribe()
 	}
 	return nil
@@ -358,13 +358,14 @@ func (r *Remote) Incarnation(id string) (int64, bool) {
 	return h.inc, ok
 }
 
-// forget stops answering for incarnation inc of id.
+// forget stops answering for incarnation inc of id; the incarnation stays
+// known, so later calls for id from this process stay guarded.
 func (r *Remote) forget(id string, inc int64) {
 	r.mu.Lock()
 	h, ok := r.held[id]
-	mine := ok && h.inc == inc
+	mine := ok && h.inc == inc && h.sub != nil
 	if mine {
-		delete(r.held, id)
+		r.held[id] = remoteHold{inc: inc}
 	}
 	r.mu.Unlock()
 	if mine {
