@@ -218,6 +218,10 @@ func (e *RemoteError) Error() string {
 	return fmt.Sprintf("remote registry %s failed (code %s): %s", e.Op, e.Code, e.Message)
 }
 
+// ErrDisconnected means a Remote's NATS connection was not connected: the
+// request was not sent. Retry once nats.go has reconnected.
+var ErrDisconnected = errors.New("NATS disconnected")
+
 // Remote reaches the registry over NATS. It implements Reporter and Source.
 type Remote struct {
 	nc      *nats.Conn
@@ -255,6 +259,11 @@ func (r *Remote) Cluster() string { return r.cluster }
 func (r *Remote) call(ctx context.Context, op string, in, out any) error {
 	if err := CheckCluster(r.cluster); err != nil {
 		return fmt.Errorf("services: remote %s: %w", op, err)
+	}
+	if st := r.nc.Status(); st != nats.CONNECTED {
+		// Not sent now rather than kept in nats.go's reconnect buffer and
+		// run once NATS is back, after the caller gave up.
+		return fmt.Errorf("services: remote %s: %w (connection %s): not sent; nats.go reconnects by itself, retry once it has", op, ErrDisconnected, st)
 	}
 	b, err := json.Marshal(in)
 	if err != nil {

@@ -158,3 +158,48 @@ func TestPhaseChangeIsAnnounced(t *testing.T) {
 		t.Fatalf("a repeated phase was announced again: %s", msg.Data)
 	}
 }
+
+// While NATS is down a remote call fails at once, not sent, instead of
+// waiting in nats.go's reconnect buffer to run after its caller gave up;
+// once NATS is back it works again.
+func TestRemoteFailsFastWhileNATSIsDown(t *testing.T) {
+	ctx := context.Background()
+	ns := natstest.New(t)
+	dbNode := natstest.Connect(t, ns)
+	reg := newRegistry(t, dbtest.Open(t, dialect.SQLite), services.WithNATS(dbNode))
+	svc, err := services.Serve(dbNode, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop() }()
+	edge := natstest.Connect(t, ns)
+	remote := services.NewRemote(edge, reg.Cluster())
+	if err := remote.Register(ctx, inst("edge-1", 42)); err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for edge.IsConnected() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	err = remote.Heartbeat(ctx, "edge-1", services.Heartbeat{State: services.StateDraining})
+	if !errors.Is(err, services.ErrDisconnected) || time.Since(start) > time.Second {
+		t.Fatalf("heartbeat while NATS is down: %v after %s, want ErrDisconnected at once", err, time.Since(start))
+	}
+	if err := ns.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err = remote.Heartbeat(ctx, "edge-1", services.Heartbeat{}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remote never worked again after the restart: %v", err)
+		}
+	}
+	// The refused heartbeat was never sent, so it never ran.
+	if in, err := reg.Get(ctx, "edge-1"); err != nil || in.State != services.StateUp {
+		t.Fatalf("after the restart: %+v %v, want up (the draining heartbeat was refused)", in, err)
+	}
+}
