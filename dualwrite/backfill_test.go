@@ -78,7 +78,12 @@ func TestBackfillTerminatesUnderInserts(t *testing.T) {
 		}
 		// Writers acting on write-both insert rows above and below... above
 		// the bound, as fast as they can, for as long as the backfill runs.
-		ctx, stop := context.WithCancel(e.ctx)
+		// The writers stop on a flag, not by cancelling their context: a
+		// commit cancelled in flight can still land on the server after
+		// the writer returned, after the rows were counted.
+		ctx := e.ctx
+		var stopped atomic.Bool
+		stop := func() { stopped.Store(true) }
 		var wg sync.WaitGroup
 		var inserted atomic.Int64
 		next := atomic.Int64{}
@@ -87,7 +92,7 @@ func TestBackfillTerminatesUnderInserts(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for ctx.Err() == nil {
+				for !stopped.Load() && ctx.Err() == nil {
 					k := next.Add(1)
 					tx, err := db.BeginTxx(ctx, nil)
 					if err != nil {
