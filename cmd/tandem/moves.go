@@ -94,8 +94,8 @@ for a move the ledger knows. A plan (--plan, env TANDEM_PLAN, default
 ledger does not know yet, and must match what it records for the others.
 
 Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, phase not adjacent,
-invalid plan, a plan that differs from the recorded definition), 3 blocked (a gate is closed; the report says why), 4 the
-database could not be reached.`,
+invalid plan, a plan that differs from the recorded definition), 3 blocked
+(a gate is closed; the report says why), 4 the database could not be reached.`,
 	}
 	cmd.PersistentFlags().Int64Var(&mc.release, "release", 0, "release of this runner, recorded in the ledger")
 	cmd.AddCommand(mc.apply(), mc.show(), mc.list(), mc.advance(), mc.finalize(), mc.backfill(), mc.verify(), mc.sql())
