@@ -268,8 +268,8 @@ func printTransition(w io.Writer, tr dualwrite.Transition) {
 		fmt.Fprintf(w, "Move %s is already at %s: another runner advanced it from %s while this one waited; nothing changed\n", tr.Move, tr.To, from)
 		return
 	case tr.ByOther && tr.Other != nil:
-		fmt.Fprintf(w, "Move %s is at %s: another runner moved it from %s to %s at %s, after this command started; nothing changed (to go on to %s: tandem moves advance %s)\n",
-			tr.Move, tr.From, tr.Other.From, tr.Other.To, tr.Other.At.Format(time.RFC3339Nano), tr.To, tr.Move)
+		fmt.Fprintf(w, "Move %s is at %s: another runner moved it from %s to %s at %s, after this command started; nothing changed (to advance it from %s, run tandem moves advance %s again)\n",
+			tr.Move, tr.From, tr.Other.From, tr.Other.To, tr.Other.At.Format(time.RFC3339Nano), tr.From, tr.Move)
 		return
 	case tr.Already:
 		fmt.Fprintf(w, "Move %s is already at %s; nothing changed\n", tr.Move, tr.To)
