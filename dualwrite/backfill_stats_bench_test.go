@@ -17,7 +17,7 @@ import (
 	"github.com/tandem-go/tandem/services"
 )
 
-// BenchmarkBackfillUnanalysed measures, in one run on PostgreSQL, a
+// BenchmarkUnanalysedBackfill measures, in one run on PostgreSQL, a
 // backfill of TANDEM_BENCH_ROWS rows (default 1,000,000) on a table that
 // was loaded and never analysed (autovacuum is off for it, so it stays
 // that way) against the same backfill after ANALYZE. The planner has no
@@ -25,7 +25,7 @@ import (
 // bitmap scan of every row left, then a sort) makes each batch cost what
 // is left of the table. Run it once:
 //
-//	go test -run XXX -bench BenchmarkBackfillUnanalysed -benchtime 1x -timeout 30m ./dualwrite/
+//	go test -run XXX -bench BenchmarkUnanalysedBackfill -benchtime 1x -timeout 30m ./dualwrite/
 //
 // Three shapes, TANDEM_BENCH_PASSES times each (default 3; the two sides
 // alternate which goes first): "probe", a SQL transform over a key with
@@ -36,7 +36,7 @@ import (
 // rows/s, unanalysed over analysed, and the median of the per-pass ratios
 // (each pass runs both sides back to back, so load weighs on both alike). TANDEM_BENCH_SHAPES (a comma-separated
 // list, default all three) picks shapes.
-func BenchmarkBackfillUnanalysed(b *testing.B) {
+func BenchmarkUnanalysedBackfill(b *testing.B) {
 	rows := benchEnv(b, "TANDEM_BENCH_ROWS", 1_000_000)
 	passes := benchEnv(b, "TANDEM_BENCH_PASSES", 3)
 	for range b.N {
