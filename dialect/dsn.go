@@ -39,27 +39,30 @@ func (d DSN) String() string { return d.redacted }
 // contain the password and must not be printed.
 func (d DSN) Driver() (driver, source string) { return d.driver, d.source }
 
-// ParseDSN parses one of the documented DSN forms.
+// ParseDSN parses one of the documented DSN forms. Its errors (*DSNError)
+// never carry a secret: a DSN that parses is shown redacted, one that does
+// not is shown as its scheme only (see RedactDSN), with a hint.
 func ParseDSN(raw string) (DSN, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return DSN{}, &DSNError{DSN: "", Reason: "empty DSN"}
 	}
 	if strings.ContainsAny(raw, "\x00\n\r") {
-		return DSN{}, &DSNError{DSN: redactRaw(strings.NewReplacer("\x00", "", "\n", " ", "\r", " ").Replace(raw)), Reason: "contains a NUL or line break"}
+		return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "contains a NUL or line break"}
 	}
 	scheme, rest, hasScheme := strings.Cut(raw, "://")
-	if !hasScheme {
-		if strings.Contains(raw, ":") && !strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, ".") {
-			// Something like "postgres:foo": neither a path nor a URL.
-			return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "missing scheme:// (a bare value is read as a SQLite file path, which cannot contain ':')"}
+	if !hasScheme || !isScheme(scheme) {
+		if strings.ContainsAny(raw, ":@") && !strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, ".") {
+			// Something like "postgres//u:pw@h/db" or "u:pw@h/db": neither a
+			// path nor a URL, and possibly a password.
+			return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "missing scheme:// (write postgres://, mysql:// or sqlite:// in front; a bare value is read as a SQLite file path, which cannot contain ':' or '@')"}
 		}
 		return sqliteDSN(raw, raw)
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite", "sqlite3", "file":
 		if rest == "" {
-			return DSN{}, &DSNError{DSN: raw, Reason: "no file path after sqlite://"}
+			return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "no file path after sqlite://"}
 		}
 		path, _, _ := strings.Cut(rest, "?")
 		return sqliteDSN(raw, path)
@@ -68,17 +71,17 @@ func ParseDSN(raw string) (DSN, error) {
 	case "mysql", "mariadb":
 		return mysqlDSN(raw)
 	default:
-		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "unknown engine " + strings.ToLower(scheme) + ": want sqlite, postgres or mysql"}
+		return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "unknown engine " + strings.ToLower(scheme) + ": want sqlite, postgres or mysql"}
 	}
 }
 
 func sqliteDSN(raw, path string) (DSN, error) {
 	if strings.ContainsAny(path, "?#\x00") {
-		return DSN{}, &DSNError{DSN: raw, Reason: "SQLite path contains '?', '#' or NUL"}
+		return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "SQLite path contains '?', '#' or NUL"}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return DSN{}, &DSNError{DSN: raw, Reason: "cannot resolve path: " + err.Error()}
+		return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "cannot resolve the SQLite path (is the working directory still there?)"}
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
@@ -96,12 +99,9 @@ func sqliteDSN(raw, path string) (DSN, error) {
 }
 
 func postgresDSN(raw string) (DSN, error) {
-	u, err := url.Parse(raw)
+	u, err := parseServerURL(raw)
 	if err != nil {
-		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "not a valid URL (check for unescaped characters such as '%', '@' or spaces; percent-encode them in the password)"}
-	}
-	if u.Host == "" {
-		return DSN{}, &DSNError{DSN: redactURL(u), Reason: "no host"}
+		return DSN{}, err
 	}
 	if strings.Trim(u.Path, "/") == "" {
 		return DSN{}, &DSNError{DSN: redactURL(u), Reason: "no database name after the host"}
@@ -111,12 +111,9 @@ func postgresDSN(raw string) (DSN, error) {
 }
 
 func mysqlDSN(raw string) (DSN, error) {
-	u, err := url.Parse(raw)
+	u, err := parseServerURL(raw)
 	if err != nil {
-		return DSN{}, &DSNError{DSN: redactRaw(raw), Reason: "not a valid URL (check for unescaped characters such as '%', '@' or spaces; percent-encode them in the password)"}
-	}
-	if u.Host == "" {
-		return DSN{}, &DSNError{DSN: redactURL(u), Reason: "no host"}
+		return DSN{}, err
 	}
 	db := strings.Trim(u.Path, "/")
 	if db == "" || strings.Contains(db, "/") {
@@ -196,25 +193,24 @@ func urlSecrets(u *url.URL) []string {
 	return out
 }
 
-// redactRaw hides the password of a string that url.Parse rejected. URL
-// parsers split the userinfo at the last '@' before the path, so everything
-// between the first ':' and that '@' goes; the query is dropped, since it
-// may hold a password too.
-func redactRaw(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
+// badURLHint is what an error says of a server DSN that does not parse.
+const badURLHint = "not a valid URL (percent-encode special characters in the user and password: @ as %40, : as %3A, / as %2F, ? as %3F, # as %23, % as %25, a space as %20)"
+
+// parseServerURL parses a PostgreSQL or MySQL DSN, refusing every form in
+// which a password with unencoded special characters would be read as part
+// of the host, path, query or fragment (and so shown by Redacted): an '@'
+// after the host, or a '#' anywhere.
+func parseServerURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse's error quotes the whole input: never show it.
+		return nil, &DSNError{DSN: hiddenValue(raw), Reason: badURLHint}
 	}
-	rest, _, _ = strings.Cut(rest, "?")
-	hostEnd := strings.IndexAny(rest, "/")
-	authority := rest
-	if hostEnd >= 0 {
-		authority = rest[:hostEnd]
+	if strings.Contains(raw, "#") || strings.Contains(u.RawPath+u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Opaque != "" {
+		return nil, &DSNError{DSN: hiddenValue(raw), Reason: badURLHint}
 	}
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		if user, _, hasPw := strings.Cut(authority[:at], ":"); hasPw {
-			rest = user + ":" + redactedPassword + rest[at:]
-		}
+	if u.Host == "" {
+		return nil, &DSNError{DSN: redactURL(u), Reason: "no host"}
 	}
-	return scheme + "://" + rest
+	return u, nil
 }

@@ -17,6 +17,8 @@ var (
 	ErrBadIdentifier = errors.New("unsafe SQL identifier")
 	// ErrNoSuchFile means a SQLite file opened with MustExist is not there.
 	ErrNoSuchFile = errors.New("SQLite file does not exist")
+	// ErrBadURL means a server URL (such as a NATS URL) could not be parsed.
+	ErrBadURL = errors.New("bad server URL")
 	// ErrLocked means another runner holds tandem's lock and the wait timed out.
 	ErrLocked = errors.New("tandem lock held by another runner")
 )
@@ -32,6 +34,17 @@ func (e *DSNError) Error() string {
 }
 
 func (e *DSNError) Unwrap() error { return ErrBadDSN }
+
+// URLError describes a server URL that could not be used. URL shows only
+// its scheme: the rest may hold a password.
+type URLError struct {
+	URL    string
+	Reason string
+}
+
+func (e *URLError) Error() string { return fmt.Sprintf("bad URL %q: %s", e.URL, e.Reason) }
+
+func (e *URLError) Unwrap() error { return ErrBadURL }
 
 // ConnectError reports a database that could not be reached. Its message
 // names the redacted DSN and never carries the password.

@@ -17,7 +17,7 @@ func ExampleParseDSN() {
 	fmt.Println(err)
 	// Output:
 	// postgres postgres://app:xxxxx@db.internal:5432/orders?sslmode=disable
-	// bad database DSN "oracle://app@db/orders": unknown engine oracle: want sqlite, postgres or mysql (use sqlite:///abs/path.db, postgres://user:pass@host:port/db or mysql://user:pass@host:port/db)
+	// bad database DSN "oracle://...": unknown engine oracle: want sqlite, postgres or mysql (use sqlite:///abs/path.db, postgres://user:pass@host:port/db or mysql://user:pass@host:port/db)
 }
 
 func ExampleDialect_Quote() {

@@ -48,11 +48,24 @@ type Plan struct {
 	Moves   []move.Move `yaml:"moves" json:"moves"`
 }
 
-// ParsePlan reads a plan and validates every move in it.
+// MaxPlanSize is the largest plan ParsePlan reads: far above any real
+// application's moves, and small enough that a wrong file (a log, a dump)
+// is refused before it is held in memory.
+const MaxPlanSize = 16 << 20
+
+// ErrPlanTooLarge means a plan is larger than MaxPlanSize; it comes wrapped
+// in a *PlanError, so it matches ErrPlan too.
+var ErrPlanTooLarge = errors.New("plan larger than the limit")
+
+// ParsePlan reads a plan and validates every move in it. A plan larger than
+// MaxPlanSize is refused whole (ErrPlanTooLarge), never cut off.
 func ParsePlan(r io.Reader) (Plan, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(r, MaxPlanSize+1))
 	if err != nil {
 		return Plan{}, &PlanError{Reason: "cannot read", Err: err}
+	}
+	if len(data) > MaxPlanSize {
+		return Plan{}, &PlanError{Reason: fmt.Sprintf("larger than the %d MiB limit (split the moves over several plan files and record each with `tandem moves apply --plan FILE`)", MaxPlanSize>>20), Err: ErrPlanTooLarge}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

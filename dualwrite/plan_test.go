@@ -132,3 +132,51 @@ func TestStepsSQLGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePlanSizeLimit: a plan over the limit is refused whole, naming the
+// limit, where it used to be cut off and lose the moves after the cut.
+func TestParsePlanSizeLimit(t *testing.T) {
+	head := "version: 1\nmoves:\n  - {name: a, table: t, key: [id], old: x, new: {column: y}}\n"
+	tail := "  - {name: b, table: t, key: [id], old: x, new: {column: z}}\n"
+	pad := func(total int) string {
+		n := total - len(head) - len(tail)
+		line := "#" + strings.Repeat("p", 98) + "\n"
+		var b strings.Builder
+		b.WriteString(head)
+		for b.Len()+len(line) <= len(head)+n {
+			b.WriteString(line)
+		}
+		b.WriteString(strings.Repeat("#", len(head)+n-b.Len()-1) + "\n")
+		b.WriteString(tail)
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"at the limit", dualwrite.MaxPlanSize, true},
+		{"one byte over", dualwrite.MaxPlanSize + 1, false},
+		{"far over", dualwrite.MaxPlanSize + 5<<20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := pad(tc.size)
+			if len(src) != tc.size {
+				t.Fatalf("built %d bytes, want %d", len(src), tc.size)
+			}
+			p, err := dualwrite.ParsePlan(strings.NewReader(src))
+			if tc.ok {
+				if err != nil || len(p.Moves) != 2 {
+					t.Fatalf("got %d moves, %v; want both moves", len(p.Moves), err)
+				}
+				return
+			}
+			if !errors.Is(err, dualwrite.ErrPlanTooLarge) || !errors.Is(err, dualwrite.ErrPlan) {
+				t.Fatalf("err = %v, want ErrPlanTooLarge and ErrPlan", err)
+			}
+			if !strings.Contains(err.Error(), "16 MiB limit") {
+				t.Errorf("error does not name the limit: %v", err)
+			}
+		})
+	}
+}

@@ -47,6 +47,9 @@ not name on its command line.`,
 				cfg.DSN = a.dsn
 			}
 			if cmd.Flags().Changed("nats") {
+				if _, err := a.natsSecrets(); err != nil {
+					return err
+				}
 				cfg.NATSURL = a.natsURL
 			}
 			cfg.Logger = a.logger()

@@ -85,9 +85,9 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &blocked):
 		return exitBlocked
-	case errors.Is(err, dialect.ErrUnreachable):
+	case errors.Is(err, dialect.ErrUnreachable), errors.Is(err, errNATSUnreachable):
 		return exitUnreachable
-	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadIdentifier),
+	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadURL), errors.Is(err, dialect.ErrBadIdentifier),
 		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
 		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
 		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly):
@@ -135,6 +135,14 @@ safe yet), 4 database or NATS unreachable.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.dsn, "db", envOr("TANDEM_DB", defaultDSN), "database DSN (env TANDEM_DB)")
 	pf.StringVar(&a.natsURL, "nats", os.Getenv("TANDEM_NATS"), "NATS URL to announce registry changes on (env TANDEM_NATS); empty: caches refresh on their TTL")
+	// A default taken from the environment may hold a password: help shows
+	// where it came from and its redacted form, never the value itself.
+	if v := os.Getenv("TANDEM_DB"); v != "" {
+		pf.Lookup("db").DefValue = "(from TANDEM_DB) " + dialect.RedactDSN(v)
+	}
+	if v := os.Getenv("TANDEM_NATS"); v != "" {
+		pf.Lookup("nats").DefValue = "(from TANDEM_NATS) " + dialect.RedactURL(v)
+	}
 	pf.BoolVar(&a.json, "json", false, "print JSON for machines")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log what happens to stderr")
 	a.addPlanFlag(root)

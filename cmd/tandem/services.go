@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,10 +26,10 @@ func (a *app) registry(ctx context.Context) (reg *services.Registry, db *dialect
 	opts := []services.Option{services.WithLogger(a.logger())}
 	var nc *nats.Conn
 	if a.natsURL != "" {
-		nc, err = nats.Connect(a.natsURL, nats.Timeout(5*time.Second))
+		nc, err = a.connectNATS()
 		if err != nil {
 			db.Close()
-			return nil, nil, nil, fmt.Errorf("%w: NATS at %s: %v", dialect.ErrUnreachable, a.natsURL, err)
+			return nil, nil, nil, err
 		}
 		opts = append(opts, services.WithNATS(nc))
 	}
@@ -44,6 +46,51 @@ func (a *app) registry(ctx context.Context) (reg *services.Registry, db *dialect
 	}
 	return reg, db, closeFn, nil
 }
+
+// errNATSUnreachable means the NATS server of --nats could not be reached
+// (exit 4, as for the database, but named for what failed).
+var errNATSUnreachable = errors.New("NATS unreachable")
+
+// connectNATS connects to --nats. A URL that does not parse is bad input;
+// an unreachable server is exit 4. Neither error shows the URL's user,
+// password or token: only its scheme, host and port.
+func (a *app) connectNATS() (*nats.Conn, error) {
+	secrets, err := a.natsSecrets()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(a.natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, &natsError{url: dialect.RedactURL(a.natsURL), err: dialect.Scrub(err, secrets...)}
+	}
+	return nc, nil
+}
+
+// natsSecrets checks every URL of --nats and returns the secrets they
+// carry, for scrubbing errors; a URL that does not parse is bad input.
+func (a *app) natsSecrets() ([]string, error) {
+	var secrets []string
+	for _, one := range strings.Split(a.natsURL, ",") {
+		u, err := dialect.ParseServerURL(strings.TrimSpace(one))
+		if err != nil {
+			return nil, fmt.Errorf("--nats: %w", err)
+		}
+		secrets = append(secrets, dialect.URLSecrets(u)...)
+	}
+	return secrets, nil
+}
+
+// natsError is a NATS server that could not be reached; url is redacted.
+type natsError struct {
+	url string
+	err error
+}
+
+func (e *natsError) Error() string {
+	return fmt.Sprintf("cannot reach NATS at %s: %v (is the NATS server running and --nats right?)", e.url, e.err)
+}
+
+func (e *natsError) Unwrap() []error { return []error{errNATSUnreachable, e.err} }
 
 // withRegistry runs fn on the registry, opened for one command.
 func (a *app) withRegistry(ctx context.Context, fn func(reg *services.Registry) error) error {

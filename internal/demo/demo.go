@@ -494,7 +494,15 @@ func (r *run) connect(name string) (*nats.Conn, error) {
 		// nats.go prints asynchronous errors to stderr unless told otherwise.
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { r.log.Debug("nats", "conn", name, "err", err) }))
 	if err != nil {
-		return nil, fmt.Errorf("demo: connect to NATS at %s: %w", r.natsURL, err)
+		var secrets []string
+		for _, one := range strings.Split(r.natsURL, ",") {
+			u, perr := dialect.ParseServerURL(strings.TrimSpace(one))
+			if perr != nil {
+				return nil, fmt.Errorf("demo: NATS: %w", perr) // nats.go's error would quote the URL
+			}
+			secrets = append(secrets, dialect.URLSecrets(u)...)
+		}
+		return nil, fmt.Errorf("demo: connect to NATS at %s: %w", dialect.RedactURL(r.natsURL), dialect.Scrub(err, secrets...))
 	}
 	return nc, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
 	"github.com/tandem-go/tandem/internal/natstest"
@@ -16,9 +17,9 @@ import (
 
 // play runs the upgrade under load, then stops everything.
 func (r *run) play(ctx context.Context) {
-	nats := "embedded NATS at " + r.natsURL
+	nats := "embedded NATS at " + dialect.RedactURL(r.natsURL)
 	if r.ns == nil {
-		nats = "NATS at " + r.natsURL
+		nats = "NATS at " + dialect.RedactURL(r.natsURL)
 	}
 	r.tl.printf("setup: %s on %s, %s; %d seeded rows per table", r.engine, r.where, nats, r.s.seedRows)
 	r.tl.printf("moves: %s.price -> price_cents without triggers (releases 42 write both, 43 read new, 44 write new only); %s.price -> price_cents with triggers (release 42 carries every phase)",
