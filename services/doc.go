@@ -27,4 +27,16 @@
 // Nodes without database credentials take part through NATS: one node with
 // credentials runs Serve, the others use NewRemote, which implements the
 // same Reporter and Source interfaces as the Registry.
+//
+// An instance id names a role; each process start that registers it is an
+// incarnation (Instance.Incarnation). A new incarnation supersedes its
+// predecessor at once when the predecessor is provably dead: it
+// deregistered or was deleted, its heartbeat lapsed, or its liveness token
+// (a database session lock held by the registering process, or a Remote's
+// own NATS subject) is gone. The superseded record stays in
+// IncarnationsTable (PastIncarnations) for the gates that look back. A
+// second live process with the same id gets a *DuplicateError naming both.
+// An incarnation deleted or superseded is fenced: its heartbeats fail with
+// a *FencedError (ErrFenced), and KeepAlive tells the application, which
+// must stop serving and writing.
 package services

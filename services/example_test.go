@@ -2,6 +2,7 @@ package services_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,4 +68,45 @@ func ExampleChangedSubject() {
 	// tandem.3f9c2a7d10b4e865.services.changed
 	// tandem.3f9c2a7d10b4e865.registry.register
 	// true
+}
+
+// Each process start that registers an id is a new incarnation. A live
+// holder is refused; once it is gone (here its registry closes, as a crash
+// would end its session) the next one registers at once, and a heartbeat
+// of the old incarnation is told it is fenced.
+func ExampleRegistry_Register_incarnations() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "tandem-example")
+	defer os.RemoveAll(dir)
+	db, err := dialect.Open(ctx, "sqlite://"+filepath.Join(dir, "app.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	first, _ := services.New(ctx, db)
+	second, _ := services.New(ctx, db)
+	defer second.Close()
+	in := services.Instance{ID: "vol-a", Service: "volume", Host: "node-1", Release: 42}
+
+	_ = first.Register(ctx, in)
+	err = second.Register(ctx, in)
+	fmt.Println("while the first lives:", errors.Is(err, services.ErrDuplicateInstance))
+
+	_ = first.Close() // the first process dies
+	_ = second.Register(ctx, in)
+	now, _ := second.Get(ctx, "vol-a")
+	past, _ := second.PastIncarnations(ctx)
+	fmt.Println("incarnation", now.Incarnation, "superseded", past[0].Incarnation)
+
+	err = first.Heartbeat(ctx, "vol-a", services.Heartbeat{})
+	fmt.Println("the first is fenced:", errors.Is(err, services.ErrFenced))
+	// Output:
+	// while the first lives: true
+	// incarnation 2 superseded 1
+	// the first is fenced: true
 }

@@ -81,10 +81,10 @@ func apisText(apis []services.API) string {
 
 func printInstances(w io.Writer, ins []services.Instance, indent string) {
 	tw := table(w)
-	fmt.Fprintf(tw, "%sID\tSERVICE\tHOST\tRELEASE\tSTATE\tAPIS\tSTARTED\tLAST HEARTBEAT\n", indent)
+	fmt.Fprintf(tw, "%sID\tSERVICE\tHOST\tRELEASE\tSTATE\tAPIS\tSTARTED\tLAST HEARTBEAT\tINCARNATION\tPID\n", indent)
 	for _, in := range ins {
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", indent, in.ID, in.Service, in.Host, in.Release, in.State,
-			apisText(in.APIs), in.StartedAt.Format(time.RFC3339), ago(in.HeartbeatAt))
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", indent, in.ID, in.Service, in.Host, in.Release, in.State,
+			apisText(in.APIs), in.StartedAt.Format(time.RFC3339), ago(in.HeartbeatAt), in.Incarnation, in.PID)
 	}
 	tw.Flush()
 }

@@ -91,7 +91,10 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		opts = append(opts, rpcver.WithRegistry(reg, services.Instance{ID: *id, Service: "inventory", Host: host, Release: *release}, 5*time.Second))
+		opts = append(opts, rpcver.WithRegistry(reg, services.Instance{ID: *id, Service: "inventory", Host: host, Release: *release}, 5*time.Second),
+			// Deleted or superseded: the server has withdrawn its
+			// endpoints; exit rather than linger.
+			rpcver.WithOnFenced(func(error) { stop() }))
 	}
 	srv, err := rpcver.NewServer(nc, api, opts...)
 	if err != nil {
@@ -109,6 +112,9 @@ func run() error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	if err := srv.FencedErr(); err != nil {
+		return err // says why: deleted, or which process took the id over
 	}
 	fmt.Println("drained and deregistered")
 	return nil
