@@ -100,6 +100,13 @@ func TestStatusFromTheLedger(t *testing.T) {
 			withPlan := func(want int, args ...string) string {
 				return must(t, want, append([]string{"--db", dsn, "--plan", plan}, args...)...)
 			}
+			before := dbtest.Dump(t, db)
+			if out := withPlan(exitOK, "moves", "apply", "--dry-run"); strings.Count(out, "Would record move") != 4 {
+				t.Fatalf("apply --dry-run: %s", out)
+			}
+			if after := dbtest.Dump(t, db); after != before {
+				t.Fatalf("apply --dry-run changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
 			out := withPlan(exitOK, "moves", "apply")
 			for _, m := range []string{"cents_legacy", "cents_wb", "label_done", "label_wb"} {
 				if !strings.Contains(out, "Recorded move "+m) {
@@ -266,6 +273,13 @@ func TestPlanDrift(t *testing.T) {
 				if !strings.Contains(out, "releases.contracted: recorded 5, declared 6") || !strings.Contains(out, "tandem moves apply --plan "+later+" --amend cents_wb") {
 					t.Fatalf("%v with a drifted plan: %s", args, out)
 				}
+			}
+			before := dbtest.Dump(t, db)
+			if out := must(t, exitOK, "--db", dsn, "--plan", later, "moves", "apply", "--amend", "cents_wb", "--dry-run"); !strings.Contains(out, "Would amend move cents_wb: definition version 2") {
+				t.Fatalf("amend --dry-run: %s", out)
+			}
+			if after := dbtest.Dump(t, db); after != before {
+				t.Fatalf("apply --amend --dry-run changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 			out := must(t, exitOK, "--db", dsn, "--plan", later, "moves", "apply", "--amend", "cents_wb", "--note", "contract ships later")
 			if !strings.Contains(out, "Amended move cents_wb: definition version 2") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -22,13 +23,15 @@ type applied struct {
 	Version int64  `json:"version"`
 	Digest  string `json:"digest"`
 	Change  string `json:"change,omitempty"`
+	DryRun  bool   `json:"dry_run,omitempty"`
 }
 
 func (mc *movesCmd) apply() *cobra.Command {
 	var amend []string
 	var note string
+	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "apply [--amend NAME --note WHY]",
+		Use:   "apply [--amend NAME --note WHY] [--dry-run]",
 		Short: "Record the plan's moves in the ledger; every later command reads them from there",
 		Long: `Record the definition of every move of the plan (--plan, env TANDEM_PLAN,
 default ./tandem-plan.yaml) that the ledger does not know yet, and check the
@@ -68,6 +71,13 @@ them). Running it again changes nothing.`,
 			if err != nil {
 				return err
 			}
+			if dryRun {
+				out, err := mc.applyPlan(ctx, db, moves, before, amend)
+				if err != nil {
+					return err
+				}
+				return mc.a.emit(out, func(w io.Writer) { printApplied(w, out) }, nil)
+			}
 			if _, err := dualwrite.New(ctx, db, moves, opts...); err != nil {
 				return movesError(err)
 			}
@@ -89,23 +99,59 @@ them). Running it again changes nothing.`,
 				}
 				out = append(out, a)
 			}
-			return mc.a.emit(out, func(w io.Writer) {
-				for _, a := range out {
-					switch a.Action {
-					case "recorded":
-						fmt.Fprintf(w, "Recorded move %s (definition version %d, digest %.12s)\n", a.Move, a.Version, a.Digest)
-					case "amended":
-						fmt.Fprintf(w, "Amended move %s: definition version %d, digest %.12s: %s\n", a.Move, a.Version, a.Digest, a.Change)
-					default:
-						fmt.Fprintf(w, "Move %s is as recorded (definition version %d, digest %.12s)\n", a.Move, a.Version, a.Digest)
-					}
-				}
-			}, nil)
+			return mc.a.emit(out, func(w io.Writer) { printApplied(w, out) }, nil)
 		},
 	}
 	cmd.Flags().StringArrayVar(&amend, "amend", nil, "record the plan's definition of this move as an amendment (repeatable)")
 	cmd.Flags().StringVar(&note, "note", "", "why the amendment, recorded in the history")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be recorded or amended, change nothing")
 	return cmd
+}
+
+func printApplied(w io.Writer, out []applied) {
+	for _, a := range out {
+		recorded, amended := "Recorded", "Amended"
+		if a.DryRun {
+			recorded, amended = "Would record", "Would amend"
+		}
+		switch a.Action {
+		case "recorded":
+			fmt.Fprintf(w, "%s move %s (definition version %d, digest %.12s)\n", recorded, a.Move, a.Version, a.Digest)
+		case "amended":
+			fmt.Fprintf(w, "%s move %s: definition version %d, digest %.12s: %s\n", amended, a.Move, a.Version, a.Digest, a.Change)
+		default:
+			fmt.Fprintf(w, "Move %s is as recorded (definition version %d, digest %.12s)\n", a.Move, a.Version, a.Digest)
+		}
+	}
+}
+
+// applyPlan says what apply would do, reading only: each move is checked
+// on its own against the ledger, and a drift is reported as the amendment
+// it would be when --amend names the move and every change is safe.
+func (mc *movesCmd) applyPlan(ctx context.Context, db *dialect.DB, moves []move.Move, before map[string]int64, amend []string) ([]applied, error) {
+	var out []applied
+	for _, m := range moves {
+		a := applied{Move: m.Name, Version: before[m.Name], Digest: dualwrite.Digest(m), Action: "unchanged", DryRun: true}
+		_, err := dualwrite.Load(ctx, db, []move.Move{m}, mc.a.planSource())
+		var de *dualwrite.DriftError
+		switch {
+		case errors.As(err, &de) && slices.Contains(amend, m.Name) && !de.Refused():
+			parts := make([]string, len(de.Fields))
+			for i, f := range de.Fields {
+				parts[i] = f.String()
+			}
+			a.Action, a.Version, a.Change = "amended", a.Version+1, strings.Join(parts, "; ")
+		case err != nil:
+			if de != nil {
+				de.Amending = slices.Contains(amend, m.Name)
+			}
+			return nil, movesError(err)
+		case a.Version == 0:
+			a.Action, a.Version = "recorded", 1
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func latestVersions(ctx context.Context, db *dialect.DB) (map[string]int64, error) {
