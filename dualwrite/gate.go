@@ -191,8 +191,15 @@ func waitBlocker(lag []InstanceRef, what, then string) Blocker {
 		Message: fmt.Sprintf("%d instance(s) %s: %s; %s", len(lag), what, instanceList(lag), then)}
 }
 
-// upgradeOrDelete is what to do about instances a gate waits for.
-const upgradeOrDelete = "upgrade or restart them, or delete the ones that will not return (tandem services delete ID)"
+// upgradeOrDelete is what to do about instances a gate waits for, with
+// the exact command for each.
+func upgradeOrDelete(lag []InstanceRef) string {
+	cmds := make([]string, len(lag))
+	for i, r := range lag {
+		cmds[i] = "tandem services delete " + r.ID
+	}
+	return "upgrade or restart them, or delete the ones that will not return (" + strings.Join(cmds, "; ") + ")"
+}
 
 func noRegistry(why string) Blocker {
 	return Blocker{Kind: BlockRegistry, Message: "no registry configured: " + why + " (use WithRegistry)"}
@@ -246,7 +253,7 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 			if m.Triggers && to == move.Contracted {
 				want = "write-new"
 			}
-			block(waitBlocker(lag, "do not act on "+want+" yet", upgradeOrDelete))
+			block(waitBlocker(lag, "do not act on "+want+" yet", upgradeOrDelete(lag)))
 		}
 	}
 	triggersOK := func() error {
@@ -366,7 +373,7 @@ func (mg *Manager) opGate(ctx context.Context, in gateInput, op string) (Gate, e
 			// Rows a legacy writer changes after the backfill passed
 			// them would keep a stale new: wait for everyone.
 			if lag := lagging(in.snap, m, func(p move.Phase) bool { return p >= move.WriteBoth }); len(lag) > 0 {
-				return done(waitBlocker(lag, "do not write both yet", "the backfill starts when every instance acts on write-both: "+upgradeOrDelete))
+				return done(waitBlocker(lag, "do not write both yet", "the backfill starts when every instance acts on write-both: "+upgradeOrDelete(lag)))
 			}
 		}
 	case OpReverseBackfill:
@@ -392,7 +399,7 @@ func (mg *Manager) opGate(ctx context.Context, in gateInput, op string) (Gate, e
 			return done(noRegistry("finalize must record the floor with the registry"))
 		}
 		if lag := lagging(in.snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
-			return done(waitBlocker(lag, "do not act on write-new yet", upgradeOrDelete))
+			return done(waitBlocker(lag, "do not act on write-new yet", upgradeOrDelete(lag)))
 		}
 	default:
 		return g, fmt.Errorf("dualwrite: no gate for %q", op)

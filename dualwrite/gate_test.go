@@ -353,6 +353,9 @@ func TestEveryGateListsInstancesInOneOrder(t *testing.T) {
 				if ia < 0 || ia > ib || ib > ic {
 					t.Errorf("%s: message order: %s", what, b.Message)
 				}
+				if strings.Contains(b.Message, "upgrade or restart") && !strings.Contains(b.Message, "(tandem services delete a; tandem services delete b; tandem services delete c)") {
+					t.Errorf("%s: no exact commands: %s", what, b.Message)
+				}
 			}
 			if strings.Join(got, ",") != "a,b,c" {
 				t.Errorf("%s: instances %v, want a,b,c (%v)", what, got, err)
