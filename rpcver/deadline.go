@@ -21,10 +21,11 @@ import (
 // caller has given up on, and may have retried, stops instead of
 // committing after the retry.
 //
-// The budget starts when the server dispatches the request: time spent on
-// the wire and queued behind earlier requests of the same endpoint is not
-// subtracted, so the handler may run slightly past the caller's deadline,
-// never for longer than the caller's whole budget.
+// The budget starts when the request reaches the server: time spent
+// waiting there for a handler (behind earlier requests of the endpoint) is
+// subtracted, and a request whose budget is gone when its turn comes does
+// not run. Only the time on the wire is not, which the rounding down of
+// the subject's token more than covers for a caller's deadline.
 const TimeoutHeader = "Tandem-Timeout"
 
 // maxTimeoutDigits bounds the header's value to 9 digits (about 11.5 days),
@@ -50,9 +51,10 @@ func parseTimeout(s string) (time.Duration, bool) {
 // handlerContext is the context one request's handler runs under: the
 // server's, ended after the caller's remaining time (the subject's budget
 // token, or else the request's TimeoutHeader) or, when the request carries
-// neither, after the server's default handler timeout (none when zero). A
-// malformed header is a bad request.
-func handlerContext(dl *deadlines, budget time.Duration, hdr nats.Header, def time.Duration) (context.Context, context.CancelFunc, *requestError) {
+// neither, after the server's default handler timeout (none when zero),
+// counted from at, when the request reached the server. It has ended
+// already when that time has passed. A malformed header is a bad request.
+func handlerContext(dl *deadlines, at time.Time, budget time.Duration, hdr nats.Header, def time.Duration) (context.Context, context.CancelFunc, *requestError) {
 	d := def
 	if budget >= 0 {
 		d = budget
@@ -65,7 +67,7 @@ func handlerContext(dl *deadlines, budget time.Duration, hdr nats.Header, def ti
 	} else if d <= 0 {
 		return dl.parent, noCancel, nil
 	}
-	ctx, cancel := dl.context(d)
+	ctx, cancel := dl.until(at.Add(d), d)
 	return ctx, cancel, nil
 }
 
@@ -95,16 +97,14 @@ type deadlineSlot struct {
 // or with the server, and its timer is released then.
 func noCancel() {}
 
-// context returns a context of parent that ends d from now, give or take
-// d/32 early.
-func (dl *deadlines) context(d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
+// until returns a context of parent that ends at want, give or take d/32
+// early, d being the whole budget that ends then.
+func (dl *deadlines) until(want time.Time, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 || !time.Now().Before(want) {
 		// Already expired: no timer needed for the early answer.
 		ctx, cancel := context.WithDeadline(dl.parent, time.Time{})
 		return ctx, cancel
 	}
-	now := time.Now()
-	want := now.Add(d)
 	slot := &dl.slots[bits.Len64(uint64(d))]
 	if s := slot.Load(); s != nil && !s.at.After(want) && s.at.After(want.Add(-d>>5)) {
 		return s.ctx, noCancel

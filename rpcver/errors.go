@@ -2,6 +2,8 @@ package rpcver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -49,6 +51,7 @@ const (
 	CodeCannotBackport     = "422"
 	CodeInternal           = "500"
 	CodeFenced             = "503" // the server's instance was deleted or superseded
+	CodeUnavailable        = "503" // the server cannot take the request now (queue full, shutting down)
 	CodeDeadlineExceeded   = "504"
 	CodeUnsupportedVersion = "505"
 )
@@ -228,3 +231,18 @@ func (e *ObjectError) Error() string {
 }
 
 func (e *ObjectError) Unwrap() error { return ErrBadObject }
+
+// newErrorID names one handler failure: the caller gets the id, the
+// server's log the error under it, so the two can be matched without the
+// caller seeing the server's internals (SQL, hosts, file names).
+func newErrorID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// internalMessage is all a caller learns of a handler error that is no
+// StatusError.
+func internalMessage(id string) string {
+	return "internal error (error id " + id + "); the server's log has the details under this id"
+}

@@ -53,10 +53,17 @@ func RoundTrip(c *Client, s *Server, method string, req, resp proto.Message) err
 		return err
 	}
 	r := &loopRequest{subject: sa.budgeted[budgetBucket(c.timeout)], data: data}
-	s.serve(s.handlers[method], r)
+	s.serve(loopDispatcher, &queue{ep: s.handlers[method]}, job{r: r, at: time.Now()})
 	release(buf)
 	return c.decode(cm, &r.reply, resp, to)
 }
+
+// loopDispatcher answers a loopRequest in memory.
+var loopDispatcher = &dispatcher{send: func(r micro.Request, m *nats.Msg) {
+	lr := r.(*loopRequest)
+	lr.reply.Header = m.Header
+	lr.reply.Data = append([]byte(nil), m.Data...)
+}}
 
 // loopRequest is a micro.Request answered in memory. Like a publish, it
 // copies the response, since the server reuses its encode buffer.

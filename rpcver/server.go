@@ -34,6 +34,9 @@ type Server struct {
 	timeout  time.Duration // handler timeout when a request carries none
 	handlers map[string]*endpoint
 
+	concurrency int // workers per endpoint
+	queueLimit  int // requests waiting per endpoint
+
 	mu       sync.Mutex
 	state    int // 0 new, 1 started, 2 shut down
 	own      *nats.Conn
@@ -42,6 +45,7 @@ type Server struct {
 	ctx      context.Context // handlers' context, cancelled when a shutdown gives up waiting
 	cancel   context.CancelFunc
 	dl       *deadlines // handlers' deadline contexts, children of ctx
+	disp     *dispatcher
 	kaCancel context.CancelFunc
 	kaDone   chan error
 
@@ -70,6 +74,8 @@ type serverConfig struct {
 	timeout time.Duration
 	hb      func() services.Heartbeat
 	fenced  func(error)
+	workers int
+	queue   int
 }
 
 // ServerOption configures NewServer.
@@ -96,6 +102,18 @@ func WithHandlerTimeout(d time.Duration) ServerOption {
 	return func(c *serverConfig) { c.timeout = d }
 }
 
+// WithConcurrency runs up to n handlers of each endpoint at once (default
+// 1: an endpoint's requests are handled one at a time, in order, as
+// nats.go delivers them). Whatever n, a request's time counts from when it
+// reached the server, so one waiting for a busy handler never starts after
+// its caller gave up.
+func WithConcurrency(n int) ServerOption { return func(c *serverConfig) { c.workers = n } }
+
+// WithQueueLimit sets how many requests of an endpoint may wait for a
+// handler (default DefaultQueueLimit); one more is answered
+// CodeUnavailable at once.
+func WithQueueLimit(n int) ServerOption { return func(c *serverConfig) { c.queue = n } }
+
 // WithRegistry makes Start register inst, with this API added to its APIs,
 // through rep (a *services.Registry or a *services.Remote), heartbeat every
 // interval, and Shutdown report draining then deregister. A process that
@@ -121,7 +139,7 @@ func WithOnFenced(fn func(error)) ServerOption { return func(c *serverConfig) { 
 
 // NewServer returns a server of api over nc's NATS servers.
 func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
-	cfg := serverConfig{prefix: DefaultPrefix, log: slog.New(slog.DiscardHandler), every: 10 * time.Second}
+	cfg := serverConfig{prefix: DefaultPrefix, log: slog.New(slog.DiscardHandler), every: 10 * time.Second, workers: 1, queue: DefaultQueueLimit}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -133,6 +151,12 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	}
 	if cfg.timeout < 0 {
 		return nil, &DefinitionError{API: api.name, Where: "WithHandlerTimeout", Reason: "the handler timeout must not be negative"}
+	}
+	if cfg.workers < 1 {
+		return nil, &DefinitionError{API: api.name, Where: "WithConcurrency", Reason: fmt.Sprintf("%d workers per endpoint: at least 1 is needed", cfg.workers)}
+	}
+	if cfg.queue < 1 {
+		return nil, &DefinitionError{API: api.name, Where: "WithQueueLimit", Reason: fmt.Sprintf("a queue of %d requests: at least 1 is needed", cfg.queue)}
 	}
 	if cfg.rep != nil {
 		if cfg.inst.ID == "" || cfg.inst.Service == "" {
@@ -151,7 +175,8 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	}
 	return &Server{api: api, nc: nc, prefix: scoped(cfg.prefix, cluster), cluster: cluster, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every, hb: cfg.hb,
 		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()},
-		onFenced: cfg.fenced, fenced: make(chan struct{})}, nil
+		onFenced: cfg.fenced, fenced: make(chan struct{}),
+		concurrency: cfg.workers, queueLimit: cfg.queue}, nil
 }
 
 // Handle registers fn as the handler of method m. A method newer than the
@@ -262,11 +287,38 @@ func (s *Server) listen(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	// Answers go out on a second connection: draining the first delivers
+	// every request to the endpoints' queues and closes it, and the
+	// workers still answer what they took.
+	popts := opts
+	popts.Name += " answers"
+	popts.ClosedCB = nil
+	pub, err := popts.Connect()
+	if err != nil {
+		own.Close()
+		return fmt.Errorf("connect: %w", err)
+	}
 	cur, old := s.api.current, s.api.oldest
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.dl = &deadlines{parent: s.ctx}
+	disp := newDispatcher(s, pub)
+	handlers := map[string]micro.Handler{}
+	for _, name := range s.api.Methods() {
+		handlers[name] = disp.add(s.handlers[name])
+	}
+	// Until the dispatcher's workers are released, they wait; leave none
+	// behind when listening fails.
+	abandon := func() {
+		s.cancel()
+		disp.release()
+		own.Close()
+		pub.Close()
+	}
 	svc, err := micro.AddService(own, micro.Config{
-		Name:        s.api.name,
-		Version:     fmt.Sprintf("%d.%d.0", cur.Major, cur.Minor),
-		Description: fmt.Sprintf("%s API, versions %s to %s", s.api.name, old, cur),
+		StatsHandler: disp.stats,
+		Name:         s.api.name,
+		Version:      fmt.Sprintf("%d.%d.0", cur.Major, cur.Minor),
+		Description:  fmt.Sprintf("%s API, versions %s to %s", s.api.name, old, cur),
 		Metadata: map[string]string{
 			"tandem.api":     s.api.name,
 			"tandem.current": cur.String(),
@@ -276,14 +328,12 @@ func (s *Server) listen(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		own.Close()
+		abandon()
 		return err
 	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.dl = &deadlines{parent: s.ctx}
 	for _, name := range s.api.Methods() {
 		ep := s.handlers[name]
-		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) { s.serve(ep, r) }),
+		err := svc.AddEndpoint(name, handlers[name],
 			micro.WithEndpointSubject(endpointSubject(s.prefix, s.api.name, name, cur.Major)),
 			micro.WithEndpointMetadata(map[string]string{
 				"tandem.since":    ep.info.since.String(),
@@ -291,8 +341,7 @@ func (s *Server) listen(ctx context.Context) error {
 			}))
 		if err != nil {
 			_ = svc.Stop()
-			own.Close()
-			s.cancel()
+			abandon()
 			return fmt.Errorf("endpoint %s: %w", name, err)
 		}
 	}
@@ -301,11 +350,10 @@ func (s *Server) listen(ctx context.Context) error {
 	fcancel()
 	if err != nil {
 		_ = svc.Stop()
-		own.Close()
-		s.cancel()
+		abandon()
 		return fmt.Errorf("flush subscriptions: %w", err)
 	}
-	s.own, s.svc = own, svc
+	s.own, s.svc, s.disp = own, svc, disp
 	return nil
 }
 
@@ -380,6 +428,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.closed
 		errs = append(errs, fmt.Errorf("drain: %w", ctx.Err()))
 	}
+	// Every request delivered is queued or running now: let the workers
+	// finish and answer, then close the answers' connection.
+	if err := s.disp.stop(ctx); err != nil {
+		s.cancel()
+		errs = append(errs, fmt.Errorf("finish requests: %w", err))
+	}
+	s.disp.close()
 	s.cancel()
 	if s.rep != nil {
 		s.kaCancel()
@@ -399,51 +454,65 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// serve handles one request. Errors travel in micro's error headers; the
-// data of CodeUnsupportedVersion is the server's range as JSON.
-func (s *Server) serve(ep *endpoint, r micro.Request) {
+// serve handles one request a worker took from q. Errors travel in
+// micro's error headers; the data of CodeUnsupportedVersion is the
+// server's range as JSON. A handler error that is no StatusError reaches
+// the caller as CodeInternal with an id and nothing else; the server's
+// logger gets the error with that id.
+func (s *Server) serve(d *dispatcher, q *queue, j job) {
+	ep, r := q.ep, j.r
 	defer func() {
 		// A handler's panic fails its request, not the process.
 		if p := recover(); p != nil {
-			s.log.Error("rpcver: handler panicked", "api", s.api.name, "method", ep.info.name, "panic", p)
-			_ = r.Error(CodeInternal, fmt.Sprintf("handler panicked: %v", p), nil)
+			id := newErrorID()
+			s.log.Error("rpcver: handler panicked", "api", s.api.name, "method", ep.info.name, "error_id", id, "panic", p)
+			d.fail(q, r, CodeInternal, internalMessage(id), nil)
 		}
 	}()
 	if s.isFenced.Load() {
 		// Delivered before the endpoints were withdrawn: nothing runs
 		// for an instance that is no longer this process's.
-		_ = r.Error(CodeFenced, "this server's instance was deleted or superseded; retry on another server", nil)
+		d.fail(q, r, CodeFenced, "this server's instance was deleted or superseded; retry on another server", nil)
 		return
 	}
 	req, v, budget, rerr := ep.decode(r.Subject(), r.Data())
 	if rerr != nil {
-		_ = r.Error(rerr.code, rerr.msg, rerr.data)
+		d.fail(q, r, rerr.code, rerr.msg, rerr.data)
 		return
 	}
-	ctx, cancel, rerr := handlerContext(s.dl, budget, nats.Header(r.Headers()), s.timeout)
+	ctx, cancel, rerr := handlerContext(s.dl, j.at, budget, nats.Header(r.Headers()), s.timeout)
 	if rerr != nil {
-		_ = r.Error(rerr.code, rerr.msg, rerr.data)
+		d.fail(q, r, rerr.code, rerr.msg, rerr.data)
 		return
 	}
 	defer cancel()
-	if ctx.Err() == context.DeadlineExceeded {
-		// The caller's time ran out before the handler could start.
-		_ = r.Error(CodeDeadlineExceeded, "the caller's deadline passed before the handler started", nil)
+	if err := ctx.Err(); err != nil {
+		if err == context.DeadlineExceeded {
+			// The caller's time ran out before the handler could start,
+			// on the wire or waiting behind earlier requests.
+			q.expired.Add(1)
+			d.fail(q, r, CodeDeadlineExceeded, fmt.Sprintf("the caller's deadline passed before the handler started (the request waited %s at the server); it did not run",
+				time.Since(j.at).Round(time.Millisecond)), nil)
+			return
+		}
+		d.fail(q, r, CodeUnavailable, "the server is shutting down; the request did not run", nil)
 		return
 	}
 	resp, err := ep.fn(ctx, req)
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
-			_ = r.Error(se.Code, se.Message, nil)
+			d.fail(q, r, se.Code, se.Message, nil)
 			return
 		}
+		id := newErrorID()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == context.DeadlineExceeded {
-			_ = r.Error(CodeDeadlineExceeded, err.Error(), nil)
+			s.log.Info("rpcver: handler ran out of its caller's time", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)
+			d.fail(q, r, CodeDeadlineExceeded, "the handler ran out of the caller's time (error id "+id+")", nil)
 			return
 		}
-		s.log.Debug("rpcver: handler error", "api", s.api.name, "method", ep.info.name, "err", err)
-		_ = r.Error(CodeInternal, err.Error(), nil)
+		s.log.Error("rpcver: handler error", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)
+		d.fail(q, r, CodeInternal, internalMessage(id), nil)
 		return
 	}
 	if v != s.api.current {
@@ -451,16 +520,18 @@ func (s *Server) serve(ep *endpoint, r micro.Request) {
 		// no step handles stay on the wire; its protobuf keeps them as
 		// unknown fields, so a read-modify-write does not lose them.
 		if err := s.api.backport(resp.ProtoReflect(), ep.info.output, v, false); err != nil {
-			_ = r.Error(CodeCannotBackport, err.Error(), nil)
+			d.fail(q, r, CodeCannotBackport, err.Error(), nil)
 			return
 		}
 	}
 	data, buf, err := marshal(resp)
 	if err != nil {
-		_ = r.Error(CodeInternal, "encode response: "+err.Error(), nil)
+		id := newErrorID()
+		s.log.Error("rpcver: encode response", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)
+		d.fail(q, r, CodeInternal, internalMessage(id), nil)
 		return
 	}
-	_ = r.Respond(data)
+	d.respond(r, data)
 	release(buf)
 }
 
