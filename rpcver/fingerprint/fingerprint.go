@@ -257,11 +257,13 @@ func Check(cur Snapshot, f File) []Problem {
 		}
 		latest = &f.Versions[i]
 	}
-	// A new version: it must keep the wire with every recorded version, and
-	// its new fields must say they are new.
+	// A new version: it must keep the wire with every recorded version,
+	// keep what every recorded version of its major has, and its new fields
+	// must say they are new.
 	for i := range f.Versions {
-		out = append(out, wire(cur, f.Versions[i])...)
+		out = append(out, wire(cur, f.Versions[i], v)...)
 	}
+	out = append(out, removals(cur, f, v)...)
 	if latest != nil {
 		out = append(out, sinceCheck(cur, *latest, v)...)
 	}
@@ -315,8 +317,14 @@ func sameVersion(cur, rec Snapshot) []Problem {
 	return out
 }
 
-func wire(cur, rec Snapshot) []Problem {
+// wire checks that cur (at v) reads rec's messages as rec wrote them. A
+// field or enum value removed since a version of v's major is a problem of
+// its own (removals); one removed since an older major needs its number
+// reserved.
+func wire(cur, rec Snapshot, v services.Version) []Problem {
 	var out []Problem
+	rv, _ := services.ParseVersion(rec.Version)
+	olderMajor := rv.Major < v.Major
 	for _, name := range sortedKeys(rec.Messages) {
 		cm, ok := cur.Messages[name]
 		if !ok {
@@ -326,7 +334,7 @@ func wire(cur, rec Snapshot) []Problem {
 			nf, found := findField(cm.Fields, of.Number)
 			subj := fmt.Sprintf("%s field %d", name, of.Number)
 			switch {
-			case !found && !cur.reserved[name].Has(protoreflect.FieldNumber(of.Number)):
+			case !found && olderMajor && !cur.reserved[name].Has(protoreflect.FieldNumber(of.Number)):
 				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("%q (%s) was removed without reserving its number, as recorded in %s; add `reserved %d;`",
 					of.Name, of.Type, rec.Version, of.Number)})
 			case found && (nf.Type != of.Type || nf.Cardinality != of.Cardinality):
@@ -349,7 +357,7 @@ func wire(cur, rec Snapshot) []Problem {
 		for _, ov := range rec.Enums[name].Values {
 			subj := fmt.Sprintf("enum %s value %s", name, ov.Name)
 			_, sameNumber := findValue(ce.Values, ov.Number)
-			if !sameNumber && !cur.enumReserved[name].Has(protoreflect.EnumNumber(ov.Number)) {
+			if !sameNumber && olderMajor && !cur.enumReserved[name].Has(protoreflect.EnumNumber(ov.Number)) {
 				out = append(out, Problem{WireBreak, subj, fmt.Sprintf("number %d was removed without reserving it, as recorded in %s; add `reserved %d;` to the enum",
 					ov.Number, rec.Version, ov.Number)})
 			}
@@ -371,6 +379,73 @@ func wire(cur, rec Snapshot) []Problem {
 		}
 	}
 	return out
+}
+
+// removals reports each field and enum value that a recorded version of
+// v's major has and cur lacks, reserved or not, once, naming the newest
+// such version. Within a major every version talks to every other: a
+// client at that version may set the field (or send the value), and a
+// server at v would drop it as unknown, the silent loss versions exist to
+// prevent. So, like removing a method, it needs a new major.
+func removals(cur Snapshot, f File, v services.Version) []Problem {
+	var out []Problem
+	seen := map[string]bool{}
+	next := fmt.Sprintf("%d.0", v.Major+1)
+	for i := len(f.Versions) - 1; i >= 0; i-- {
+		rec := f.Versions[i]
+		rv, err := services.ParseVersion(rec.Version)
+		if err != nil || rv.Major != v.Major || !rv.Less(v) {
+			continue
+		}
+		for _, name := range sortedKeys(rec.Messages) {
+			cm, ok := cur.Messages[name]
+			if !ok {
+				continue // no longer used by the API: a removed or retyped method says so
+			}
+			for _, of := range rec.Messages[name].Fields {
+				key := fmt.Sprintf("%s %d", name, of.Number)
+				if _, found := findField(cm.Fields, of.Number); found || seen[key] {
+					continue
+				}
+				seen[key] = true
+				reserve := ""
+				if !cur.reserved[name].Has(protoreflect.FieldNumber(of.Number)) {
+					reserve = fmt.Sprintf(" with `reserved %d;`", of.Number)
+				}
+				out = append(out, Problem{WireBreak, fmt.Sprintf("%s field %d", name, of.Number), fmt.Sprintf(
+					"%q (%s, %s) was removed, but %s has it: a %s client that sets it would reach a %s server that drops it unread; removing a field, reserved or not, needs a new major version: keep the field (unused) or move the API to %s%s",
+					of.Name, of.Type, sinceText(of.Since), rec.Version, rec.Version, v, next, reserve)})
+			}
+		}
+		for _, name := range sortedKeys(rec.Enums) {
+			ce, ok := cur.Enums[name]
+			if !ok {
+				continue
+			}
+			for _, ov := range rec.Enums[name].Values {
+				key := fmt.Sprintf("enum %s %d", name, ov.Number)
+				if _, found := findValue(ce.Values, ov.Number); found || seen[key] {
+					continue
+				}
+				seen[key] = true
+				reserve := ""
+				if !cur.enumReserved[name].Has(protoreflect.EnumNumber(ov.Number)) {
+					reserve = fmt.Sprintf(" with `reserved %d;` in the enum", ov.Number)
+				}
+				out = append(out, Problem{WireBreak, fmt.Sprintf("enum %s value %s", name, ov.Name), fmt.Sprintf(
+					"number %d (%s) was removed, but %s has it: a %s peer that sends it would reach a %s one with no name for it; removing an enum value, reserved or not, needs a new major version: keep the value (unused) or move the API to %s%s",
+					ov.Number, sinceText(ov.Since), rec.Version, rec.Version, v, next, reserve)})
+			}
+		}
+	}
+	return out
+}
+
+func sinceText(since string) string {
+	if since == "" {
+		return "there from the first version"
+	}
+	return "since " + since
 }
 
 // sinceCheck: a field or method that the latest recorded version lacks must

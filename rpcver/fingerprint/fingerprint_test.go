@@ -1,7 +1,9 @@
 package fingerprint_test
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,6 +173,7 @@ func TestCheck(t *testing.T) {
 		a.thing = append(a.thing, field{name: "color", num: 3, typ: enumT, label: one})
 		a.color = []value{{"RED", 0, noVer}, {"GREEN", 1, noVer}}
 	})
+	withNote := with(base, func(a *api) { a.version = "1.1"; a.thing = append(a.thing, field{"note", 3, str, one, "1.1", ""}) })
 	bumped := func(a api, change func(*api)) api {
 		return with(a, func(a *api) { a.version = "1.1"; change(a) })
 	}
@@ -217,14 +220,27 @@ func TestCheck(t *testing.T) {
 			a.version = "1.1"
 			a.thing = a.thing[:1]
 			a.reserved = []int32{2}
+		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"field of 1.1 removed and reserved in 1.3", []api{base, withNote, with(withNote, func(a *api) { a.version = "1.2" })}, with(base, func(a *api) {
+			a.version = "1.3"
+			a.reserved = []int32{3}
+		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"field removed and reserved in a new major", []api{base}, with(base, func(a *api) {
+			a.version = "2.0"
+			a.thing = a.thing[:1]
+			a.reserved = []int32{2}
 		}), []fingerprint.Kind{fingerprint.NotRecorded}},
+		{"field removed without reserving in a new major", []api{base}, with(base, func(a *api) {
+			a.version = "2.0"
+			a.thing = a.thing[:1]
+		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
 		{"reserved number reused two versions later", []api{base, with(base, func(a *api) {
-			a.version = "1.1"
+			a.version = "2.0"
 			a.thing = a.thing[:1]
 			a.reserved = []int32{2}
 		})}, with(base, func(a *api) {
-			a.version = "1.2"
-			a.thing = []field{{"id", 1, str, one, noVer, ""}, {"count", 2, i64, one, "1.2", ""}}
+			a.version = "2.1"
+			a.thing = []field{{"id", 1, str, one, noVer, ""}, {"count", 2, i64, one, "2.1", ""}}
 		}), []fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
 		{"method removed", []api{withMethod}, with(withMethod, func(a *api) { a.version = "1.2"; a.methods = nil }),
 			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
@@ -240,7 +256,12 @@ func TestCheck(t *testing.T) {
 		{"enum value removed without reserving", []api{colored}, bumped(colored, func(a *api) { a.color = a.color[:1] }),
 			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
 		{"enum value removed and reserved", []api{colored}, bumped(colored, func(a *api) { a.color = a.color[:1]; a.colorReserved = []int32{1} }),
-			[]fingerprint.Kind{fingerprint.NotRecorded}},
+			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
+		{"enum value removed and reserved in a new major", []api{colored}, with(colored, func(a *api) {
+			a.version = "2.0"
+			a.color = a.color[:1]
+			a.colorReserved = []int32{1}
+		}), []fingerprint.Kind{fingerprint.NotRecorded}},
 		{"enum value renumbered", []api{colored}, bumped(colored, func(a *api) { a.color[1] = value{"GREEN", 5, "1.1"} }),
 			[]fingerprint.Kind{fingerprint.WireBreak, fingerprint.NotRecorded}},
 		{"enum value renumbered, old number reserved", []api{colored}, bumped(colored, func(a *api) {
@@ -290,13 +311,67 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestProblemText: a problem tells the developer what to do.
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestProblemText: a problem tells the developer what to do: the removal
+// problems name the field or value, the version that has it, and the
+// next step. The texts are golden (testdata/removals.golden; -update
+// rewrites it).
 func TestProblemText(t *testing.T) {
-	f := record(t, fingerprint.File{}, base)
-	cur, _ := fingerprint.Compute(build(t, with(base, func(a *api) { a.version = "1.1"; a.thing = a.thing[:1] })))
-	ps := fingerprint.Check(cur, f)
-	if len(ps) == 0 || !strings.Contains(ps[0].String(), "reserved 2;") || !strings.Contains(ps[0].String(), `"name"`) {
-		t.Fatalf("problems %v, want one naming the field and `reserved 2;`", ps)
+	withNote := with(base, func(a *api) { a.version = "1.1"; a.thing = append(a.thing, field{"note", 3, str, one, "1.1", ""}) })
+	colored := with(base, func(a *api) {
+		a.version = "1.1"
+		a.thing = append(a.thing, field{name: "color", num: 3, typ: enumT, label: one, since: "1.1"})
+		a.color = []value{{"RED", 0, noVer}, {"GREEN", 1, noVer}, {"BLUE", 2, "1.1"}}
+	})
+	tests := []struct {
+		name    string
+		history []api
+		now     api
+	}{
+		{"field removed without reserving", []api{base}, with(base, func(a *api) { a.version = "1.1"; a.thing = a.thing[:1] })},
+		{"field of 1.1 removed and reserved in 1.3", []api{base, withNote, with(withNote, func(a *api) { a.version = "1.2" })},
+			with(base, func(a *api) { a.version = "1.3"; a.reserved = []int32{3} })},
+		{"field removed without reserving in 2.0", []api{base}, with(base, func(a *api) { a.version = "2.0"; a.thing = a.thing[:1] })},
+		{"enum value of 1.1 removed and reserved in 1.2", []api{base, colored},
+			with(colored, func(a *api) { a.version = "1.2"; a.color = a.color[:2]; a.colorReserved = []int32{2} })},
+		{"enum value removed without reserving", []api{base, colored},
+			with(colored, func(a *api) { a.version = "1.2"; a.color = []value{{"RED", 0, noVer}, {"BLUE", 2, "1.1"}} })},
+	}
+	var got strings.Builder
+	for _, tc := range tests {
+		var f fingerprint.File
+		for _, h := range tc.history {
+			f = record(t, f, h)
+		}
+		cur, err := fingerprint.Compute(build(t, tc.now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&got, "== %s\n", tc.name)
+		for _, p := range fingerprint.Check(cur, f) {
+			if p.Kind != fingerprint.NotRecorded {
+				fmt.Fprintf(&got, "%s\n", p)
+			}
+		}
+	}
+	path := filepath.Join("testdata", "removals.golden")
+	if *updateGolden {
+		if err := os.WriteFile(path, []byte(got.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./rpcver/fingerprint -run TestProblemText -update to write it)", err)
+	}
+	if got.String() != string(want) {
+		t.Fatalf("problem texts differ from %s (rerun with -update if the change is meant):\ngot:\n%s\nwant:\n%s", path, got.String(), want)
+	}
+	for _, must := range []string{`"note" (string, since 1.1) was removed, but 1.2 has it`, "needs a new major version", "move the API to 2.0", "reserved 2;", `"name"`} {
+		if !strings.Contains(got.String(), must) {
+			t.Errorf("problem texts lack %q", must)
+		}
 	}
 }
 
