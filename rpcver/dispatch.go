@@ -46,7 +46,7 @@ type queue struct {
 // dispatcher runs the endpoints' workers of one listening connection.
 type dispatcher struct {
 	s      *Server
-	own    *nats.Conn // the answers' connection
+	own    *nats.Conn    // the answers' connection
 	quit   chan struct{} // closed once no message can arrive any more
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -118,9 +118,12 @@ func (d *dispatcher) stop(ctx context.Context) error {
 	}
 }
 
-// close flushes the answers sent and closes their connection.
-func (d *dispatcher) close() {
-	_ = d.own.FlushTimeout(5 * time.Second)
+// close flushes the answers sent (while ctx lasts) and closes their
+// connection.
+func (d *dispatcher) close(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = d.own.FlushWithContext(fctx)
+	cancel()
 	d.own.Close()
 }
 

@@ -434,7 +434,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		errs = append(errs, fmt.Errorf("finish requests: %w", err))
 	}
-	s.disp.close()
+	s.disp.close(ctx)
 	s.cancel()
 	if s.rep != nil {
 		s.kaCancel()
