@@ -238,8 +238,22 @@ func (t *Tracker) end(s *moveState, p move.Phase, done bool) {
 // phase the lowest wins (a legacy write may still commit old only after a
 // refresh to write-both); above it, after a rollback, the highest (a
 // write-new write may still commit new only after a refresh to read-new).
+//
+// The held phase is read again after the counts, and the scan repeated if
+// it moved: read once, a refresh between the read and the scan could let
+// an operation begun at the new phase stand above a stale held phase and
+// be reported while one begun at the old phase still runs below it.
 func (s *moveState) reported() move.Phase {
-	held := move.Phase(s.held.Load()) // before the counts: see Begin
+	for {
+		held := move.Phase(s.held.Load()) // before the counts: see Begin
+		p := s.runningAround(held)
+		if move.Phase(s.held.Load()) == held {
+			return p
+		}
+	}
+}
+
+func (s *moveState) runningAround(held move.Phase) move.Phase {
 	for p := move.Legacy; p < held; p++ {
 		if s.running[p].Load() > 0 {
 			return p
