@@ -99,6 +99,8 @@ func TestQueuedRequestsDoNotOutliveCallers(t *testing.T) {
 			failedAt[i] = time.Now()
 		})
 	}
+	// The patient call queues behind them all.
+	waitFor(t, func() bool { return queueStats(t, srv, "PutItem").Waiting == queued })
 	patient := make(chan error, 1)
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -121,6 +123,10 @@ func TestQueuedRequestsDoNotOutliveCallers(t *testing.T) {
 	}
 	if err := <-patient; err != nil {
 		t.Fatalf("a queued call whose caller still waits: %v", err)
+	}
+	// The patient call came last, so every queued request has had its turn.
+	if qs := queueStats(t, srv, "PutItem"); qs.Waiting != 0 {
+		t.Fatalf("stats %+v: requests still wait after the last one was answered", qs)
 	}
 	ghosts := 0
 	for i := range queued {
@@ -160,13 +166,7 @@ func TestQueueLimit(t *testing.T) {
 		_, err := inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "waiting"}})
 		waiting <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for queueStats(t, srv, "PutItem").Waiting != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the second request never queued")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return queueStats(t, srv, "PutItem").Waiting == 1 })
 	_, err := inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "refused"}})
 	var re *rpcver.RemoteError
 	if !errors.As(err, &re) || re.Code != rpcver.CodeUnavailable || !strings.Contains(re.Description, "1 requests already wait") {
