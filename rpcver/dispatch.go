@@ -2,6 +2,7 @@ package rpcver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ type queue struct {
 // dispatcher runs the endpoints' workers of one listening connection.
 type dispatcher struct {
 	s      *Server
-	own    *nats.Conn    // the answers' connection
+	own    *nats.Conn    // the answers' connection once the requests' one drains
 	quit   chan struct{} // closed once no message can arrive any more
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -55,10 +56,16 @@ type dispatcher struct {
 	send func(r micro.Request, m *nats.Msg)
 }
 
-func newDispatcher(s *Server, own *nats.Conn) *dispatcher {
+// newDispatcher answers on reqs, the connection the requests came in on,
+// and on own once reqs is draining or closed (Shutdown drains it while
+// workers still answer what they took).
+func newDispatcher(s *Server, reqs, own *nats.Conn) *dispatcher {
 	return &dispatcher{s: s, own: own, quit: make(chan struct{}), queues: map[string]*queue{},
 		send: func(r micro.Request, m *nats.Msg) {
-			if m.Subject = r.Reply(); m.Subject != "" {
+			if m.Subject = r.Reply(); m.Subject == "" {
+				return
+			}
+			if err := reqs.PublishMsg(m); errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
 				_ = own.PublishMsg(m)
 			}
 		}}

@@ -287,9 +287,10 @@ func (s *Server) listen(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	// Answers go out on a second connection: draining the first delivers
-	// every request to the endpoints' queues and closes it, and the
-	// workers still answer what they took.
+	// Answers go out on the same connection, and on a second one once
+	// Shutdown drains the first: draining delivers every request to the
+	// endpoints' queues and closes it, and the workers still answer what
+	// they took.
 	popts := opts
 	popts.Name += " answers"
 	popts.ClosedCB = nil
@@ -301,7 +302,7 @@ func (s *Server) listen(ctx context.Context) error {
 	cur, old := s.api.current, s.api.oldest
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.dl = &deadlines{parent: s.ctx}
-	disp := newDispatcher(s, pub)
+	disp := newDispatcher(s, own, pub)
 	handlers := map[string]micro.Handler{}
 	for _, name := range s.api.Methods() {
 		handlers[name] = disp.add(s.handlers[name])
