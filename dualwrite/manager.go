@@ -158,6 +158,7 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
 	for _, name := range mg.order {
+		var res declaredAs
 		err := db.Dialect.Locked(ctx, db.DB, "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
 			if err := ensureLedger(ctx, q, db.Dialect, name, mg.release, mg.utc()); err != nil {
 				return fmt.Errorf("ledger row: %w", err)
@@ -166,7 +167,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 			if why, ok := mg.amends[name]; ok {
 				amend = &why
 			}
-			return recordMove(ctx, q, db.Dialect, mg.moves[name], mg.release, mg.utc(), mg.source, mg.amendCmd, amend)
+			var err error
+			res, err = recordMove(ctx, q, db.Dialect, mg.moves[name], mg.release, mg.utc(), mg.source, mg.amendCmd, amend)
+			return err
 		})
 		var de *DriftError
 		if errors.As(err, &de) {
@@ -174,6 +177,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("dualwrite: record move %s: %w", name, err)
+		}
+		if err := mg.adoptCurrent(name, res); err != nil {
+			return nil, err
 		}
 	}
 	if err := mg.addRecorded(ctx); err != nil {
@@ -205,11 +211,42 @@ func (mg *Manager) checkRecorded(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("dualwrite: %w", err)
 		}
-		if err := compareDefinition(mg.moves[name], def, row, mg.source, mg.amendCmd); err != nil {
+		res, err := checkDeclared(ctx, mg.db, mg.moves[name], def, row, mg.source, mg.amendCmd)
+		if err != nil {
+			var de *DriftError
+			if errors.As(err, &de) {
+				return err
+			}
+			return fmt.Errorf("dualwrite: %w", err)
+		}
+		if err := mg.adoptCurrent(name, res); err != nil {
 			return err
 		}
 	}
 	return mg.addRecorded(ctx)
+}
+
+// adoptCurrent makes a known older declaration act by the ledger's
+// current definition (see governing), and says so at Info: a process of
+// an earlier release of the rollout restarting after an amendment.
+func (mg *Manager) adoptCurrent(name string, res declaredAs) error {
+	if !res.older() {
+		return nil
+	}
+	g, fwd, bwd, err := governing(mg.moves[name], res.Current)
+	if err != nil {
+		return fmt.Errorf("dualwrite: move %s: %w", name, err)
+	}
+	mg.log.Info("dualwrite: known older declaration, acting by the recorded definition",
+		"move", name, "declared_version", res.Declared, "recorded_version", res.Current.Version, "source", mg.source)
+	if fwd || bwd {
+		if mg.goOnly == nil {
+			mg.goOnly = map[string]bool{}
+		}
+		mg.goOnly[name+"/forward"], mg.goOnly[name+"/backward"] = fwd, bwd
+	}
+	mg.moves[name] = g
+	return nil
 }
 
 // addRecorded adds, with WithRecorded, every move the ledger records that

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
@@ -125,56 +126,128 @@ func compareDefinition(m move.Move, def Definition, row ledgerRow, source string
 	return de
 }
 
+// declaredAs is what recordMove found for a declaration: the recorded
+// version it equals, and the ledger's current definition, which governs
+// what the process does. Declared below Current.Version is a known older
+// declaration: a process of an earlier release of the rollout, which may
+// start and acts by the current definition.
+type declaredAs struct {
+	Declared int64
+	Current  Definition
+}
+
+// older reports whether this is a known older declaration.
+func (r declaredAs) older() bool { return r.Declared != 0 && r.Declared < r.Current.Version }
+
+// olderVersion returns the earlier recorded version of a move whose
+// digest is digest, if any.
+func olderVersion(ctx context.Context, q dialect.Querier, name, digest string, below int64) (int64, bool, error) {
+	var v int64
+	err := q.GetContext(ctx, &v, q.Rebind(`SELECT version FROM `+DefinitionsTable+` WHERE move = ? AND digest = ? AND version < ? ORDER BY version DESC LIMIT 1`), name, digest, below)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read definitions of %s: %w", name, err)
+	}
+	return v, true, nil
+}
+
+// checkDeclared compares m with the move's current definition def: nil
+// and the version m equals when it is the current one or an earlier
+// recorded one, the *DriftError against the current one when it matches
+// no recorded version.
+func checkDeclared(ctx context.Context, q dialect.Querier, m move.Move, def Definition, row ledgerRow, source string, amendCmd func(string) string) (declaredAs, error) {
+	err := compareDefinition(m, def, row, source, amendCmd)
+	if err == nil {
+		return declaredAs{Declared: def.Version, Current: def}, nil
+	}
+	var de *DriftError
+	if !errors.As(err, &de) {
+		return declaredAs{}, err
+	}
+	v, ok, oerr := olderVersion(ctx, q, m.Name, Digest(m), def.Version)
+	if oerr != nil {
+		return declaredAs{}, oerr
+	}
+	if !ok {
+		return declaredAs{}, err
+	}
+	return declaredAs{Declared: v, Current: def}, nil
+}
+
 // recordMove records m's definition when the ledger has none, checks it
-// against the recorded one otherwise, and records an amendment when why
-// is set (amend) and every change is safe at the move's phase. The move's
-// ledger row is read on q, under the move's lock when the caller holds it.
-func recordMove(ctx context.Context, q dialect.Querier, d dialect.Dialect, m move.Move, release int64, now time.Time, source string, amendCmd func(string) string, amend *string) error {
+// against the recorded ones otherwise (see checkDeclared), and records an
+// amendment when why is set (amend) and every change is safe at the move's
+// phase. The move's ledger row is read on q, under the move's lock when
+// the caller holds it.
+func recordMove(ctx context.Context, q dialect.Querier, d dialect.Dialect, m move.Move, release int64, now time.Time, source string, amendCmd func(string) string, amend *string) (declaredAs, error) {
 	canon := Canonical(m)
 	def, ok, err := readDefinition(ctx, q, m.Name)
 	if err != nil {
-		return err
+		return declaredAs{}, err
 	}
 	if !ok {
-		err := insertDefinition(ctx, q, Definition{Move: m.Name, Version: 1, Digest: digestOf(canon), Canonical: string(canon), RecordedAt: now, Release: release})
-		if err == nil || !d.IsUniqueViolation(err) {
-			return err
+		first := Definition{Move: m.Name, Version: 1, Digest: digestOf(canon), Canonical: string(canon), RecordedAt: now, Release: release}
+		err := insertDefinition(ctx, q, first)
+		if err == nil {
+			return declaredAs{Declared: 1, Current: first}, nil
+		}
+		if !d.IsUniqueViolation(err) {
+			return declaredAs{}, err
 		}
 		// Another runner recorded it first: compare with theirs.
 		if def, _, err = readDefinition(ctx, q, m.Name); err != nil {
-			return err
+			return declaredAs{}, err
 		}
 	}
 	row, err := ledgerOrLegacy(ctx, q, d, m.Name)
 	if err != nil {
-		return err
+		return declaredAs{}, err
 	}
+	if amend == nil {
+		return checkDeclared(ctx, q, m, def, row, source, amendCmd)
+	}
+	// Amending compares with the current definition only: declaring an
+	// earlier version again on purpose records it as a new one.
 	err = compareDefinition(m, def, row, source, amendCmd)
 	var de *DriftError
-	if !errors.As(err, &de) || amend == nil {
-		return err
+	if !errors.As(err, &de) {
+		return declaredAs{Declared: def.Version, Current: def}, err
 	}
 	de.Amending = true
 	if de.Refused() {
-		return de
+		return declaredAs{}, de
 	}
 	if bytes.Equal([]byte(def.Canonical), canon) {
-		return nil
+		return declaredAs{Declared: def.Version, Current: def}, nil
 	}
-	note := changeNote(de.Fields, *amend)
-	if err := insertDefinition(ctx, q, Definition{Move: m.Name, Version: def.Version + 1, Digest: digestOf(canon), Canonical: string(canon), RecordedAt: now, Release: release, Change: note}); err != nil {
-		return fmt.Errorf("record amendment: %w", err)
+	next := Definition{Move: m.Name, Version: def.Version + 1, Digest: digestOf(canon), Canonical: string(canon), RecordedAt: now, Release: release, Change: changeNote(de.Fields, *amend)}
+	if err := recordAmendment(ctx, q, d, next, row.phase); err != nil {
+		return declaredAs{}, fmt.Errorf("record amendment: %w", err)
 	}
-	if ok, err := d.TableExists(ctx, q, HistoryTable); err != nil || !ok {
+	return declaredAs{Declared: next.Version, Current: next}, nil
+}
+
+// recordAmendment inserts an amended definition and its history row (a
+// transition from the move's phase to itself, with the change as note) in
+// one transaction on every engine: a failure between them leaves neither.
+func recordAmendment(ctx context.Context, q dialect.Querier, d dialect.Dialect, def Definition, at move.Phase) error {
+	return dialect.InTx(ctx, q, func(q dialect.Querier) error {
+		if err := insertDefinition(ctx, q, def); err != nil {
+			return err
+		}
+		if ok, err := d.TableExists(ctx, q, HistoryTable); err != nil || !ok {
+			return err
+		}
+		var seq int64
+		if err := q.GetContext(ctx, &seq, q.Rebind(`SELECT COALESCE(MAX(seq), 0) FROM `+HistoryTable+` WHERE move = ?`), def.Move); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, q.Rebind(`INSERT INTO `+HistoryTable+` (move, seq, from_phase, to_phase, at, app_release, note) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			def.Move, seq+1, at.String(), at.String(), def.RecordedAt, def.Release, def.Change)
 		return err
-	}
-	var seq int64
-	if err := q.GetContext(ctx, &seq, q.Rebind(`SELECT COALESCE(MAX(seq), 0) FROM `+HistoryTable+` WHERE move = ?`), m.Name); err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, q.Rebind(`INSERT INTO `+HistoryTable+` (move, seq, from_phase, to_phase, at, app_release, note) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		m.Name, seq+1, row.phase.String(), row.phase.String(), now, release, note)
-	return err
+	})
 }
 
 // ledgerOrLegacy reads a move's ledger row, or a legacy one when the move
@@ -193,25 +266,59 @@ func goAmendCommand(name string) string {
 }
 
 // recordDeclared records the definitions of moves the ledger does not
-// know and compares the others, for a Tracker: no DDL, and
-// nothing at all on a database where tandem's ledger does not exist yet.
-func recordDeclared(ctx context.Context, db *dialect.DB, moves []move.Move, release int64) error {
+// know and checks the others, for a Tracker: no DDL, and nothing at all on
+// a database where tandem's ledger does not exist yet (nil then). It
+// returns what each move was found declared as, in the order of moves.
+func recordDeclared(ctx context.Context, db *dialect.DB, moves []move.Move, release int64) ([]declaredAs, error) {
 	ok, err := definitionsReady(ctx, db, db.Dialect)
 	if err != nil || !ok {
-		return err
+		return nil, err
 	}
-	for _, m := range moves {
+	out := make([]declaredAs, len(moves))
+	for i, m := range moves {
 		// Under the move's lock, like every write of a definition: on
 		// PostgreSQL a duplicate insert would abort the lock holder's
 		// transaction.
 		err := db.Dialect.Locked(ctx, db.DB, "move:"+m.Name, time.Minute, func(ctx context.Context, q dialect.Querier) error {
-			return recordMove(ctx, q, db.Dialect, m, release, time.Now().UTC(), fmt.Sprintf("the Go declaration of release %d", release), goAmendCommand, nil)
+			var err error
+			out[i], err = recordMove(ctx, q, db.Dialect, m, release, time.Now().UTC(), fmt.Sprintf("the Go declaration of release %d", release), goAmendCommand, nil)
+			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// governing returns the move a process whose declaration m is a known
+// older one acts on: the ledger's current definition cur, with m's Go
+// transforms where cur has the same transform. Where it has another one
+// that needs Go, this build does not carry it: forwardGo or backwardGo
+// says so, and a backfill or verify needing it is refused (see
+// Manager.CheckTransform) rather than run with the old function.
+func governing(m move.Move, cur Definition) (g move.Move, forwardGo, backwardGo bool, err error) {
+	g, err = MoveFromDefinition([]byte(cur.Canonical))
+	if err != nil {
+		return g, false, false, err
+	}
+	changes, err := diffDefinitions([]byte(cur.Canonical), Canonical(m))
+	if err != nil {
+		return g, false, false, err
+	}
+	sameFwd, sameBwd := true, true
+	for _, c := range changes {
+		sameFwd = sameFwd && !strings.HasPrefix(c.Field, "forward")
+		sameBwd = sameBwd && !strings.HasPrefix(c.Field, "backward")
+	}
+	needFwd, needBwd := cur.NeedsGo()
+	if sameFwd {
+		g.Forward.Go = m.Forward.Go
+	}
+	if sameBwd {
+		g.Backward.Go = m.Backward.Go
+	}
+	return g, needFwd && !sameFwd, needBwd && !sameBwd, nil
 }
 
 // DefinitionRef names a recorded definition, for status.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +52,20 @@ type Tracker struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	stopErr  error
+
+	log *slog.Logger
+}
+
+// TrackerOption configures NewTracker.
+type TrackerOption func(*Tracker)
+
+// WithTrackerLogger sets the tracker's logger; it is silent by default.
+func WithTrackerLogger(l *slog.Logger) TrackerOption {
+	return func(t *Tracker) {
+		if l != nil {
+			t.log = l
+		}
+	}
 }
 
 // phaseCount is the number of phases; running counts are indexed by phase.
@@ -61,11 +77,18 @@ type moveState struct {
 	// done holds one func per phase, built once, so Begin allocates
 	// nothing.
 	done [phaseCount]func()
+	// declared and recorded are the definition versions the build
+	// declared and the ledger recorded as current at construction.
+	declared, recorded int64
 }
 
 // NewTracker reads the ledger once for the moves this build knows, after
-// checking each against its recorded definition (recording it when the
-// ledger has none): a differing declaration is refused with a *DriftError.
+// checking each against its recorded definitions (recording it when the
+// ledger has none): a declaration equal to none of the recorded versions
+// is refused with a *DriftError. One equal to an earlier version (a build
+// of an earlier release of the rollout, restarting after an amendment) is
+// a known older declaration: it starts, logged at Info, and the tracker
+// acts by the ledger's current definition (see DefinitionVersions).
 // It fails
 // with a *TooOldError (Starting) when release may not start on a move:
 //
@@ -79,32 +102,65 @@ type moveState struct {
 // adjacent phases run side by side and the gates wait for the instance.
 // A release that ships up to read-new, say, may start while the ledger is
 // at write-new. The error names the release to run.
-func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move) (*Tracker, error) {
+func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move, opts ...TrackerOption) (*Tracker, error) {
 	if err := move.ValidateAll(moves); err != nil {
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
+	}
+	t := &Tracker{db: db, release: release, moves: slices.Clone(moves), state: make(map[string]*moveState, len(moves)), stopped: make(chan struct{}),
+		log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(t)
 	}
 	// The build's declarations must be what the ledger records (and are
 	// recorded if it knows none): an instance acting on another transform
 	// or other releases than the operator's commands would be wrong.
-	if err := recordDeclared(ctx, db, moves, release); err != nil {
+	found, err := recordDeclared(ctx, db, moves, release)
+	if err != nil {
 		var de *DriftError
 		if errors.As(err, &de) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
-	t := &Tracker{db: db, release: release, moves: moves, state: make(map[string]*moveState, len(moves)), stopped: make(chan struct{})}
-	for _, m := range moves {
+	for i, m := range t.moves {
 		s := &moveState{}
 		for p := range s.done {
 			s.done[p] = func() { t.end(s, move.Phase(p), true) }
 		}
 		t.state[m.Name] = s
+		if found == nil {
+			continue
+		}
+		s.declared, s.recorded = found[i].Declared, found[i].Current.Version
+		if !found[i].older() {
+			continue
+		}
+		// The ledger's current definition governs: its releases and
+		// triggers decide the phase this build acts on.
+		cur, err := MoveFromDefinition([]byte(found[i].Current.Canonical))
+		if err != nil {
+			return nil, fmt.Errorf("dualwrite: tracker: move %s: %w", m.Name, err)
+		}
+		t.moves[i] = cur
+		t.log.Info("dualwrite: known older declaration, acting by the recorded definition",
+			"move", m.Name, "release", release, "declared_version", s.declared, "recorded_version", s.recorded)
 	}
 	if err := t.refresh(ctx, true); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// DefinitionVersions returns, for a move the tracker knows, the version of
+// its recorded definition that this build declared and the version the
+// ledger recorded as current when the tracker started (the one it acts
+// by); declared below recorded is a known older declaration. Both are 0
+// when the ledger records no definitions yet.
+func (t *Tracker) DefinitionVersions(name string) (declared, recorded int64) {
+	if s := t.state[name]; s != nil {
+		return s.declared, s.recorded
+	}
+	return 0, 0
 }
 
 // Refresh rereads the ledger. On error the phases stay as they were. A

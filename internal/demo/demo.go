@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
@@ -153,7 +152,6 @@ type run struct {
 	engine  dialect.Name
 	where   string // the database, for people
 	dsn     string // the database, to reopen it
-	dir     string // the temporary directory of a SQLite default
 	cleanup []func()
 
 	natsURL string
@@ -336,7 +334,6 @@ func (r *run) openDB(ctx context.Context) error {
 		if !r.cfg.Keep {
 			r.cleanup = append(r.cleanup, func() { _ = os.RemoveAll(dir) })
 		}
-		r.dir = dir
 		dsn = "sqlite://" + filepath.Join(dir, "demo.db")
 	}
 	parsed, err := dialect.ParseDSN(dsn)
@@ -432,25 +429,6 @@ func (r *run) seed(ctx context.Context, table string) error {
 		return fmt.Errorf("demo: seed %s: %w", table, err)
 	}
 	return nil
-}
-
-// keepPlan writes the demo's moves as a plan file, so that the kept
-// database can be inspected with tandem status and tandem moves.
-func (r *run) keepPlan() (string, error) {
-	dir := r.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "tandem-demo-plan-*")
-		if err != nil {
-			return "", err
-		}
-		dir = d
-	}
-	data, err := yaml.Marshal(dualwrite.Plan{Version: dualwrite.PlanVersion, Moves: r.moves})
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "tandem-plan.yaml")
-	return path, os.WriteFile(path, data, 0o644)
 }
 
 func seedID(i int) string   { return fmt.Sprintf("seed-%06d", i) }

@@ -116,11 +116,9 @@ func (r *run) play(ctx context.Context) {
 	r.tl.printf("load stopped, instances drained and deregistered")
 	if r.cfg.Keep {
 		r.tl.printf("kept the database: %s", r.where)
-		if plan, err := r.keepPlan(); err != nil {
-			r.tl.printf("could not write the plan file: %v", err)
-		} else {
-			r.tl.printf("inspect it: TANDEM_PLAN=%s tandem --db '%s' status", plan, r.where)
-		}
+		// The ledger records the moves' definitions: no plan file needed.
+		r.tl.printf("inspect it: tandem --db '%s' status", r.where)
+		r.tl.printf("its moves, as recorded: tandem --db '%s' moves show", r.where)
 	}
 	r.keys = keys
 }
