@@ -11,9 +11,11 @@
 //     release, description, proposed and applied times and SQL.
 //   - Definitions: each move's definition and digest, recorded in
 //     tandem_move_definitions the first time it is applied (New,
-//     NewTracker). It is the truth: a declaration that differs is refused
-//     with a *DriftError unless recorded on purpose (Amend), and Load
-//     rebuilds every recorded move without the application's code.
+//     NewTracker). It is the truth: a declaration that matches no recorded
+//     version is refused with a *DriftError unless recorded on purpose
+//     (Amend); one equal to an earlier version (an earlier release of the
+//     rollout) starts and acts by the current one; Load rebuilds every
+//     recorded move without the application's code.
 //   - Manager (operator side): Advance checks the transition's gate and
 //     applies its DDL under tandem's database lock; Backfill, Verify,
 //     Finalize, Status. A dry run prints the SQL and changes nothing.
