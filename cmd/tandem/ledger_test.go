@@ -286,6 +286,20 @@ func TestPlanDrift(t *testing.T) {
 				t.Fatalf("amend: %s", out)
 			}
 			must(t, exitOK, "--db", dsn, "--plan", later, "moves", "list")
+			// The plan as it was (an earlier recorded version) is accepted;
+			// the ledger's current version governs, and nothing is written.
+			before = dbtest.Dump(t, db)
+			for _, dry := range [][]string{{"--dry-run"}, nil} {
+				if out := must(t, exitOK, append([]string{"--db", dsn, "--plan", plan, "moves", "apply"}, dry...)...); !strings.Contains(out, "the plan declares definition version 1, an earlier one; the ledger's version 2") {
+					t.Fatalf("apply %v with the earlier plan: %s", dry, out)
+				}
+			}
+			if out, errOut, code := tandem(t, "--db", dsn, "--plan", plan, "status"); code == exitBadInput || strings.Contains(out+errOut, "differs") {
+				t.Fatalf("status with the earlier plan: exit %d\n%s%s", code, out, errOut)
+			}
+			if after := dbtest.Dump(t, db); after != before {
+				t.Fatalf("the earlier plan changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
 			var shown []struct {
 				Version int64 `json:"version"`
 				History []struct {

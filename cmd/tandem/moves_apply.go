@@ -19,8 +19,11 @@ import (
 // applied is what `moves apply` did to one move.
 type applied struct {
 	Move    string `json:"move"`
-	Action  string `json:"action"` // "recorded", "unchanged" or "amended"
+	Action  string `json:"action"` // "recorded", "unchanged", "amended" or "earlier"
 	Version int64  `json:"version"`
+	// Declared is, for "earlier", the earlier recorded version the plan
+	// equals: the ledger's Version governs.
+	Declared int64 `json:"declared_version,omitempty"`
 	Digest  string `json:"digest"`
 	Change  string `json:"change,omitempty"`
 	DryRun  bool   `json:"dry_run,omitempty"`
@@ -96,6 +99,10 @@ them). Running it again changes nothing.`,
 					a.Action = "recorded"
 				case prev < d.Version:
 					a.Action, a.Change = "amended", d.Change
+				default:
+					if err := earlier(ctx, db, &a, moves[slices.Index(names, d.Move)]); err != nil {
+						return err
+					}
 				}
 				out = append(out, a)
 			}
@@ -119,6 +126,8 @@ func printApplied(w io.Writer, out []applied) {
 			fmt.Fprintf(w, "%s move %s (definition version %d, digest %.12s)\n", recorded, a.Move, a.Version, a.Digest)
 		case "amended":
 			fmt.Fprintf(w, "%s move %s: definition version %d, digest %.12s: %s\n", amended, a.Move, a.Version, a.Digest, a.Change)
+		case "earlier":
+			fmt.Fprintf(w, "Move %s: the plan declares definition version %d, an earlier one; the ledger's version %d (digest %.12s) governs (`tandem moves show %s` prints it; --amend %s records the plan's as a new version)\n", a.Move, a.Declared, a.Version, a.Digest, a.Move, a.Move)
 		default:
 			fmt.Fprintf(w, "Move %s is as recorded (definition version %d, digest %.12s)\n", a.Move, a.Version, a.Digest)
 		}
@@ -148,10 +157,35 @@ func (mc *movesCmd) applyPlan(ctx context.Context, db *dialect.DB, moves []move.
 			return nil, movesError(err)
 		case a.Version == 0:
 			a.Action, a.Version = "recorded", 1
+		default:
+			if err := earlier(ctx, db, &a, m); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// earlier marks a as "earlier" when the plan's m is not the ledger's
+// current definition but equals an earlier recorded version: accepted,
+// and the current one governs.
+func earlier(ctx context.Context, db *dialect.DB, a *applied, m move.Move) error {
+	h, err := dualwrite.DefinitionHistory(ctx, db, db.Dialect, m.Name)
+	if err != nil || len(h) == 0 {
+		return err
+	}
+	cur, digest := h[len(h)-1], dualwrite.Digest(m)
+	if digest == cur.Digest {
+		return nil
+	}
+	for i := len(h) - 2; i >= 0; i-- {
+		if h[i].Digest == digest {
+			a.Action, a.Declared, a.Version, a.Digest = "earlier", h[i].Version, cur.Version, cur.Digest
+			return nil
+		}
+	}
+	return nil
 }
 
 func latestVersions(ctx context.Context, db *dialect.DB) (map[string]int64, error) {
