@@ -23,10 +23,10 @@ type applied struct {
 	Version int64  `json:"version"`
 	// Declared is, for "earlier", the earlier recorded version the plan
 	// equals: the ledger's Version governs.
-	Declared int64 `json:"declared_version,omitempty"`
-	Digest  string `json:"digest"`
-	Change  string `json:"change,omitempty"`
-	DryRun  bool   `json:"dry_run,omitempty"`
+	Declared int64  `json:"declared_version,omitempty"`
+	Digest   string `json:"digest"`
+	Change   string `json:"change,omitempty"`
+	DryRun   bool   `json:"dry_run,omitempty"`
 }
 
 func (mc *movesCmd) apply() *cobra.Command {
