@@ -153,6 +153,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		}
 		return mg, nil
 	}
+	if err := mg.preflightNew(ctx); err != nil {
+		return nil, err
+	}
 	mg.ready = true
 	if _, err := schema.Ensure(ctx, db, Tables(), schema.WithLockWait(mg.lockWait)); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
@@ -560,6 +563,14 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 		// snapshot taken before the lock could predate another runner's
 		// transition and show instances acknowledging a phase the move
 		// has since left.
+		if to == move.WriteBoth && row.phase == move.Legacy {
+			// Before the expand step's DDL: a missing table or column, or
+			// a transform the engine refuses, is bad input and nothing is
+			// written.
+			if err := mg.preflight(ctx, q, m, "tandem moves advance "+name); err != nil {
+				return err
+			}
+		}
 		snap, err := mg.snapshot(ctx)
 		if err != nil {
 			return err

@@ -1,7 +1,12 @@
 package move
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/tandem-go/tandem/dialect"
 )
@@ -129,6 +134,74 @@ func (t Transform) validate(move, field string) error {
 		}
 		if err := checkExpr(move, field+".Dialects["+string(d)+"]", e); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// field names the declaration field an engine's expression came from.
+func (t Transform) field(d dialect.Name) string {
+	if e, ok := t.Dialects[d]; ok && e != "" {
+		return ".Dialects[" + string(d) + "]"
+	}
+	return ".SQL"
+}
+
+// CheckTransforms checks each SQL transform of m on the engine itself
+// before anything is written: the engine parses and prepares the exact
+// expression tandem will run, reading the old column for Forward and the
+// new column (or, before it exists, a bound value as tandem binds one) for
+// Backward, in a read-only transaction that is rolled back. A comment, a
+// second statement or anything the engine cannot parse is refused with a
+// *ValidationError wrapping a *dialect.ExpressionError (errors.Is
+// ErrInvalid and dialect.ErrBadExpression). The tables must exist
+// (CheckSchema first). Identity and Go-only transforms have nothing to
+// check. A transform that fails on some values is still recorded per row
+// by the backfill: this checks the expression, not the data.
+func (m Move) CheckTransforms(ctx context.Context, db *sqlx.DB, d dialect.Dialect) error {
+	tbl, err := d.Quote(m.Table)
+	if err != nil {
+		return err
+	}
+	oldc, err := d.Quote(m.Old)
+	if err != nil {
+		return err
+	}
+	newTbl, err := d.Quote(m.NewTable())
+	if err != nil {
+		return err
+	}
+	newc, err := d.Quote(m.New.Column)
+	if err != nil {
+		return err
+	}
+	// The backward expression reads the new column once it exists; before
+	// the expand step adds it, its value is checked as a bound parameter.
+	bwdTable, bwdCol := tbl, ""
+	if cols, err := liveColumns(ctx, db, d, m.NewTable()); err != nil {
+		return fmt.Errorf("move %q: read schema of %s: %w", m.Name, m.NewTable(), err)
+	} else if _, ok := cols[strings.ToLower(m.New.Column)]; ok {
+		bwdTable, bwdCol = newTbl, newc
+	}
+	for _, c := range []struct {
+		name       string
+		t          Transform
+		table, col string
+	}{{"Forward", m.Forward, tbl, oldc}, {"Backward", m.Backward, bwdTable, bwdCol}} {
+		e := c.t.expr(d.Name())
+		if c.t.IsIdentity() || e == "" {
+			continue
+		}
+		t := c.t
+		err := dialect.CheckExpression(ctx, db, d, dialect.ExpressionCheck{Table: c.table, Column: c.col, Expr: e,
+			Render: func(ref string) (string, error) { return t.Render(d.Name(), ref) }})
+		var ee *dialect.ExpressionError
+		if errors.As(err, &ee) {
+			return &ValidationError{Move: m.Name, Field: c.name + c.t.field(d.Name()), Value: e,
+				Reason: "checked on the engine before any change: correct the expression in the move's declaration (plan file) and run the command again", Err: ee}
+		}
+		if err != nil {
+			return fmt.Errorf("move %q: check %s transform on %s: %w", m.Name, strings.ToLower(c.name), d.Name(), err)
 		}
 	}
 	return nil

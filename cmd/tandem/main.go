@@ -90,7 +90,8 @@ func exitCode(err error) int {
 	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadURL), errors.Is(err, dialect.ErrBadIdentifier),
 		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
 		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
-		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly):
+		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly),
+		errors.Is(err, move.ErrSchema), errors.Is(err, dialect.ErrBadExpression):
 		return exitBadInput
 	}
 	return exitFailed
