@@ -26,6 +26,7 @@ type DSN struct {
 	source   string
 	secrets  []string // every password the DSN carries, scrubbed from errors
 	path     string   // the SQLite file
+	readOnly bool     // SQLite opened read-only (mode=ro, or a file it may not write)
 	redacted string
 }
 
@@ -64,8 +65,12 @@ func ParseDSN(raw string) (DSN, error) {
 		if rest == "" {
 			return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "no file path after sqlite://"}
 		}
-		path, _, _ := strings.Cut(rest, "?")
-		return sqliteDSN(raw, path)
+		path, query, _ := strings.Cut(rest, "?")
+		d, err := sqliteDSN(raw, path)
+		if err == nil && sqliteReadOnlyQuery(query) {
+			d = d.readOnlySQLite()
+		}
+		return d, err
 	case "postgres", "postgresql":
 		return postgresDSN(raw)
 	case "mysql", "mariadb":

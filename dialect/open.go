@@ -57,6 +57,11 @@ func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
 			return nil, &ConnectError{DSN: parsed.Redacted(), Err: fmt.Errorf("%w: %s (check the path; `tandem schema ensure` creates it)", ErrNoSuchFile, parsed.path)}
 		}
 	}
+	if parsed.Engine == SQLite && !parsed.readOnly && sqliteNotWritable(parsed.path) {
+		// A file this process may only read still serves reads; a write
+		// then fails with a *ReadOnlyError instead of the open failing.
+		parsed = parsed.readOnlySQLite()
+	}
 	d, _ := For(parsed.Engine)
 	driver, source := parsed.Driver()
 	db, err := sqlx.Open(driver, source)

@@ -60,6 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var ro *dialect.ReadOnlyError
+	if dialect.IsReadOnly(err) && !errors.As(err, &ro) {
+		// The engine refused a write: say the database is read-only,
+		// not that it is unreachable or that the command failed oddly.
+		err = &dialect.ReadOnlyError{DSN: dialect.RedactDSN(a.dsn), Err: err}
+	}
 	code := exitCode(err)
 	var blocked *blockedError
 	if !errors.As(err, &blocked) { // a blocked report was already printed
@@ -85,6 +91,9 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &blocked):
 		return exitBlocked
+	case errors.Is(err, dialect.ErrReadOnly):
+		// A write on a read-only database cannot succeed as things stand.
+		return exitBadInput
 	case errors.Is(err, dialect.ErrUnreachable), errors.Is(err, errNATSUnreachable):
 		return exitUnreachable
 	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadURL), errors.Is(err, dialect.ErrBadIdentifier),
