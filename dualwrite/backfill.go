@@ -56,7 +56,8 @@ type backfillConfig struct {
 // BackfillOption configures Backfill.
 type BackfillOption func(*backfillConfig)
 
-// TargetBatchTime is the time one batch should take (default 50ms); the
+// TargetBatchTime is the time one batch should take (default 50ms; zero
+// keeps it, a negative duration is refused with ErrInvalidOption); the
 // batch size adapts toward it, like pt-online-schema-change's --chunk-time.
 // The default leaves room for a batch to take four times as long as
 // planned, on a busy machine, and still hold locks under 200ms, while a
@@ -67,22 +68,24 @@ func TargetBatchTime(d time.Duration) BackfillOption {
 
 // BatchSize sets the first batch's size (default 1000) and the bounds the
 // adaptive size stays within (defaults 100 and 1,000,000); zero keeps a
-// default. The target time, not the maximum, normally decides the size.
+// default, a negative value or min above max is refused (ErrInvalidOption).
+// The target time, not the maximum, normally decides the size.
 func BatchSize(initial, minRows, maxRows int) BackfillOption {
 	return func(c *backfillConfig) {
-		if initial > 0 {
+		if initial != 0 {
 			c.initial = initial
 		}
-		if minRows > 0 {
+		if minRows != 0 {
 			c.minBatch = minRows
 		}
-		if maxRows > 0 {
+		if maxRows != 0 {
 			c.maxBatch = maxRows
 		}
 	}
 }
 
-// RateLimit caps the backfill at rows per second (0: no limit).
+// RateLimit caps the backfill at rows per second (0: no limit; a negative,
+// infinite or NaN rate is refused with ErrInvalidOption).
 func RateLimit(rowsPerSecond float64) BackfillOption {
 	return func(c *backfillConfig) { c.rate = rowsPerSecond }
 }
@@ -179,9 +182,9 @@ type bf struct {
 // their cursors together, and a rerun redoes them; the batch that records
 // completion commits durably.
 func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOption) (BackfillResult, error) {
-	cfg := backfillConfig{target: 50 * time.Millisecond, initial: 1000, minBatch: 100, maxBatch: 1_000_000}
-	for _, o := range opts {
-		o(&cfg)
+	cfg, err := newBackfillConfig(opts)
+	if err != nil {
+		return BackfillResult{}, err
 	}
 	m, err := mg.Move(name)
 	if err != nil {

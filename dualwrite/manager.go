@@ -131,6 +131,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 	for _, o := range opts {
 		o(mg)
 	}
+	if err := mg.validate(); err != nil {
+		return nil, err
+	}
 	if err := move.ValidateAll(moves); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}

@@ -44,7 +44,8 @@ type verifyConfig struct {
 // VerifyOption configures Verify.
 type VerifyOption func(*verifyConfig)
 
-// ListMismatches sets how many mismatching rows are listed (default 20).
+// ListMismatches sets how many mismatching rows are listed (default 20;
+// 0 lists none, a negative count is refused with ErrInvalidOption).
 func ListMismatches(n int) VerifyOption { return func(c *verifyConfig) { c.list = n } }
 
 // VerifyUseGo compares with the Go transform even when SQL exists.
@@ -66,9 +67,9 @@ func VerifyProgress(f func(Progress)) VerifyOption { return func(c *verifyConfig
 // error (CAST('abc' AS SIGNED) is 0), so such an expression must guard
 // itself (CASE WHEN ... THEN ... ELSE NULL END).
 func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption) (VerifyResult, error) {
-	cfg := verifyConfig{list: 20, batch: 5000}
-	for _, o := range opts {
-		o(&cfg)
+	cfg, err := newVerifyConfig(opts)
+	if err != nil {
+		return VerifyResult{}, err
 	}
 	m, err := mg.Move(name)
 	if err != nil {

@@ -59,3 +59,30 @@ func FuzzRemoteRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestParseVersionStrict: one spelling per version; signs, leading zeros
+// and anything but digits are refused.
+func TestParseVersionStrict(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"1.2": true, "0.0": true, "10.15": true, " 4.5 ": true, "999999999.1": true,
+		"1.-0": false, "-1.2": false, "+1.2": false, "1.+2": false, "01.2": false, "1.02": false,
+		"1": false, "1.": false, ".1": false, "1.2.3": false, "1e3.1": false, "1_0.1": false,
+		"1234567890.1": false, "１.2": false,
+	} {
+		v, err := ParseVersion(in)
+		if ok != (err == nil) {
+			t.Errorf("ParseVersion(%q) = %v, %v; want ok=%v", in, v, err, ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseVersion(%q): untyped error %v", in, err)
+		}
+	}
+	for _, v := range []Version{{Major: -1}, {Minor: -1}, {Major: -1, Minor: 2}} {
+		if err := validateAPIs([]API{{Name: "x", Current: v}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("API version %v accepted: %v", v, err)
+		}
+		if err := validateAPIs([]API{{Name: "x", Current: Version{Major: 1}, Oldest: v}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("oldest version %v accepted: %v", v, err)
+		}
+	}
+}

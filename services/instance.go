@@ -102,6 +102,11 @@ func validateAPIs(apis []API) error {
 			return &ValidationError{Field: "API name", Value: a.Name, Reason: "listed twice"}
 		}
 		seen[a.Name] = true
+		for _, v := range []Version{a.Current, a.Oldest} {
+			if err := v.Validate(); err != nil {
+				return &ValidationError{Field: "API version", Value: a.Name + " " + v.String(), Reason: "major and minor must be non-negative"}
+			}
+		}
 		if a.Current.IsZero() {
 			return &ValidationError{Field: "API version", Value: a.Name + " " + a.Current.String(), Reason: "current version must be set (at least 0.1)"}
 		}

@@ -2,7 +2,6 @@ package services
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -19,12 +18,38 @@ func ParseVersion(s string) (Version, error) {
 	if !ok {
 		return Version{}, &VersionError{Input: s, Reason: "want major.minor, like 1.2"}
 	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(min)
-	if err1 != nil || err2 != nil || a < 0 || b < 0 || maj == "" || min == "" || maj[0] == '+' || min[0] == '+' {
-		return Version{}, &VersionError{Input: s, Reason: "major and minor must be non-negative integers"}
+	a, ok1 := versionPart(maj)
+	b, ok2 := versionPart(min)
+	if !ok1 || !ok2 {
+		return Version{}, &VersionError{Input: s, Reason: "major and minor must be non-negative integers written in digits only, without sign or leading zeros, at most 9 digits"}
 	}
 	return Version{Major: a, Minor: b}, nil
+}
+
+// versionPart parses one part of a version strictly: ASCII digits only (no
+// sign: "-0" is not 0), no leading zero, at most 9 digits, so every version
+// has one spelling and String gives it back.
+func versionPart(s string) (int, bool) {
+	if s == "" || len(s) > 9 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+// Validate refuses a version with a negative part (a Version built in Go
+// rather than parsed): registrations and API lists call it.
+func (v Version) Validate() error {
+	if v.Major < 0 || v.Minor < 0 {
+		return &VersionError{Input: v.String(), Reason: "major and minor must be non-negative"}
+	}
+	return nil
 }
 
 // MustParseVersion is ParseVersion for constants in code; it panics on error.

@@ -100,7 +100,7 @@ func exitCode(err error) int {
 		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
 		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
 		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly),
-		errors.Is(err, move.ErrSchema), errors.Is(err, dialect.ErrBadExpression):
+		errors.Is(err, move.ErrSchema), errors.Is(err, dialect.ErrBadExpression), errors.Is(err, dualwrite.ErrInvalidOption):
 		return exitBadInput
 	}
 	return exitFailed

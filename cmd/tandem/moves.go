@@ -97,7 +97,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, phase not adjacent,
 invalid plan, a plan that differs from the recorded definition), 3 blocked
 (a gate is closed; the report says why), 4 the database could not be reached.`,
 	}
-	cmd.PersistentFlags().Int64Var(&mc.release, "release", 0, "release of this runner, recorded in the ledger")
+	cmd.PersistentFlags().Int64Var(&mc.release, "release", 0, "release of this runner, recorded in the ledger (at least 1; 0: not set)")
 	cmd.AddCommand(mc.apply(), mc.show(), mc.list(), mc.advance(), mc.finalize(), mc.backfill(), mc.verify(), mc.sql())
 	return cmd
 }
@@ -107,6 +107,9 @@ invalid plan, a plan that differs from the recorded definition), 3 blocked
 // recorded definitions), and manages every recorded move: commands that
 // write use it.
 func (mc *movesCmd) manager(ctx context.Context, opts ...dualwrite.Option) (*dualwrite.Manager, func(), error) {
+	if err := mc.checkRelease(); err != nil {
+		return nil, nil, err
+	}
 	moves, err := mc.a.declared()
 	if err != nil {
 		return nil, nil, err
@@ -123,6 +126,15 @@ func (mc *movesCmd) manager(ctx context.Context, opts ...dualwrite.Option) (*dua
 		return nil, nil, movesError(err)
 	}
 	return mg, done, nil
+}
+
+// checkRelease refuses a --release below 0 before anything is opened: a
+// release is at least 1, and 0 (the default) means not set.
+func (mc *movesCmd) checkRelease() error {
+	if mc.release < 0 {
+		return &usageError{fmt.Errorf("--release %d: %w", mc.release, &dualwrite.OptionError{Option: "release", Value: fmt.Sprint(mc.release), Reason: "a release is at least 1 (omit --release, or give 0, for none)"})}
+	}
+	return nil
 }
 
 // reader opens the database and the registry and builds a Manager that
@@ -384,6 +396,13 @@ verify of the move running: the refusal names its host, pid and start) or
 when rows failed to transform.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Zero keeps a default; anything out of range is refused here,
+			// before the database is opened.
+			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter()), dualwrite.RateLimit(rate),
+				dualwrite.TargetBatchTime(target), dualwrite.BatchSize(batch, 0, 0)}
+			if err := dualwrite.CheckBackfillOptions(opts...); err != nil {
+				return &usageError{fmt.Errorf("moves backfill: --rate, --target-batch-time or --batch: %w", err)}
+			}
 			mg, done, err := mc.manager(cmd.Context())
 			if err != nil {
 				return err
@@ -391,13 +410,6 @@ when rows failed to transform.`,
 			defer done()
 			if err := mg.CheckTransform(args[0], reverse, useGo); err != nil {
 				return movesError(err)
-			}
-			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter()), dualwrite.RateLimit(rate)}
-			if target > 0 {
-				opts = append(opts, dualwrite.TargetBatchTime(target))
-			}
-			if batch > 0 {
-				opts = append(opts, dualwrite.BatchSize(batch, 0, 0))
 			}
 			for flag, o := range map[*bool]dualwrite.BackfillOption{&reverse: dualwrite.Reverse(), &restart: dualwrite.Restart(), &retry: dualwrite.RetryFailed(), &useGo: dualwrite.UseGo()} {
 				if *flag {
@@ -452,6 +464,9 @@ func (mc *movesCmd) verify() *cobra.Command {
 		Short: "Count and list the rows where new differs from transform(old); exits 3 if any",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := dualwrite.CheckVerifyOptions(dualwrite.ListMismatches(list)); err != nil {
+				return &usageError{fmt.Errorf("moves verify --list: %w", err)}
+			}
 			mg, done, err := mc.manager(cmd.Context())
 			if err != nil {
 				return err
@@ -479,7 +494,7 @@ func (mc *movesCmd) verify() *cobra.Command {
 			}, blocked)
 		},
 	}
-	cmd.Flags().IntVar(&list, "list", 20, "list at most this many mismatching rows")
+	cmd.Flags().IntVar(&list, "list", 20, "list at most this many mismatching rows (0: none)")
 	return cmd
 }
 

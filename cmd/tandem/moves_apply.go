@@ -47,6 +47,9 @@ them). Running it again changes nothing.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := mc.checkRelease(); err != nil {
+				return err
+			}
 			moves, err := mc.a.declared()
 			if err != nil {
 				return err
