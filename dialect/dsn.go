@@ -53,7 +53,7 @@ func ParseDSN(raw string) (DSN, error) {
 	}
 	scheme, rest, hasScheme := strings.Cut(raw, "://")
 	if !hasScheme || !isScheme(scheme) {
-		if strings.ContainsAny(raw, ":@") && !strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, ".") {
+		if strings.Contains(raw, "@") || strings.Contains(raw, ":") && !strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, ".") {
 			// Something like "postgres//u:pw@h/db" or "u:pw@h/db": neither a
 			// path nor a URL, and possibly a password.
 			return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "missing scheme:// (write postgres://, mysql:// or sqlite:// in front; a bare value is read as a SQLite file path, which cannot contain ':' or '@')"}
@@ -156,8 +156,20 @@ func mysqlDSN(raw string) (DSN, error) {
 	return DSN{Engine: MySQL, driver: "mysql", source: src, secrets: urlSecrets(u), redacted: redactURL(u)}, nil
 }
 
-// secretParams are query parameters the drivers read a secret from.
-var secretParams = []string{"password", "passfile", "sslpassword"}
+// secretWords mark a query parameter as secret-bearing: the drivers'
+// password, passfile and sslpassword, and anything else named like a
+// secret (the key itself may be mangled by an unencoded character).
+var secretWords = []string{"pass", "secret", "token", "key"}
+
+func isSecretParam(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
 
 func redactURL(u *url.URL) string {
 	c := *u
@@ -168,8 +180,8 @@ func redactURL(u *url.URL) string {
 	}
 	q := c.Query()
 	changed := false
-	for _, k := range secretParams {
-		if q.Has(k) {
+	for k := range q {
+		if isSecretParam(k) {
 			q.Set(k, redactedPassword)
 			changed = true
 		}
@@ -190,9 +202,14 @@ func urlSecrets(u *url.URL) []string {
 		}
 	}
 	q := u.Query()
-	for _, k := range secretParams {
-		if v := q.Get(k); v != "" {
-			out = append(out, v)
+	for k, vs := range q {
+		if !isSecretParam(k) {
+			continue
+		}
+		for _, v := range vs {
+			if v != "" {
+				out = append(out, v)
+			}
 		}
 	}
 	return out
@@ -214,8 +231,15 @@ func parseServerURL(raw string) (*url.URL, error) {
 	if strings.Contains(raw, "#") || strings.Contains(u.RawPath+u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Opaque != "" {
 		return nil, &DSNError{DSN: hiddenValue(raw), Reason: badURLHint}
 	}
+	// A query pair that does not decode is dropped by url.Query, so a
+	// secret in it would be neither redacted nor scrubbed: refuse it.
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return nil, &DSNError{DSN: hiddenValue(raw), Reason: badURLHint}
+	}
 	if u.Host == "" {
-		return nil, &DSNError{DSN: redactURL(u), Reason: "no host"}
+		// With no host the rest may not have split where it seems to (a
+		// '?' in the user part starts the query): show nothing of it.
+		return nil, &DSNError{DSN: hiddenValue(raw), Reason: "no host"}
 	}
 	return u, nil
 }

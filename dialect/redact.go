@@ -22,19 +22,18 @@ func RedactDSN(raw string) string {
 // the user, password or token, the path and the query are dropped. An entry
 // that does not parse shows its scheme only.
 func RedactURL(raw string) string {
+	// A comma may also sit in an unencoded password, so the split is only
+	// trusted when every entry parses; otherwise the list shows its
+	// scheme only.
 	var out []string
 	for _, one := range strings.Split(raw, ",") {
-		out = append(out, redactOneURL(strings.TrimSpace(one)))
+		u, err := ParseServerURL(strings.TrimSpace(one))
+		if err != nil {
+			return hiddenValue(strings.TrimSpace(raw))
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
 	}
 	return strings.Join(out, ",")
-}
-
-func redactOneURL(raw string) string {
-	u, err := ParseServerURL(raw)
-	if err != nil {
-		return hiddenValue(raw)
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // ParseServerURL parses a server URL such as a NATS URL with the same rule
@@ -48,6 +47,9 @@ func ParseServerURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || strings.Contains(raw, "#") || strings.Contains(u.RawPath+u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Host == "" {
+		return nil, &URLError{URL: hiddenValue(raw), Reason: badURLHint}
+	}
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
 		return nil, &URLError{URL: hiddenValue(raw), Reason: badURLHint}
 	}
 	return u, nil
@@ -90,7 +92,7 @@ func hiddenValue(raw string) string {
 	for j < len(raw) && j < i+3 && (raw[j] == ':' || raw[j] == '/') {
 		j++
 	}
-	if !strings.Contains(raw[i:j], "/") {
+	if sep := raw[i:j]; !strings.HasPrefix(sep, ":/") && !strings.HasPrefix(sep, "//") {
 		return "..." // a leading word not followed by "//" or ":/" is no scheme (it may be a user name)
 	}
 	return raw[:j] + "..."
