@@ -2,12 +2,9 @@ package dualwrite
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"time"
 
@@ -38,7 +35,6 @@ type Manager struct {
 	lockWait time.Duration
 	log      *slog.Logger
 	now      func() time.Time
-	owner    string
 	noSetup  bool
 	ready    bool // the ledger tables exist
 
@@ -141,10 +137,6 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		mg.moves[m.Name] = m
 		mg.order = append(mg.order, m.Name)
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	host, _ := os.Hostname()
-	mg.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	if mg.noSetup {
 		ok, err := db.Dialect.TableExists(ctx, db, MovesTable)
 		if err != nil {
