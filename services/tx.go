@@ -36,18 +36,8 @@ func (r *Registry) tx(ctx context.Context, fn func(*sqlxTx) error) error {
 // over one id at once.
 func (r *Registry) serialized(ctx context.Context, fn func(q dialect.Querier) error) error {
 	return r.db.Dialect.Locked(ctx, r.db.DB, "registry", lockWait, func(ctx context.Context, q dialect.Querier) error {
-		conn, ok := q.(*sqlx.Conn)
-		if !ok {
-			return fn(q) // already a transaction (SQLite, PostgreSQL)
-		}
-		tx, err := conn.BeginTxx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if err := fn(tx); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		return tx.Commit()
+		// Locked hands over a transaction on SQLite and PostgreSQL and a
+		// bare connection on MariaDB: InTx makes it one transaction on each.
+		return dialect.InTx(ctx, q, fn)
 	})
 }
