@@ -155,14 +155,22 @@ func TestRunCountsGhostWrites(t *testing.T) {
 	if s.OK() || s.GhostWrites == 0 || !s.Histories.Linearizable || !strings.Contains(text, "result: FAILED") {
 		t.Fatalf("ghost writes went unnoticed:\n%s", text)
 	}
+	// The two deliberate ghosts may land on one server: its endpoint then
+	// runs the first while the second waits behind it, and rpcver rightly
+	// drops the second unrun once its caller gave up. So one or both are
+	// reported, each with its times, and no other.
+	reported := 0
 	for _, id := range []string{"items/rpc1-000", "items/rpc2-000"} {
 		re := regexp.MustCompile(`ghost write: PutItem ` + id + ` quantity 3, sent at [0-9.]+s, failed for its caller at [0-9.]+s \(.*\), was applied by the server at [0-9.]+s`)
-		if !re.MatchString(text) {
-			t.Errorf("no ghost write of %s quantity 3 reported:\n%s", id, text)
+		if re.MatchString(text) {
+			reported++
 		}
 	}
-	if !regexp.MustCompile(`ghost writes 2  \(of \d+ writes whose caller saw them fail`).MatchString(text) {
-		t.Errorf("summary lacks the ghost count of 2:\n%s", text)
+	if reported == 0 {
+		t.Errorf("no deliberate ghost write reported:\n%s", text)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`ghost writes %d  \(of \d+ writes whose caller saw them fail`, reported)).MatchString(text) {
+		t.Errorf("summary lacks the ghost count of %d:\n%s", reported, text)
 	}
 	var others []string
 	for _, p := range s.Problems {
@@ -170,10 +178,10 @@ func TestRunCountsGhostWrites(t *testing.T) {
 			others = append(others, p)
 		}
 	}
-	if s.GhostWrites != 2 || len(others) != 0 {
-		t.Fatalf("%d ghost writes, want exactly the 2 made on purpose; the others:\n%s", s.GhostWrites, strings.Join(others, "\n"))
+	if s.GhostWrites != int64(reported) || len(others) != 0 {
+		t.Fatalf("%d ghost writes, want exactly the %d made on purpose and reported; the others:\n%s", s.GhostWrites, reported, strings.Join(others, "\n"))
 	}
-	t.Logf("exactly the 2 ghost writes made on purpose; %d writes failed for their callers", s.FailedWrites)
+	t.Logf("exactly the %d ghost writes made on purpose; %d writes failed for their callers", reported, s.FailedWrites)
 }
 
 // TestRunCatchesStaleReadsInHistories makes sure the history check can
