@@ -15,6 +15,10 @@
 // typed error. A DSN's password never appears in an error or a log line: use
 // DSN.Redacted to print one.
 //
+// IsRetryable tells a deadlock, a lock wait timeout or a serialization
+// failure (worth running the transaction again) from every other error, on
+// each engine; Classify says which of the three it was.
+//
 // Other packages never write engine-specific SQL themselves; they ask the
 // Dialect for it. Portable SQL uses '?' placeholders and is rebound by sqlx.
 package dialect
