@@ -178,7 +178,7 @@ func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerCo
 		r.mu.Unlock()
 	}
 	r.log.Info("instance registered", "id", in.ID, "service", in.Service, "release", in.Release, "incarnation", in.Incarnation)
-	r.announce("register", in.ID)
+	r.announce(changeOf("register", in))
 	return in, nil
 }
 

@@ -16,10 +16,34 @@ import (
 )
 
 // Change is the payload published on ChangedSubject.
+//
+// Event, Instance and At are the notice's first fields and keep their
+// names and meaning. The instance's Release, State and Phases, as stored
+// once the change committed, were added later so a watcher can follow an
+// instance without reading the registry; they are omitted when empty (a
+// finalize notice names no instance), so a reader that knows only the
+// first three fields decodes every notice as before. Finalized is the
+// release a finalize notice recorded.
 type Change struct {
 	Event    string    `json:"event"` // register, state, apis, phases, delete, finalize
 	Instance string    `json:"instance,omitempty"`
 	At       time.Time `json:"at"`
+	// Release is the instance's release; 0 for a finalize notice.
+	Release int64 `json:"release,omitempty"`
+	// State is the instance's stored state after the change: up, draining
+	// or error, or deleted for a delete notice (missing is never stored,
+	// and a heartbeat ends it).
+	State State `json:"state,omitempty"`
+	// Phases is, per move, the phase the instance acts on after the
+	// change (all of them, not only the one that changed).
+	Phases map[string]string `json:"phases,omitempty"`
+	// Finalized is the release a finalize notice recorded.
+	Finalized int64 `json:"finalized,omitempty"`
+}
+
+// changeOf is the notice of event for in as stored after the change.
+func changeOf(event string, in Instance) Change {
+	return Change{Event: event, Instance: in.ID, Release: in.Release, State: in.State, Phases: in.Phases}
 }
 
 // Reporter is what an instance needs to take part: the Registry itself for
@@ -224,7 +248,10 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 	}
 	r.keepToken(ctx, id, inc)
 	now := r.now().UTC()
-	var event string
+	var (
+		event string
+		after Instance // the instance as this heartbeat leaves it, for the notice
+	)
 	err := r.tx(ctx, func(tx *sqlxTx) error {
 		var old row
 		err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ?`), id)
@@ -242,6 +269,7 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 			return err
 		}
 		state, apis, phases := old.State, old.APIs, old.Phases
+		after = prev
 		changedAt := old.StateChangedAt
 		if hb.State != "" && string(hb.State) != old.State {
 			state, changedAt, event = string(hb.State), now, "state"
@@ -272,6 +300,10 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &FencedError{ID: id, Incarnation: old.Incarnation, Reason: FencedDeleted}
 		}
+		after.State, after.Phases = State(state), nil // a heartbeat ends missing
+		if err := unmarshalField(phases, &after.Phases); err != nil {
+			return fmt.Errorf("instance %s: phases: %w", id, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -281,7 +313,7 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 		return fmt.Errorf("services: heartbeat %s: %w", id, err)
 	}
 	if event != "" {
-		r.announce(event, id)
+		r.announce(changeOf(event, after))
 	}
 	return nil
 }
@@ -358,7 +390,16 @@ func (r *Registry) markDeleted(ctx context.Context, id string, inc int64) error 
 		return &notFound{id: id}
 	}
 	r.log.Info("instance deleted", "id", id)
-	r.announce("delete", id)
+	if r.nc != nil {
+		// The delete kept the row: read its release and phases for the notice.
+		c := Change{Event: "delete", Instance: id, State: StateDeleted}
+		if in, err := r.Get(ctx, id); err == nil {
+			c = changeOf("delete", in)
+		} else {
+			r.log.Warn("deleted instance not read for its notice", "id", id, "err", err)
+		}
+		r.announce(c)
+	}
 	return nil
 }
 
@@ -475,7 +516,7 @@ func (r *Registry) Finalize(ctx context.Context, release int64, reason string) e
 	if err != nil {
 		return fmt.Errorf("services: finalize %d: %w", release, err)
 	}
-	r.announce("finalize", "")
+	r.announce(Change{Event: "finalize", Finalized: release})
 	return nil
 }
 
@@ -500,11 +541,12 @@ func finalized(ctx context.Context, q dialect.Querier) (int64, string, error) {
 	return g.Release, g.Reason, err
 }
 
-func (r *Registry) announce(event, id string) {
+func (r *Registry) announce(c Change) {
 	if r.nc == nil {
 		return
 	}
-	b, _ := json.Marshal(Change{Event: event, Instance: id, At: r.now().UTC()})
+	c.At = r.now().UTC()
+	b, _ := json.Marshal(c)
 	if err := r.nc.Publish(ChangedSubject(r.cluster), b); err != nil {
 		// Caches still expire on their TTL; a lost notice only delays them.
 		r.log.Warn("change notification not published", "err", err)
