@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -30,11 +31,13 @@ type Client struct {
 	timeout time.Duration
 	log     *slog.Logger
 	methods map[string]*clientMethod
+	met     *clientMetrics // nil without WithClientMetrics
 }
 
 type clientMethod struct {
-	info *methodInfo
-	last atomic.Pointer[subjectAt] // the subject of the last target, reused while the cap holds
+	info    *methodInfo
+	last    atomic.Pointer[subjectAt] // the subject of the last target, reused while the cap holds
+	latency prometheus.Observer       // nil without metrics
 }
 
 // subjectAt holds a method's subjects at one version: without a budget
@@ -43,6 +46,7 @@ type subjectAt struct {
 	v        Version
 	subject  string
 	budgeted [maxBudgetBucket + 1]string
+	counts   *outcomeCounters // nil without metrics
 }
 
 type clientConfig struct {
@@ -50,6 +54,7 @@ type clientConfig struct {
 	cluster string
 	timeout time.Duration
 	log     *slog.Logger
+	metrics prometheus.Registerer
 }
 
 // ClientOption configures NewClient.
@@ -100,12 +105,27 @@ func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*
 	for name, mi := range api.methods {
 		c.methods[name] = &clientMethod{info: mi}
 	}
+	if cfg.metrics != nil {
+		if c.met, err = newClientMetrics(cfg.metrics, api); err != nil {
+			l.close()
+			return nil, &DefinitionError{API: api.name, Where: "WithClientMetrics", Reason: err.Error()}
+		}
+		c.met.shared.targets.add(c)
+		for name, cm := range c.methods {
+			cm.latency = c.met.shared.callSecs.WithLabelValues(api.name, name)
+		}
+	}
 	return c, nil
 }
 
 // Close closes the client's connection; calls fail with ErrDisconnected
 // afterwards. It is safe to call more than once.
-func (c *Client) Close() { c.link.close() }
+func (c *Client) Close() {
+	if c.met != nil {
+		c.met.shared.targets.remove(c)
+	}
+	c.link.close()
+}
 
 // Target is the version the client sends at now: min(own current, cap).
 // A cap in another major does not apply: majors are routed apart.
@@ -133,26 +153,48 @@ func (c *Client) call(ctx context.Context, method string, req, resp proto.Messag
 	if rm.Descriptor() != cm.info.input.desc && rm.Descriptor().FullName() != cm.info.input.desc.FullName() {
 		return &DefinitionError{API: c.api.name, Where: method, Reason: fmt.Sprintf("request is %s, want %s", rm.Descriptor().FullName(), cm.info.input.desc.FullName())}
 	}
+	if c.met == nil {
+		_, err := c.invoke(ctx, cm, rm, resp)
+		return err
+	}
+	t0 := time.Now()
+	to, err := c.invoke(ctx, cm, rm, resp)
+	c.met.called(cm, cm.subjects(c.prefix, c.api.name, to, c.met), err, time.Since(t0))
+	return err
+}
+
+// invoke sends at the target, and once more when the server refused the
+// version and a refresh of the caps moved the target; it returns the
+// version it sent at last.
+func (c *Client) invoke(ctx context.Context, cm *clientMethod, rm protoreflect.Message, resp proto.Message) (Version, error) {
+	method := cm.info.name
 	to := c.Target()
 	err := c.send(ctx, cm, rm, resp, to)
 	if err == nil || c.caps == nil {
-		return err
+		return to, err
 	}
 	if uv := (*UnsupportedVersionError)(nil); errors.As(err, &uv) {
+		if c.met != nil {
+			c.met.refusedByServer()
+		}
 		// The cap may have moved under us (an older server joined). Refresh
 		// once and retry at the new target; when the target did not move,
 		// a resend would meet the same server range, so the error stands.
 		if rerr := c.caps.Refresh(ctx); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rpcver: refresh caps: %w", rerr))
+			return to, errors.Join(err, fmt.Errorf("rpcver: refresh caps: %w", rerr))
 		}
 		next := c.Target()
 		if next == to {
-			return err
+			return to, err
 		}
 		c.log.Debug("rpcver: retrying after unsupported version", "api", c.api.name, "method", method, "was", to, "now", next)
-		return c.send(ctx, cm, rm, resp, next)
+		err = c.send(ctx, cm, rm, resp, next)
+		if uv := (*UnsupportedVersionError)(nil); err != nil && c.met != nil && errors.As(err, &uv) {
+			c.met.refusedByServer()
+		}
+		return next, err
 	}
-	return err
+	return to, err
 }
 
 func (c *Client) send(ctx context.Context, cm *clientMethod, rm protoreflect.Message, resp proto.Message, to Version) error {
@@ -206,12 +248,15 @@ func (c *Client) encode(cm *clientMethod, rm protoreflect.Message, to Version) (
 		if err := c.api.backport(msg, mi.input, to, true); err != nil {
 			return nil, nil, nil, fmt.Errorf("rpcver: call %s.%s at %s: %w", c.api.name, mi.name, to, err)
 		}
+		if c.met != nil {
+			c.met.backports.Inc()
+		}
 	}
 	data, buf, err := marshal(msg.Interface())
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("rpcver: call %s.%s: encode: %w", c.api.name, mi.name, err)
 	}
-	return cm.subjects(c.prefix, c.api.name, to), data, buf, nil
+	return cm.subjects(c.prefix, c.api.name, to, c.met), data, buf, nil
 }
 
 // decode reads a reply: a remote error, or the response, upgraded from the
@@ -229,6 +274,9 @@ func (c *Client) decode(cm *clientMethod, reply *nats.Msg, resp proto.Message, t
 	if to != c.api.current {
 		if err := c.api.upgrade(resp.ProtoReflect(), mi.output, to); err != nil {
 			return fmt.Errorf("rpcver: call %s.%s: response: %w", c.api.name, mi.name, err)
+		}
+		if c.met != nil {
+			c.met.upgrades.Inc()
 		}
 	}
 	return nil
@@ -276,11 +324,14 @@ type versionErrorBody struct {
 	Current   Version `json:"current"`
 }
 
-func (cm *clientMethod) subjects(prefix, api string, v Version) *subjectAt {
+func (cm *clientMethod) subjects(prefix, api string, v Version, met *clientMetrics) *subjectAt {
 	if s := cm.last.Load(); s != nil && s.v == v {
 		return s
 	}
 	s := &subjectAt{v: v, subject: Subject(prefix, api, cm.info.name, v)}
+	if met != nil {
+		s.counts = met.counters(cm.info.name, v)
+	}
 	for k := range s.budgeted {
 		s.budgeted[k] = s.subject + "." + budgetToken(k)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-go/tandem/services"
@@ -34,8 +35,9 @@ type Server struct {
 	timeout  time.Duration // handler timeout when a request carries none
 	handlers map[string]*endpoint
 
-	concurrency int // workers per endpoint
-	queueLimit  int // requests waiting per endpoint
+	concurrency int            // workers per endpoint
+	queueLimit  int            // requests waiting per endpoint
+	met         *serverMetrics // nil without WithMetrics
 
 	mu       sync.Mutex
 	state    int // 0 new, 1 started, 2 shut down
@@ -76,6 +78,7 @@ type serverConfig struct {
 	fenced  func(error)
 	workers int
 	queue   int
+	metrics prometheus.Registerer
 }
 
 // ServerOption configures NewServer.
@@ -173,10 +176,16 @@ func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var met *serverMetrics
+	if cfg.metrics != nil {
+		if met, err = newServerMetrics(cfg.metrics, api); err != nil {
+			return nil, &DefinitionError{API: api.name, Where: "WithMetrics", Reason: err.Error()}
+		}
+	}
 	return &Server{api: api, nc: nc, prefix: scoped(cfg.prefix, cluster), cluster: cluster, log: cfg.log, rep: cfg.rep, inst: cfg.inst, every: cfg.every, hb: cfg.hb,
 		timeout: cfg.timeout, handlers: map[string]*endpoint{}, dl: &deadlines{parent: context.Background()},
 		onFenced: cfg.fenced, fenced: make(chan struct{}),
-		concurrency: cfg.workers, queueLimit: cfg.queue}, nil
+		concurrency: cfg.workers, queueLimit: cfg.queue, met: met}, nil
 }
 
 // Handle registers fn as the handler of method m. A method newer than the
@@ -468,23 +477,39 @@ func (s *Server) serve(d *dispatcher, q *queue, j job) {
 			id := newErrorID()
 			s.log.Error("rpcver: handler panicked", "api", s.api.name, "method", ep.info.name, "error_id", id, "panic", p)
 			d.fail(q, r, CodeInternal, internalMessage(id), nil)
+			if s.met != nil {
+				s.met.served(ep.info.name, Version{}, CodeInternal, j.at)
+			}
 		}
 	}()
+	v, code := s.handle(d, q, j)
+	if s.met != nil {
+		s.met.served(ep.info.name, v, code, j.at)
+	}
+}
+
+// handle answers one request and returns the version it was asked at and
+// the error code it was answered with ("" for success).
+func (s *Server) handle(d *dispatcher, q *queue, j job) (Version, string) {
+	ep, r := q.ep, j.r
 	if s.isFenced.Load() {
 		// Delivered before the endpoints were withdrawn: nothing runs
 		// for an instance that is no longer this process's.
 		d.fail(q, r, CodeFenced, "this server's instance was deleted or superseded; retry on another server", nil)
-		return
+		return Version{}, CodeFenced
 	}
 	req, v, budget, rerr := ep.decode(r.Subject(), r.Data())
 	if rerr != nil {
 		d.fail(q, r, rerr.code, rerr.msg, rerr.data)
-		return
+		return v, rerr.code
+	}
+	if v != s.api.current && s.met != nil {
+		s.met.upgrades.Inc()
 	}
 	ctx, cancel, rerr := handlerContext(s.dl, j.at, budget, nats.Header(r.Headers()), s.timeout)
 	if rerr != nil {
 		d.fail(q, r, rerr.code, rerr.msg, rerr.data)
-		return
+		return v, rerr.code
 	}
 	defer cancel()
 	if err := ctx.Err(); err != nil {
@@ -494,27 +519,27 @@ func (s *Server) serve(d *dispatcher, q *queue, j job) {
 			q.expired.Add(1)
 			d.fail(q, r, CodeDeadlineExceeded, fmt.Sprintf("the caller's deadline passed before the handler started (the request waited %s at the server); it did not run",
 				time.Since(j.at).Round(time.Millisecond)), nil)
-			return
+			return v, CodeDeadlineExceeded
 		}
 		d.fail(q, r, CodeUnavailable, "the server is shutting down; the request did not run", nil)
-		return
+		return v, CodeUnavailable
 	}
 	resp, err := ep.fn(ctx, req)
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
 			d.fail(q, r, se.Code, se.Message, nil)
-			return
+			return v, se.Code
 		}
 		id := newErrorID()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == context.DeadlineExceeded {
 			s.log.Info("rpcver: handler ran out of its caller's time", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)
 			d.fail(q, r, CodeDeadlineExceeded, "the handler ran out of the caller's time (error id "+id+")", nil)
-			return
+			return v, CodeDeadlineExceeded
 		}
 		s.log.Error("rpcver: handler error", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)
 		d.fail(q, r, CodeInternal, internalMessage(id), nil)
-		return
+		return v, CodeInternal
 	}
 	if v != s.api.current {
 		// Back to the caller's version: fields the caller cannot know and
@@ -522,7 +547,10 @@ func (s *Server) serve(d *dispatcher, q *queue, j job) {
 		// unknown fields, so a read-modify-write does not lose them.
 		if err := s.api.backport(resp.ProtoReflect(), ep.info.output, v, false); err != nil {
 			d.fail(q, r, CodeCannotBackport, err.Error(), nil)
-			return
+			return v, CodeCannotBackport
+		}
+		if s.met != nil {
+			s.met.backports.Inc()
 		}
 	}
 	data, buf, err := marshal(resp)
@@ -530,10 +558,11 @@ func (s *Server) serve(d *dispatcher, q *queue, j job) {
 		id := newErrorID()
 		s.log.Error("rpcver: encode response", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)
 		d.fail(q, r, CodeInternal, internalMessage(id), nil)
-		return
+		return v, CodeInternal
 	}
 	d.respond(r, data)
 	release(buf)
+	return v, ""
 }
 
 type requestError struct {
