@@ -43,7 +43,8 @@ type Server struct {
 	state    int // 0 new, 1 started, 2 shut down
 	own      *nats.Conn
 	closed   chan struct{}
-	svc      micro.Service
+	svc      micro.Service // guarded by disc.svcMu once started
+	disc     discovery
 	ctx      context.Context // handlers' context, cancelled when a shutdown gives up waiting
 	cancel   context.CancelFunc
 	dl       *deadlines // handlers' deadline contexts, children of ctx
@@ -256,14 +257,20 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("rpcver: start %s: %w", s.api.name, err)
 	}
 	if s.rep != nil {
-		inst, svc, own := s.inst, s.svc, s.own
+		inst, own := s.inst, s.own
 		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.kaCancel, s.kaDone = kcancel, make(chan error, 1)
+		go s.updateMetadata(kctx)
+		hb := func() services.Heartbeat {
+			h := s.hb()
+			s.notePhases(h.Phases)
+			return h
+		}
 		go func() {
 			// Change notices on NATS fence at once; the heartbeat does
 			// within one interval otherwise.
-			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, s.hb,
-				services.WatchChanges(own), services.OnFenced(func(err error) { s.fence(svc, inst.ID, err) }))
+			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, hb,
+				services.WatchChanges(own), services.OnFenced(func(err error) { s.fence(inst.ID, err) }))
 			if err != nil && !errors.Is(err, services.ErrFenced) {
 				s.log.Warn("rpcver: heartbeats stopped", "api", s.api.name, "instance", inst.ID, "err", err)
 			}
@@ -308,7 +315,6 @@ func (s *Server) listen(ctx context.Context) error {
 		own.Close()
 		return fmt.Errorf("connect: %w", err)
 	}
-	cur, old := s.api.current, s.api.oldest
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.dl = &deadlines{parent: s.ctx}
 	disp := newDispatcher(s, own, pub)
@@ -324,44 +330,19 @@ func (s *Server) listen(ctx context.Context) error {
 		own.Close()
 		pub.Close()
 	}
-	svc, err := micro.AddService(own, micro.Config{
-		StatsHandler: disp.stats,
-		Name:         s.api.name,
-		Version:      fmt.Sprintf("%d.%d.0", cur.Major, cur.Minor),
-		Description:  fmt.Sprintf("%s API, versions %s to %s", s.api.name, old, cur),
-		Metadata: map[string]string{
-			"tandem.api":     s.api.name,
-			"tandem.current": cur.String(),
-			"tandem.oldest":  old.String(),
-			"tandem.subject": s.prefix + "." + s.api.name + ".<Method>.v<major>.<minor>",
-			"tandem.cluster": s.cluster,
-		},
-	})
+	// The phases the instance acts on now, for the metadata; heartbeats
+	// keep them current (see discovery.go).
+	phases := s.inst.Phases
+	if s.rep != nil {
+		if h := s.hb(); h.Phases != nil {
+			phases = h.Phases
+		}
+	}
+	s.disc = discovery{handlers: handlers, stats: disp.stats, applied: phases, wake: make(chan struct{}, 1)}
+	svc, err := s.addService(ctx, own, phases)
 	if err != nil {
 		abandon()
 		return err
-	}
-	for _, name := range s.api.Methods() {
-		ep := s.handlers[name]
-		err := svc.AddEndpoint(name, handlers[name],
-			micro.WithEndpointSubject(endpointSubject(s.prefix, s.api.name, name, cur.Major)),
-			micro.WithEndpointMetadata(map[string]string{
-				"tandem.since":    ep.info.since.String(),
-				"tandem.versions": maxVersion(ep.info.since, old).String() + "-" + cur.String(),
-			}))
-		if err != nil {
-			_ = svc.Stop()
-			abandon()
-			return fmt.Errorf("endpoint %s: %w", name, err)
-		}
-	}
-	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-	err = own.FlushWithContext(fctx)
-	fcancel()
-	if err != nil {
-		_ = svc.Stop()
-		abandon()
-		return fmt.Errorf("flush subscriptions: %w", err)
 	}
 	s.own, s.svc, s.disp = own, svc, disp
 	return nil
@@ -369,11 +350,11 @@ func (s *Server) listen(ctx context.Context) error {
 
 // fence withdraws the endpoints of an instance the registry no longer
 // knows as this process's: requests go to the other servers instead.
-func (s *Server) fence(svc micro.Service, id string, err error) {
+func (s *Server) fence(id string, err error) {
 	s.fenceOnce.Do(func() {
 		s.isFenced.Store(true)
 		s.fencedErr = err
-		if serr := svc.Stop(); serr != nil {
+		if serr := s.stopService(); serr != nil {
 			s.log.Warn("rpcver: withdraw endpoints", "api", s.api.name, "err", serr)
 		}
 		s.log.Warn("rpcver: instance fenced; endpoints withdrawn, this server no longer serves", "api", s.api.name, "instance", id, "err", err)
@@ -400,8 +381,8 @@ func (s *Server) FencedErr() error {
 
 // Service is the running micro service (nil before Start).
 func (s *Server) Service() micro.Service {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.disc.svcMu.Lock()
+	defer s.disc.svcMu.Unlock()
 	return s.svc
 }
 
@@ -424,7 +405,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("report draining: %w", err))
 		}
 	}
-	if err := s.svc.Stop(); err != nil {
+	if err := s.stopService(); err != nil {
 		errs = append(errs, fmt.Errorf("stop service: %w", err))
 	}
 	if err := s.own.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
