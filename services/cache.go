@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultTTL is how long a Cache trusts its snapshot without a notification.
@@ -36,6 +37,9 @@ type Cache struct {
 
 	mu      sync.Mutex // serializes refreshes
 	changed chan struct{}
+
+	metricsReg prometheus.Registerer // WithMetrics
+	met        *cacheMetrics         // nil without metrics
 }
 
 type cacheState struct {
@@ -67,6 +71,15 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 	if err := c.Refresh(ctx); err != nil {
 		return nil, err
 	}
+	if c.metricsReg != nil {
+		// Labelled with the cluster, which the first read told.
+		met, err := newCacheMetrics(c, c.metricsReg)
+		if err != nil {
+			return nil, err
+		}
+		met.refreshed(nil)
+		c.met = met
+	}
 	if nc != nil {
 		// Listen for reconnects before subscribing, so none falls between.
 		// A status listener adds to the application's handlers, never
@@ -78,7 +91,10 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 			nc.RemoveStatusListener(c.status)
 			return nil, fmt.Errorf("services: cache: the source's snapshot names no cluster: %w", err)
 		}
-		sub, err := nc.Subscribe(subj, func(*nats.Msg) { c.Kick() })
+		sub, err := nc.Subscribe(subj, func(*nats.Msg) {
+			c.noticed()
+			c.Kick()
+		})
 		if err != nil {
 			nc.RemoveStatusListener(c.status)
 			return nil, fmt.Errorf("services: cache: subscribe %s: %w", subj, err)
@@ -94,6 +110,10 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 	go c.loop(loopCtx)
 	return c, nil
 }
+
+// noticed counts a change notice. c.met is set before the subscription
+// and the refresh loop start, and never changes after.
+func (c *Cache) noticed() { c.met.noticed() }
 
 // Kick asks for a refresh soon; notifications call it, and so may a client
 // that was told by a server that its view is stale.
@@ -165,6 +185,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	snap, err := c.src.Snapshot(ctx)
+	c.met.refreshed(err)
 	if err != nil {
 		return fmt.Errorf("services: cache refresh: %w", err)
 	}
