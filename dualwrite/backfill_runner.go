@@ -115,17 +115,17 @@ func rerunCommand(name, op string) string {
 
 // unfinishedBackfill says what to do about a backfill that has not
 // finished: wait for its live runner, or rerun it, which resumes at once.
-func (mg *Manager) unfinishedBackfill(ctx context.Context, name string, fw progress, row ledgerRow) string {
+func (mg *Manager) unfinishedBackfill(ctx context.Context, name string, fw progress, row ledgerRow) (msg string, running bool) {
 	left := max(fw.RowsTotal-fw.RowsDone, 0)
-	msg := fmt.Sprintf("the backfill is not finished: %d of %d rows done, about %d left; ", fw.RowsDone, fw.RowsTotal, left)
+	msg = fmt.Sprintf("the backfill is not finished: %d of %d rows done, about %d left; ", fw.RowsDone, fw.RowsTotal, left)
 	r, err := mg.runnerOf(ctx, row)
 	switch {
 	case err != nil:
-		return msg + "whether its runner lives could not be read (" + err.Error() + "); run tandem moves backfill " + name + " to resume it (it is refused, naming the holder, if one runs)"
+		return msg + "whether its runner lives could not be read (" + err.Error() + "); run tandem moves backfill " + name + " to resume it (it is refused, naming the holder, if one runs)", false
 	case r != nil && r.Alive:
-		return msg + "it is running (" + r.String() + "): wait for it to finish"
+		return msg + "it is running (" + r.String() + "): wait for it to finish", true
 	case r != nil:
-		return msg + "its runner (" + r.String() + ") is gone; run tandem moves backfill " + name + ": it resumes from the cursor at once"
+		return msg + "its runner (" + r.String() + ") is gone; run tandem moves backfill " + name + ": it resumes from the cursor at once", false
 	}
-	return msg + "run tandem moves backfill " + name + ": it resumes from the cursor at once"
+	return msg + "run tandem moves backfill " + name + ": it resumes from the cursor at once", false
 }

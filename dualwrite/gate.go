@@ -75,6 +75,12 @@ type Blocker struct {
 	Message   string        `json:"message"`
 	Instances []InstanceRef `json:"instances,omitempty"`
 	Rows      int64         `json:"rows,omitempty"`
+	// NextCommand is the command that clears the blocker, when the kind
+	// alone does not say it (a repair, an interrupted step's advance).
+	NextCommand string `json:"next_command,omitempty"`
+	// Retry says nothing needs to be run: a live runner is clearing the
+	// blocker, and the same step succeeds when tried again later.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // Gate is the check before one transition.
@@ -215,7 +221,8 @@ func triggersBlocker(ctx context.Context, in gateInput) (*Blocker, error) {
 	_, err = triggers.Check(ctx, in.q, set)
 	switch {
 	case errors.Is(err, triggers.ErrDrift):
-		return &Blocker{Kind: BlockTriggers, Message: "sync triggers are not as generated: " + err.Error() + "; repair them with tandem triggers install " + in.m.Name}, nil
+		return &Blocker{Kind: BlockTriggers, Message: "sync triggers are not as generated: " + err.Error() + "; repair them with tandem triggers install " + in.m.Name,
+			NextCommand: "tandem triggers install " + in.m.Name}, nil
 	case err != nil:
 		return nil, err
 	}
@@ -287,7 +294,8 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 			if left < 0 {
 				left = 0
 			}
-			block(Blocker{Kind: BlockBackfill, Rows: left, Message: mg.unfinishedBackfill(ctx, m.Name, fw, row)})
+			msg, running := mg.unfinishedBackfill(ctx, m.Name, fw, row)
+			block(Blocker{Kind: BlockBackfill, Rows: left, Message: msg, Retry: running})
 		}
 		// Every instance seen since the backfill started must have written
 		// both: one that wrote old only and left (deleted, so no longer
@@ -480,10 +488,10 @@ func triggerCheck(ctx context.Context, q dialect.Querier, d dialect.Dialect, m m
 		switch {
 		case !tc.AsExpected && phase == move.Contracted:
 			tc.Summary = fmt.Sprintf("%d object(s) left after the contract", len(installed))
-			tc.Blocker = &Blocker{Kind: BlockTriggers, Message: fmt.Sprintf("%d trigger object(s) of move %s are still installed after the contract (they write a column that is gone); drop them with tandem triggers drop %s", len(installed), m.Name, m.Name)}
+			tc.Blocker = &Blocker{Kind: BlockTriggers, Message: fmt.Sprintf("%d trigger object(s) of move %s are still installed after the contract (they write a column that is gone); drop them with tandem triggers drop %s", len(installed), m.Name, m.Name), NextCommand: "tandem triggers drop " + m.Name}
 		case !tc.AsExpected:
 			tc.Summary = fmt.Sprintf("%d object(s) installed, but the move does not use triggers", len(installed))
-			tc.Blocker = &Blocker{Kind: BlockTriggers, Message: fmt.Sprintf("%d trigger object(s) named as move %s's are installed, but the move does not use triggers; drop them with tandem triggers drop %s", len(installed), m.Name, m.Name)}
+			tc.Blocker = &Blocker{Kind: BlockTriggers, Message: fmt.Sprintf("%d trigger object(s) named as move %s's are installed, but the move does not use triggers; drop them with tandem triggers drop %s", len(installed), m.Name, m.Name), NextCommand: "tandem triggers drop " + m.Name}
 		case phase == move.Contracted && m.Triggers:
 			tc.Summary = "dropped with the contract"
 		case m.Triggers:
@@ -507,7 +515,7 @@ func triggerCheck(ctx context.Context, q dialect.Querier, d dialect.Dialect, m m
 	case errors.Is(err, triggers.ErrDrift):
 		tc.Report = rep
 		tc.Summary = "not as generated: " + err.Error()
-		tc.Blocker = &Blocker{Kind: BlockTriggers, Message: "sync triggers of move " + m.Name + " are not as generated (" + err.Error() + "); repair them with tandem triggers install " + m.Name}
+		tc.Blocker = &Blocker{Kind: BlockTriggers, Message: "sync triggers of move " + m.Name + " are not as generated (" + err.Error() + "); repair them with tandem triggers install " + m.Name, NextCommand: "tandem triggers install " + m.Name}
 	default:
 		return tc, err
 	}
@@ -554,7 +562,7 @@ func interruptedBlockers(m move.Move, steps []StepLog) []Blocker {
 			}
 		}
 		out = append(out, Blocker{Kind: BlockInterrupted, Message: fmt.Sprintf("step %s (%s) was proposed at %s and never applied: a run was interrupted half way; %s checks the live schema and completes it",
-			s.ID, s.Description, s.ProposedAt.UTC().Format(time.RFC3339), next)})
+			s.ID, s.Description, s.ProposedAt.UTC().Format(time.RFC3339), next), NextCommand: next})
 	}
 	return out
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,20 +151,27 @@ func TestBackfillKilledResumesAtOnce(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("rerun after the kill: exit %d\n%s%s", code, out, errOut)
 			}
-			var first, last struct {
+			type counts struct {
 				Elapsed  time.Duration `json:"elapsed_ns"`
 				Done     int64         `json:"done"`
 				Rows     int64         `json:"rows"`
 				Resumed  bool          `json:"resumed"`
 				Complete bool          `json:"complete"`
 			}
+			var first counts
+			var result struct {
+				Event    string `json:"event"`
+				Outcome  string `json:"outcome"`
+				Backfill counts `json:"backfill"`
+			}
 			evs := strings.Split(strings.TrimSpace(out), "\n")
 			if err := json.Unmarshal([]byte(evs[0]), &first); err != nil {
 				t.Fatalf("first event %q: %v", evs[0], err)
 			}
-			if err := json.Unmarshal([]byte(out[strings.Index(out, "{\n"):]), &last); err != nil {
+			if err := json.Unmarshal([]byte(evs[len(evs)-1]), &result); err != nil || result.Event != "result" || result.Outcome != "done" {
 				t.Fatalf("result: %v\n%s", err, out)
 			}
+			last := result.Backfill
 			if took := started.Sub(killed) - checks + first.Elapsed; took > 5*time.Second {
 				t.Fatalf("the rerun's first batch ended %s after it started", took)
 			} else {
@@ -189,5 +198,9 @@ func TestTandemChild(t *testing.T) {
 	if args == "" {
 		t.Skip("child process of TestBackfillKilledResumesAtOnce")
 	}
-	os.Exit(run(context.Background(), strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
+	// As main does: SIGINT and SIGTERM cancel the run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

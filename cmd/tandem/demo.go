@@ -68,7 +68,7 @@ not name on its command line.`,
 				return err
 			}
 			if a.json {
-				if err := a.printJSON(s); err != nil {
+				if err := a.printJSON(demoView(s)); err != nil {
 					return err
 				}
 			} else {

@@ -1,13 +1,18 @@
 // Command tandem is the operator's tool: it creates tandem's tables, shows
 // the services registry, and answers what is safe to do next.
 //
-// Exit codes:
+// Exit codes (exitcodes.go; docs/cli-json.md):
 //
-//	0  success
-//	1  an operation failed
-//	2  bad input (flags, DSN, identifiers, unknown names)
-//	3  blocked: the next step is not safe yet (status, moves advance)
-//	4  the database or NATS could not be reached
+//	0    ok
+//	1    an operation failed
+//	2    bad input, or a step that can never succeed as things stand
+//	3    blocked: not yet; run the same command again later
+//	4    the database or NATS could not be reached
+//	5    needs attention: waiting will not fix it, someone must act
+//	130  interrupted by SIGINT or SIGTERM
+//
+// With --json every output is one JSON document (streams: one object a
+// line), and every error one JSON object on stderr.
 package main
 
 import (
@@ -18,25 +23,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-go/tandem/dialect"
-	"github.com/tandem-go/tandem/dualwrite"
-	"github.com/tandem-go/tandem/move"
-	"github.com/tandem-go/tandem/schema"
-	"github.com/tandem-go/tandem/services"
-)
-
-// Exit codes, documented in the package comment and in `tandem --help`.
-const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitBadInput    = 2
-	exitBlocked     = 3
-	exitUnreachable = 4
 )
 
 // defaultDSN is the embedded default: a SQLite file in the working directory.
@@ -66,44 +59,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// not that it is unreachable or that the command failed oddly.
 		err = &dialect.ReadOnlyError{DSN: dialect.RedactDSN(a.dsn), Err: err}
 	}
-	code := exitCode(err)
-	var blocked *blockedError
-	if !errors.As(err, &blocked) { // a blocked report was already printed
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		// A signal stopped the run: whatever failed on the way out, the
+		// cause is the interruption.
+		err = fmt.Errorf("%w: %w", errInterrupted, err)
+	}
+	code, name := exitCode(err)
+	if a.json || jsonRequested(args) {
+		if a.command == "" {
+			a.command = commandName(root, args)
+		}
+		printError(stderr, a.command, name, code, err)
+		return code
+	}
+	var oc *outcomeError
+	if !errors.As(err, &oc) || !oc.reported { // a verdict's report was already printed
 		fmt.Fprintln(stderr, "tandem:", err)
 	}
 	return code
 }
 
-// blockedError means a command ran fine and found the next step blocked.
-type blockedError struct{ reason string }
-
-func (e *blockedError) Error() string { return "blocked: " + e.reason }
-
-// usageError marks bad flags or arguments.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var blocked *blockedError
-	var usage *usageError
-	switch {
-	case errors.As(err, &blocked):
-		return exitBlocked
-	case errors.Is(err, dialect.ErrReadOnly):
-		// A write on a read-only database cannot succeed as things stand.
-		return exitBadInput
-	case errors.Is(err, dialect.ErrUnreachable), errors.Is(err, errNATSUnreachable):
-		return exitUnreachable
-	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadURL), errors.Is(err, dialect.ErrBadIdentifier),
-		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
-		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
-		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly),
-		errors.Is(err, move.ErrSchema), errors.Is(err, dialect.ErrBadExpression), errors.Is(err, dualwrite.ErrInvalidOption):
-		return exitBadInput
+// jsonRequested finds --json on a command line that failed before its
+// flags were parsed.
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
 	}
-	return exitFailed
+	return false
+}
+
+// commandName is the path of the command args name, without "tandem".
+func commandName(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil || c == nil {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(c.CommandPath(), root.Name()), " ")
 }
 
 type app struct {
@@ -115,6 +111,9 @@ type app struct {
 	natsURL string
 	json    bool
 	verbose bool
+	// command is the running command's path without "tandem" ("moves
+	// list"): the "command" of its JSON documents.
+	command string
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -136,8 +135,11 @@ the first time it is applied; --plan FILE (or TANDEM_PLAN; ./tandem-plan.yaml
 when present) adds moves it does not know yet, and must match the others.
 A --plan or TANDEM_PLAN naming a missing file is bad input.
 
-Exit codes: 0 ok, 1 failed, 2 bad input, 3 blocked (the next step is not
-safe yet), 4 database or NATS unreachable.`,
+With --json, every output is a JSON document with a "schema" key (see
+docs/cli-json.md); streaming commands print one JSON object a line; every
+error is one JSON object on stderr with "code", "exit" and "message".
+
+` + exitCodeHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -160,7 +162,41 @@ safe yet), 4 database or NATS unreachable.`,
 	for _, add := range extraCommands {
 		root.AddCommand(add(a))
 	}
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (tandem, tandem moves, ...) refuse an unknown subcommand with exit 2,
+// naming the ones it has, instead of printing its help and exiting 0.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Run != nil || c.RunE != nil {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		msg += fmt.Sprintf(" (%s has: %s; see %s --help)", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+		return &unknownCommandError{msg: msg}
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // extraCommands lets other files of this command add their subcommands.

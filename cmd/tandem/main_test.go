@@ -86,8 +86,13 @@ func TestCLIOnEveryEngine(t *testing.T) {
 				t.Fatalf("delete: %d %s", code, out)
 			}
 			out, _, code = tandem(t, "--db", dsn, "--json", "services", "list")
-			var list []services.Instance
-			if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 || len(list) != 1 || list[0].ID != "b" {
+			var doc struct {
+				Instances []struct {
+					ID string `json:"id"`
+				} `json:"instances"`
+			}
+			err = json.Unmarshal([]byte(out), &doc)
+			if list := doc.Instances; err != nil || code != 0 || len(list) != 1 || list[0].ID != "b" {
 				t.Fatalf("list --json: %v %s", err, out)
 			}
 			out, _, code = tandem(t, "--db", dsn, "status")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,30 +19,6 @@ import (
 
 func init() {
 	extraCommands = append(extraCommands, func(a *app) *cobra.Command { return a.movesCommand() })
-	statusSections = append(statusSections, statusSection{Key: "moves", Build: movesStatusSection})
-}
-
-// movesStatusSection is what `tandem status` shows about moves: every move
-// the ledger records, plus the plan's moves it does not know yet; nil when
-// there are none, so status still works for applications without moves.
-func movesStatusSection(ctx context.Context, a *app, db *dialect.DB, snap services.Snapshot) (any, func(io.Writer), []string, error) {
-	var src services.Source = snapshotSource{snap}
-	if reg, err := services.New(ctx, db); err == nil {
-		// The read-new gate also looks at deleted instances.
-		src = historySource{snapshotSource{snap}, reg}
-	}
-	mg, err := a.readManager(ctx, db, src)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(mg.Moves()) == 0 {
-		return nil, nil, nil, nil
-	}
-	st, err := mg.Status(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return st, st.WriteText, st.Blocked(), nil
 }
 
 // snapshotSource serves one registry snapshot already read.
@@ -93,9 +68,12 @@ for a move the ledger knows. A plan (--plan, env TANDEM_PLAN, default
 ./tandem-plan.yaml if present; format in package dualwrite) declares moves the
 ledger does not know yet, and must match what it records for the others.
 
-Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, phase not adjacent,
-invalid plan, a plan that differs from the recorded definition), 3 blocked
-(a gate is closed; the report says why), 4 the database could not be reached.`,
+Exit codes (tandem --help has the table): 0 ok; 2 bad input (unknown move,
+phase not adjacent, invalid plan, a plan that differs from the recorded
+definition) or a step that can never succeed (a rollback after finalize); 3
+blocked, run it again later (instances still rolling, another runner holds
+the move); 5 someone must act first (run the backfill or verify, finalize, an
+instance missing); each blocker names the command to run.`,
 	}
 	cmd.PersistentFlags().Int64Var(&mc.release, "release", 0, "release of this runner, recorded in the ledger (at least 1; 0: not set)")
 	cmd.AddCommand(mc.apply(), mc.show(), mc.list(), mc.advance(), mc.finalize(), mc.backfill(), mc.verify(), mc.sql())
@@ -168,7 +146,7 @@ func (mc *movesCmd) list() *cobra.Command {
 				return err
 			}
 			if mc.a.json {
-				return mc.a.printJSON(st)
+				return mc.a.printJSON(movesView(st))
 			}
 			st.WriteText(mc.a.stdout)
 			return nil
@@ -187,7 +165,10 @@ func (mc *movesCmd) advance() *cobra.Command {
 (each logged in tandem_steps) and record the new phase. --dry-run prints the
 gate and the SQL and changes nothing. The first advance records the
 definitions of the plan's moves the ledger does not know yet (as moves apply
-does). Exits 3 when the gate is closed.
+does). When the gate is closed it exits 3 if waiting opens it (instances
+still rolling, a backfill running), 5 if someone must act first (each
+blocker names the command), 2 if it can never open (a rollback after
+finalize).
 
 The transition is decided and written under tandem's lock on the move, so
 two advances started together make one transition: the second reports that
@@ -245,9 +226,9 @@ another runner advanced the move and changes nothing. A move already at
 			}
 			var blocked error
 			if ge != nil {
-				blocked = &blockedError{reason: ge.Error()}
+				blocked = verdict(gateView(ge.Gate).Blockers, ge.Error())
 			}
-			return mc.a.emit(tr, func(w io.Writer) { printTransition(w, tr) }, blocked)
+			return mc.a.emit(transitionView(tr), func(w io.Writer) { printTransition(w, tr) }, blocked)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "target phase (default: the next one)")
@@ -328,14 +309,13 @@ func (mc *movesCmd) finalize() *cobra.Command {
 			rel, err := mg.Finalize(cmd.Context(), args[0], reason)
 			var ge *dualwrite.GateError
 			if errors.As(err, &ge) {
-				fmt.Fprintln(mc.a.stdout, ge.Error())
-				return &blockedError{reason: ge.Error()}
+				return mc.a.gateRefused(ge)
 			}
 			if err != nil {
 				return movesError(err)
 			}
 			if mc.a.json {
-				return mc.a.printJSON(map[string]any{"move": args[0], "finalized_release": rel})
+				return mc.a.printJSON(finalizeDoc{Move: args[0], FinalizedRelease: rel})
 			}
 			fmt.Fprintf(mc.a.stdout, "Finalized move %s: releases older than %d may no longer join; contract is now possible\n", args[0], rel)
 			return nil
@@ -356,14 +336,13 @@ func isTerminal(w io.Writer) bool {
 
 // progressPrinter renders progress events: a bar redrawn in place on a
 // terminal, a line per second otherwise, a JSON object per event with --json.
-func (a *app) progressPrinter() func(dualwrite.Progress) {
-	enc := json.NewEncoder(a.stdout)
+func (a *app) progressPrinter(ev *eventWriter) func(dualwrite.Progress) {
 	tty := isTerminal(a.stdout)
 	var last time.Time
 	return func(p dualwrite.Progress) {
 		switch {
-		case a.json:
-			_ = enc.Encode(p)
+		case ev != nil:
+			ev.progress(p)
 		case tty:
 			n := int(p.Percent() / 5)
 			fmt.Fprintf(a.stdout, "\r%s %s [%s%s] %5.1f%% %d/%d rows, %.0f rows/s, batch %d rows",
@@ -392,13 +371,16 @@ transaction that saves the cursor, so an interrupted run resumes where it
 stopped. Only one runner works on a move at a time; the lock that says so
 dies with its holder, so a rerun after a kill resumes at once. Exits 3 when
 it may not run yet (instances not writing both, or another backfill or
-verify of the move running: the refusal names its host, pid and start) or
-when rows failed to transform.`,
+verify of the move running: the refusal names its host, pid and start), 5
+when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
+(the cursor is saved: run it again to resume). With --json it prints one
+"progress" object a batch and a final "result" object, one a line.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Zero keeps a default; anything out of range is refused here,
 			// before the database is opened.
-			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter()), dualwrite.RateLimit(rate),
+			ev := mc.a.stream()
+			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter(ev)), dualwrite.RateLimit(rate),
 				dualwrite.TargetBatchTime(target), dualwrite.BatchSize(batch, 0, 0)}
 			if err := dualwrite.CheckBackfillOptions(opts...); err != nil {
 				return &usageError{fmt.Errorf("moves backfill: --rate, --target-batch-time or --batch: %w", err)}
@@ -418,13 +400,23 @@ when rows failed to transform.`,
 			}
 			res, err := mg.Backfill(cmd.Context(), args[0], opts...)
 			if err != nil {
-				return mc.a.blockedBy(err, mc.a.busyOr)
+				return mc.a.streamRefusal(ev, err)
 			}
 			var blocked error
+			outcome := "done"
+			msg := fmt.Sprintf("backfill of %s complete: %d rows this run, %d of %d in all", res.Move, res.Rows, res.Done, res.Total)
 			if res.Failed > 0 {
-				blocked = &blockedError{reason: fmt.Sprintf("%d row(s) failed to transform: they block read-new (tandem moves verify %s lists them)", res.Failed, res.Move)}
+				outcome, msg = "failed_rows", fmt.Sprintf("%d row(s) failed to transform: they block read-new (tandem moves verify %s lists them)", res.Failed, res.Move)
+				blocked = attention(msg)
 			}
-			return mc.a.emit(res, func(w io.Writer) {
+			if ev != nil {
+				r := backfillResultView(res)
+				if err := ev.emit("result", streamResult{Outcome: outcome, Backfill: &r, Message: msg}); err != nil {
+					return err
+				}
+				return blocked
+			}
+			return mc.a.emit(nil, func(w io.Writer) {
 				resumed := ""
 				if res.Resumed {
 					resumed = " (resumed from the saved cursor)"
@@ -445,23 +437,11 @@ when rows failed to transform.`,
 	return cmd
 }
 
-// busyOr reports a backfill or verify refused because another live runner
-// holds the move (the refusal names it): blocked, exit 3, since it runs
-// once that runner ends. Any other error goes through movesError.
-func (a *app) busyOr(err error) error {
-	var be *dualwrite.BusyError
-	if errors.As(err, &be) {
-		fmt.Fprintln(a.stdout, be.Error())
-		return &blockedError{reason: be.Error()}
-	}
-	return movesError(err)
-}
-
 func (mc *movesCmd) verify() *cobra.Command {
 	var list int
 	cmd := &cobra.Command{
 		Use:   "verify NAME",
-		Short: "Count and list the rows where new differs from transform(old); exits 3 if any",
+		Short: "Count and list the rows where new differs from transform(old); exits 5 if any",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := dualwrite.CheckVerifyOptions(dualwrite.ListMismatches(list)); err != nil {
@@ -475,15 +455,30 @@ func (mc *movesCmd) verify() *cobra.Command {
 			if err := mg.CheckTransform(args[0], false, false); err != nil {
 				return movesError(err)
 			}
-			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list))
+			ev := mc.a.stream()
+			vopts := []dualwrite.VerifyOption{dualwrite.ListMismatches(list)}
+			if ev != nil {
+				vopts = append(vopts, dualwrite.VerifyProgress(ev.progress))
+			}
+			res, err := mg.Verify(cmd.Context(), args[0], vopts...)
 			if err != nil {
-				return mc.a.blockedBy(err, mc.a.busyOr)
+				return mc.a.streamRefusal(ev, err)
 			}
 			var blocked error
+			outcome := "done"
+			msg := fmt.Sprintf("verified %s: %d rows checked, no mismatch", res.Move, res.Checked)
 			if res.Mismatches > 0 || res.Failed > 0 {
-				blocked = &blockedError{reason: fmt.Sprintf("%d mismatch(es), %d failed row(s)", res.Mismatches, res.Failed)}
+				outcome, msg = "mismatches", fmt.Sprintf("%d mismatch(es), %d failed row(s): backfill again (tandem moves backfill %s --restart) and verify", res.Mismatches, res.Failed, res.Move)
+				blocked = attention(msg)
 			}
-			return mc.a.emit(res, func(w io.Writer) {
+			if ev != nil {
+				r := verifyResultView(res)
+				if err := ev.emit("result", streamResult{Outcome: outcome, Verify: &r, Message: msg}); err != nil {
+					return err
+				}
+				return blocked
+			}
+			return mc.a.emit(nil, func(w io.Writer) {
 				fmt.Fprintf(w, "Verified %s: %d rows checked, %d mismatch(es), %d failed row(s)\n", res.Move, res.Checked, res.Mismatches, res.Failed)
 				for _, m := range res.Listed {
 					fmt.Fprintf(w, "  key %v: old %v, new %v, want %v\n", m.Key, m.Old, m.New, m.Want)
@@ -529,10 +524,7 @@ read, from the plan, so no database is needed for a move the plan declares.`,
 				return movesError(err)
 			}
 			if mc.a.json {
-				if steps == nil {
-					steps = []dualwrite.Step{}
-				}
-				return mc.a.printJSON(steps)
+				return mc.a.printJSON(sqlDoc{Move: m.Name, Phase: p.String(), Dialect: string(d.Name()), Steps: stepsView(steps)})
 			}
 			fmt.Fprintf(mc.a.stdout, "-- tandem move %s: entering %s (%s)\n", m.Name, p, d.Name())
 			if len(steps) == 0 {

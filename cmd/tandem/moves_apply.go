@@ -82,7 +82,7 @@ them). Running it again changes nothing.`,
 				if err != nil {
 					return err
 				}
-				return mc.a.emit(out, func(w io.Writer) { printApplied(w, out) }, nil)
+				return mc.a.emit(applyView(out, true), func(w io.Writer) { printApplied(w, out) }, nil)
 			}
 			if _, err := dualwrite.New(ctx, db, moves, opts...); err != nil {
 				return movesError(err)
@@ -109,7 +109,7 @@ them). Running it again changes nothing.`,
 				}
 				out = append(out, a)
 			}
-			return mc.a.emit(out, func(w io.Writer) { printApplied(w, out) }, nil)
+			return mc.a.emit(applyView(out, false), func(w io.Writer) { printApplied(w, out) }, nil)
 		},
 	}
 	cmd.Flags().StringArrayVar(&amend, "amend", nil, "record the plan's definition of this move as an amendment (repeatable)")
@@ -240,18 +240,18 @@ comment: a plan cannot carry it. Reads only.`,
 			if defs == nil {
 				defs = []dualwrite.Definition{}
 			}
-			type shown struct {
-				dualwrite.Definition
-				History []dualwrite.Definition `json:"history"`
-			}
 			if mc.a.json {
-				out := make([]shown, len(defs))
-				for i, d := range defs {
+				out := showDoc{Moves: []shownJSON{}}
+				for _, d := range defs {
 					h, err := dualwrite.DefinitionHistory(ctx, db, db.Dialect, d.Move)
 					if err != nil {
 						return err
 					}
-					out[i] = shown{d, h}
+					s := shownJSON{definitionJSON: definitionView(d), History: []definitionJSON{}}
+					for _, v := range h {
+						s.History = append(s.History, definitionView(v))
+					}
+					out.Moves = append(out.Moves, s)
 				}
 				return mc.a.printJSON(out)
 			}

@@ -100,11 +100,11 @@ func TestMovesCommands(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[0]), &ev); err != nil || ev.Done == 0 {
 				t.Fatalf("progress event %q: %v", lines[0], err)
 			}
-			// Status: the section is there and names the next step; the
-			// verify is missing, so it is blocked (exit 3).
+			// Status: the move is there and names the next step; the
+			// verify is missing: someone must run it (exit 5).
 			t.Setenv("TANDEM_PLAN", plan)
 			out, _, code = tandem(t, "--db", dsn, "status")
-			if code != exitBlocked || !strings.Contains(out, "price_cents: products.price -> products.price_cents") || !strings.Contains(out, "[verify]") {
+			if code != exitAttention || !strings.Contains(out, "price_cents: products.price -> products.price_cents") || !strings.Contains(out, "[verify]") {
 				t.Fatalf("status: %d %s", code, out)
 			}
 			if out, _, code = mv("verify", "price_cents"); code != exitOK || !strings.Contains(out, "3 rows checked, 0 mismatch(es)") {
@@ -115,18 +115,15 @@ func TestMovesCommands(t *testing.T) {
 			}
 			out, _, code = tandem(t, "--db", dsn, "--json", "status")
 			var rep struct {
-				Sections struct {
-					Moves struct {
-						Moves []struct {
-							Phase string `json:"phase"`
-						} `json:"moves"`
-					} `json:"moves"`
-				} `json:"sections"`
+				Moves []struct {
+					Phase string `json:"phase"`
+				} `json:"moves"`
 			}
-			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Sections.Moves.Moves) != 1 || rep.Sections.Moves.Moves[0].Phase != "read-new" {
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Moves) != 1 || rep.Moves[0].Phase != "read-new" {
 				t.Fatalf("status --json (%d): %v\n%s", code, err, out)
 			}
-			if out, _, code = mv("finalize", "price_cents"); code != exitBlocked {
+			// Finalize needs write-new: advance first (exit 5).
+			if out, _, code = mv("finalize", "price_cents"); code != exitAttention || !strings.Contains(out, "finalize needs the move at write-new") {
 				t.Fatalf("finalize at read-new: %d %s", code, out)
 			}
 		})

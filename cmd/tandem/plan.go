@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,7 @@ func (a *app) addPlanFlag(root *cobra.Command) {
 	root.PersistentFlags().StringVar(&a.plan, "plan", envOr("TANDEM_PLAN", defaultPlan),
 		"plan file declaring moves the ledger may not know yet (env TANDEM_PLAN; optional: recorded moves are read from the ledger)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		a.command = strings.TrimPrefix(strings.TrimPrefix(cmd.CommandPath(), root.Name()), " ")
 		a.planExplicit = cmd.Flags().Changed("plan") || os.Getenv("TANDEM_PLAN") != ""
 		if !a.planExplicit {
 			return nil

@@ -61,7 +61,9 @@ With --dry-run the SQL is printed and nothing changes.`,
 			if dryRun && errors.Is(err, dialect.ErrNoSuchFile) {
 				// Nothing to read: plan against an empty scratch database,
 				// which yields the same SQL, and leave the path untouched.
-				fmt.Fprintf(a.stderr, "tandem: %s does not exist yet; `tandem schema ensure` will create it with:\n", a.dsn)
+				if !a.json {
+					fmt.Fprintf(a.stderr, "tandem: %s does not exist yet; `tandem schema ensure` will create it with:\n", a.dsn)
+				}
 				db, err = scratchSQLite(cmd.Context())
 			}
 			if err != nil {
@@ -80,7 +82,7 @@ With --dry-run the SQL is printed and nothing changes.`,
 			}
 			opts = append(opts, schema.WithLogger(a.logger()))
 			results, err := schema.Ensure(cmd.Context(), db, tandemTables(), opts...)
-			return a.emit(results, func(w io.Writer) { schema.Print(w, results, dryRun) }, err)
+			return a.emit(schemaView(results, dryRun), func(w io.Writer) { schema.Print(w, results, dryRun) }, err)
 		},
 	}
 	ensure.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")

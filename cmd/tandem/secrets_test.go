@@ -120,7 +120,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			for _, flags := range [][]string{nil, {"--json"}, {"-v"}} {
 				args := append(append([]string{"--db", okDB, "--nats", tc.url}, flags...), "services", "list")
 				msg := check(t, tc.secret, tc.code, nil, args...)
-				if tc.code == exitUnreachable && (!strings.Contains(msg, "tandem: cannot reach NATS at nats://127.0.0.1:1") || strings.Contains(msg, "database unreachable") || strings.Contains(msg, "reach database")) {
+				if tc.code == exitUnreachable && (!strings.Contains(msg, "cannot reach NATS at nats://127.0.0.1:1") || strings.Contains(msg, "database unreachable") || strings.Contains(msg, "reach database")) {
 					t.Errorf("%q: the error does not say NATS (or blames the database): %s", args, msg)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -116,10 +115,7 @@ func (a *app) servicesCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if ins == nil {
-					ins = []services.Instance{}
-				}
-				return a.emit(ins, func(w io.Writer) {
+				return a.emit(instancesDoc{Instances: instancesView(ins)}, func(w io.Writer) {
 					if len(ins) == 0 {
 						fmt.Fprintln(w, "No instances registered.")
 						return
@@ -164,7 +160,7 @@ or draining is refused unless --force.`,
 				if err != nil {
 					return err
 				}
-				v := map[string]any{"deleted": id, "was": in.State, "fenced": live, "floor_before": before.Release, "floor_after": after.Release}
+				v := deleteDoc{Deleted: id, Was: string(in.State), Fenced: live, FloorBefore: floorRelease(before), FloorAfter: floorRelease(after)}
 				return a.emit(v, func(w io.Writer) {
 					fmt.Fprintf(w, "Deleted instance %s.\n", id)
 					if live {
@@ -174,7 +170,11 @@ or draining is refused unless --force.`,
 						}
 						fmt.Fprintf(w, "It was %s: its process (host %s, pid %d, incarnation %d) is fenced %s: it withdraws its endpoints and stops acting.\n", in.State, in.Host, in.PID, in.Incarnation, how)
 					}
-					if after.Release != before.Release {
+					switch {
+					case after.Release == before.Release:
+					case after.Release == 0:
+						fmt.Fprintf(w, "There is no floor now: no instance is registered (it was release %d).\n", before.Release)
+					default:
 						fmt.Fprintf(w, "The floor rose from release %d to %d.\n", before.Release, after.Release)
 					}
 				}, nil)
@@ -193,8 +193,12 @@ or draining is refused unless --force.`,
 				if err != nil {
 					return err
 				}
-				view := floorView{Floor: snap.Floor(), Caps: sortedCaps(snap.Caps()), Finalized: snap.Finalized}
-				return a.emit(view, view.print, nil)
+				view := floorDoc{Floor: floorOf(snap.Floor()), Caps: capsView(snap.Caps())}
+				if snap.Finalized > 0 {
+					f := snap.Finalized
+					view.Finalized = &f
+				}
+				return a.emit(view, func(w io.Writer) { printFloor(w, view.Floor, view.Caps, view.Finalized) }, nil)
 			})
 		},
 	}
@@ -202,33 +206,49 @@ or draining is refused unless --force.`,
 	return cmd
 }
 
-type floorView struct {
-	Floor     services.Floor `json:"floor"`
-	Caps      []services.Cap `json:"caps"`
-	Finalized int64          `json:"finalized"`
+// instancesDoc is `tandem services list --json`.
+type instancesDoc struct {
+	Instances []instanceJSON `json:"instances"`
 }
 
-func sortedCaps(m map[string]services.Cap) []services.Cap {
-	out := make([]services.Cap, 0, len(m))
-	for _, c := range m {
-		out = append(out, c)
+// deleteDoc is `tandem services delete --json`.
+type deleteDoc struct {
+	Deleted string `json:"deleted"`
+	Was     string `json:"was"`
+	Fenced  bool   `json:"fenced"`
+	// FloorBefore and FloorAfter are null when there is no floor (no
+	// instance registered).
+	FloorBefore *int64 `json:"floor_before"`
+	FloorAfter  *int64 `json:"floor_after"`
+}
+
+// floorDoc is `tandem services floor --json`.
+type floorDoc struct {
+	Floor     *floorJSON `json:"floor"`     // null: no instance registered
+	Caps      []capJSON  `json:"caps"`      // one per API
+	Finalized *int64     `json:"finalized"` // null: no move finalized
+}
+
+func floorRelease(f services.Floor) *int64 {
+	if f.Release == 0 {
+		return nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].API < out[j].API })
-	return out
+	r := f.Release
+	return &r
 }
 
-func (v floorView) print(w io.Writer) {
-	if v.Floor.Release == 0 {
+func printFloor(w io.Writer, floor *floorJSON, caps []capJSON, finalized *int64) {
+	if floor == nil {
 		fmt.Fprintln(w, "Floor: none (no instances registered)")
 	} else {
-		fmt.Fprintf(w, "Floor: release %d, held since %s (%s) by:\n", v.Floor.Release, v.Floor.Since.Format(time.RFC3339), ago(v.Floor.Since))
-		printInstances(w, v.Floor.Holders, "  ")
+		fmt.Fprintf(w, "Floor: release %d, held since %s (%s) by:\n", floor.Release, floor.Since.String(), floor.Since.ago())
+		printInstancesJSON(w, floor.Holders, "  ")
 	}
-	if v.Finalized > 0 {
-		fmt.Fprintf(w, "Finalized: release %d (older releases may not register)\n", v.Finalized)
+	if finalized != nil {
+		fmt.Fprintf(w, "Finalized: release %d (older releases may not register)\n", *finalized)
 	}
-	for _, c := range v.Caps {
-		fmt.Fprintf(w, "Cap %s: %s, held since %s (%s) by:\n", c.API, c.Version, c.Since.Format(time.RFC3339), ago(c.Since))
-		printInstances(w, c.Holders, "  ")
+	for _, c := range caps {
+		fmt.Fprintf(w, "Cap %s: %s, held since %s (%s) by:\n", c.API, c.Version, c.Since.String(), c.Since.ago())
+		printInstancesJSON(w, c.Holders, "  ")
 	}
 }

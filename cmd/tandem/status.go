@@ -11,32 +11,94 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 )
 
-// statusSection adds one part (the moves, the triggers, ...) to `tandem status`.
-type statusSection struct {
-	Key string
-	// Build reads what the section needs. It returns the JSON value, a text
-	// renderer, and what blocks the next step (empty when nothing does).
-	Build func(ctx context.Context, a *app, db *dialect.DB, snap services.Snapshot) (value any, text func(io.Writer), blocked []string, err error)
+// statusDoc is `tandem status --json` (and what a status page serves): the
+// registry, every move, and everything that blocks the next step.
+type statusDoc struct {
+	Database string `json:"database"`
+	// Floor is null when no instance is registered: there is no floor.
+	Floor *floorJSON `json:"floor"`
+	// Finalized is the release below which instances may not register;
+	// null while no move was finalized.
+	Finalized *int64         `json:"finalized"`
+	Caps      []capJSON      `json:"caps"`
+	Counts    map[string]int `json:"counts"` // instances per state
+	// Attention lists the missing and error instances: they still count
+	// for the floor and caps.
+	Attention []instanceJSON `json:"attention"`
+	Moves     []moveJSON     `json:"moves"`
+	// Blockers is everything that makes the next step unsafe, each with
+	// the command to run; Safe is true only when it is empty.
+	Blockers []blockerJSON `json:"blockers"`
+	Safe     bool          `json:"safe"`
+	// Exit is what `tandem status` exits with: 0 safe, 3 blocked (wait),
+	// 5 needs attention.
+	Exit int `json:"exit"`
+
+	status dualwrite.Status // for the text
 }
 
-var statusSections []statusSection
+// buildStatus reads the registry and the moves and says what is safe to
+// do next. It only reads, and needs no command line: db and reg are open.
+func (a *app) buildStatus(ctx context.Context, db *dialect.DB, reg *services.Registry) (statusDoc, error) {
+	snap, err := reg.Snapshot(ctx)
+	if err != nil {
+		return statusDoc{}, err
+	}
+	rep := statusDoc{Database: db.DSN.Redacted(), Floor: floorOf(snap.Floor()), Caps: capsView(snap.Caps()),
+		Counts: map[string]int{}, Attention: []instanceJSON{}, Moves: []moveJSON{}, Blockers: []blockerJSON{}}
+	if snap.Finalized > 0 {
+		f := snap.Finalized
+		rep.Finalized = &f
+	}
+	for _, in := range snap.Instances {
+		rep.Counts[string(in.State)]++
+		if in.State == services.StateMissing || in.State == services.StateError {
+			rep.Attention = append(rep.Attention, instanceView(in))
+		}
+	}
+	rep.Blockers = append(rep.Blockers, blockersView("", "", move.Legacy, dualwrite.InstanceBlockers(snap))...)
+	// The read-new gate also looks at deleted instances.
+	mg, err := a.readManager(ctx, db, historySource{snapshotSource{snap}, reg})
+	if err != nil {
+		return rep, fmt.Errorf("status: moves: %w", err)
+	}
+	if len(mg.Moves()) > 0 {
+		st, err := mg.Status(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("status: moves: %w", err)
+		}
+		rep.status = st
+		for _, m := range st.Moves {
+			mv := moveView(m)
+			rep.Moves = append(rep.Moves, mv)
+			rep.Blockers = append(rep.Blockers, mv.Blockers...)
+		}
+	}
+	rep.Safe = len(rep.Blockers) == 0
+	rep.Exit, _ = exitCode(rep.verdict())
+	return rep, nil
+}
 
-type statusReport struct {
-	Database  string                 `json:"database"`
-	Floor     services.Floor         `json:"floor"`
-	Finalized int64                  `json:"finalized"`
-	Caps      []services.Cap         `json:"caps"`
-	Counts    map[services.State]int `json:"counts"`
-	Attention []services.Instance    `json:"attention"` // missing and error instances pin the floor
-	Sections  map[string]any         `json:"sections,omitempty"`
-	// Blocked names everything that makes the next step unsafe, each with
-	// the command to run; Safe is true only when it is empty.
-	Blocked   []string `json:"blocked"`
-	NextSteps []string `json:"next_steps"`
-	Safe      bool     `json:"safe"`
+// verdict is the status's exit: nil when safe. A blocker that can never
+// clear (exit 2) in status still needs someone to act: 5.
+func (r statusDoc) verdict() error {
+	err := verdict(r.Blockers, r.reason())
+	if oc, ok := err.(*outcomeError); ok && oc.exit == exitBadInput {
+		return attention(r.reason())
+	}
+	return err
+}
+
+func (r statusDoc) reason() string {
+	msgs := make([]string, len(r.Blockers))
+	for i, b := range r.Blockers {
+		msgs[i] = b.Message
+	}
+	return fmt.Sprintf("%d blocker(s): %s", len(msgs), strings.Join(msgs, "; "))
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -45,13 +107,15 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "What is safe to do next: the floor, the caps, who holds them, and what blocks",
 		Long: `Show the registry (floor, caps, and exactly which instances hold them and
 since when), instances that need attention (missing or error ones still
-count for the floor), and every section that can block the next step.
+count for the floor), and every move with what blocks its next phase.
 
 It says "Nothing blocks" and exits 0 only when no move is blocked or has a
 step interrupted half way, every move's triggers are what its phase needs
 (as generated, or dropped once contracted), and no instance is missing or in
-error. Otherwise it names each blocker with the command to run and exits 3,
-so CI can wait on it.`,
+error. Otherwise it names each blocker, one a line, with the command to run,
+and exits 3 when waiting clears every blocker (instances still rolling, a
+backfill running) or 5 when someone must act (an instance missing or in
+error, triggers that differ, a backfill to run or resume, a verify to run).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -60,47 +124,16 @@ so CI can wait on it.`,
 				return err
 			}
 			defer done()
-			snap, err := reg.Snapshot(ctx)
+			rep, err := a.buildStatus(ctx, db, reg)
 			if err != nil {
 				return err
 			}
-			rep := statusReport{Database: db.DSN.Redacted(), Floor: snap.Floor(), Finalized: snap.Finalized,
-				Caps: sortedCaps(snap.Caps()), Counts: map[services.State]int{}, Sections: map[string]any{},
-				Blocked: []string{}, NextSteps: []string{}}
-			for _, in := range snap.Instances {
-				rep.Counts[in.State]++
-				if in.State == services.StateMissing || in.State == services.StateError {
-					rep.Attention = append(rep.Attention, in)
-				}
-			}
-			for _, b := range dualwrite.InstanceBlockers(snap) {
-				in := b.Instances[0]
-				rep.Blocked = append(rep.Blocked, b.Message)
-				rep.NextSteps = append(rep.NextSteps, fmt.Sprintf("instance %s is %s: bring it back, or delete it if it will not return: tandem services delete %s", in.ID, in.State, in.ID))
-			}
-			var texts []func(io.Writer)
-			for _, s := range statusSections {
-				v, text, blocked, err := s.Build(ctx, a, db, snap)
-				if err != nil {
-					return fmt.Errorf("status: %s: %w", s.Key, err)
-				}
-				rep.Sections[s.Key] = v
-				rep.Blocked = append(rep.Blocked, blocked...)
-				if text != nil {
-					texts = append(texts, text)
-				}
-			}
-			rep.Safe = len(rep.Blocked) == 0
-			var blocked error
-			if !rep.Safe {
-				blocked = &blockedError{reason: strings.Join(rep.Blocked, "; ")}
-			}
-			return a.emit(rep, func(w io.Writer) { rep.print(w, texts) }, blocked)
+			return a.emit(rep, rep.print, rep.verdict())
 		},
 	}
 }
 
-func (r statusReport) print(w io.Writer, sections []func(io.Writer)) {
+func (r statusDoc) print(w io.Writer) {
 	fmt.Fprintf(w, "Database: %s\n", r.Database)
 	states := make([]string, 0, len(r.Counts))
 	for st, n := range r.Counts {
@@ -112,27 +145,34 @@ func (r statusReport) print(w io.Writer, sections []func(io.Writer)) {
 	} else {
 		fmt.Fprintf(w, "Instances: %s\n", strings.Join(states, ", "))
 	}
-	(floorView{Floor: r.Floor, Caps: r.Caps, Finalized: r.Finalized}).print(w)
+	printFloor(w, r.Floor, r.Caps, r.Finalized)
 	if len(r.Attention) > 0 {
 		fmt.Fprintln(w, "Needs attention (these still count for the floor and caps):")
-		printInstances(w, r.Attention, "  ")
+		printInstancesJSON(w, r.Attention, "  ")
 	}
-	for _, s := range sections {
-		s(w)
+	if len(r.status.Moves) > 0 {
+		r.status.WriteText(w)
 	}
-	if len(r.Blocked) > 0 {
+	if len(r.Blockers) > 0 {
 		fmt.Fprintln(w, "Blocked:")
-		for _, b := range r.Blocked {
-			fmt.Fprintf(w, "  - %s\n", b)
-		}
-	}
-	if len(r.NextSteps) > 0 {
-		fmt.Fprintln(w, "Next steps:")
-		for _, s := range r.NextSteps {
-			fmt.Fprintf(w, "  - %s\n", s)
-		}
+		printBlockers(w, r.Blockers, "  ")
 	}
 	if r.Safe {
 		fmt.Fprintln(w, "Nothing blocks: it is safe to roll the next instance.")
+	}
+}
+
+// printBlockers writes one blocker a line, then the command to run under
+// it.
+func printBlockers(w io.Writer, bs []blockerJSON, indent string) {
+	for _, b := range bs {
+		where := ""
+		if b.Move != nil {
+			where = "move " + *b.Move + ": "
+		}
+		fmt.Fprintf(w, "%s- %s[%s] %s\n", indent, where, b.Kind, b.Message)
+		if b.NextCommand != nil {
+			fmt.Fprintf(w, "%s    next: %s\n", indent, *b.NextCommand)
+		}
 	}
 }

@@ -34,21 +34,41 @@ moves:
 
 // statusReportJSON is the part of `tandem --json status` the test reads.
 type statusReportJSON struct {
-	Safe     bool     `json:"safe"`
-	Blocked  []string `json:"blocked"`
-	Sections struct {
-		Moves struct {
-			Moves []struct {
-				Name         string `json:"name"`
-				Phase        string `json:"phase"`
-				SyncTriggers string `json:"sync_triggers"`
-				Problems     []struct {
-					Kind    string `json:"kind"`
-					Message string `json:"message"`
-				} `json:"problems"`
-			} `json:"moves"`
-		} `json:"moves"`
-	} `json:"sections"`
+	Safe     bool `json:"safe"`
+	Exit     int  `json:"exit"`
+	Blockers []struct {
+		Kind        string  `json:"kind"`
+		Move        *string `json:"move"`
+		Message     string  `json:"message"`
+		NextCommand *string `json:"next_command"`
+		Exit        int     `json:"exit"`
+	} `json:"blockers"`
+	Moves []struct {
+		Name         string `json:"name"`
+		Phase        string `json:"phase"`
+		SyncTriggers string `json:"sync_triggers"`
+		Problems     []struct {
+			Kind    string `json:"kind"`
+			Message string `json:"message"`
+		} `json:"problems"`
+	} `json:"moves"`
+}
+
+// blocked is every blocker as "move: message" ("-: message" for none),
+// then " => next command".
+func (r statusReportJSON) blocked() []string {
+	var out []string
+	for _, b := range r.Blockers {
+		m, next := "-", "-"
+		if b.Move != nil {
+			m = *b.Move
+		}
+		if b.NextCommand != nil {
+			next = *b.NextCommand
+		}
+		out = append(out, m+": "+b.Message+" => "+next)
+	}
+	return out
 }
 
 // TestStatusIsSafeOnlyWhenNothingBlocks puts a database in each situation
@@ -113,14 +133,14 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 	}{
 		{name: "all fine", setup: centsReady, code: exitOK,
 			text: []string{"next: read-new is open: tandem moves advance cents", "Nothing blocks: it is safe to roll the next instance."}},
-		{name: "blocked", code: exitBlocked,
+		{name: "backfill to run", code: exitAttention,
 			setup: func(e env) {
 				withPlan(e, "moves", "advance", "cents")
 				register(e, "web-1", map[string]string{"cents": "write-both"})
 			},
 			text:    []string{"[backfill] the backfill has not run: tandem moves backfill cents"},
-			blocked: "move cents write-both -> read-new: the backfill has not run: tandem moves backfill cents"},
-		{name: "interrupted", code: exitBlocked,
+			blocked: "cents: the backfill has not run: tandem moves backfill cents => tandem moves backfill cents"},
+		{name: "interrupted", code: exitAttention,
 			setup: func(e env) {
 				withPlan(e, "moves", "apply")
 				// A kill left the step proposed after its DDL ran (MySQL
@@ -129,25 +149,25 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 				e.db.MustExec(`ALTER TABLE products ADD COLUMN cents BIGINT`)
 			},
 			text:    []string{"INTERRUPTED: step cents/write-both/1-add-column (add column products.cents) was proposed at 2026-01-01T00:00:00Z and never applied", "tandem moves advance cents --to write-both checks the live schema and completes it"},
-			blocked: "move cents at legacy: step cents/write-both/1-add-column", problem: "interrupted"},
+			blocked: "cents: step cents/write-both/1-add-column", problem: "interrupted"},
 		{name: "contracted", code: exitOK, setup: func(e env) { labelTo(e, true) },
 			text: []string{"sync triggers: dropped with the contract", "done: the old column is dropped", "Nothing blocks"}},
-		{name: "triggers differing", code: exitBlocked, triggersCheck: exitBlocked,
+		{name: "triggers differing", code: exitAttention, triggersCheck: exitAttention,
 			setup: func(e env) {
 				labelTo(e, false) // contract is open: only the triggers block
 				must(e.t, exitOK, "--db", e.dsn, "triggers", "drop", "label")
 			},
 			text:    []string{"NOT SAFE [triggers]: sync triggers of move label are not as generated", "repair them with tandem triggers install label"},
-			blocked: "move label at write-new: sync triggers of move label are not as generated", problem: "triggers"},
-		{name: "missing instance", code: exitBlocked,
+			blocked: "label: sync triggers of move label are not as generated", problem: "triggers"},
+		{name: "missing instance", code: exitAttention,
 			setup: func(e env) {
 				centsReady(e)
 				past := time.Now().Add(-10 * time.Minute)
 				register(e, "web-2", map[string]string{"cents": "write-both"}, services.WithClock(func() time.Time { return past }))
 			},
 			text:    []string{"instance web-2 (shop on h-web-2, release 1) is missing", "tandem services delete web-2"},
-			blocked: "instance web-2 (shop on h-web-2, release 1) is missing"},
-		{name: "error instance", code: exitBlocked,
+			blocked: "-: instance web-2 (shop on h-web-2, release 1) is missing"},
+		{name: "error instance", code: exitAttention,
 			setup: func(e env) {
 				centsReady(e)
 				register(e, "web-3", map[string]string{"cents": "write-both"})
@@ -160,7 +180,7 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 				}
 			},
 			text:    []string{"instance web-3 (shop on h-web-3, release 1) is error", "delete it if it will not return: tandem services delete web-3"},
-			blocked: "instance web-3 (shop on h-web-3, release 1) is error"},
+			blocked: "-: instance web-3 (shop on h-web-3, release 1) is error"},
 	}
 	for _, eng := range dbtest.Engines {
 		t.Run(string(eng.Name), func(t *testing.T) {
@@ -187,14 +207,14 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 					if err := json.Unmarshal([]byte(out), &rep); err != nil || code != tc.code {
 						t.Fatalf("status --json: exit %d, %v\n%s%s", code, err, out, errOut)
 					}
-					if rep.Safe != (tc.code == exitOK) || rep.Safe != (len(rep.Blocked) == 0) {
-						t.Errorf("JSON safe %v with blocked %q", rep.Safe, rep.Blocked)
+					if rep.Safe != (tc.code == exitOK) || rep.Safe != (len(rep.Blockers) == 0) || rep.Exit != tc.code {
+						t.Errorf("JSON safe %v, exit %d with blockers %q", rep.Safe, rep.Exit, rep.blocked())
 					}
-					if tc.blocked != "" && !strings.Contains(strings.Join(rep.Blocked, "\n"), tc.blocked) {
-						t.Errorf("JSON blocked lacks %q: %q", tc.blocked, rep.Blocked)
+					if tc.blocked != "" && !strings.Contains(strings.Join(rep.blocked(), "\n"), tc.blocked) {
+						t.Errorf("JSON blockers lack %q: %q", tc.blocked, rep.blocked())
 					}
 					var problems []string
-					for _, m := range rep.Sections.Moves.Moves {
+					for _, m := range rep.Moves {
 						for _, p := range m.Problems {
 							problems = append(problems, p.Kind)
 						}

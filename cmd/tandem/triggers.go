@@ -40,9 +40,10 @@ the step in tandem_steps); these commands are for inspecting and repairing
 them. The move is read from the ledger, or from the plan (--plan, env
 TANDEM_PLAN, default ./tandem-plan.yaml) for a move the ledger does not know.
 
-Exit codes: 0 ok, 1 failed, 2 bad input (unknown move, a name that cannot be
-quoted safely, a missing column), 3 check found the triggers missing,
-changed or stale, 4 the database could not be reached.`,
+Exit codes (tandem --help has the table): 0 ok, 1 failed, 2 bad input
+(unknown move, a name that cannot be quoted safely, a missing column), 4 the
+database could not be reached, 5 check found the triggers missing, changed
+or stale (it names the command that repairs them).`,
 	}
 	cmd.PersistentFlags().DurationVar(&tc.wait, "lock-wait", 30*time.Second, "how long install and drop wait for tandem's lock on the move")
 	cmd.AddCommand(tc.sql(), tc.install(), tc.drop(), tc.check())
@@ -90,7 +91,7 @@ is through your driver or migration tool.`,
 				return triggersError(err)
 			}
 			if tc.a.json {
-				return tc.a.printJSON(set)
+				return tc.a.printJSON(triggersSQLView(set))
 			}
 			if drop {
 				fmt.Fprint(tc.a.stdout, set.DropSQL())
@@ -145,7 +146,7 @@ func (tc *triggersCmd) ensureLedger(ctx context.Context, db *dialect.DB, dryRun 
 
 func (tc *triggersCmd) printResult(res triggers.Result) error {
 	if tc.a.json {
-		return tc.a.printJSON(res)
+		return tc.a.printJSON(triggersResultView(res))
 	}
 	fmt.Fprintln(tc.a.stdout, res)
 	for _, s := range res.SQL {
@@ -241,12 +242,12 @@ be in the plan any more: NAME alone is enough.`,
 func (tc *triggersCmd) check() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check NAME",
-		Short: "Confirm the triggers are what the move's phase needs; exits 3 if not",
+		Short: "Confirm the triggers are what the move's phase needs; exits 5 if not",
 		Long: `Compare what the database holds with what the move's phase in the ledger
 needs: from write-both to write-new every trigger present and as tandem
 generates it now; once contracted, none left (contract drops them); at
 legacy, none or all as generated. A move without triggers needs none.
-Exits 3, naming the command that repairs it, when the database differs.`,
+Exits 5, naming the command that repairs it, when the database differs.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -265,9 +266,9 @@ Exits 3, naming the command that repairs it, when the database differs.`,
 			}
 			var blocked error
 			if !chk.AsExpected {
-				blocked = &blockedError{reason: chk.Blocker.Message}
+				blocked = attention(chk.Blocker.Message)
 			}
-			return tc.a.emit(chk, func(w io.Writer) { writeCheck(w, chk) }, blocked)
+			return tc.a.emit(triggersCheckView(chk), func(w io.Writer) { writeCheck(w, chk) }, blocked)
 		},
 	}
 }
