@@ -1,9 +1,13 @@
 package services
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,56 +16,141 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultTTL is how long a Cache trusts its snapshot without a notification.
+// DefaultTTL is how long a Cache goes without checking its source when no
+// notice arrives.
 const DefaultTTL = 10 * time.Second
 
+// gapWait is how long a cache waits for a notice that is missing from the
+// sequence before it reads the changes from its source: notices from
+// different registries may arrive out of order by a few milliseconds.
+const gapWait = 200 * time.Millisecond
+
 // Cache keeps a registry snapshot in memory for hot paths: Cap, Floor and
-// Snapshot never touch the network or the database. It refreshes when the
-// registry announces a change on its cluster's ChangedSubject, whenever its connection
-// comes back after a disconnect (a notice sent meanwhile never reached
-// it), and, in case a notice is lost some other way, whenever the
-// snapshot is older than its TTL. A refresh that fails is retried soon,
-// not only at the next TTL.
+// Snapshot never touch the network or the database.
+//
+// It follows the registry the way a Kubernetes watcher follows the API
+// server: it reads one full snapshot, which says the revision it holds
+// (Snapshot.Revision), then applies every change notice (Change) whose
+// revision follows its own as a delta, reading nothing. Floor and caps are
+// kept by counting releases and versions, so a change costs no scan of the
+// instances. When a notice is missing from the sequence (lost, or from a
+// registry without NATS), the cache asks its source for the changes after
+// its revision (ChangeSource.Changes), which reads only the changed rows.
+// It reads a full snapshot again only when its NATS connection comes back
+// after a disconnect, when Kick or Refresh asks for one, when a notice
+// carries no revision (a registry of an older release), and when its
+// source cannot list changes. Every TTL it checks its source for changes
+// it missed, and for instances whose heartbeat lapsed: going missing
+// records no change, so no notice tells it.
+//
+// A refresh that fails is retried soon, not only at the next TTL; the
+// last view is served meanwhile.
 type Cache struct {
 	src   Source
 	ttl   time.Duration
 	log   *slog.Logger
-	state atomic.Pointer[cacheState]
+	hook  func(CacheEvent)
+	view  atomic.Pointer[cacheView]
+	kick  chan struct{} // a full snapshot soon
+	nudge chan struct{} // a gap or a TTL: catch up soon
 
-	kick   chan struct{}
 	nc     *nats.Conn
 	sub    *nats.Subscription
 	status chan nats.Status // the connection's reconnects (CONNECTED) and its end (CLOSED)
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex // serializes refreshes
+	// mu guards the state below; reads of the source happen under it, so
+	// a notice arriving meanwhile waits and is applied after them.
+	mu      sync.Mutex
 	changed chan struct{}
-
+	st      cacheState
+	stats   CacheStats
 	metricsReg prometheus.Registerer // WithMetrics
 	met        *cacheMetrics         // nil without metrics
 }
 
+// cacheView is what the hot path reads, swapped whole.
+type cacheView struct {
+	cluster   string
+	caps      map[string]Version
+	floor     int64
+	finalized int64
+}
+
+// cacheState is the cache's copy of the registry and the counts that keep
+// floor and caps without a scan.
 type cacheState struct {
-	snap  Snapshot
-	caps  map[string]Version
-	floor int64
+	rev       int64
+	cluster   string
+	finalized int64
+	takenAt   time.Time
+	byID      map[string]Instance
+	// gone remembers the revision at which an instance left, so an older
+	// notice about it (reordered, or replayed after a catch-up) does not
+	// bring it back.
+	gone     map[string]int64
+	releases map[int64]int
+	versions map[string]map[Version]int
+	floor    int64
+	caps     map[string]Version
+	pending  map[int64]Change // notices above rev+1, waiting for the gap to fill
+	gapSince time.Time
+	snap     *Snapshot // built on demand, dropped at each change
+}
+
+// CacheStats counts what a Cache did since it was created.
+type CacheStats struct {
+	// Revision is the registry revision the cache holds.
+	Revision int64 `json:"revision"`
+	// Deltas counts notices applied without reading the source.
+	Deltas uint64 `json:"deltas"`
+	// Snapshots counts full reads of the source; CatchUps counts reads of
+	// the changes after a revision (after a gap, or on the TTL).
+	Snapshots uint64 `json:"snapshots"`
+	CatchUps  uint64 `json:"catch_ups"`
+	// Gaps counts notices that did not follow the cache's revision.
+	Gaps uint64 `json:"gaps"`
+	// RowsRead counts the instance rows the cache's reads returned:
+	// every row of a snapshot, and the changed and lapsed rows of a
+	// catch-up.
+	RowsRead uint64 `json:"rows_read"`
+}
+
+// CacheEvent reports one thing a Cache applied; see WithCacheEvents.
+type CacheEvent struct {
+	// Kind is "delta" (a notice applied as it came), "snapshot" or
+	// "catch-up".
+	Kind string
+	// Revision is the cache's revision afterwards.
+	Revision int64
+	// Rows is how many instance rows were read for it (0 for a delta).
+	Rows int
+	// Lag is, for a notice, how long after its change committed the
+	// cache applied it (Change.At to now); 0 otherwise.
+	Lag time.Duration
 }
 
 // CacheOption configures a Cache.
 type CacheOption func(*Cache)
 
-// WithTTL sets how long a snapshot is trusted without a notification.
+// WithTTL sets how long the cache goes without checking its source when
+// no notice arrives.
 func WithTTL(d time.Duration) CacheOption { return func(c *Cache) { c.ttl = d } }
 
 // WithCacheLogger sets a logger; the cache is silent by default.
 func WithCacheLogger(l *slog.Logger) CacheOption { return func(c *Cache) { c.log = l } }
 
+// WithCacheEvents calls fn for every notice, snapshot and catch-up the
+// cache applies, for measurements. fn runs while the cache holds its lock:
+// keep it short and do not call the cache from it.
+func WithCacheEvents(fn func(CacheEvent)) CacheOption { return func(c *Cache) { c.hook = fn } }
+
 // NewCache reads src once and keeps the result fresh until Close. nc may be
 // nil, in which case only the TTL refreshes it.
 func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOption) (*Cache, error) {
 	c := &Cache{src: src, ttl: DefaultTTL, log: slog.New(slog.DiscardHandler), kick: make(chan struct{}, 1),
-		done: make(chan struct{}), changed: make(chan struct{})}
+		nudge: make(chan struct{}, 1), done: make(chan struct{}), changed: make(chan struct{})}
 	for _, o := range opts {
 		o(c)
 	}
@@ -91,18 +180,19 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 			nc.RemoveStatusListener(c.status)
 			return nil, fmt.Errorf("services: cache: the source's snapshot names no cluster: %w", err)
 		}
-		sub, err := nc.Subscribe(subj, func(*nats.Msg) {
-			c.noticed()
-			c.Kick()
-		})
+		sub, err := nc.Subscribe(subj, c.notice)
 		if err != nil {
 			nc.RemoveStatusListener(c.status)
 			return nil, fmt.Errorf("services: cache: subscribe %s: %w", subj, err)
 		}
+		// At fleet scale a rollout sends thousands of notices; a cache
+		// that falls behind catches up by revision, so let them queue.
+		_ = sub.SetPendingLimits(-1, 256<<20)
 		c.sub = sub
 		// Make the subscription live on the server before returning, so a
 		// change announced right after NewCache is not missed; if NATS is
-		// unreachable now the TTL still refreshes the cache.
+		// unreachable now the TTL still refreshes the cache. A change made
+		// between the first read and now shows as a gap and is caught up.
 		_ = nc.FlushTimeout(5 * time.Second)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -111,17 +201,231 @@ func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOptio
 	return c, nil
 }
 
-// noticed counts a change notice. c.met is set before the subscription
-// and the refresh loop start, and never changes after.
-func (c *Cache) noticed() { c.met.noticed() }
-
-// Kick asks for a refresh soon; notifications call it, and so may a client
-// that was told by a server that its view is stale.
+// Kick asks for a full snapshot soon; a notice without a revision calls
+// it, and so may a client that was told by a server that its view is
+// stale.
 func (c *Cache) Kick() {
 	select {
 	case c.kick <- struct{}{}:
-	default: // one pending refresh covers any number of notices
+	default: // one pending refresh covers any number of requests
 	}
+}
+
+func (c *Cache) catchUpSoon() {
+	select {
+	case c.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// notice handles one message on ChangedSubject.
+func (c *Cache) notice(m *nats.Msg) {
+	c.met.noticed()
+	var ch Change
+	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Revision == 0 || (ch.Record == nil && ch.Event != "finalize") {
+		// A registry of an older release: its notice says only that
+		// something changed, and its writes record no revision.
+		c.Kick()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.st
+	switch {
+	case ch.Revision <= s.rev:
+		return // already in what the cache read
+	case ch.Revision > s.rev+1:
+		if s.pending == nil {
+			s.pending = map[int64]Change{}
+		}
+		s.pending[ch.Revision] = ch
+		if s.gapSince.IsZero() {
+			s.gapSince = time.Now()
+			c.stats.Gaps++
+			c.catchUpSoon() // the loop waits gapWait before reading
+		}
+		return
+	}
+	before := c.view.Load()
+	c.applyNotice(ch)
+	c.drain()
+	c.publish(before)
+}
+
+// applyNotice applies one notice that follows the cache's revision.
+func (c *Cache) applyNotice(ch Change) {
+	s := &c.st
+	if ch.Record != nil {
+		c.put(*ch.Record)
+	}
+	if ch.Event == "finalize" && ch.Finalized > s.finalized {
+		s.finalized = ch.Finalized
+	}
+	s.rev = ch.Revision
+	if ch.At.After(s.takenAt) {
+		s.takenAt = ch.At // the view is current as of this change
+	}
+	c.stats.Deltas++
+	if c.hook != nil {
+		c.hook(CacheEvent{Kind: "delta", Revision: s.rev, Lag: time.Since(ch.At)})
+	}
+}
+
+// drain applies the pending notices that now follow the revision.
+func (c *Cache) drain() {
+	s := &c.st
+	for len(s.pending) > 0 {
+		next, ok := s.pending[s.rev+1]
+		if !ok {
+			for r := range s.pending {
+				if r <= s.rev {
+					delete(s.pending, r)
+				}
+			}
+			if len(s.pending) == 0 {
+				break
+			}
+			return // still a gap: the loop catches up
+		}
+		delete(s.pending, s.rev+1)
+		c.applyNotice(next)
+	}
+	s.gapSince = time.Time{}
+}
+
+// settle applies what the pending notices can after a read of the
+// source, and restarts the wait for what is still missing.
+func (c *Cache) settle() {
+	s := &c.st
+	s.gapSince = time.Time{}
+	c.drain()
+	if len(s.pending) > 0 {
+		s.gapSince = time.Now()
+		c.catchUpSoon()
+	}
+}
+
+// put applies one instance as of its revision, unless the cache already
+// holds a later state of it.
+func (c *Cache) put(in Instance) {
+	s := &c.st
+	old, held := s.byID[in.ID]
+	if held && old.Revision >= in.Revision && in.Revision != 0 {
+		return
+	}
+	if gone, ok := s.gone[in.ID]; ok && gone >= in.Revision && in.Revision != 0 {
+		return
+	}
+	if held {
+		c.uncount(old)
+	}
+	s.snap = nil
+	if in.State == StateDeleted {
+		delete(s.byID, in.ID)
+		s.gone[in.ID] = in.Revision
+		return
+	}
+	delete(s.gone, in.ID)
+	s.byID[in.ID] = in
+	c.count(in)
+}
+
+func (c *Cache) count(in Instance) {
+	s := &c.st
+	s.releases[in.Release]++
+	if s.floor == 0 || in.Release < s.floor {
+		s.floor = in.Release
+	}
+	for _, a := range in.APIs {
+		vs := s.versions[a.Name]
+		if vs == nil {
+			vs = map[Version]int{}
+			s.versions[a.Name] = vs
+		}
+		vs[a.Current]++
+		if cp, ok := s.caps[a.Name]; !ok || a.Current.Less(cp) {
+			s.setCap(a.Name, a.Current, true)
+		}
+	}
+}
+
+func (c *Cache) uncount(in Instance) {
+	s := &c.st
+	if s.releases[in.Release]--; s.releases[in.Release] <= 0 {
+		delete(s.releases, in.Release)
+		if in.Release == s.floor {
+			// The lowest of the releases still held: as many as there are
+			// distinct releases, a handful, not one per instance.
+			s.floor = 0
+			for r := range s.releases {
+				if s.floor == 0 || r < s.floor {
+					s.floor = r
+				}
+			}
+		}
+	}
+	for _, a := range in.APIs {
+		vs := s.versions[a.Name]
+		if vs[a.Current]--; vs[a.Current] > 0 {
+			continue
+		}
+		delete(vs, a.Current)
+		if len(vs) == 0 {
+			delete(s.versions, a.Name)
+			s.setCap(a.Name, Version{}, false)
+			continue
+		}
+		if a.Current == s.caps[a.Name] {
+			var low Version
+			first := true
+			for v := range vs {
+				if first || v.Less(low) {
+					low, first = v, false
+				}
+			}
+			s.setCap(a.Name, low, true)
+		}
+	}
+}
+
+// setCap changes one cap; the map is copied first, since the view the hot
+// path reads shares it.
+func (s *cacheState) setCap(api string, v Version, ok bool) {
+	caps := make(map[string]Version, len(s.caps)+1)
+	for k, x := range s.caps {
+		caps[k] = x
+	}
+	if ok {
+		caps[api] = v
+	} else {
+		delete(caps, api)
+	}
+	s.caps = caps
+}
+
+// publish swaps in a new view when the floor, a cap, the finalized release
+// or the cluster moved since before, and wakes the Changed waiters.
+func (c *Cache) publish(before *cacheView) {
+	s := &c.st
+	v := &cacheView{cluster: s.cluster, caps: s.caps, floor: s.floor, finalized: s.finalized}
+	if before != nil && before.cluster == v.cluster && before.floor == v.floor && before.finalized == v.finalized && sameCaps(before.caps, v.caps) {
+		return
+	}
+	c.view.Store(v)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func sameCaps(a, b map[string]Version) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Retries of a failed refresh start after retryFirst and double up to
@@ -138,10 +442,17 @@ func (c *Cache) loop(ctx context.Context) {
 	defer t.Stop()
 	retry := time.Duration(0)
 	for {
+		full := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.kick:
+			full = true
+		case <-c.nudge:
+			// A gap: give the missing notice a moment to arrive.
+			if c.waitGap(ctx) {
+				continue // it did
+			}
 		case <-t.C:
 		case st, ok := <-c.status:
 			if !ok || st == nats.CLOSED {
@@ -156,13 +467,19 @@ func (c *Cache) loop(ctx context.Context) {
 				c.log.Info("registry notices: flush after reconnect failed", "err", err)
 			}
 			c.log.Info("reconnected to NATS; refreshing the registry snapshot")
+			full = true
 		}
 		rctx, cancel := context.WithTimeout(ctx, c.ttl)
-		err := c.Refresh(rctx)
+		var err error
+		if full {
+			err = c.Refresh(rctx)
+		} else {
+			err = c.CatchUp(rctx)
+		}
 		cancel()
 		wait := c.ttl
 		if err != nil && ctx.Err() == nil {
-			// Keep serving the last snapshot: a stale cap is safe (it is
+			// Keep serving the last view: a stale cap is safe (it is
 			// never above the truth for long), an outage is not.
 			retry = min(max(2*retry, retryFirst), retryMax, c.ttl)
 			wait = retry
@@ -180,7 +497,27 @@ func (c *Cache) loop(ctx context.Context) {
 	}
 }
 
-// Refresh reads the source now.
+// waitGap waits until the gap the cache saw is gapWait old, and reports
+// whether it closed meanwhile.
+func (c *Cache) waitGap(ctx context.Context) bool {
+	c.mu.Lock()
+	since := c.st.gapSince
+	c.mu.Unlock()
+	if since.IsZero() {
+		return true
+	}
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(time.Until(since.Add(gapWait))):
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.gapSince.IsZero()
+}
+
+// Refresh reads a full snapshot of the source now, and applies the
+// notices that arrived meanwhile above its revision.
 func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -189,28 +526,66 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("services: cache refresh: %w", err)
 	}
-	st := &cacheState{snap: snap, caps: map[string]Version{}, floor: snap.Floor().Release}
-	for name, cp := range snap.Caps() {
-		st.caps[name] = cp.Version
+	before := c.view.Load()
+	pending := c.st.pending
+	c.st = cacheState{rev: snap.Revision, cluster: snap.Cluster, finalized: snap.Finalized, takenAt: snap.TakenAt,
+		byID: make(map[string]Instance, len(snap.Instances)), gone: map[string]int64{},
+		releases: map[int64]int{}, versions: map[string]map[Version]int{}, caps: map[string]Version{}}
+	for _, in := range snap.Instances {
+		c.put(in)
 	}
-	old := c.state.Swap(st)
-	if old == nil || !sameView(old, st) {
-		close(c.changed)
-		c.changed = make(chan struct{})
+	c.stats.Snapshots++
+	c.stats.RowsRead += uint64(len(snap.Instances))
+	if c.hook != nil {
+		c.hook(CacheEvent{Kind: "snapshot", Revision: c.st.rev, Rows: len(snap.Instances)})
 	}
+	c.st.pending = pending
+	c.settle()
+	c.publish(before)
 	return nil
 }
 
-func sameView(a, b *cacheState) bool {
-	if a.floor != b.floor || len(a.caps) != len(b.caps) || a.snap.Finalized != b.snap.Finalized {
-		return false
+// CatchUp reads the changes after the cache's revision from its source
+// and applies them; a source that cannot list changes is read whole.
+func (c *Cache) CatchUp(ctx context.Context) error {
+	cs, ok := c.src.(ChangeSource)
+	if !ok {
+		return c.Refresh(ctx)
 	}
-	for k, v := range a.caps {
-		if b.caps[k] != v {
-			return false
+	c.mu.Lock()
+	d, err := cs.Changes(ctx, c.st.rev)
+	c.met.refreshed(err)
+	if err != nil {
+		c.mu.Unlock()
+		// A remote registry of an older release has no changes endpoint.
+		c.log.Info("registry changes unavailable; reading a snapshot", "err", err)
+		return c.Refresh(ctx)
+	}
+	defer c.mu.Unlock()
+	before := c.view.Load()
+	s := &c.st
+	for _, in := range d.Changed {
+		c.put(in)
+	}
+	for _, id := range d.Lapsed {
+		if in, ok := s.byID[id]; ok && (in.State == StateUp || in.State == StateDraining) {
+			in.State = StateMissing
+			s.byID[id] = in
+			s.snap = nil
 		}
 	}
-	return true
+	s.finalized = max(s.finalized, d.Finalized)
+	s.rev = max(s.rev, d.Revision)
+	s.takenAt = d.TakenAt
+	rows := len(d.Changed) + len(d.Lapsed)
+	c.stats.CatchUps++
+	c.stats.RowsRead += uint64(rows)
+	if c.hook != nil {
+		c.hook(CacheEvent{Kind: "catch-up", Revision: s.rev, Rows: rows})
+	}
+	c.settle()
+	c.publish(before)
+	return nil
 }
 
 // Changed returns a channel closed the next time the floor, a cap or the
@@ -223,19 +598,54 @@ func (c *Cache) Changed() <-chan struct{} {
 
 // Cap returns the cap of an API, or false when no live server serves it.
 func (c *Cache) Cap(api string) (Version, bool) {
-	v, ok := c.state.Load().caps[api]
+	v, ok := c.view.Load().caps[api]
 	return v, ok
 }
 
 // Cluster is the identity of the cluster the cache follows, from its
 // source's snapshot; rpcver clients capped by the cache use it.
-func (c *Cache) Cluster() string { return c.state.Load().snap.Cluster }
+func (c *Cache) Cluster() string { return c.view.Load().cluster }
 
 // Floor returns the release floor (0 when no instance is registered).
-func (c *Cache) Floor() int64 { return c.state.Load().floor }
+func (c *Cache) Floor() int64 { return c.view.Load().floor }
 
-// Snapshot returns the cached snapshot. Treat it as read-only.
-func (c *Cache) Snapshot() Snapshot { return c.state.Load().snap }
+// Revision returns the registry revision the cache holds.
+func (c *Cache) Revision() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.rev
+}
+
+// Stats returns what the cache did so far.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Revision = c.st.rev
+	return s
+}
+
+// Snapshot returns the cached registry, ordered by service and id as
+// Registry.Snapshot is. It is built from the cache's instances on the
+// first call after a change; treat it as read-only.
+func (c *Cache) Snapshot() Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.st
+	if s.snap == nil {
+		ins := make([]Instance, 0, len(s.byID))
+		for _, in := range s.byID {
+			ins = append(ins, in)
+		}
+		slices.SortFunc(ins, func(a, b Instance) int {
+			return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.ID, b.ID))
+		})
+		s.snap = &Snapshot{Cluster: s.cluster, Instances: ins, Finalized: s.finalized, Revision: s.rev, TakenAt: s.takenAt}
+	}
+	snap := *s.snap
+	snap.Finalized, snap.Revision, snap.TakenAt = s.finalized, s.rev, s.takenAt
+	return snap
+}
 
 // Close stops refreshing and unsubscribes; reads keep returning the last view.
 func (c *Cache) Close() {

@@ -34,7 +34,7 @@ func ChangedSubject(cluster string) string { return "tandem." + cluster + ".serv
 
 // RemoteSubject is the subject prefix of a cluster's registry over NATS:
 // tandem.<cluster>.registry, with endpoints .register, .heartbeat,
-// .deregister and .snapshot.
+// .deregister, .snapshot and .changes.
 func RemoteSubject(cluster string) string { return "tandem." + cluster + ".registry" }
 
 // CheckCluster checks that id can be a cluster identity: 1 to 64 ASCII

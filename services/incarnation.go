@@ -137,6 +137,10 @@ func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerCo
 			}
 			r.log.Info("instance superseded", "id", in.ID, "incarnation", old.Incarnation, "by", in.Incarnation, "why", ended)
 		}
+		// The revision before the row: see nextRevision.
+		if in.Revision, err = nextRevision(ctx, tx); err != nil {
+			return err
+		}
 		liveness := cfg.liveness
 		if direct {
 			key = tokenKey(in.ID, in.Incarnation)
@@ -150,17 +154,17 @@ func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerCo
 			}
 		}
 		if !found {
-			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)`),
+			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`),
 				in.ID, in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases),
-				in.Incarnation, in.PID, liveness)
+				in.Incarnation, in.PID, liveness, in.Revision)
 			if r.db.Dialect.IsUniqueViolation(err) {
 				return &DuplicateError{ID: in.ID, Holder: Claim{Host: "(registering concurrently)"}, Claimant: Claim{Host: in.Host, PID: in.PID, Since: now}}
 			}
 			return err
 		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET service = ?, host = ?, app_release = ?, apis = ?, state = ?, started_at = ?, heartbeat_at = ?, state_changed_at = ?, deleted_at = NULL, metadata = ?, phases = ?, incarnation = ?, pid = ?, liveness = ? WHERE instance_id = ?`),
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET service = ?, host = ?, app_release = ?, apis = ?, state = ?, started_at = ?, heartbeat_at = ?, state_changed_at = ?, deleted_at = NULL, metadata = ?, phases = ?, incarnation = ?, pid = ?, liveness = ?, revision = ? WHERE instance_id = ?`),
 			in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases),
-			in.Incarnation, in.PID, liveness, in.ID)
+			in.Incarnation, in.PID, liveness, in.Revision, in.ID)
 		return err
 	})
 	if err != nil {

@@ -56,6 +56,10 @@ type Instance struct {
 	// 2, ...); the registry assigns it. PID is the registering process's.
 	Incarnation int64 `json:"incarnation,omitempty"`
 	PID         int   `json:"pid,omitempty"`
+	// Revision is the registry revision of the instance's last change
+	// (see Registry.Revision); 0 for a row no change has touched since
+	// revisions were recorded.
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // API returns the named API the instance serves.

@@ -56,30 +56,20 @@ func (m *cacheMetrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *cacheMetrics) Collect(ch chan<- prometheus.Metric) {
-	st := m.c.state.Load()
+	v, counts, takenAt := m.c.scrape()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	gauge(m.floor, float64(st.floor))
-	type key struct {
-		release int64
-		state   State
-	}
-	counts := map[key]int{}
-	for _, in := range st.snap.Instances {
-		if in.State != StateDeleted {
-			counts[key{in.Release, in.State}]++
-		}
-	}
+	gauge(m.floor, float64(v.floor))
 	for k, n := range counts {
 		gauge(m.instances, float64(n), strconv.FormatInt(k.release, 10), string(k.state))
 	}
-	for api, v := range st.caps {
+	for api, v := range v.caps {
 		gauge(m.capMinor, float64(v.Minor), api, strconv.Itoa(v.Major))
 	}
-	gauge(m.finalized, float64(st.snap.Finalized))
-	if !st.snap.TakenAt.IsZero() {
-		gauge(m.age, max(0, time.Since(st.snap.TakenAt).Seconds()))
+	gauge(m.finalized, float64(v.finalized))
+	if !takenAt.IsZero() {
+		gauge(m.age, max(0, time.Since(takenAt).Seconds()))
 	}
 	ch <- prometheus.MustNewConstMetric(m.refreshes, prometheus.CounterValue, float64(m.refreshOK.Load()), "ok")
 	ch <- prometheus.MustNewConstMetric(m.refreshes, prometheus.CounterValue, float64(m.refreshFailed.Load()), "error")
@@ -101,4 +91,22 @@ func (m *cacheMetrics) noticed() {
 	if m != nil {
 		m.received.Add(1)
 	}
+}
+
+// releaseState keys the instances gauge.
+type releaseState struct {
+	release int64
+	state   State
+}
+
+// scrape reads what the metrics show from the cache's state: one pass over
+// its instances per scrape, never per change.
+func (c *Cache) scrape() (*cacheView, map[releaseState]int, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	counts := map[releaseState]int{}
+	for _, in := range c.st.byID {
+		counts[releaseState{in.Release, in.State}]++
+	}
+	return c.view.Load(), counts, c.st.takenAt
 }

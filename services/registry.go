@@ -23,11 +23,12 @@ import (
 // instance without reading the registry; they are omitted when empty (a
 // finalize notice names no instance), so a reader that knows only the
 // first three fields decodes every notice as before. Finalized is the
-// release a finalize notice recorded.
+// release a finalize notice recorded. Revision and Record came last, for
+// caches that apply notices as deltas (see Cache).
 type Change struct {
 	Event    string    `json:"event"` // register, state, apis, phases, delete, finalize
 	Instance string    `json:"instance,omitempty"`
-	At       time.Time `json:"at"`
+	At       time.Time `json:"at"` // just after the change committed
 	// Release is the instance's release; 0 for a finalize notice.
 	Release int64 `json:"release,omitempty"`
 	// State is the instance's stored state after the change: up, draining
@@ -39,11 +40,19 @@ type Change struct {
 	Phases map[string]string `json:"phases,omitempty"`
 	// Finalized is the release a finalize notice recorded.
 	Finalized int64 `json:"finalized,omitempty"`
+	// Revision is the registry revision the change took (see
+	// Registry.Revision): a cache at Revision-1 applies it as a delta.
+	Revision int64 `json:"revision,omitempty"`
+	// Record is the whole instance as the change left it (State deleted
+	// for a delete or deregistration), for every event but finalize.
+	Record *Instance `json:"record,omitempty"`
 }
 
-// changeOf is the notice of event for in as stored after the change.
+// changeOf is the notice of event for in as stored after the change, at
+// the revision in took.
 func changeOf(event string, in Instance) Change {
-	return Change{Event: event, Instance: in.ID, Release: in.Release, State: in.State, Phases: in.Phases}
+	rec := in
+	return Change{Event: event, Instance: in.ID, Release: in.Release, State: in.State, Phases: in.Phases, Revision: in.Revision, Record: &rec}
 }
 
 // Reporter is what an instance needs to take part: the Registry itself for
@@ -163,13 +172,14 @@ type row struct {
 	Incarnation    int64        `db:"incarnation"`
 	PID            int64        `db:"pid"`
 	Liveness       string       `db:"liveness"`
+	Revision       int64        `db:"revision"`
 }
 
-const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases, incarnation, pid, liveness`
+const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases, incarnation, pid, liveness, revision`
 
 func (r *Registry) instance(w row) (Instance, error) {
 	in := Instance{ID: w.ID, Service: w.Service, Host: w.Host, Release: w.Release, State: State(w.State),
-		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC(), Incarnation: w.Incarnation, PID: int(w.PID)}
+		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC(), Incarnation: w.Incarnation, PID: int(w.PID), Revision: w.Revision}
 	if err := unmarshalField(w.APIs, &in.APIs); err != nil {
 		return in, fmt.Errorf("instance %s: apis: %w", w.ID, err)
 	}
@@ -249,8 +259,8 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 	r.keepToken(ctx, id, inc)
 	now := r.now().UTC()
 	var (
-		event string
-		after Instance // the instance as this heartbeat leaves it, for the notice
+		event  string
+		record Instance
 	)
 	err := r.tx(ctx, func(tx *sqlxTx) error {
 		var old row
@@ -269,7 +279,6 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 			return err
 		}
 		state, apis, phases := old.State, old.APIs, old.Phases
-		after = prev
 		changedAt := old.StateChangedAt
 		if hb.State != "" && string(hb.State) != old.State {
 			state, changedAt, event = string(hb.State), now, "state"
@@ -290,21 +299,29 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 				}
 			}
 		}
+		// Only a change takes a revision: a heartbeat that changes nothing
+		// but its time is no news to a cache (missing is derived).
+		rev := old.Revision
+		if event != "" {
+			if rev, err = nextRevision(ctx, tx); err != nil {
+				return err
+			}
+		}
 		// The guards keep a heartbeat racing an operator's delete, or a
 		// successor's register, from bringing the row back to life.
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ? WHERE instance_id = ? AND state <> ? AND incarnation = ?`),
-			now, state, changedAt, apis, phases, id, string(StateDeleted), old.Incarnation)
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ?, revision = ? WHERE instance_id = ? AND state <> ? AND incarnation = ?`),
+			now, state, changedAt, apis, phases, rev, id, string(StateDeleted), old.Incarnation)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &FencedError{ID: id, Incarnation: old.Incarnation, Reason: FencedDeleted}
 		}
-		after.State, after.Phases = State(state), nil // a heartbeat ends missing
-		if err := unmarshalField(phases, &after.Phases); err != nil {
-			return fmt.Errorf("instance %s: phases: %w", id, err)
+		if event != "" {
+			old.HeartbeatAt, old.State, old.StateChangedAt, old.APIs, old.Phases, old.Revision = now, state, changedAt, apis, phases, rev
+			record, err = r.instance(old)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrFenced) {
@@ -313,7 +330,7 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 		return fmt.Errorf("services: heartbeat %s: %w", id, err)
 	}
 	if event != "" {
-		r.announce(changeOf(event, after))
+		r.announce(changeOf(event, record))
 	}
 	return nil
 }
@@ -369,17 +386,33 @@ func (r *Registry) markDeleted(ctx context.Context, id string, inc int64) error 
 		return err
 	}
 	now := r.now().UTC()
-	q := `UPDATE ` + InstancesTable + ` SET state = ?, deleted_at = ?, state_changed_at = ? WHERE instance_id = ? AND state <> ?`
-	args := []any{string(StateDeleted), now, now, id, string(StateDeleted)}
-	if inc != 0 {
-		q += ` AND incarnation = ?`
-		args = append(args, inc)
-	}
-	res, err := r.db.ExecContext(ctx, r.db.Rebind(q), args...)
-	if err != nil {
+	var record Instance
+	err := r.tx(ctx, func(tx *sqlxTx) error {
+		rev, err := nextRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		q := `UPDATE ` + InstancesTable + ` SET state = ?, deleted_at = ?, state_changed_at = ?, revision = ? WHERE instance_id = ? AND state <> ?`
+		args := []any{string(StateDeleted), now, now, rev, id, string(StateDeleted)}
+		if inc != 0 {
+			q += ` AND incarnation = ?`
+			args = append(args, inc)
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(q), args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &notFound{id: id} // rolls the revision back too
+		}
+		var w row
+		if err := tx.GetContext(ctx, &w, tx.Rebind(`SELECT `+selectColumns+` FROM `+InstancesTable+` WHERE instance_id = ?`), id); err != nil {
+			return err
+		}
+		record, err = r.instance(w)
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	})
+	if errors.Is(err, ErrNotFound) {
 		if inc != 0 {
 			if cur, gerr := r.Get(ctx, id); gerr == nil {
 				if ferr := fencedBy(cur, inc); ferr != nil {
@@ -387,19 +420,13 @@ func (r *Registry) markDeleted(ctx context.Context, id string, inc int64) error 
 				}
 			}
 		}
-		return &notFound{id: id}
+		return err
+	}
+	if err != nil {
+		return err
 	}
 	r.log.Info("instance deleted", "id", id)
-	if r.nc != nil {
-		// The delete kept the row: read its release and phases for the notice.
-		c := Change{Event: "delete", Instance: id, State: StateDeleted}
-		if in, err := r.Get(ctx, id); err == nil {
-			c = changeOf("delete", in)
-		} else {
-			r.log.Warn("deleted instance not read for its notice", "id", id, "err", err)
-		}
-		r.announce(c)
-	}
+	r.announce(changeOf("delete", record))
 	return nil
 }
 
@@ -441,8 +468,14 @@ func (r *Registry) Get(ctx context.Context, id string) (Instance, error) {
 	return r.instance(w)
 }
 
-// Snapshot reads every instance that is not deleted and the finalized release.
+// Snapshot reads every instance that is not deleted and the finalized
+// release. Its Revision is read first: every change up to it is in the
+// snapshot (some later ones may be too, each with its own revision).
 func (r *Registry) Snapshot(ctx context.Context) (Snapshot, error) {
+	rev, err := readRevision(ctx, r.db)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("services: snapshot: %w", err)
+	}
 	ins, err := r.List(ctx, false)
 	if err != nil {
 		return Snapshot{}, err
@@ -451,7 +484,7 @@ func (r *Registry) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("services: snapshot: %w", err)
 	}
-	return Snapshot{Cluster: r.cluster, Instances: ins, Finalized: fin, TakenAt: r.now().UTC()}, nil
+	return Snapshot{Cluster: r.cluster, Instances: ins, Finalized: fin, Revision: rev, TakenAt: r.now().UTC()}, nil
 }
 
 // Floor reads the registry and returns the floor with who holds it. The
@@ -494,6 +527,7 @@ func (r *Registry) Finalize(ctx context.Context, release int64, reason string) e
 	if release <= 0 {
 		return fmt.Errorf("services: finalize: %w", &ValidationError{Field: "release", Value: fmt.Sprint(release), Reason: "must be a positive integer"})
 	}
+	var rev int64
 	err := r.serialized(ctx, func(tx dialect.Querier) error {
 		var olds []string
 		if err := tx.SelectContext(ctx, &olds, tx.Rebind(`SELECT instance_id FROM `+InstancesTable+` WHERE state <> ? AND app_release < ? ORDER BY instance_id`), string(StateDeleted), release); err != nil {
@@ -510,13 +544,18 @@ func (r *Registry) Finalize(ctx context.Context, release int64, reason string) e
 		if release <= fin {
 			return nil // already finalized at or above: idempotent
 		}
+		if rev, err = nextRevision(ctx, tx); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+GatesTable+` (app_release, reason, finalized_at) VALUES (?, ?, ?)`), release, reason, r.now().UTC())
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("services: finalize %d: %w", release, err)
 	}
-	r.announce(Change{Event: "finalize", Finalized: release})
+	if rev != 0 {
+		r.announce(Change{Event: "finalize", Revision: rev, Finalized: release})
+	}
 	return nil
 }
 

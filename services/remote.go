@@ -52,6 +52,10 @@ type heartbeatRequest struct {
 	Heartbeat   Heartbeat `json:"heartbeat"`
 }
 
+type changesRequest struct {
+	Since int64 `json:"since"`
+}
+
 type idRequest struct {
 	ID          string `json:"id"`
 	Incarnation int64  `json:"incarnation,omitempty"`
@@ -142,6 +146,13 @@ func Serve(nc *nats.Conn, reg *Registry) (micro.Service, error) {
 		}),
 		add("snapshot", func(ctx context.Context, _ []byte) (any, error) {
 			return reg.Snapshot(ctx)
+		}),
+		add("changes", func(ctx context.Context, b []byte) (any, error) {
+			var r changesRequest
+			if err := decode(b, &r); err != nil {
+				return nil, err
+			}
+			return reg.Changes(ctx, r.Since)
 		}),
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -411,4 +422,12 @@ func (r *Remote) Snapshot(ctx context.Context) (Snapshot, error) {
 	var s Snapshot
 	err := r.call(ctx, "snapshot", struct{}{}, &s)
 	return s, err
+}
+
+// Changes implements ChangeSource. A registry served by an older release
+// has no changes endpoint: the error makes a Cache take a snapshot instead.
+func (r *Remote) Changes(ctx context.Context, since int64) (Delta, error) {
+	var d Delta
+	err := r.call(ctx, "changes", changesRequest{Since: since}, &d)
+	return d, err
 }

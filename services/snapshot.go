@@ -11,7 +11,10 @@ type Snapshot struct {
 	Cluster   string     `json:"cluster"` // the cluster's identity (see ClusterTable)
 	Instances []Instance `json:"instances"`
 	Finalized int64      `json:"finalized"`
-	TakenAt   time.Time  `json:"taken_at"`
+	// Revision is the registry revision the snapshot holds every change
+	// up to (see Registry.Revision).
+	Revision int64     `json:"revision"`
+	TakenAt  time.Time `json:"taken_at"`
 }
 
 // Floor is the lowest release among instances that are not deleted, and the

@@ -10,6 +10,9 @@ const (
 	// same id superseded, as it last stood: gates that look back (who wrote
 	// old only since a backfill started) read it.
 	IncarnationsTable = "tandem_service_incarnations"
+	// RevisionTable holds the registry's revision: one row, incremented
+	// in the transaction of every change (see Revision).
+	RevisionTable = "tandem_registry_revision"
 )
 
 // Tables returns the registry's tables for schema.Ensure.
@@ -40,6 +43,14 @@ func Tables() []schema.Table {
 				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "incarnation", Type: schema.BigInt, Default: "0"}},
 				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "pid", Type: schema.BigInt, Default: "0"}},
 				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "liveness", Type: schema.Key, Default: "''"}},
+			},
+		}, {
+			Version: 3, Description: "revisions: the registry revision of each row's last change, for caches that catch up by delta",
+			Steps: []schema.Step{
+				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "revision", Type: schema.BigInt, Default: "0"}},
+				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_revision", Columns: []string{"revision"}},
+				// The lapsed-heartbeat check reads only the missing rows.
+				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_heartbeat", Columns: []string{"state", "heartbeat_at"}},
 			},
 		}}},
 		{Name: IncarnationsTable, Migrations: []schema.Migration{{
@@ -73,6 +84,7 @@ func Tables() []schema.Table {
 				}},
 			},
 		}}},
+		revisionTable(),
 		clusterTable(),
 	}
 }
