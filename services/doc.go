@@ -14,11 +14,15 @@
 // Every change that can move the floor or a cap is announced on the NATS
 // subject ChangedSubject(cluster) ("tandem.<cluster>.services.changed"),
 // where the cluster is the identity schema.Ensure records in ClusterTable,
-// so clusters sharing a NATS never hear each other. A Cache subscribes to
-// it, reads the registry again whenever its NATS connection comes back
-// (a notice sent while it was away never reaches it), and also expires
-// after a TTL, so caps rise without restarts and an RPC reads its cap with
-// no database query and no network round trip.
+// so clusters sharing a NATS never hear each other. Each change takes the
+// next revision of the registry in its own transaction (Registry.Revision),
+// and its notice carries the revision and the changed instance. A Cache
+// subscribes to it and applies each notice that follows its revision as a
+// delta, reading nothing; it reads only the changed rows after a gap or on
+// its TTL (Registry.Changes), and a full snapshot whenever its NATS
+// connection comes back (a notice sent while it was away never reaches
+// it). Caps rise without restarts and an RPC reads its cap with no
+// database query and no network round trip.
 //
 // Once a phase of a move is finalized, Finalize records the release below
 // which instances may no longer register: an older binary that tries gets a

@@ -47,11 +47,16 @@ func revisionTable() schema.Table {
 type revisionRow struct{}
 
 func (revisionRow) SQL(d dialect.Dialect) (string, error) {
-	t, err := d.Quote(RevisionTable)
-	if err != nil {
-		return "", err
+	names := make([]string, 3)
+	for i, n := range []string{RevisionTable, "counter", "revision"} {
+		q, err := d.Quote(n)
+		if err != nil {
+			return "", err
+		}
+		names[i] = q
 	}
-	return "INSERT INTO " + t + " (counter, revision) VALUES ('" + revisionKey + "', 0)", nil
+	// revisionKey is a constant of letters: a literal that needs no escaping.
+	return "INSERT INTO " + names[0] + " (" + names[1] + ", " + names[2] + ") VALUES ('" + revisionKey + "', 0)", nil
 }
 
 func (revisionRow) Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error) {

@@ -1,0 +1,284 @@
+package services_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/natstest"
+	"github.com/tandem-go/tandem/services"
+)
+
+// fleet is one run of a whole-fleet rolling restart: instances registered
+// at release 41, caches following the registry, and every instance
+// restarted at release 42 (a deregistration, then a registration of a new
+// incarnation: two changes each) at a steady rate.
+type fleet struct {
+	instances, caches, rate int
+}
+
+// fleetResult is what a run measured.
+type fleetResult struct {
+	changes       int
+	rowsPerChange float64 // instance rows read per change per cache
+	cpuPerChange  time.Duration
+	p50, p99, max time.Duration // from a change's commit to a cache applying it
+	snapshots     uint64        // full snapshots after the caches started
+	catchUps      uint64
+	missed        int // changes some cache did not end up holding
+	took          time.Duration
+}
+
+// lagHistogram counts lags in 100 µs buckets up to 60 s, without locks.
+type lagHistogram struct {
+	buckets [600000]atomic.Int64
+	n       atomic.Int64
+}
+
+func (h *lagHistogram) add(d time.Duration) {
+	i := int(d / (100 * time.Microsecond))
+	i = max(0, min(i, len(h.buckets)-1))
+	h.buckets[i].Add(1)
+	h.n.Add(1)
+}
+
+func (h *lagHistogram) quantile(q float64) time.Duration {
+	want := int64(math.Ceil(q * float64(h.n.Load())))
+	var seen int64
+	for i := range h.buckets {
+		if seen += h.buckets[i].Load(); seen >= want && want > 0 {
+			return time.Duration(i+1) * 100 * time.Microsecond
+		}
+	}
+	return 0
+}
+
+// startOnce serves a snapshot read once, for all caches, as their first
+// read, then reads the registry: the run measures the rollout, not 1,000
+// caches starting at once.
+type startOnce struct {
+	*services.Registry
+	first *services.Snapshot
+	used  atomic.Bool
+}
+
+func (s *startOnce) Snapshot(ctx context.Context) (services.Snapshot, error) {
+	if s.used.CompareAndSwap(false, true) {
+		return *s.first, nil
+	}
+	return s.Registry.Snapshot(ctx)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
+	tb.Helper()
+	ctx := context.Background()
+	ns := natstest.New(tb)
+	writer := natstest.Connect(tb, ns)
+	// Heartbeats are not part of this run (see BenchmarkHeartbeatLoad):
+	// nobody goes missing while the rollout takes its time.
+	reg := mustRegistry(tb, db, services.WithNATS(writer), services.WithMissingAfter(time.Hour))
+
+	now := time.Now().UTC()
+	tx := db.MustBegin()
+	for i := range f.instances {
+		_, err := tx.Exec(tx.Rebind(`INSERT INTO `+services.InstancesTable+` (instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, metadata, phases) VALUES (?, 'volume', 'h', 41, '[{"name":"volume","current":"3.1","oldest":"3.0"}]', 'up', ?, ?, ?, '{}', '{}')`),
+			fmt.Sprintf("i%05d", i), now, now, now)
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	first, err := reg.Snapshot(ctx)
+	if err != nil || len(first.Instances) != f.instances {
+		tb.Fatalf("snapshot: %d instances, %v", len(first.Instances), err)
+	}
+
+	var lags lagHistogram
+	hook := services.WithCacheEvents(func(e services.CacheEvent) {
+		if e.Kind == "delta" {
+			lags.add(e.Lag)
+		}
+	})
+	// Caches share connections as processes would not, 50 to one, so a
+	// run does not open 1,000 sockets; each has its own subscription.
+	var conns []*nats.Conn
+	caches := make([]*services.Cache, f.caches)
+	for i := range caches {
+		if i%50 == 0 {
+			conns = append(conns, natstest.Connect(tb, ns))
+		}
+		c, err := services.NewCache(ctx, &startOnce{Registry: reg, first: &first}, conns[len(conns)-1], hook)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		caches[i] = c
+	}
+	defer func() {
+		var wg sync.WaitGroup
+		for _, c := range caches {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Close() }()
+		}
+		wg.Wait()
+	}()
+	for _, nc := range conns {
+		if err := nc.Flush(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var base services.CacheStats
+	for _, c := range caches {
+		s := c.Stats()
+		base.RowsRead += s.RowsRead
+		base.Snapshots += s.Snapshots
+	}
+
+	start, cpu0 := time.Now(), cpuTime()
+	every := time.Second / time.Duration(f.rate)
+	changes := 0
+	pace := func() {
+		changes++
+		if d := time.Until(start.Add(time.Duration(changes) * every)); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	for i := range f.instances {
+		id := fmt.Sprintf("i%05d", i)
+		if err := reg.Deregister(ctx, id); err != nil {
+			tb.Fatalf("deregister %s: %v", id, err)
+		}
+		pace()
+		err := reg.Register(ctx, services.Instance{ID: id, Service: "volume", Host: "h", Release: 42,
+			APIs: []services.API{{Name: "volume", Current: services.MustParseVersion("3.2"), Oldest: services.MustParseVersion("3.0")}}})
+		if err != nil {
+			tb.Fatalf("register %s: %v", id, err)
+		}
+		pace()
+	}
+	want, err := reg.Snapshot(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Every cache reaches the database's revision, or the run failed.
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, c := range caches {
+		for c.Revision() < want.Revision {
+			if time.Now().After(deadline) {
+				tb.Fatalf("a cache is at revision %d, the database at %d, 2 minutes after the rollout", c.Revision(), want.Revision)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	took, cpu := time.Since(start), cpuTime()-cpu0
+
+	res := fleetResult{changes: changes, took: took, cpuPerChange: cpu / time.Duration(changes),
+		p50: lags.quantile(0.50), p99: lags.quantile(0.99), max: lags.quantile(1)}
+	var rows uint64
+	for _, c := range caches {
+		s := c.Stats()
+		rows += s.RowsRead
+		res.snapshots += s.Snapshots
+		res.catchUps += s.CatchUps
+		if diff := cacheDiff(c, want); diff != "" {
+			res.missed++
+			tb.Errorf("a cache differs from the database after the rollout: %s", diff)
+		}
+	}
+	rows -= base.RowsRead
+	res.snapshots -= base.Snapshots
+	res.rowsPerChange = float64(rows) / float64(changes) / float64(f.caches)
+	if n := lags.n.Load(); n != int64(changes)*int64(f.caches) && res.catchUps == 0 {
+		tb.Errorf("%d deltas applied, want %d (%d changes x %d caches)", n, changes*f.caches, changes, f.caches)
+	}
+	return res
+}
+
+func (r fleetResult) String() string {
+	return fmt.Sprintf("%d changes in %s: %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups, %d missed",
+		r.changes, r.took.Round(time.Millisecond), r.rowsPerChange, r.cpuPerChange.Round(time.Microsecond), r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.missed)
+}
+
+// check fails tb when the run missed a target: at most one row read per
+// cache per change, staleness p99 at most a second, nothing missed.
+func (r fleetResult) check(tb testing.TB) {
+	tb.Helper()
+	if r.rowsPerChange > 1 {
+		tb.Errorf("%.3f rows read per change per cache, want at most 1", r.rowsPerChange)
+	}
+	if r.p99 > time.Second {
+		tb.Errorf("staleness p99 %s, want at most 1s", r.p99)
+	}
+	if r.missed != 0 {
+		tb.Errorf("%d caches missed a change", r.missed)
+	}
+}
+
+// TestFleetRollout is the fleet benchmark at a size CI runs in seconds:
+// 200 instances, 20 caches, every instance restarted at 200 changes per
+// second, on every engine, with the benchmark's targets.
+func TestFleetRollout(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		r := fleet{instances: 200, caches: 20, rate: 200}.run(t, db)
+		t.Log(r)
+		r.check(t)
+	})
+}
+
+// fleetEnv reads a size from the environment, for a run smaller or larger
+// than the default.
+func fleetEnv(b *testing.B, name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want a positive number", name, v)
+		}
+		return n
+	}
+	return def
+}
+
+// BenchmarkFleetRollout is a rolling restart of a 10,000-instance fleet
+// with 1,000 caches at 100 changes per second (20,000 changes, over three
+// minutes per engine): run it with -benchtime=1x. TANDEM_FLEET_INSTANCES,
+// TANDEM_FLEET_CACHES and TANDEM_FLEET_RATE change the size.
+func BenchmarkFleetRollout(b *testing.B) {
+	f := fleet{
+		instances: fleetEnv(b, "TANDEM_FLEET_INSTANCES", 10000),
+		caches:    fleetEnv(b, "TANDEM_FLEET_CACHES", 1000),
+		rate:      fleetEnv(b, "TANDEM_FLEET_RATE", 100),
+	}
+	for _, e := range dbtest.Engines {
+		b.Run(string(e.Name), func(b *testing.B) {
+			for b.Loop() {
+				r := f.run(b, dbtest.Open(b, e.Name))
+				b.Log(r)
+				r.check(b)
+				b.ReportMetric(r.rowsPerChange, "rows/change/cache")
+				b.ReportMetric(float64(r.cpuPerChange.Microseconds()), "cpu-µs/change")
+				b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(r.snapshots), "snapshots")
+				b.ReportMetric(float64(r.missed), "missed")
+			}
+		})
+	}
+}
