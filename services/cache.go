@@ -62,10 +62,10 @@ type Cache struct {
 
 	// mu guards the state below; reads of the source happen under it, so
 	// a notice arriving meanwhile waits and is applied after them.
-	mu      sync.Mutex
-	changed chan struct{}
-	st      cacheState
-	stats   CacheStats
+	mu         sync.Mutex
+	changed    chan struct{}
+	st         cacheState
+	stats      CacheStats
 	metricsReg prometheus.Registerer // WithMetrics
 	met        *cacheMetrics         // nil without metrics
 }
