@@ -64,9 +64,11 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) (err error) {
 			res.Rows = ranRows
 			res.Done += int64(n)
 			res.LastBatch = size
+			rate := float64(ranRows) / time.Since(start).Seconds()
+			b.mg.met.batch(b.m.Name, b.direction, n, el, rate)
 			emit(Progress{Move: b.m.Name, Op: b.direction, Mode: b.mode, Batch: res.Batches, BatchRows: n, BatchSize: size,
 				BatchTime: el, Done: res.Done, Total: res.Total, Failed: res.Failed, Elapsed: time.Since(start),
-				RowsPerS: float64(ranRows) / time.Since(start).Seconds()})
+				RowsPerS: rate})
 			if full {
 				size = sz.observe(size, el)
 			}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
@@ -48,6 +50,9 @@ type Manager struct {
 	// goOnly marks the transforms ("name/forward") of moves rebuilt from
 	// the ledger that exist only as the application's Go function.
 	goOnly map[string]bool
+
+	metricsReg prometheus.Registerer // WithMetrics
+	met        *runMetrics           // nil without metrics
 }
 
 // Option configures a Manager.
@@ -146,6 +151,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		if err := mg.checkRecorded(ctx); err != nil {
 			return nil, err
 		}
+		if err := mg.startMetrics(); err != nil {
+			return nil, err
+		}
 		return mg, nil
 	}
 	if err := mg.preflightNew(ctx); err != nil {
@@ -181,6 +189,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		}
 	}
 	if err := mg.addRecorded(ctx); err != nil {
+		return nil, err
+	}
+	if err := mg.startMetrics(); err != nil {
 		return nil, err
 	}
 	return mg, nil

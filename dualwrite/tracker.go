@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/move"
 )
@@ -53,7 +55,8 @@ type Tracker struct {
 	stopped  chan struct{}
 	stopErr  error
 
-	log *slog.Logger
+	log        *slog.Logger
+	metricsReg prometheus.Registerer // WithTrackerMetrics
 }
 
 // TrackerOption configures NewTracker.
@@ -146,6 +149,9 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 			"move", m.Name, "release", release, "declared_version", s.declared, "recorded_version", s.recorded)
 	}
 	if err := t.refresh(ctx, true); err != nil {
+		return nil, err
+	}
+	if err := t.startMetrics(); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -1,0 +1,99 @@
+package dualwrite_test
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/promreg"
+	"github.com/tandem-go/tandem/move"
+)
+
+// TestMetrics checks each dualwrite metric against the ledger and the
+// registry on every engine, through a move's first steps: the phase, the
+// next gate and its blockers by kind as instances lag and the backfill
+// and verify run, backfill progress and the batches that made it, and the
+// phase a tracker acts on.
+func TestMetrics(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		pr := prometheus.NewPedanticRegistry()
+		e := newEnv(t, db, 300, priceMove(), dualwrite.WithMetrics(pr))
+		value := func(name string, labels ...string) (float64, bool) {
+			return promreg.Value(pr, name, labels...)
+		}
+		want := func(name string, w float64, labels ...string) {
+			t.Helper()
+			if got, ok := value(name, labels...); !ok || got != w {
+				t.Errorf("%s%v = %v (found %v), want %v", name, labels, got, ok, w)
+			}
+		}
+		absent := func(name string, labels ...string) {
+			t.Helper()
+			if got, ok := value(name, labels...); ok {
+				t.Errorf("%s%v = %v, want none", name, labels, got)
+			}
+		}
+		mv := "move=price_cents"
+		want("tandem_dualwrite_ledger_up", 1)
+		want("tandem_dualwrite_phase", 0, mv)
+		want("tandem_dualwrite_gate_open", 1, mv, "to=write-both")
+		absent("tandem_dualwrite_blockers", mv)
+		absent("tandem_dualwrite_verify_mismatches", mv)
+
+		e.register("a", 1, move.Legacy)
+		e.register("c", 1, move.Legacy)
+		e.advance(move.WriteBoth)
+		e.ack("a", move.WriteBoth)
+		want("tandem_dualwrite_phase", 1, mv)
+		want("tandem_dualwrite_gate_open", 0, mv, "to=read-new")
+		want("tandem_dualwrite_blockers", 1, mv, "kind=instances")
+		want("tandem_dualwrite_blockers", 1, mv, "kind=backfill")
+		want("tandem_dualwrite_backfill_rows_done", 0, mv, "direction=backfill")
+
+		// c catches up and the backfill runs in batches of 100.
+		e.ack("c", move.WriteBoth)
+		res, err := e.mg.Backfill(e.ctx, e.m.Name, dualwrite.BatchSize(100, 100, 100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		absent("tandem_dualwrite_blockers", mv, "kind=instances")
+		absent("tandem_dualwrite_blockers", mv, "kind=backfill")
+		want("tandem_dualwrite_blockers", 1, mv, "kind=verify")
+		want("tandem_dualwrite_backfill_rows_done", 300, mv, "direction=backfill")
+		want("tandem_dualwrite_backfill_rows_total", 300, mv, "direction=backfill")
+		want("tandem_dualwrite_failed_rows", 0, mv)
+		want("tandem_dualwrite_batch_seconds", float64(res.Batches), mv, "op=backfill")
+		want("tandem_dualwrite_backfill_rows_processed_total", 300, mv, "op=backfill")
+		if r, _ := value("tandem_dualwrite_backfill_rows_per_second", mv, "op=backfill"); r <= 0 {
+			t.Errorf("rows per second = %v, want above 0", r)
+		}
+
+		// Verify finds one row changed behind the move's back.
+		e.exec(`UPDATE products SET price_cents = 1 WHERE id = 7`)
+		if _, err := e.mg.Verify(e.ctx, e.m.Name); err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_dualwrite_verify_mismatches", 1, mv)
+		want("tandem_dualwrite_blockers", 1, mv, "kind=mismatches")
+		e.exec(`UPDATE products SET price_cents = 700 + 7 WHERE id = 7`)
+		if _, err := e.mg.Verify(e.ctx, e.m.Name); err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_dualwrite_verify_mismatches", 0, mv)
+		want("tandem_dualwrite_gate_open", 1, mv, "to=read-new")
+		absent("tandem_dualwrite_blockers", mv)
+
+		// A tracker of this build acts on the ledger's write-both.
+		tr, err := dualwrite.NewTracker(e.ctx, db, 1, []move.Move{e.m}, dualwrite.WithTrackerMetrics(pr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_dualwrite_acting_phase", float64(tr.Phase(e.m.Name)), mv)
+		if tr.Phase(e.m.Name) != move.WriteBoth {
+			t.Errorf("tracker acts on %s, want write-both", tr.Phase(e.m.Name))
+		}
+	})
+}

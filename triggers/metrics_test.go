@@ -1,0 +1,83 @@
+package triggers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/promreg"
+	"github.com/tandem-go/tandem/triggers"
+)
+
+// TestCollector checks the triggers metrics against the database on each
+// engine: nothing installed, installed as generated, one object dropped,
+// one edited, one stale left over.
+func TestCollector(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		d := db.Dialect.Name()
+		createSchema(t, db)
+		set, err := triggers.ForMove(d, testMoves["same_xform"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := prometheus.NewPedanticRegistry()
+		pr.MustRegister(triggers.NewCollector(db, set))
+		mv := "move=" + set.Move
+		want := func(name string, w float64, labels ...string) {
+			t.Helper()
+			if got, ok := promreg.Value(pr, name, labels...); !ok || got != w {
+				t.Errorf("%s%v = %v (found %v), want %v", name, labels, got, ok, w)
+			}
+		}
+		n := float64(len(set.Objects))
+		want("tandem_triggers_check_up", 1)
+		want("tandem_triggers_present", 0, mv)
+		want("tandem_triggers_unchanged", 1, mv)
+		want("tandem_triggers_objects", n, mv, "state=missing")
+
+		if _, err := triggers.Install(ctx, db, set); err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_triggers_present", 1, mv)
+		want("tandem_triggers_unchanged", 1, mv)
+		want("tandem_triggers_objects", n, mv, "state=ok")
+
+		victim := set.Objects[len(set.Objects)-1]
+		if _, err := db.ExecContext(ctx, victim.Drop); err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_triggers_present", 0, mv)
+		want("tandem_triggers_objects", 1, mv, "state=missing")
+		if _, err := triggers.Install(ctx, db, set); err != nil {
+			t.Fatal(err)
+		}
+
+		edited := set.Objects[0]
+		body := strings.Replace(edited.Create, "IS NOT NULL", "IS NOT NULL AND 1 = 1", 1)
+		if body == edited.Create {
+			body = strings.Replace(edited.Create, "IS NULL", "IS NULL AND 1 = 1", 1)
+		}
+		if edited.Kind == triggers.KindTrigger {
+			if _, err := db.ExecContext(ctx, edited.Drop); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.ExecContext(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_triggers_present", 1, mv)
+		want("tandem_triggers_unchanged", 0, mv)
+		want("tandem_triggers_objects", 1, mv, "state=changed")
+
+		if _, err := triggers.Drop(ctx, db, d, set.Move); err != nil {
+			t.Fatal(err)
+		}
+		want("tandem_triggers_present", 0, mv)
+		want("tandem_triggers_objects", n, mv, "state=missing")
+	})
+}
