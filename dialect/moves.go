@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // SQL for column moves (package dualwrite). Callers pass identifiers already
@@ -285,4 +287,25 @@ func DurableCommitSQL(d Dialect) string {
 		return `SET LOCAL synchronous_commit = on`
 	}
 	return ""
+}
+
+// Placeholder is the n-th (from 1) bind parameter of a statement in the
+// engine's own style: $n on PostgreSQL, ? elsewhere. Statements built with
+// it are final: they need no Rebind, so an expression of the caller's may
+// hold a literal '?' (PostgreSQL's jsonb ? operator).
+func Placeholder(d Dialect, n int) string {
+	if d.Name() == Postgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// Rebind numbers the '?' placeholders of q in the engine's style (see
+// Placeholder). q must hold no other '?': statements of quoted names and
+// placeholders only.
+func Rebind(d Dialect, q string) string {
+	if d.Name() == Postgres {
+		return sqlx.Rebind(sqlx.DOLLAR, q)
+	}
+	return q
 }

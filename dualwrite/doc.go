@@ -24,8 +24,12 @@
 //     each operation takes its phase from Tracker.Begin and ends with
 //     done; report Tracker.Phases, which accounts for operations still
 //     running, with every heartbeat.
-//   - Router: reads and writes the moved value as a phase requires, for
-//     sqlx code.
+//   - Router: reads and writes the moved value as a phase requires. Its
+//     fragments (Select, Set, Insert, with Args for the placeholders and
+//     Finish for a cross-table move's other table) go into the
+//     application's own statements, at no query of their own; ReadValue
+//     and WriteValue are the typed one-statement helpers; Read and Write
+//     run a query of their own per value.
 //   - Plans: the same moves as a YAML file, for moves the ledger does not
 //     know yet (ParsePlan); WritePlan exports Go declarations.
 //

@@ -14,10 +14,13 @@ import (
 // ErrNoRow means the row read or written does not exist.
 var ErrNoRow = errors.New("no such row")
 
-// Router reads and writes a moved value the way a phase requires, for
-// application code working with sqlx (any dialect.Querier: *sqlx.DB,
-// *sqlx.Tx, *sqlx.Conn). Values are always in the new form: a read of old
-// is passed through Forward, a write of old through Backward.
+// Router reads and writes a moved value the way a phase requires. Values
+// are always in the new form: a read of old is passed through Forward, a
+// write of old through Backward. Its fragments (Select, Set, Insert) put
+// the routing into the application's own statements; ReadValue and
+// WriteValue are typed helpers of one statement each; Read and Write run
+// a query of their own, on any dialect.Querier (*sqlx.DB, *sqlx.Tx,
+// *sqlx.Conn).
 //
 // What each phase does:
 //
@@ -43,6 +46,14 @@ type Router struct {
 	tbl, ntbl, oldc, newc string
 	keys, nkeys           []string
 	whereKey, whereNewKey string
+
+	// Prepared once for the fragment path (fragments.go, typed.go).
+	sel           [phaseCount]Select
+	read          [phaseCount]string // SELECT <value> FROM ... WHERE key, final placeholders
+	backwardParts []string           // the SQL Backward split at its {value}s
+	backwardErr   error
+	upsertNew     string
+	lockSrc       string // SELECT 1 ... FOR UPDATE of the source row
 }
 
 // NewRouter prepares the SQL of m for engine d.
@@ -59,6 +70,7 @@ func NewRouter(m move.Move, d dialect.Dialect) (*Router, error) {
 	r.nkeys, _ = quoteAll(d, m.NewKey())
 	r.whereKey = eqAll(r.keys, "")
 	r.whereNewKey = eqAll(r.nkeys, "")
+	r.prepareFragments()
 	return r, nil
 }
 

@@ -1,0 +1,391 @@
+package dualwrite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/move"
+)
+
+// Fragments: the pieces of SQL a phase needs, for the application to put
+// into its own SELECT, UPDATE and INSERT statements, so that routing a moved
+// value costs no query of its own. The rules are Router's (see Router): a
+// fragment at phase p reads and writes exactly what Read and Write do at p.
+//
+// Placeholders are written by an Args, in the engine's style, in the order
+// they are bound: the application binds its own values through the same
+// Args, in the order they appear in its statement, and runs the statement
+// with Args.Values. The statement needs no Rebind (and must not get one: a
+// transform expression may hold a literal '?').
+
+// Args collects one statement's arguments and writes the placeholder of
+// each: $1, $2 ... on PostgreSQL, ? elsewhere. Bind values in the order
+// their placeholders appear in the statement (PostgreSQL does not mind the
+// order; the other engines number by position).
+type Args struct {
+	d    dialect.Dialect
+	vals []any
+}
+
+// NewArgs starts the arguments of a statement on engine d. own are
+// arguments the statement already has placeholders for, written before any
+// fragment (on PostgreSQL $1 to $len(own)); binding continues after them.
+func NewArgs(d dialect.Dialect, own ...any) *Args {
+	a := &Args{d: d, vals: make([]any, 0, len(own)+4)}
+	a.vals = append(a.vals, own...)
+	return a
+}
+
+// Bind adds v and returns its placeholder.
+func (a *Args) Bind(v any) string {
+	a.vals = append(a.vals, v)
+	return dialect.Placeholder(a.d, len(a.vals))
+}
+
+// Values returns the arguments bound so far, for ExecContext or
+// QueryContext.
+func (a *Args) Values() []any { return a.vals }
+
+// Args starts the arguments of a statement on the router's engine.
+func (r *Router) Args(own ...any) *Args { return NewArgs(r.d, own...) }
+
+// Select is what a SELECT adds to read the moved value at one phase:
+// Expr in its select list and Join after the move's table in its FROM
+// clause. Scan the column with Into (typed) or pass what was scanned
+// through Value: a Go Forward transform is applied after the read.
+type Select struct {
+	// Expr is the value's expression, qualified by the source table's name
+	// or alias: the old column (through a SQL Forward), or the new one.
+	Expr string
+	// Join is empty unless the phase reads the new column of a cross-table
+	// move: then it is " LEFT JOIN <new table> ON <keys>", so a source row
+	// without a destination row reads as NULL, as Router.Read does.
+	Join string
+
+	move    string
+	forward func(any) (any, error) // nil: the value is read as is
+}
+
+// Value turns a value scanned from Expr into the moved value in the new
+// form (driver bytes become a string; a Go Forward transform is applied).
+func (s Select) Value(raw any) (any, error) {
+	v := move.Normalize(raw)
+	if s.forward == nil {
+		return v, nil
+	}
+	out, err := s.forward(v)
+	if err != nil {
+		return nil, &move.TransformError{Move: s.move, Direction: "forward", Value: v, Err: err}
+	}
+	return out, nil
+}
+
+// Select returns the fragments that read the moved value at phase p. from
+// is the name or alias the statement gives the move's table ("" for the
+// table's own name). For a cross-table move the new table is joined under
+// its own name, so a statement joins it once.
+func (r *Router) Select(p move.Phase, from string) (Select, error) {
+	if !p.Valid() {
+		return Select{}, fmt.Errorf("dualwrite: move %q: select: %w", r.m.Name, &move.PhaseError{Input: p.String()})
+	}
+	src := r.tbl
+	if from != "" {
+		q, err := r.d.Quote(from)
+		if err != nil {
+			return Select{}, fmt.Errorf("dualwrite: move %q: select from %q: %w", r.m.Name, from, err)
+		}
+		src = q
+	}
+	if from == "" && r.sel[p].Expr != "" {
+		return r.sel[p], nil
+	}
+	return r.buildSelect(p, src)
+}
+
+func (r *Router) buildSelect(p move.Phase, src string) (Select, error) {
+	s := Select{move: r.m.Name}
+	switch {
+	case p.ReadsOld():
+		col := src + "." + r.oldc
+		s.Expr = col
+		if r.m.Forward.HasGo() {
+			if !r.m.Forward.IsIdentity() {
+				s.forward = r.m.Forward.Apply
+			}
+		} else {
+			expr, err := r.m.Forward.Render(r.d.Name(), col)
+			if err != nil {
+				return Select{}, fmt.Errorf("dualwrite: move %q: select: %w", r.m.Name, err)
+			}
+			s.Expr = expr
+		}
+	case !r.m.CrossTable():
+		s.Expr = src + "." + r.newc
+	default:
+		on := make([]string, len(r.keys))
+		for i := range r.keys {
+			on[i] = r.ntbl + "." + r.nkeys[i] + " = " + src + "." + r.keys[i]
+		}
+		s.Expr = r.ntbl + "." + r.newc
+		s.Join = " LEFT JOIN " + r.ntbl + " ON " + strings.Join(on, " AND ")
+	}
+	return s, nil
+}
+
+// column is one column a write sets in the move's table, and its value:
+// parts joined by a placeholder of arg each (one placeholder: {"", ""}; a
+// SQL Backward expression: its text split at each {value}).
+type column struct {
+	name  string
+	parts []string
+	arg   any
+}
+
+var onePlaceholder = []string{"", ""}
+
+func (c column) writeValue(b *strings.Builder, a *Args) {
+	for i, part := range c.parts {
+		if i > 0 {
+			b.WriteString(a.Bind(c.arg))
+		}
+		b.WriteString(part)
+	}
+}
+
+// Set is what an UPDATE of the move's table adds to write the moved value
+// at one phase: Clauses among its SET clauses, then Finish in the same
+// transaction for what the phase writes in another table.
+type Set struct {
+	cols []column
+	companion
+}
+
+// Empty reports whether the phase sets nothing in the move's table
+// (write-new and contracted of a cross-table move): then the statement
+// has no clause of the move's, and if it sets nothing of its own either,
+// only Finish remains (after checking the source row: see Finish).
+func (s Set) Empty() bool { return len(s.cols) == 0 }
+
+// Clauses returns `"old" = <value>, "new" = <value>` (as the phase writes),
+// or "" when Empty, binding the values in a at this point: call it where
+// the clauses go in the statement, after binding what comes before them.
+func (s Set) Clauses(a *Args) string {
+	var b strings.Builder
+	for i, c := range s.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.name)
+		b.WriteString(" = ")
+		c.writeValue(&b, a)
+	}
+	return b.String()
+}
+
+// Set returns what an UPDATE adds to write value (in the new form) at
+// phase p. A Go Backward transform runs here; its error is a
+// *move.TransformError.
+//
+// When p writes the new column of a cross-table move (Needed), run Finish
+// with the row's key after the UPDATE, in the same transaction: it writes
+// the destination row (inserting or updating it).
+func (r *Router) Set(p move.Phase, value any) (Set, error) {
+	if !p.Valid() {
+		return Set{}, fmt.Errorf("dualwrite: move %q: set: %w", r.m.Name, &move.PhaseError{Input: p.String()})
+	}
+	cols, err := r.writeColumns(p, value)
+	if err != nil {
+		return Set{}, err
+	}
+	return Set{cols: cols, companion: r.companionFor(p, value)}, nil
+}
+
+// Insert is what an INSERT into the move's table adds to write the moved
+// value of a new row at one phase: Columns after its own columns, Values
+// after its own values, then Finish in the same transaction.
+type Insert struct {
+	cols []column
+	companion
+}
+
+// Columns returns `, "old"`, `, "new"` or `, "old", "new"` (quoted, each
+// after a comma, to follow the statement's own columns), or "" when the
+// phase writes nothing in the move's table.
+func (s Insert) Columns() string {
+	var b strings.Builder
+	for _, c := range s.cols {
+		b.WriteString(", ")
+		b.WriteString(c.name)
+	}
+	return b.String()
+}
+
+// Values returns the values of Columns in the same form (each after a
+// comma), binding them in a at this point: call it where the values go,
+// after binding the statement's own values.
+func (s Insert) Values(a *Args) string {
+	var b strings.Builder
+	for _, c := range s.cols {
+		b.WriteString(", ")
+		c.writeValue(&b, a)
+	}
+	return b.String()
+}
+
+// Insert returns what an INSERT adds to write value (in the new form) into
+// a new row at phase p.
+//
+// This is the insert case of a cross-table move: once p writes the new
+// column (write-both and later, Needed), the new row's value lives in the
+// destination table, which Finish fills after the source row is inserted,
+// in the same transaction, with the new row's key (for a key the database
+// generates, read it back first, e.g. with RETURNING or LastInsertId).
+// From write-new on, the source row is inserted without the old column.
+// With sync triggers installed, Finish overwrites what a trigger derived,
+// so the value written is the one the application meant.
+func (r *Router) Insert(p move.Phase, value any) (Insert, error) {
+	if !p.Valid() {
+		return Insert{}, fmt.Errorf("dualwrite: move %q: insert: %w", r.m.Name, &move.PhaseError{Input: p.String()})
+	}
+	cols, err := r.writeColumns(p, value)
+	if err != nil {
+		return Insert{}, err
+	}
+	return Insert{cols: cols, companion: r.companionFor(p, value)}, nil
+}
+
+// writeColumns returns the columns of the move's table that phase p writes
+// and the value of each.
+func (r *Router) writeColumns(p move.Phase, value any) ([]column, error) {
+	var cols []column
+	if p.WritesOld() {
+		switch {
+		case r.m.Backward.HasGo():
+			old, err := r.m.Backward.Apply(goValue(value))
+			if err != nil {
+				return nil, &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
+			}
+			cols = append(cols, column{name: r.oldc, parts: onePlaceholder, arg: old})
+		case r.backwardErr != nil:
+			return nil, fmt.Errorf("dualwrite: move %q: write old: %w", r.m.Name, r.backwardErr)
+		default:
+			// Each {value} of the expression gets a placeholder of its own
+			// (the same value); the text around them is never scanned.
+			cols = append(cols, column{name: r.oldc, parts: r.backwardParts, arg: value})
+		}
+	}
+	if p.WritesNew() && !r.m.CrossTable() {
+		cols = append(cols, column{name: r.newc, parts: onePlaceholder, arg: value})
+	}
+	return cols, nil
+}
+
+// goValue is what a Go Backward transform receives: the value as a driver
+// would see it (an int becomes int64, a Valuer its value), as it does
+// reading.
+func goValue(v any) any {
+	if v == nil {
+		return nil
+	}
+	if out, err := driver.DefaultParameterConverter.ConvertValue(v); err == nil {
+		return move.Normalize(out)
+	}
+	return v
+}
+
+// Conn is what the fragment path and the typed helpers need of a *sql.DB,
+// *sql.Tx or *sql.Conn, or of sqlx's *sqlx.DB, *sqlx.Tx and *sqlx.Conn.
+type Conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Conn = (*sql.DB)(nil)
+	_ Conn = (*sql.Tx)(nil)
+	_ Conn = (*sql.Conn)(nil)
+)
+
+// companion is the statement a write runs in the destination table of a
+// cross-table move; empty otherwise.
+type companion struct {
+	move  string
+	stmt  string
+	value any
+	nkeys int
+}
+
+// Needed reports whether Finish has a statement to run (the phase writes
+// the new column of a cross-table move).
+func (c companion) Needed() bool { return c.stmt != "" }
+
+// Finish writes the destination row of a cross-table move for the source
+// row with key (inserting or updating it), when the phase writes the new
+// column; it does nothing otherwise. Run it after the application's INSERT
+// or UPDATE of the source row, in the same transaction, and only when that
+// statement found the row (its RowsAffected): a destination row hangs off
+// its source row, and Finish does not read the source table (a MySQL
+// trigger on the new table that writes the source table forbids it). The
+// destination table tandem's expand step creates refuses a key the source
+// table lacks (a foreign key); WriteValue checks the source row itself.
+func (c companion) Finish(ctx context.Context, q Conn, key ...any) error {
+	if c.stmt == "" {
+		return nil
+	}
+	if len(key) != c.nkeys {
+		return fmt.Errorf("dualwrite: move %q: finish: want %d key value(s), got %d", c.move, c.nkeys, len(key))
+	}
+	args := make([]any, 0, 1+len(key))
+	args = append(append(args, key...), c.value)
+	if _, err := q.ExecContext(ctx, c.stmt, args...); err != nil {
+		return fmt.Errorf("dualwrite: move %q: write the new table: %w", c.move, err)
+	}
+	return nil
+}
+
+func (r *Router) companionFor(p move.Phase, value any) companion {
+	if !p.WritesNew() || !r.m.CrossTable() {
+		return companion{}
+	}
+	return companion{move: r.m.Name, stmt: r.upsertNew, value: value, nkeys: len(r.keys)}
+}
+
+// prepareFragments computes what does not depend on the value: the select
+// fragments of every phase under the table's own name, the Backward
+// expression split at its {value}s and the destination upsert.
+func (r *Router) prepareFragments() {
+	for _, p := range move.Phases() {
+		s, err := r.buildSelect(p, r.tbl)
+		if err != nil {
+			// A Forward with neither Go nor SQL for this engine: Select
+			// reports it when asked.
+			continue
+		}
+		r.sel[p] = s
+	}
+	if !r.m.Backward.HasGo() {
+		// A Backward with no expression for this engine fails the writes
+		// of old, as Router.Write does, not the router.
+		expr, err := r.m.Backward.Render(r.d.Name(), valueRef)
+		r.backwardParts, r.backwardErr = strings.Split(expr, valueRef), err
+	}
+	if r.m.CrossTable() {
+		// The key, then the value. The statement holds quoted names only,
+		// so numbering its '?' is safe.
+		r.upsertNew = dialect.Rebind(r.d, dialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc))
+		r.lockSrc = dialect.Rebind(r.d, `SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+dialect.ForUpdate(r.d))
+	}
+	for _, p := range move.Phases() {
+		if s := r.sel[p]; s.Expr != "" {
+			where := make([]string, len(r.keys))
+			for i, k := range r.keys {
+				where[i] = r.tbl + "." + k + " = " + dialect.Placeholder(r.d, i+1)
+			}
+			r.read[p] = "SELECT " + s.Expr + " FROM " + r.tbl + s.Join + " WHERE " + strings.Join(where, " AND ")
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package dualwrite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/tandem-go/tandem/move"
+)
+
+// ErrNull means a moved value read as NULL into a Go type that cannot hold
+// NULL. Scan into a sql.Null[T] or a pointer where NULL is expected (a
+// cross-table source row without a destination row reads as NULL).
+var ErrNull = errors.New("the moved value is NULL")
+
+// Into returns the scan destination for the column of s: the value read is
+// turned into the new form (a Go Forward transform) and stored in *dst,
+// converted as database/sql converts a scanned value (a *T that is a
+// sql.Scanner, such as sql.Null[int64], scans it itself).
+//
+//	sel, _ := router.Select(phase, "")
+//	err := db.QueryRowContext(ctx, `SELECT name, `+sel.Expr+` FROM items`+sel.Join+` WHERE items.id = ?`, id).
+//		Scan(&name, dualwrite.Into(sel, &cents))
+func Into[T any](s Select, dst *T) sql.Scanner { return &into[T]{s: s, dst: dst} }
+
+type into[T any] struct {
+	s   Select
+	dst *T
+}
+
+func (d *into[T]) Scan(src any) error {
+	v := src
+	if d.s.forward != nil {
+		var err error
+		if v, err = d.s.Value(src); err != nil {
+			return err
+		}
+	}
+	return assign(d.s.move, d.dst, v)
+}
+
+// assign stores v in *dst the way database/sql's Scan would.
+func assign[T any](moveName string, dst *T, v any) error {
+	if sc, ok := any(dst).(sql.Scanner); ok {
+		return sc.Scan(v)
+	}
+	if v == nil {
+		switch reflect.TypeFor[T]().Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+			var zero T
+			*dst = zero
+			return nil
+		}
+		return fmt.Errorf("dualwrite: move %q: scan into %T: %w (scan into a sql.Null[%T] or a pointer)", moveName, *dst, ErrNull, *dst)
+	}
+	if t, ok := v.(T); ok {
+		*dst = t
+		return nil
+	}
+	// sql.Null's Scan converts as Rows.Scan does (bytes to string, int64
+	// to int, a string of digits to a number ...).
+	var n sql.Null[T]
+	if err := n.Scan(v); err != nil {
+		return fmt.Errorf("dualwrite: move %q: %w", moveName, err)
+	}
+	*dst = n.V
+	return nil
+}
+
+// ReadValue reads the moved value of the row with key at phase p, in the
+// new form, as a T: one SELECT (joining the new table for a cross-table
+// move at read-new and later). A missing row gives an error matching
+// ErrNoRow; NULL into a T that cannot hold it, ErrNull.
+func ReadValue[T any](ctx context.Context, q Conn, r *Router, p move.Phase, key ...any) (T, error) {
+	var v T
+	if err := r.checkKey(key); err != nil {
+		return v, err
+	}
+	if !p.Valid() {
+		return v, fmt.Errorf("dualwrite: move %q: read: %w", r.m.Name, &move.PhaseError{Input: p.String()})
+	}
+	stmt := r.read[p]
+	if stmt == "" {
+		// The Forward has no expression for this engine: say so.
+		_, err := r.Select(p, "")
+		return v, err
+	}
+	if err := q.QueryRowContext(ctx, stmt, key...).Scan(Into(r.sel[p], &v)); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return v, fmt.Errorf("dualwrite: move %q: read %v: %w", r.m.Name, key, ErrNoRow)
+		}
+		return v, fmt.Errorf("dualwrite: move %q: read: %w", r.m.Name, err)
+	}
+	return v, nil
+}
+
+// beginner is a Conn that can start a transaction (*sql.DB, *sql.Conn and
+// sqlx's wrappers of them); a *sql.Tx cannot, and is one already.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// WriteValue sets the moved value of the existing row with key at phase p;
+// value is in the new form. Within one table it is one UPDATE. A
+// cross-table move writes the destination row too, and both statements run
+// in one transaction: q's when q is a transaction, otherwise one WriteValue
+// begins and commits. A missing row gives an error matching ErrNoRow and
+// writes nothing.
+func WriteValue[T any](ctx context.Context, q Conn, r *Router, p move.Phase, value T, key ...any) error {
+	if err := r.checkKey(key); err != nil {
+		return err
+	}
+	set, err := r.Set(p, value)
+	if err != nil {
+		return err
+	}
+	a := r.Args()
+	var stmt string
+	if !set.Empty() {
+		var b strings.Builder
+		b.Grow(len(r.tbl) + 64 + 32*len(key))
+		b.WriteString("UPDATE ")
+		b.WriteString(r.tbl)
+		b.WriteString(" SET ")
+		b.WriteString(set.Clauses(a))
+		b.WriteString(" WHERE ")
+		for i, k := range r.keys {
+			if i > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString(k)
+			b.WriteString(" = ")
+			b.WriteString(a.Bind(key[i]))
+		}
+		stmt = b.String()
+	}
+	if !set.Needed() {
+		return r.update(ctx, q, stmt, a.Values(), key)
+	}
+	// Two statements: the source row (updated, or only checked and locked
+	// where nothing of it changes), then the destination row.
+	write := func(q Conn) error {
+		if stmt != "" {
+			if err := r.update(ctx, q, stmt, a.Values(), key); err != nil {
+				return err
+			}
+		} else if err := r.lockSource(ctx, q, key); err != nil {
+			return err
+		}
+		return set.Finish(ctx, q, key...)
+	}
+	bq, ok := q.(beginner)
+	if !ok {
+		return write(q)
+	}
+	tx, err := bq.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
+	}
+	defer tx.Rollback()
+	if err := write(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("dualwrite: move %q: write: commit: %w", r.m.Name, err)
+	}
+	return nil
+}
+
+// lockSource checks that the source row with key exists, locking it where
+// the engine can, before a destination row is written for it.
+func (r *Router) lockSource(ctx context.Context, q Conn, key []any) error {
+	var one int
+	err := q.QueryRowContext(ctx, r.lockSrc, key...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
+	}
+	if err != nil {
+		return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
+	}
+	return nil
+}
+
+func (r *Router) update(ctx context.Context, q Conn, stmt string, args, key []any) error {
+	res, err := q.ExecContext(ctx, stmt, args...)
+	if err != nil {
+		return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
+	}
+	return nil
+}
