@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +18,7 @@ func init() {
 
 func (a *app) demoCommand() *cobra.Command {
 	var cfg demo.Config
+	var serveAddr string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Roll the inventory example through three releases under live traffic, and check every request",
@@ -39,6 +42,7 @@ and TANDEM_NATS are ignored here: the demo never touches a database you did
 not name on its command line.`,
 		Example: `  tandem demo
   tandem demo --fast --chaos
+  tandem demo --serve 127.0.0.1:8080
   tandem demo --db 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
   tandem demo --db 'mysql://root@127.0.0.1:3306/test' --chaos`,
 		Args: exactArgs(0),
@@ -51,6 +55,14 @@ not name on its command line.`,
 					return err
 				}
 				cfg.NATSURL = a.natsURL
+			}
+			if serveAddr != "" {
+				ln, err := net.Listen("tcp", serveAddr)
+				if err != nil {
+					return &usageError{fmt.Errorf("--serve %s: %w", serveAddr, err)}
+				}
+				defer ln.Close()
+				cfg.Watch = a.demoWatch(ln)
 			}
 			cfg.Logger = a.logger()
 			cfg.Out = a.stdout
@@ -89,5 +101,48 @@ not name on its command line.`,
 	f.IntVar(&cfg.Workers, "workers", 2, "database worker goroutines")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed for chaos (0: random, printed)")
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the demo's database afterwards")
+	f.StringVar(&serveAddr, "serve", "", "serve the live page of the rollout (as tandem serve does) on this address, such as 127.0.0.1:8080, while the demo runs")
 	return cmd
+}
+
+// demoWatch serves the live page on ln, as tandem serve does, for the
+// demo's database and NATS while the demo runs.
+func (a *app) demoWatch(ln net.Listener) func(ctx context.Context, dsn, natsURL string) (func(), error) {
+	return func(ctx context.Context, dsn, natsURL string) (func(), error) {
+		// No plan: the demo's moves are in its ledger.
+		sub := &app{dsn: dsn, natsURL: natsURL, command: "status", started: a.started, verbose: a.verbose, stdout: io.Discard, stderr: a.stderr}
+		reg, db, done, err := sub.registry(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := sub.connectNATS()
+		if err != nil {
+			done()
+			return nil, err
+		}
+		srv, err := sub.newStatusServer(ctx, reg, db, nc)
+		if err != nil {
+			nc.Close()
+			done()
+			return nil, err
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := srv.Serve(sctx, ln); err != nil {
+				fmt.Fprintln(a.stderr, "tandem demo: serve:", err)
+			}
+		}()
+		if !a.json {
+			fmt.Fprintf(a.stdout, "watch the rollout at http://%s/ (it stops with the demo)\n", ln.Addr())
+		}
+		return func() {
+			cancel()
+			<-served
+			srv.Close()
+			nc.Close()
+			done()
+		}, nil
+	}
 }

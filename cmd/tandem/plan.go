@@ -67,7 +67,7 @@ func (a *app) planSource() dualwrite.Option {
 
 // readManager builds a Manager that only reads: every move the ledger
 // records, plus the plan's moves it does not know yet (at legacy).
-func (a *app) readManager(ctx context.Context, db *dialect.DB, src services.Source) (*dualwrite.Manager, error) {
+func (a *app) readManager(ctx context.Context, db *dialect.DB, src services.Source, extra ...dualwrite.Option) (*dualwrite.Manager, error) {
 	moves, err := a.declared()
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func (a *app) readManager(ctx context.Context, db *dialect.DB, src services.Sour
 	if src != nil {
 		opts = append(opts, dualwrite.WithRegistry(src))
 	}
-	mg, err := dualwrite.Load(ctx, db, moves, opts...)
+	mg, err := dualwrite.Load(ctx, db, moves, append(opts, extra...)...)
 	return mg, movesError(err)
 }
 

@@ -79,6 +79,12 @@ type Config struct {
 	Out io.Writer
 	// Logger receives the packages' logs; nil is silent.
 	Logger *slog.Logger
+	// Watch, when set, is called once the database and NATS are ready,
+	// with where they are (the DSN as given to the demo, which may hold a
+	// password: keep it in the process), and returns a func that stops
+	// whatever it started; the demo calls it before it closes or drops
+	// the database. `tandem demo --serve` starts the live page with it.
+	Watch func(ctx context.Context, dsn, natsURL string) (stop func(), err error)
 
 	// tune adjusts the timings, for tests.
 	tune func(*settings)
@@ -234,6 +240,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	defer r.close()
 	if err := r.setup(ctx); err != nil {
 		return Summary{}, err
+	}
+	if cfg.Watch != nil {
+		stop, err := cfg.Watch(ctx, r.dsn, r.natsURL)
+		if err != nil {
+			return Summary{}, fmt.Errorf("demo: watch: %w", err)
+		}
+		r.cleanup = append(r.cleanup, stop) // runs first: before the database closes
 	}
 	r.play(ctx)
 	// The final check reads even after an interrupt: what ran is reported.
