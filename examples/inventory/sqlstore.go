@@ -26,6 +26,15 @@ func CreateTableSQL(table string) (string, error) {
 	return `CREATE TABLE ` + table + ` (id VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL, quantity BIGINT NOT NULL, price BIGINT)`, nil
 }
 
+// Table is the items table of the example's processes.
+const Table = "items"
+
+// CreateTableIfMissingSQL creates the items table as release 41 knows it,
+// unless it exists (once the move is contracted it has price_cents and no
+// price). The processes run it at start, as an application runs its own
+// migrations; it is plain SQL every engine accepts.
+const CreateTableIfMissingSQL = `CREATE TABLE IF NOT EXISTS ` + Table + ` (id VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL, quantity BIGINT NOT NULL, price BIGINT)`
+
 // PriceMove declares the move of table's price, in whole units, to
 // price_cents: forward {value} * 100, backward {value} / 100 (integer
 // division; MySQL spells it DIV). Prices are whole units, so both
@@ -125,12 +134,31 @@ func Cents(it *pb.Item) int64 {
 	return it.GetPrice() * 100
 }
 
+// ErrStopped refuses an operation once the store's tracker was stopped:
+// the instance was fenced, or is leaving, and must write nothing more.
+var ErrStopped = errors.New("inventory: this instance has stopped acting on moves")
+
+// begin pins the phase for one operation (see PhaseSource), or refuses it
+// once the phase source reports an error (dualwrite.Tracker.Err).
+func (s *SQLStore) begin() (move.Phase, func(), error) {
+	if e, ok := s.phases.(interface{ Err() error }); ok {
+		if err := e.Err(); err != nil {
+			return 0, nil, fmt.Errorf("%w: %w", ErrStopped, err)
+		}
+	}
+	p, done := s.phases.Begin(s.m.Name)
+	return p, done, nil
+}
+
 // Get reads an item; its price comes from the column the phase reads.
 func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
-	p, done := s.phases.Begin(s.m.Name)
+	p, done, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
 	defer done()
 	it := &pb.Item{Id: id}
-	err := s.db.QueryRowxContext(ctx, s.sel, id).Scan(&it.Name, &it.Quantity)
+	err = s.db.QueryRowxContext(ctx, s.sel, id).Scan(&it.Name, &it.Quantity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
 	}
@@ -158,7 +186,10 @@ func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
 
 // Put writes an item, the row and its price in one transaction.
 func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) error {
-	p, done := s.phases.Begin(s.m.Name)
+	p, done, err := s.begin()
+	if err != nil {
+		return err
+	}
 	defer done()
 	qty := item.GetQuantity()
 	if item.GetQuantityMilli() != 0 {
@@ -193,7 +224,7 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 		return s.r.Write(ctx, tx, p, Cents(item), item.Id)
 	}
 	var committing time.Time
-	err := s.tx(ctx, put, &committing)
+	err = s.tx(ctx, put, &committing)
 	if errors.Is(err, errInsertedMeanwhile) {
 		// The row exists now: a create-only put fails, any other updates
 		// it, in a new transaction (PostgreSQL aborts the one that failed).
@@ -213,6 +244,24 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 		return fmt.Errorf("inventory: put %q at %s: %w", item.Id, p, err)
 	}
 	return err
+}
+
+// SetPrice sets an existing item's price, in cents, through the router
+// alone: what a job that imports a price list does.
+func (s *SQLStore) SetPrice(ctx context.Context, id string, cents int64) error {
+	p, done, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = s.tx(ctx, func(tx *sqlx.Tx) error { return s.r.Write(ctx, tx, p, cents, id) }, nil)
+	if errors.Is(err, dualwrite.ErrNoRow) {
+		return fmt.Errorf("set price of %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("inventory: set price of %q at %s: %w", id, p, err)
+	}
+	return nil
 }
 
 // errRefused carries a put check's error out of the transaction untouched.
