@@ -651,6 +651,12 @@ func (mg *Manager) setPhase(ctx context.Context, q dialect.Querier, m move.Move,
 			return err
 		}
 	}
+	// A move whose definition an application's tracker recorded has no
+	// ledger row until its first transition: without one the update
+	// below would change nothing and the transition would be lost.
+	if err := ensureLedger(ctx, q, mg.db.Dialect, m.Name, mg.release, now); err != nil {
+		return fmt.Errorf("ledger row: %w", err)
+	}
 	if _, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET `+set+` WHERE name = ?`), append(args, m.Name)...); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
 )
 
@@ -452,6 +453,40 @@ func BenchmarkTrackerBegin(b *testing.B) {
 		for pb.Next() {
 			_, done := tr.Begin(m.Name)
 			done()
+		}
+	})
+}
+
+// A move first recorded by an application's tracker, then advanced by the
+// operator's Manager (as `tandem moves advance` loads it), reaches the
+// ledger: the transition is not lost for want of a ledger row.
+func TestAdvanceOfAMoveATrackerRecorded(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		m := priceMove()
+		m.Releases = move.Releases{WriteBoth: 42, ReadNew: 43, WriteNew: 44, Contracted: 44}
+		if _, err := db.ExecContext(ctx, `CREATE TABLE products (id BIGINT PRIMARY KEY, name VARCHAR(50), price DECIMAL(12,2))`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := dualwrite.NewTracker(ctx, db, 42, []move.Move{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mg, err := dualwrite.Load(ctx, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mg.Advance(ctx, m.Name, move.WriteBoth); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := mg.Phase(ctx, m.Name); err != nil || p != move.WriteBoth {
+			t.Fatalf("the ledger says %s (%v) after the advance to write-both", p, err)
+		}
+		if err := tr.Refresh(ctx); err != nil || tr.Phase(m.Name) != move.WriteBoth {
+			t.Fatalf("the tracker acts on %s (%v) after the advance to write-both", tr.Phase(m.Name), err)
 		}
 	})
 }
