@@ -13,4 +13,16 @@
 // goroutines of their own, so the testing.TB they get is a wrapper: t.Fatal
 // and t.FailNow record the failure and end only that call, and Run stops
 // the walk from the test's goroutine before the next step (see Code).
+//
+// With Case.App instead of Old and New, Run exercises the application's own
+// wiring: each side gets a real dualwrite.Tracker for its release, its
+// heartbeats report what that tracker reports, and an operation begun with
+// Tracker.Begin whose done is never called fails the walk.
+//
+// ForEachEngine, Open and DSN give a test outside this module a fresh
+// database on every engine it is configured for: SQLite always, and
+// PostgreSQL and MySQL/MariaDB when TANDEM_TEST_POSTGRES and
+// TANDEM_TEST_MYSQL name a server (each test gets a database of its own,
+// dropped afterwards); an engine left unset is skipped with SkipMarker in
+// the message.
 package tandemtest

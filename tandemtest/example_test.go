@@ -2,6 +2,8 @@ package tandemtest_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/tandem-go/tandem/dialect"
@@ -10,29 +12,63 @@ import (
 	"github.com/tandem-go/tandem/tandemtest"
 )
 
-// The shape of a test of your own code: users.fullname moves to
-// users.display_name; the old and new releases' code paths read and write
-// through a Router at the phase they are given.
+// A test of your own code: users.fullname moves to users.display_name,
+// and the application, wired as it is in production, takes each
+// operation's phase from its tracker and writes through a Router. Both
+// releases of every boundary write the same row.
+//
+// In your own test it is one call, run on every engine you configure:
+//
+//	func TestDisplayNameMove(t *testing.T) {
+//		tandemtest.ForEachEngine(t, func(t *testing.T, db *dialect.DB) {
+//			tandemtest.Run(t, db, tandemtest.Case{Move: m, Setup: setup, App: app})
+//		})
+//	}
+//
+// An example has no test of its own, so this one borrows the real
+// testing.TB that testing.Benchmark lends, and walks once.
 func ExampleRun() {
 	m := move.Move{Name: "display_name", Table: "users", Key: []string{"id"}, Old: "fullname",
-		New: move.Target{Column: "display_name", Type: move.ColumnType{SQL: "VARCHAR(200)"}}}
-	code := func(ctx context.Context, t testing.TB, db *dialect.DB, p move.Phase) {
-		r, _ := dualwrite.NewRouter(m, db.Dialect)
-		if err := r.Write(ctx, db, p, "Ada Lovelace", 1); err != nil {
-			t.Errorf("write at %s: %v", p, err)
+		New:      move.Target{Column: "display_name", Type: move.ColumnType{SQL: "VARCHAR(200)"}},
+		Releases: move.Releases{WriteBoth: 2, ReadNew: 3, WriteNew: 4, Contracted: 4}}
+	setup := func(ctx context.Context, t testing.TB, db *dialect.DB) {
+		db.MustExec(`CREATE TABLE users (id BIGINT PRIMARY KEY, fullname VARCHAR(200))`)
+		db.MustExec(`INSERT INTO users (id, fullname) VALUES (1, 'Ada')`)
+	}
+	// app is the application's wiring over its tracker.
+	app := func(ctx context.Context, t testing.TB, db *dialect.DB, tr *dualwrite.Tracker) tandemtest.Code {
+		r, err := dualwrite.NewRouter(m, db.Dialect)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if v, err := r.Read(ctx, db, p, 1); err != nil || v != "Ada Lovelace" {
-			t.Errorf("read at %s: %v %v", p, v, err)
+		return func(ctx context.Context, t testing.TB, db *dialect.DB, _ move.Phase) {
+			phase, done := tr.Begin(m.Name)
+			defer done() // after the commit
+			tx, err := db.BeginTxx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+			if err := r.Write(ctx, tx, phase, "Ada Lovelace", 1); err != nil {
+				t.Fatalf("write at %s: %v", phase, err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	_ = tandemtest.Case{
-		Move: m,
-		Setup: func(ctx context.Context, t testing.TB, db *dialect.DB) {
-			db.MustExec(`CREATE TABLE users (id BIGINT PRIMARY KEY, fullname VARCHAR(200))`)
-			db.MustExec(`INSERT INTO users (id, fullname) VALUES (1, 'Ada')`)
-		},
-		Old: code,
-		New: code,
-	}
-	// In a test: dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) { tandemtest.Run(t, db, c) })
+	var once sync.Once
+	testing.Benchmark(func(b *testing.B) {
+		once.Do(func() {
+			db := tandemtest.Open(b, dialect.SQLite)
+			for _, bd := range tandemtest.Run(b, db, tandemtest.Case{Move: m, Setup: setup, App: app}) {
+				fmt.Printf("%s -> %s\n", bd.From, bd.To)
+			}
+		})
+	})
+	// Output:
+	// legacy -> write-both
+	// write-both -> read-new
+	// read-new -> write-new
+	// write-new -> contracted
 }

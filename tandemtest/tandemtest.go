@@ -85,6 +85,20 @@ type Case struct {
 	// the release after it. They are called again and again, concurrently,
 	// for Rounds calls each per boundary.
 	Old, New Code
+	// App, when set, builds one release's code the way the application
+	// wires it, over a real tracker, and replaces Old and New. At each
+	// boundary Run starts a dualwrite.Tracker for the old side's release
+	// and one for the new side's (dualwrite.NewTracker, as the
+	// application's start does), registers each side as an instance whose
+	// heartbeats report its tracker's Phases, refreshes both trackers
+	// after the transition, and calls App once per side. The Code App
+	// returns is run as Old and New are; it should act on the phase its
+	// tracker's Begin returns, as the application does (the phase it is
+	// given is the least that side acts on: a release that ships more
+	// phases moves on with the ledger). So the gates see what the application
+	// reports, and an operation that never calls its done fails the walk
+	// at the end of its boundary.
+	App func(ctx context.Context, t testing.TB, db *dialect.DB, tr *dualwrite.Tracker) Code
 	// Check, when set, runs after each boundary with nothing else running,
 	// with the phase the ledger reached.
 	Check func(ctx context.Context, t testing.TB, db *dialect.DB, phase move.Phase)
@@ -106,7 +120,7 @@ type Boundary struct {
 
 // Run walks c.Move through its phases on db, failing t on the first
 // closed gate or error, and returns what happened at each boundary.
-func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
+func Run(t testing.TB, db *dialect.DB, c Case) []Boundary {
 	t.Helper()
 	ctx := context.Background()
 	if c.Rounds <= 0 {
@@ -132,6 +146,7 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 	name := c.Move.Name
 	var out []Boundary
 	var live []string
+	var oldTr, newTr *dualwrite.Tracker // with App: each side's tracker
 	// register puts two instances in the registry: "old" acting on from,
 	// "new" acting on to, each at the release that ships its phase.
 	register := func(from, to move.Phase) (oldID, newID string) {
@@ -148,9 +163,20 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 			return max(r, 1)
 		}
 		oldID, newID = fmt.Sprintf("old-%s", from), fmt.Sprintf("new-%s", to)
+		oldPhases, newPhases := map[string]string{name: from.String()}, map[string]string{name: from.String()}
+		if c.App != nil {
+			var err error
+			if oldTr, err = dualwrite.NewTracker(ctx, db, rel(from), []move.Move{c.Move}); err != nil {
+				t.Fatalf("tandemtest: %s -> %s: the old release's tracker: %v", from, to, err)
+			}
+			if newTr, err = dualwrite.NewTracker(ctx, db, rel(to), []move.Move{c.Move}); err != nil {
+				t.Fatalf("tandemtest: %s -> %s: the new release's tracker: %v", from, to, err)
+			}
+			oldPhases, newPhases = oldTr.Phases(), newTr.Phases()
+		}
 		for _, in := range []services.Instance{
-			{ID: oldID, Service: "app", Host: "tandemtest", Release: rel(from), Phases: map[string]string{name: from.String()}},
-			{ID: newID, Service: "app", Host: "tandemtest", Release: rel(to), Phases: map[string]string{name: from.String()}},
+			{ID: oldID, Service: "app", Host: "tandemtest", Release: rel(from), Phases: oldPhases},
+			{ID: newID, Service: "app", Host: "tandemtest", Release: rel(to), Phases: newPhases},
 		} {
 			if err := reg.Register(ctx, in); err != nil {
 				t.Fatalf("tandemtest: register %s: %v", in.ID, err)
@@ -162,7 +188,11 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 	for from := move.Legacy; from < c.Until; from++ {
 		to := from + 1
 		b := Boundary{From: from, To: to}
-		_, newID := register(from, to)
+		oldID, newID := register(from, to)
+		oldCode, newCode := c.Old, c.New
+		if c.App != nil {
+			oldCode, newCode = c.App(ctx, t, db, oldTr), c.App(ctx, t, db, newTr)
+		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var failed atomic.Bool
@@ -190,9 +220,9 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 			}
 		}
 		// The old release keeps running through the transition.
-		if c.Old != nil {
+		if oldCode != nil {
 			wg.Add(1)
-			go loop("old", c.Old, from, 0)
+			go loop("old", oldCode, from, 0)
 		}
 		halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
 		fail := func(format string, args ...any) {
@@ -228,27 +258,71 @@ func Run(t *testing.T, db *dialect.DB, c Case) []Boundary {
 			}
 		}
 		codeFailed("the transition")
+		if c.App != nil {
+			// The gate reads what the trackers report, as it would the
+			// application's heartbeats.
+			for _, side := range []struct {
+				id string
+				tr *dualwrite.Tracker
+			}{{oldID, oldTr}, {newID, newTr}} {
+				if err := reg.Heartbeat(ctx, side.id, services.Heartbeat{Phases: side.tr.Phases()}); err != nil {
+					fail("tandemtest: heartbeat of %s: %v", side.id, err)
+				}
+			}
+		}
 		tr, err := mg.Advance(ctx, name, to, dualwrite.Note("tandemtest"))
 		if err != nil {
 			fail("tandemtest: advance %s -> %s: %v", from, to, err)
 		}
 		b.Transition = tr
 		// The new release picks the phase up and runs beside the old one.
-		if err := reg.Heartbeat(ctx, newID, services.Heartbeat{Phases: map[string]string{name: to.String()}}); err != nil {
-			fail("tandemtest: heartbeat: %v", err)
+		if c.App == nil {
+			if err := reg.Heartbeat(ctx, newID, services.Heartbeat{Phases: map[string]string{name: to.String()}}); err != nil {
+				fail("tandemtest: heartbeat: %v", err)
+			}
+		} else {
+			for _, side := range []struct {
+				id string
+				tr *dualwrite.Tracker
+			}{{oldID, oldTr}, {newID, newTr}} {
+				if err := side.tr.Refresh(ctx); err != nil {
+					fail("tandemtest: %s -> %s: refresh %s's tracker: %v", from, to, side.id, err)
+				}
+			}
+			if p := newTr.Phase(name); p != to {
+				fail("tandemtest: %s -> %s: the new release's tracker acts on %s after the transition", from, to, p)
+			}
 		}
-		if c.New != nil {
+		if newCode != nil {
 			wg.Add(1)
-			go loop("new", c.New, to, c.Rounds)
+			go loop("new", newCode, to, c.Rounds)
 		}
 		// Let the old side run at least as many rounds beside the new.
-		if c.Old != nil {
+		if oldCode != nil {
 			wg.Add(1)
-			go loop("old", c.Old, from, c.Rounds)
+			go loop("old", oldCode, from, c.Rounds)
 		}
 		time.Sleep(time.Millisecond)
 		halt()
 		codeFailed("the next boundary")
+		if c.App != nil {
+			// Nothing runs now: an operation still open never called
+			// its done, and would hold its instance's heartbeat at that
+			// phase for good.
+			for _, side := range []struct {
+				id string
+				tr *dualwrite.Tracker
+			}{{oldID, oldTr}, {newID, newTr}} {
+				// The code's goroutines have returned, their deferred
+				// dones with them: an open operation is a leak, not late.
+				wctx, cancel := context.WithTimeout(ctx, time.Second)
+				err := side.tr.Wait(wctx)
+				cancel()
+				if err != nil {
+					fail("tandemtest: %s -> %s: %s's code began an operation (tracker.Begin) and never called its done", from, to, side.id)
+				}
+			}
+		}
 		if t.Failed() {
 			t.FailNow()
 		}
