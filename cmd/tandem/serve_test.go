@@ -28,7 +28,7 @@ moves:
       sql: "CAST(ROUND({value} * 100) AS BIGINT)"
       dialects: {mysql: "CAST(ROUND({value} * 100) AS SIGNED)", sqlite: "CAST(ROUND({value} * 100) AS INTEGER)"}
     backward: {sql: "{value} / 100.0"}
-    releases: {write_both: 42, read_new: 43, write_new: 44, contracted: 44}
+    releases: {write_both: 41, read_new: 42, write_new: 43, contracted: 43}
 `
 
 var serveURLRE = regexp.MustCompile(`http://[0-9.:]+/`)
