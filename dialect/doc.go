@@ -1,7 +1,8 @@
-// Package dialect holds every SQL difference between the engines tandem
-// supports: SQLite (the embedded default), PostgreSQL and MySQL/MariaDB.
-// Applications use it to open their database: every other package of
-// tandem takes the *DB that Open returns.
+// Package dialect is what an application needs to give tandem its
+// database: SQLite (the embedded default), PostgreSQL or MySQL/MariaDB.
+// Open a pool from a DSN with Open (every other package of tandem takes
+// the *DB it returns), print a DSN safely, and tell which errors are worth
+// retrying.
 //
 // One DSN form opens any of them:
 //
@@ -19,6 +20,8 @@
 // failure (worth running the transaction again) from every other error, on
 // each engine; Classify says which of the three it was.
 //
-// Other packages never write engine-specific SQL themselves; they ask the
-// Dialect for it. Portable SQL uses '?' placeholders and is rebound by sqlx.
+// Every statement that differs between engines lives in tandem's internal
+// sqldialect package, one file per engine behind one interface; no other
+// package of tandem writes engine-specific SQL. Portable SQL uses '?'
+// placeholders and is rebound by sqlx (DB.Rebind, Querier.Rebind).
 package dialect

@@ -36,6 +36,9 @@ func (d DSN) Redacted() string { return d.redacted }
 // String is Redacted, so a DSN never prints its password by accident.
 func (d DSN) String() string { return d.redacted }
 
+// Path is the SQLite file, "" for a server engine.
+func (d DSN) Path() string { return d.path }
+
 // Driver returns the database/sql driver name and data source; the source may
 // contain the password and must not be printed.
 func (d DSN) Driver() (driver, source string) { return d.driver, d.source }

@@ -2,7 +2,6 @@ package dialect_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,45 +18,6 @@ func ExampleParseDSN() {
 	// Output:
 	// postgres postgres://app:xxxxx@db.internal:5432/orders?sslmode=disable
 	// bad database DSN "oracle://...": unknown engine oracle: want sqlite, postgres or mysql (use sqlite:///abs/path.db, postgres://user:pass@host:port/db or mysql://user:pass@host:port/db)
-}
-
-func ExampleDialect_Quote() {
-	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
-		d, _ := dialect.For(name)
-		q, _ := d.Quote("price_cents")
-		_, err := d.Quote(`x"; DROP TABLE users; --`)
-		fmt.Println(name, q, err != nil)
-	}
-	// Output:
-	// sqlite "price_cents" true
-	// postgres "price_cents" true
-	// mysql `price_cents` true
-}
-
-func ExampleTryRunnerLock() {
-	dir, _ := os.MkdirTemp("", "tandem-example")
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	db, err := dialect.Open(ctx, "sqlite://"+filepath.Join(dir, "app.db"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Close()
-	lk, err := dialect.TryRunnerLock(ctx, db, "move:price_cents")
-	fmt.Println("first runner:", err)
-	_, err = dialect.TryRunnerLock(ctx, db, "move:price_cents")
-	fmt.Println("second runner refused:", errors.Is(err, dialect.ErrHeld))
-	held, _ := dialect.RunnerLockHeld(ctx, db, "move:price_cents")
-	fmt.Println("held:", held)
-	_ = lk.Release(ctx) // or the process ends, however it ends
-	held, _ = dialect.RunnerLockHeld(ctx, db, "move:price_cents")
-	fmt.Println("held after release:", held)
-	// Output:
-	// first runner: <nil>
-	// second runner refused: true
-	// held: true
-	// held after release: false
 }
 
 func ExampleIsRetryable() {

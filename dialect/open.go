@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,12 +16,33 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 )
 
-// DB is an open database with the Dialect that speaks to it.
+// pool is the embedded *sqlx.DB under a name of its own, so that DB has
+// its methods without exporting a field anyone could replace.
+type pool = sqlx.DB
+
+// DB is an open pool and what tandem knows about it. It has every method
+// of *sqlx.DB (ExecContext, GetContext, BeginTxx, Rebind, Close...), so it
+// is a Querier too; DB and SQLX return the pool itself. Get one from Open,
+// or adopt a pool the application opened with Wrap or WrapSQLX. Closing
+// the DB closes the pool.
 type DB struct {
-	*sqlx.DB
-	Dialect Dialect
-	DSN     DSN
+	*pool
+	dsn DSN
 }
+
+// Engine is the engine the pool talks to.
+func (db *DB) Engine() Name { return db.dsn.Engine }
+
+// DSN is the DSN the pool was opened with; for a pool adopted with Wrap it
+// has the engine, a description of the database to print, and for SQLite
+// the file.
+func (db *DB) DSN() DSN { return db.dsn }
+
+// SQLX returns the *sqlx.DB pool.
+func (db *DB) SQLX() *sqlx.DB { return db.pool }
+
+// DB returns the *sql.DB pool.
+func (db *DB) DB() *sql.DB { return db.pool.DB }
 
 type openConfig struct {
 	pingTimeout time.Duration
@@ -62,7 +84,6 @@ func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
 		// then fails with a *ReadOnlyError instead of the open failing.
 		parsed = parsed.readOnlySQLite()
 	}
-	d, _ := For(parsed.Engine)
 	driver, source := parsed.Driver()
 	db, err := sqlx.Open(driver, source)
 	if err != nil {
@@ -82,5 +103,5 @@ func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
 		return nil, &ConnectError{DSN: parsed.Redacted(), Err: scrub(err, parsed.secrets)}
 	}
 	cfg.logger.Debug("database opened", "dsn", parsed.Redacted(), "engine", parsed.Engine)
-	return &DB{DB: db, Dialect: d, DSN: parsed}, nil
+	return &DB{pool: db, dsn: parsed}, nil
 }

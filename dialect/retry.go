@@ -86,3 +86,20 @@ func Classify(err error) Conflict {
 // MySQL/MariaDB a lock wait timeout rolls back only the statement, so roll
 // the transaction back before running it again.
 func IsRetryable(err error) bool { return Classify(err) != "" }
+
+// IsUniqueViolation reports whether err is a primary key or unique
+// constraint violation on any engine (SQLite's constraint errors,
+// PostgreSQL 23505, MySQL/MariaDB 1062): a row with that key is there
+// already, which running the statement again will not change.
+func IsUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}

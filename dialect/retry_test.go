@@ -68,8 +68,8 @@ func TestRetryableOnEngines(t *testing.T) {
 			t.Cleanup(func() { db.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			mustExec(t, db.DB.DB, `CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
-			mustExec(t, db.DB.DB, `INSERT INTO items (id, n) VALUES (1, 0), (2, 0)`)
+			mustExec(t, db.DB(), `CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
+			mustExec(t, db.DB(), `INSERT INTO items (id, n) VALUES (1, 0), (2, 0)`)
 			_, err = db.ExecContext(ctx, `INSERT INTO items (id, n) VALUES (1, 0)`)
 			if err == nil || dialect.IsRetryable(err) {
 				t.Errorf("a duplicate key (%v) must not be retryable", err)
@@ -80,14 +80,14 @@ func TestRetryableOnEngines(t *testing.T) {
 				got = sqliteConflicts(t, ctx, strings.TrimPrefix(dsn, "sqlite://"))
 			case dialect.Postgres:
 				got = map[dialect.Conflict]error{
-					dialect.Deadlock:             deadlock(t, ctx, db.DB.DB, `SET deadlock_timeout = '100ms'`),
-					dialect.SerializationFailure: pgSerialization(t, ctx, db.DB.DB),
-					dialect.LockTimeout:          lockWait(t, ctx, db.DB.DB, `SET lock_timeout = '100ms'`),
+					dialect.Deadlock:             deadlock(t, ctx, db.DB(), `SET deadlock_timeout = '100ms'`),
+					dialect.SerializationFailure: pgSerialization(t, ctx, db.DB()),
+					dialect.LockTimeout:          lockWait(t, ctx, db.DB(), `SET lock_timeout = '100ms'`),
 				}
 			case dialect.MySQL:
 				got = map[dialect.Conflict]error{
-					dialect.Deadlock:    deadlock(t, ctx, db.DB.DB, `SET innodb_lock_wait_timeout = 30`),
-					dialect.LockTimeout: lockWait(t, ctx, db.DB.DB, `SET innodb_lock_wait_timeout = 1`),
+					dialect.Deadlock:    deadlock(t, ctx, db.DB(), `SET innodb_lock_wait_timeout = 30`),
+					dialect.LockTimeout: lockWait(t, ctx, db.DB(), `SET innodb_lock_wait_timeout = 1`),
 				}
 			}
 			for want, err := range got {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -131,7 +131,7 @@ type BackfillResult struct {
 type bf struct {
 	mg     *Manager
 	m      move.Move
-	d      dialect.Dialect
+	d      sqldialect.Dialect
 	cfg    backfillConfig
 	prefix string // ledger column prefix
 	mode   string
@@ -152,7 +152,7 @@ type bf struct {
 	// for its upper key. lower is the exclusive lower end of the next one.
 	dense bool
 	lower int64
-	// conn is the run's own connection, set up by dialect.BulkSession.
+	// conn is the run's own connection, set up by sqldialect.BulkSession.
 	conn *sqlx.Conn
 	// holder is this run's record in lease_owner (see Runner), written
 	// when the run starts and checked by every batch.
@@ -177,7 +177,7 @@ type bf struct {
 // blocks read-new.
 //
 // The batches run on a connection of their own, set up for many short
-// transactions (dialect.BulkSession): on PostgreSQL their commits do not
+// transactions (sqldialect.BulkSession): on PostgreSQL their commits do not
 // wait for the WAL flush, so a server crash can lose the last batches and
 // their cursors together, and a rerun redoes them; the batch that records
 // completion commits durably.
@@ -190,7 +190,7 @@ func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOp
 	if err != nil {
 		return BackfillResult{}, err
 	}
-	b := &bf{mg: mg, m: m, d: mg.db.Dialect, cfg: cfg}
+	b := &bf{mg: mg, m: m, d: sqldialect.Of(mg.db), cfg: cfg}
 	b.setup()
 	if b.mode == "go" {
 		if err := mg.CheckTransform(name, cfg.reverse, cfg.forceGo); err != nil {
@@ -227,11 +227,11 @@ func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOp
 
 func (b *bf) setup() {
 	d, m := b.d, b.m
-	b.tbl = dialect.MustQuote(d, m.Table)
-	b.ntbl = dialect.MustQuote(d, m.NewTable())
+	b.tbl = sqldialect.MustQuote(d, m.Table)
+	b.ntbl = sqldialect.MustQuote(d, m.NewTable())
 	b.keys, _ = quoteAll(d, m.Key)
 	b.nkeys, _ = quoteAll(d, m.NewKey())
-	oldc, newc := dialect.MustQuote(d, m.Old), dialect.MustQuote(d, m.New.Column)
+	oldc, newc := sqldialect.MustQuote(d, m.Old), sqldialect.MustQuote(d, m.New.Column)
 	b.prefix, b.direction = "backfill", "backfill"
 	b.srcCol, b.dstCol, b.transform = oldc, newc, m.Forward
 	if b.cfg.reverse {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/services"
 )
 
@@ -13,7 +14,7 @@ import (
 // restart, fixes the bound and the total.
 func (b *bf) claim(ctx context.Context, res *BackfillResult) error {
 	mg, m := b.mg, b.m
-	return mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+m.Name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+	return sqldialect.Of(mg.db).Locked(ctx, mg.db.SQLX(), "move:"+m.Name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
 		// The registry is read under the move's lock, as Advance reads it,
 		// so no transition slips between what was checked and the claim.
 		snap, err := mg.snapshot(ctx)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -33,7 +34,7 @@ func (b *bf) retryFailed(ctx context.Context, res *BackfillResult) error {
 		}
 		err = b.withTx(ctx, func(tx *sqlx.Tx) error {
 			var v any
-			if err := tx.QueryRowxContext(ctx, tx.Rebind(`SELECT `+b.srcCol+` FROM `+b.tbl+` WHERE `+eqAll(b.keys, "")+dialect.ForUpdate(b.d)), key...).Scan(&v); err != nil {
+			if err := tx.QueryRowxContext(ctx, tx.Rebind(`SELECT `+b.srcCol+` FROM `+b.tbl+` WHERE `+eqAll(b.keys, "")+sqldialect.ForUpdate(b.d)), key...).Scan(&v); err != nil {
 				if errors.Is(err, sql.ErrNoRows) {
 					return b.forgetFailure(ctx, tx, k) // the row is gone
 				}
@@ -99,7 +100,7 @@ func (mg *Manager) FailedRows(ctx context.Context, name string, limit int) ([]Fa
 		return nil, err
 	}
 	var out []FailedRow
-	err := mg.db.SelectContext(ctx, &out, mg.db.Rebind(`SELECT row_key, error, failed_at FROM `+FailuresTable+` WHERE move = ? ORDER BY failed_at, row_key`+dialect.LimitSQL(limit)), name)
+	err := mg.db.SelectContext(ctx, &out, mg.db.Rebind(`SELECT row_key, error, failed_at FROM `+FailuresTable+` WHERE move = ? ORDER BY failed_at, row_key`+sqldialect.LimitSQL(limit)), name)
 	return out, err
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // release clears this run's runner record (its lock is released next).
@@ -57,9 +58,9 @@ func (b *bf) start(ctx context.Context, q dialect.Querier, row ledgerRow, res *B
 		var boundText any
 		if bound != nil {
 			boundText = encodeKey(bound)
-			cond, idx := dialect.KeyAtMost(b.d, b.keys)
+			cond, idx := sqldialect.KeyAtMost(b.d, b.keys)
 			count, args := `SELECT COUNT(*) FROM `+b.tbl+` WHERE `+cond, pick(bound, idx)
-			if b.d.Name() == dialect.SQLite {
+			if sqldialect.SingleWriter(b.d) {
 				// SQLite's lock is a write transaction: no row can
 				// arrive after the bound was read, so every row is
 				// at most the bound, and a bare COUNT(*) counts the
@@ -157,7 +158,7 @@ func (b *bf) saveBatch(ctx context.Context, tx *sqlx.Tx, upper []any, n int, fai
 		// session was cut) and the move was taken over.
 		return &BusyError{Move: b.m.Name, Op: b.direction, Lost: true}
 	}
-	if q := dialect.DurableCommitSQL(b.d); last && q != "" {
+	if q := sqldialect.DurableCommitSQL(b.d); last && q != "" {
 		// Completion is durable when Backfill returns, and with it every
 		// batch before it.
 		if _, err := tx.ExecContext(ctx, q); err != nil {

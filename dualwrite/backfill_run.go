@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 func (b *bf) run(ctx context.Context, res *BackfillResult) (err error) {
@@ -17,7 +17,7 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) (err error) {
 	if err != nil {
 		return err
 	}
-	undo, err := dialect.BulkSession(ctx, conn, b.d)
+	undo, err := sqldialect.BulkSession(ctx, conn, b.d)
 	if err != nil {
 		_ = conn.Close()
 		return fmt.Errorf("set up the backfill's connection: %w", err)

@@ -8,14 +8,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // Runner is the process running a move's backfill or verify, as the ledger
 // records it for as long as it runs.
 //
 // Who may run is decided by a runner lock that dies with its holder
-// (dialect.RunnerLock: a session lock on a connection of the runner's own on
+// (sqldialect.RunnerLock: a session lock on a connection of the runner's own on
 // PostgreSQL and MySQL/MariaDB, an flock next to the database file on
 // SQLite), not by a lease that runs out: after a kill -9 the next run takes
 // over at once and resumes from the saved cursor, while a second run beside
@@ -60,12 +60,12 @@ func (mg *Manager) newRunner(op string) string {
 
 // takeRunner takes the move's runner lock for op, or returns a *BusyError
 // naming the live holder.
-func (mg *Manager) takeRunner(ctx context.Context, name, op string) (*dialect.RunnerLock, error) {
-	lk, err := dialect.TryRunnerLock(ctx, mg.db, runnerKey(name))
+func (mg *Manager) takeRunner(ctx context.Context, name, op string) (*sqldialect.RunnerLock, error) {
+	lk, err := sqldialect.TryRunnerLock(ctx, mg.db, runnerKey(name))
 	if err == nil {
 		return lk, nil
 	}
-	if !errors.Is(err, dialect.ErrHeld) {
+	if !errors.Is(err, sqldialect.ErrHeld) {
 		return nil, fmt.Errorf("dualwrite: %s %s: %w", op, name, err)
 	}
 	busy := &BusyError{Move: name, Op: op}
@@ -84,7 +84,7 @@ func (mg *Manager) runnerOf(ctx context.Context, row ledgerRow) (*Runner, error)
 		return nil, nil
 	}
 	r := parseRunner(row.LeaseOwner.String)
-	held, err := dialect.RunnerLockHeld(ctx, mg.db, runnerKey(row.Name))
+	held, err := sqldialect.RunnerLockHeld(ctx, mg.db, runnerKey(row.Name))
 	if err != nil {
 		return nil, err
 	}

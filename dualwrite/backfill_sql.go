@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -26,7 +27,7 @@ func (b *bf) maxKey(ctx context.Context, q dialect.Querier) ([]any, error) {
 	for i, k := range b.keys {
 		desc[i] = k + " DESC"
 	}
-	rows, err := q.QueryxContext(ctx, `SELECT `+strings.Join(b.keys, ", ")+` FROM `+b.tbl+` ORDER BY `+strings.Join(desc, ", ")+dialect.LimitSQL(1))
+	rows, err := q.QueryxContext(ctx, `SELECT `+strings.Join(b.keys, ", ")+` FROM `+b.tbl+` ORDER BY `+strings.Join(desc, ", ")+sqldialect.LimitSQL(1))
 	if err != nil {
 		return nil, err
 	}
@@ -49,10 +50,10 @@ func (b *bf) rangeCond(keys []string, cursor, upper []any) (string, []any) {
 	var conds []string
 	var args []any
 	if cursor != nil {
-		c, idx := dialect.KeyAfter(b.d, keys)
+		c, idx := sqldialect.KeyAfter(b.d, keys)
 		conds, args = append(conds, c), append(args, pick(cursor, idx)...)
 	}
-	c, idx := dialect.KeyAtMost(b.d, keys)
+	c, idx := sqldialect.KeyAtMost(b.d, keys)
 	conds, args = append(conds, c), append(args, pick(upper, idx)...)
 	return strings.Join(conds, " AND "), args
 }
@@ -84,12 +85,12 @@ func (b *bf) probe(ctx context.Context, q dialect.Querier, size int) ([]any, int
 	inner := `SELECT ` + order + ` FROM ` + b.tbl
 	var args []any
 	if b.cursor != nil {
-		c, idx := dialect.KeyAfter(b.d, b.keys)
+		c, idx := sqldialect.KeyAfter(b.d, b.keys)
 		inner += ` WHERE ` + c
 		args = pick(b.cursor, idx)
 	}
-	inner += ` ORDER BY ` + order + dialect.LimitSQL(size)
-	atMost, idx := dialect.KeyAtMost(b.d, b.keys)
+	inner += ` ORDER BY ` + order + sqldialect.LimitSQL(size)
+	atMost, idx := sqldialect.KeyAtMost(b.d, b.keys)
 	args = append(args, pick(b.bound, idx)...)
 	outer := ` FROM (` + inner + `) s WHERE ` + atMost
 	if len(b.keys) == 1 {
@@ -147,17 +148,16 @@ func (b *bf) execSQL(ctx context.Context, q dialect.Querier, upper []any) (sql.R
 			return nil, err
 		}
 		cond, args := b.rangeCond(qualify("s", b.keys), b.cursor, upper)
-		if b.d.Name() == dialect.Postgres {
-			// Lock the source rows first: a writer changing old between
-			// this statement's snapshot and its upsert would otherwise
-			// be overwritten with a stale value. MySQL's INSERT ... SELECT
-			// locks what it reads; SQLite has one writer.
-			if _, err := q.ExecContext(ctx, q.Rebind(`SELECT 1 FROM `+b.tbl+` s WHERE `+cond+` FOR UPDATE`), args...); err != nil {
+		// Lock the source rows first where the upsert would not: a
+		// writer changing old meanwhile would be overwritten with a stale
+		// value.
+		if lock := sqldialect.LockBeforeInsertSelectSQL(b.d, b.tbl, "s", cond); lock != "" {
+			if _, err := q.ExecContext(ctx, q.Rebind(lock), args...); err != nil {
 				return nil, err
 			}
 		}
 		sel := `SELECT ` + strings.Join(qualify("s", b.keys), ", ") + `, ` + expr + ` FROM ` + b.tbl + ` s WHERE ` + cond
-		return q.ExecContext(ctx, q.Rebind(dialect.UpsertSelectSQL(b.d, b.ntbl, b.nkeys, b.dstCol, sel)), args...)
+		return q.ExecContext(ctx, q.Rebind(sqldialect.UpsertSelectSQL(b.d, b.ntbl, b.nkeys, b.dstCol, sel)), args...)
 	default:
 		// Reverse across tables: old = Backward(new of the matching row).
 		expr, err := b.transform.Render(b.d.Name(), "n."+b.srcCol)
@@ -188,15 +188,12 @@ func (b *bf) readBatch(ctx context.Context, q dialect.Querier, upper []any, size
 		from += ` LEFT JOIN ` + b.ntbl + ` n ON ` + strings.Join(on, " AND ")
 		src = "n." + b.srcCol
 	}
-	lock := dialect.ForUpdate(b.d)
-	if lock != "" && b.m.CrossTable() && b.cfg.reverse {
-		lock += " OF s"
-		if b.d.Name() == dialect.MySQL {
-			lock = " FOR UPDATE"
-		}
+	lock := sqldialect.ForUpdate(b.d)
+	if b.m.CrossTable() && b.cfg.reverse {
+		lock = sqldialect.ForUpdateOf(b.d, "s")
 	}
 	query := `SELECT ` + strings.Join(qualify("s", b.keys), ", ") + `, ` + src + ` FROM ` + from + ` WHERE ` + cond +
-		` ORDER BY ` + strings.Join(qualify("s", b.keys), ", ") + dialect.LimitSQL(size) + lock
+		` ORDER BY ` + strings.Join(qualify("s", b.keys), ", ") + sqldialect.LimitSQL(size) + lock
 	rows, err := q.QueryxContext(ctx, q.Rebind(query), args...)
 	if err != nil {
 		return nil, err
@@ -232,7 +229,7 @@ func (b *bf) applyGo(ctx context.Context, q *sqlx.Tx, size int) (upper []any, n 
 		return nil, 0, 0, err
 	}
 	nk := len(b.keys)
-	per := dialect.MaxRowsPerStatement(nk + 1)
+	per := sqldialect.MaxRowsPerStatement(nk + 1)
 	args := make([]any, 0, min(len(rows), per)*(nk+1))
 	pending := 0
 	flush := func() error {
@@ -271,14 +268,14 @@ func (b *bf) applyGo(ctx context.Context, q *sqlx.Tx, size int) (upper []any, n 
 // writeRowsSQL writes n transformed rows, arguments keys then value per row.
 func (b *bf) writeRowsSQL(n int) string {
 	if b.m.CrossTable() && !b.cfg.reverse {
-		return dialect.UpsertRowsSQL(b.d, b.ntbl, b.nkeys, b.dstCol, n)
+		return sqldialect.UpsertRowsSQL(b.d, b.ntbl, b.nkeys, b.dstCol, n)
 	}
-	return dialect.UpdateRowsSQL(b.d, b.tbl, b.keys, b.dstCol, n)
+	return sqldialect.UpdateRowsSQL(b.d, b.tbl, b.keys, b.dstCol, n)
 }
 
 func (b *bf) writeSQL() string {
 	if b.m.CrossTable() && !b.cfg.reverse {
-		return dialect.UpsertSQL(b.d, b.ntbl, b.nkeys, b.dstCol)
+		return sqldialect.UpsertSQL(b.d, b.ntbl, b.nkeys, b.dstCol)
 	}
 	return `UPDATE ` + b.tbl + ` SET ` + b.dstCol + ` = ? WHERE ` + eqAll(b.keys, "")
 }

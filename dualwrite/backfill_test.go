@@ -72,7 +72,7 @@ func TestBackfillTerminatesUnderInserts(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		e := newEnv(t, db, 2000, priceMove())
 		e.toWriteBoth()
-		r, err := dualwrite.NewRouter(e.m, db.Dialect)
+		r, err := dualwrite.NewRouter(e.m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}

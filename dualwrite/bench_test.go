@@ -13,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
@@ -72,7 +73,7 @@ func benchEnv(b *testing.B, name string, def int) int {
 
 func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opts ...dualwrite.BackfillOption) {
 	ctx := context.Background()
-	name := db.Dialect.Name()
+	name := db.Engine()
 	exec := func(q string, args ...any) {
 		if _, err := db.ExecContext(ctx, db.Rebind(q), args...); err != nil {
 			b.Fatalf("%.80s: %v", q, err)
@@ -102,7 +103,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 	b.Logf("%s: seeded %d rows in %s", name, rows, time.Since(t0).Round(time.Millisecond))
 
 	fwd := priceMove().Forward
-	expr, err := fwd.Render(name, dialect.MustQuote(db.Dialect, "price"))
+	expr, err := fwd.Render(name, sqldialect.MustQuote(sqldialect.Of(db), "price"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 		}
 	}
 	single := func() float64 {
-		fresh(func() { exec(dialect.AddColumnSQL(db.Dialect, "bench", "cents", "BIGINT")) })
+		fresh(func() { exec(sqldialect.AddColumnSQL(sqldialect.Of(db), "bench", "cents", "BIGINT")) })
 		t0 := time.Now()
 		exec(`UPDATE bench SET cents = ` + expr)
 		return float64(rows) / time.Since(t0).Seconds()

@@ -74,7 +74,7 @@ func TestCompositeKeyBackfill(t *testing.T) {
 				if err != nil || v.Mismatches != 0 || v.Checked != int64(n) {
 					t.Fatalf("verify: %+v %v", v, err)
 				}
-				r, _ := dualwrite.NewRouter(m, db.Dialect)
+				r, _ := dualwrite.NewRouter(m, db.Engine())
 				if x, err := r.Read(ctx, db, move.ReadNew, 30, "res-39"); err != nil || x != `{"s":30,"r":39}` {
 					t.Fatalf("read (30, res-39): %v %v", x, err)
 				}

@@ -47,7 +47,7 @@ func Example_definitions() {
 
 	mg, _ := dualwrite.Load(ctx, db, nil)
 	fmt.Println(mg.Moves()[0].Releases.ReadNew)
-	defs, _ := dualwrite.DefinitionHistory(ctx, db, db.Dialect, "price_cents")
+	defs, _ := dualwrite.DefinitionHistory(ctx, db, db.Engine(), "price_cents")
 	fmt.Println(defs[1].Version, defs[1].Change)
 
 	var plan bytes.Buffer

@@ -54,7 +54,7 @@ func TestDefinitionDrift(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		m := priceMove()
 		e := newEnv(t, db, 10, m)
-		defs, err := dualwrite.DefinitionHistory(e.ctx, db, db.Dialect, m.Name)
+		defs, err := dualwrite.DefinitionHistory(e.ctx, db, db.Engine(), m.Name)
 		if err != nil || len(defs) != 1 || defs[0].Digest != dualwrite.Digest(m) || defs[0].Version != 1 {
 			t.Fatalf("recorded: %v %+v", err, defs)
 		}
@@ -78,7 +78,7 @@ func TestDefinitionDrift(t *testing.T) {
 		if _, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.Amend(m.Name, "contract ships one release later")); err != nil {
 			t.Fatalf("amend: %v", err)
 		}
-		defs, err = dualwrite.DefinitionHistory(e.ctx, db, db.Dialect, m.Name)
+		defs, err = dualwrite.DefinitionHistory(e.ctx, db, db.Engine(), m.Name)
 		if err != nil || len(defs) != 2 || defs[1].Digest != dualwrite.Digest(later) || !strings.Contains(defs[1].Change, "releases.contracted") {
 			t.Fatalf("after amend: %v %+v", err, defs)
 		}

@@ -49,7 +49,7 @@ func Example() {
 	fmt.Println(err)
 
 	_ = tracker.Refresh(ctx)
-	r, _ := dualwrite.NewRouter(m, db.Dialect)
+	r, _ := dualwrite.NewRouter(m, db.Engine())
 	// Each operation acts on the phase Begin gives it until done.
 	phase, done := tracker.Begin("price_cents")
 	cents, _ := r.Read(ctx, db, phase, 1)

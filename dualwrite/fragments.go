@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -27,14 +28,23 @@ import (
 // their placeholders appear in the statement (PostgreSQL does not mind the
 // order; the other engines number by position).
 type Args struct {
-	d    dialect.Dialect
+	d    sqldialect.Dialect
 	vals []any
 }
 
-// NewArgs starts the arguments of a statement on engine d. own are
+// NewArgs starts the arguments of a statement on engine (db.Engine()); an
+// engine tandem does not know binds with '?'. own are
 // arguments the statement already has placeholders for, written before any
 // fragment (on PostgreSQL $1 to $len(own)); binding continues after them.
-func NewArgs(d dialect.Dialect, own ...any) *Args {
+func NewArgs(engine dialect.Name, own ...any) *Args {
+	d, err := sqldialect.For(engine)
+	if err != nil {
+		d, _ = sqldialect.For(dialect.SQLite) // '?' placeholders, as an unknown engine most likely takes
+	}
+	return newArgs(d, own...)
+}
+
+func newArgs(d sqldialect.Dialect, own ...any) *Args {
 	a := &Args{d: d, vals: make([]any, 0, len(own)+4)}
 	a.vals = append(a.vals, own...)
 	return a
@@ -43,7 +53,7 @@ func NewArgs(d dialect.Dialect, own ...any) *Args {
 // Bind adds v and returns its placeholder.
 func (a *Args) Bind(v any) string {
 	a.vals = append(a.vals, v)
-	return dialect.Placeholder(a.d, len(a.vals))
+	return sqldialect.Placeholder(a.d, len(a.vals))
 }
 
 // Values returns the arguments bound so far, for ExecContext or
@@ -51,7 +61,7 @@ func (a *Args) Bind(v any) string {
 func (a *Args) Values() []any { return a.vals }
 
 // Args starts the arguments of a statement on the router's engine.
-func (r *Router) Args(own ...any) *Args { return NewArgs(r.d, own...) }
+func (r *Router) Args(own ...any) *Args { return newArgs(r.d, own...) }
 
 // Select is what a SELECT adds to read the moved value at one phase:
 // Expr in its select list and Join after the move's table in its FROM
@@ -376,14 +386,14 @@ func (r *Router) prepareFragments() {
 	if r.m.CrossTable() {
 		// The key, then the value. The statement holds quoted names only,
 		// so numbering its '?' is safe.
-		r.upsertNew = dialect.Rebind(r.d, dialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc))
-		r.lockSrc = dialect.Rebind(r.d, `SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+dialect.ForUpdate(r.d))
+		r.upsertNew = sqldialect.Rebind(r.d, sqldialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc))
+		r.lockSrc = sqldialect.Rebind(r.d, `SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+sqldialect.ForUpdate(r.d))
 	}
 	for _, p := range move.Phases() {
 		if s := r.sel[p]; s.Expr != "" {
 			where := make([]string, len(r.keys))
 			for i, k := range r.keys {
-				where[i] = r.tbl + "." + k + " = " + dialect.Placeholder(r.d, i+1)
+				where[i] = r.tbl + "." + k + " = " + sqldialect.Placeholder(r.d, i+1)
 			}
 			r.read[p] = "SELECT " + s.Expr + " FROM " + r.tbl + s.Join + " WHERE " + strings.Join(where, " AND ")
 		}

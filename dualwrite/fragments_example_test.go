@@ -27,7 +27,7 @@ func ExampleRouter_Select() {
 		New:      move.Target{Column: "price_cents"},
 		Forward:  move.Transform{SQL: "CAST(ROUND({value} * 100) AS INTEGER)"},
 		Backward: move.Transform{SQL: "{value} / 100.0"}}
-	r, _ := dualwrite.NewRouter(m, db.Dialect)
+	r, _ := dualwrite.NewRouter(m, db.Engine())
 
 	// In write-both an UPDATE sets old and new; placeholders are bound in
 	// the order they appear.
@@ -65,7 +65,7 @@ func ExampleRouter_Insert() {
 	db.MustExec(`CREATE TABLE resource_data (resource_id INTEGER PRIMARY KEY REFERENCES resource (id), data TEXT)`)
 	m := move.Move{Name: "resource_props", Table: "resource", Key: []string{"id"}, Old: "properties",
 		New: move.Target{Table: "resource_data", Column: "data", Key: []string{"resource_id"}}}
-	r, _ := dualwrite.NewRouter(m, db.Dialect)
+	r, _ := dualwrite.NewRouter(m, db.Engine())
 
 	for id, p := range []move.Phase{move.Legacy, move.ReadNew, move.WriteNew} {
 		tx, _ := db.BeginTx(ctx, nil)

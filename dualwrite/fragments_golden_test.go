@@ -13,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -26,8 +27,8 @@ func TestFragmentsGolden(t *testing.T) {
 	sqlOnly.Forward.Go, sqlOnly.Backward.Go = nil, nil
 	for _, m := range []move.Move{priceMove(), sqlOnly, propsMove()} {
 		for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
-			d, _ := dialect.For(name)
-			r, err := dualwrite.NewRouter(m, d)
+			d, _ := sqldialect.For(name)
+			r, err := dualwrite.NewRouter(m, d.Name())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +55,7 @@ func TestFragmentsGolden(t *testing.T) {
 				nset := len(a.Values()) - 1
 				a = r.Args("own")
 				fmt.Fprintf(&b, "%s\n  select: %s\n  join:   %s\n  set:    %s (args %d)\n  insert: (id%s) VALUES (%s%s)\n  finish: %v\n",
-					p, sel.Expr, sel.Join, clauses, nset, ins.Columns(), dialect.Placeholder(d, 1), ins.Values(a), set.Needed())
+					p, sel.Expr, sel.Join, clauses, nset, ins.Columns(), sqldialect.Placeholder(d, 1), ins.Values(a), set.Needed())
 			}
 			golden := filepath.Join("testdata", "fragments."+m.Name+"."+string(name)+".golden")
 			if *update {
@@ -80,7 +81,7 @@ func TestFragmentsRefuse(t *testing.T) {
 	mustExec(t, db, `CREATE TABLE resource (id BIGINT PRIMARY KEY, properties TEXT)`)
 	mustExec(t, db, `CREATE TABLE resource_properties_data (resource_id BIGINT PRIMARY KEY, data TEXT)`)
 	mustExec(t, db, `INSERT INTO resource (id) VALUES (1)`)
-	r, err := dualwrite.NewRouter(propsMove(), db.Dialect)
+	r, err := dualwrite.NewRouter(propsMove(), db.Engine())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )
@@ -68,8 +69,8 @@ func TestFragments(t *testing.T) {
 func runFragmentCase(t *testing.T, db *dialect.DB, fc fragmentCase, withTriggers bool) {
 	ctx := context.Background()
 	m := fc.m()
-	d := db.Dialect
-	src := dialect.MustQuote(d, m.Table)
+	d := sqldialect.Of(db)
+	src := sqldialect.MustQuote(d, m.Table)
 	for _, s := range fc.create {
 		mustExec(t, db, s)
 	}
@@ -80,7 +81,7 @@ func runFragmentCase(t *testing.T, db *dialect.DB, fc fragmentCase, withTriggers
 			}
 		}
 		if m.CrossTable() {
-			mustExec(t, db, `DROP TABLE `+dialect.MustQuote(d, m.New.Table))
+			mustExec(t, db, `DROP TABLE `+sqldialect.MustQuote(d, m.New.Table))
 		}
 		mustExec(t, db, `DROP TABLE `+src)
 	})
@@ -93,7 +94,7 @@ func runFragmentCase(t *testing.T, db *dialect.DB, fc fragmentCase, withTriggers
 			t.Fatal(err)
 		}
 	}
-	r, err := dualwrite.NewRouter(m, d)
+	r, err := dualwrite.NewRouter(m, d.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func runFragmentCase(t *testing.T, db *dialect.DB, fc fragmentCase, withTriggers
 			if err := r.Write(ctx, db, p, fc.value(k), k2); err != nil {
 				t.Fatal(err)
 			}
-			var q dualwrite.Conn = db.DB.DB
+			var q dualwrite.Conn = db.DB()
 			var utx *sqlx.Tx
 			set, err := r.Set(p, fc.value(k2))
 			if err != nil {
@@ -200,9 +201,9 @@ func runFragmentCase(t *testing.T, db *dialect.DB, fc fragmentCase, withTriggers
 			// cross-table write begins its own), and inside a *sqlx.Tx.
 			k3 := next()
 			mustExec(t, db, `INSERT INTO `+src+` (id, name) VALUES (?, 'x')`, k3)
-			writeTyped(t, ctx, db.DB.DB, r, p, fc.value(k3), k3)
+			writeTyped(t, ctx, db.DB(), r, p, fc.value(k3), k3)
 			checkStored(t, db, r, m, p, k3, fc.value(k3), fc.old(k3), withTriggers)
-			readTyped(t, ctx, db.DB.DB, r, p, k3, fc.value(k3))
+			readTyped(t, ctx, db.DB(), r, p, k3, fc.value(k3))
 			k4 := next()
 			mustExec(t, db, `INSERT INTO `+src+` (id, name) VALUES (?, 'x')`, k4)
 			tx, err = db.BeginTxx(ctx, nil)
@@ -219,7 +220,7 @@ func runFragmentCase(t *testing.T, db *dialect.DB, fc fragmentCase, withTriggers
 
 			// A missing row: nothing is written anywhere.
 			missing := int64(1_000_000)
-			if err := dualwrite.WriteValue(ctx, db.DB.DB, r, p, fc.value(1), missing); !errors.Is(err, dualwrite.ErrNoRow) {
+			if err := dualwrite.WriteValue(ctx, db.DB(), r, p, fc.value(1), missing); !errors.Is(err, dualwrite.ErrNoRow) {
 				t.Fatalf("write of a missing row: %v", err)
 			}
 			if _, err := dualwrite.ReadValue[any](ctx, db, r, p, missing); !errors.Is(err, dualwrite.ErrNoRow) {

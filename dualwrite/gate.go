@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 	"github.com/tandem-go/tandem/triggers"
@@ -117,7 +118,7 @@ type gateInput struct {
 	m        move.Move
 	row      ledgerRow
 	snap     *services.Snapshot // nil without a registry
-	d        dialect.Dialect
+	d        sqldialect.Dialect
 	q        dialect.Querier
 	trigSets func() (triggers.Set, error)
 	// deleted lists the registry's deleted instances; ok is false when
@@ -272,7 +273,7 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 	}
 	switch {
 	case forward && to == move.WriteBoth:
-		err := m.CheckSchema(ctx, in.q, in.d, move.Legacy)
+		err := m.CheckSchema(ctx, in.q, in.d.Name(), move.Legacy)
 		var se *move.SchemaError
 		if errors.As(err, &se) {
 			block(Blocker{Kind: BlockSchema, Message: se.Error()})
@@ -461,14 +462,14 @@ func (mg *Manager) CheckTriggers(ctx context.Context, name string) (TriggerCheck
 			return TriggerCheck{}, fmt.Errorf("dualwrite: check triggers of %s: %w", name, err)
 		}
 	}
-	tc, err := triggerCheck(ctx, mg.db, mg.db.Dialect, m, row.phase)
+	tc, err := triggerCheck(ctx, mg.db, sqldialect.Of(mg.db), m, row.phase)
 	if err != nil {
 		return tc, fmt.Errorf("dualwrite: check triggers of %s: %w", name, err)
 	}
 	return tc, nil
 }
 
-func triggerCheck(ctx context.Context, q dialect.Querier, d dialect.Dialect, m move.Move, phase move.Phase) (TriggerCheck, error) {
+func triggerCheck(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, m move.Move, phase move.Phase) (TriggerCheck, error) {
 	tc := TriggerCheck{Report: triggers.Report{Move: m.Name, Dialect: d.Name(), Objects: []triggers.Status{}}, Phase: phase, Want: WantNone}
 	switch {
 	case m.Triggers && phase >= move.WriteBoth && phase <= move.WriteNew:
@@ -476,13 +477,13 @@ func triggerCheck(ctx context.Context, q dialect.Querier, d dialect.Dialect, m m
 	case m.Triggers && phase == move.Legacy:
 		tc.Want = WantEither
 	}
-	installed, err := dialect.ListTriggerObjects(ctx, q, d, m.Name)
+	installed, err := sqldialect.ListTriggerObjects(ctx, q, d, m.Name)
 	if err != nil {
 		return tc, err
 	}
 	if tc.Want == WantNone || tc.Want == WantEither && len(installed) == 0 {
 		for _, it := range installed {
-			tc.Objects = append(tc.Objects, triggers.Status{Name: it.Name, Kind: it.Kind, Table: it.Table, State: triggers.StateUnexpected})
+			tc.Objects = append(tc.Objects, triggers.Status{Name: it.Name, Kind: triggers.Kind(it.Kind), Table: it.Table, State: triggers.StateUnexpected})
 		}
 		tc.AsExpected = len(installed) == 0
 		switch {

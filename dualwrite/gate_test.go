@@ -10,6 +10,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 )
@@ -139,7 +140,7 @@ func TestRollback(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		e := newEnv(t, db, 300, priceMove())
 		e.toWriteNew()
-		r, err := dualwrite.NewRouter(e.m, db.Dialect)
+		r, err := dualwrite.NewRouter(e.m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 				t.Errorf("%s: %v is not ErrBadIdentifier", name, err)
 			}
 		}
-		if ok, _ := db.Dialect.TableExists(ctx, db, dualwrite.MovesTable); ok {
+		if ok, _ := sqldialect.Of(db).TableExists(ctx, db, dualwrite.MovesTable); ok {
 			t.Fatal("an invalid declaration created the ledger")
 		}
 		e := newEnv(t, db, 10, priceMove())
@@ -305,7 +306,7 @@ func TestConcurrentAdvanceIsSerialized(t *testing.T) {
 
 func hasColumn(t *testing.T, db *dialect.DB, table, col string) bool {
 	t.Helper()
-	cols, err := db.Dialect.Columns(context.Background(), db, table)
+	cols, err := sqldialect.Of(db).Columns(context.Background(), db, table)
 	if err != nil {
 		t.Fatal(err)
 	}

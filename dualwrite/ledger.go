@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -81,7 +82,7 @@ func readLedger(ctx context.Context, q dialect.Querier, name string) (ledgerRow,
 // ensureLedger creates the move's row at legacy when it has none. The
 // caller holds the move's lock: on PostgreSQL a failed insert would abort
 // the lock's transaction, so the row is looked for first.
-func ensureLedger(ctx context.Context, q dialect.Querier, d dialect.Dialect, name string, release int64, now time.Time) error {
+func ensureLedger(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, name string, release int64, now time.Time) error {
 	var n int
 	if err := q.GetContext(ctx, &n, q.Rebind(`SELECT COUNT(*) FROM `+MovesTable+` WHERE name = ?`), name); err != nil || n > 0 {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	histories "github.com/tandem-go/tandem/internal/history"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/tandemtest"
 )
@@ -166,7 +167,7 @@ func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 	h := &history{values: map[int64][]int64{}}
 	ops := histories.NewRecorder()
 	keyOf := func(k int64) string { return fmt.Sprintf("%s/%d", s.m.Table, k) }
-	r, err := dualwrite.NewRouter(s.m, db.Dialect)
+	r, err := dualwrite.NewRouter(s.m, db.Engine())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestLifecycleCrossTable(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		lifecycle(t, db, crossProps())
 		assertContracted(t, db, "resource", "properties", "")
-		cols, err := db.Dialect.Columns(context.Background(), db, "resource_properties_data")
+		cols, err := sqldialect.Of(db).Columns(context.Background(), db, "resource_properties_data")
 		if err != nil || len(cols) != 2 {
 			t.Fatalf("new table columns %v, %v", cols, err)
 		}
@@ -333,12 +334,12 @@ func TestLifecycleCrossTable(t *testing.T) {
 
 func assertContracted(t *testing.T, db *dialect.DB, table, gone, kept string) {
 	t.Helper()
-	cols, err := db.Dialect.Columns(context.Background(), db, table)
+	cols, err := sqldialect.Of(db).Columns(context.Background(), db, table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	has := func(c string) bool {
-		return slices.ContainsFunc(cols, func(x dialect.Column) bool { return strings.EqualFold(x.Name, c) })
+		return slices.ContainsFunc(cols, func(x sqldialect.Column) bool { return strings.EqualFold(x.Name, c) })
 	}
 	if has(gone) {
 		t.Errorf("contracted, but %s.%s still exists", table, gone)

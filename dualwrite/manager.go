@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
@@ -143,7 +144,7 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		mg.order = append(mg.order, m.Name)
 	}
 	if mg.noSetup {
-		ok, err := db.Dialect.TableExists(ctx, db, MovesTable)
+		ok, err := sqldialect.Of(db).TableExists(ctx, db, MovesTable)
 		if err != nil {
 			return nil, fmt.Errorf("dualwrite: %w", err)
 		}
@@ -165,8 +166,8 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 	}
 	for _, name := range mg.order {
 		var res declaredAs
-		err := db.Dialect.Locked(ctx, db.DB, "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
-			if err := ensureLedger(ctx, q, db.Dialect, name, mg.release, mg.utc()); err != nil {
+		err := sqldialect.Of(db).Locked(ctx, db.SQLX(), "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+			if err := ensureLedger(ctx, q, sqldialect.Of(db), name, mg.release, mg.utc()); err != nil {
 				return fmt.Errorf("ledger row: %w", err)
 			}
 			var amend *string
@@ -174,7 +175,7 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 				amend = &why
 			}
 			var err error
-			res, err = recordMove(ctx, q, db.Dialect, mg.moves[name], mg.release, mg.utc(), mg.source, mg.amendCmd, amend)
+			res, err = recordMove(ctx, q, sqldialect.Of(db), mg.moves[name], mg.release, mg.utc(), mg.source, mg.amendCmd, amend)
 			return err
 		})
 		var de *DriftError
@@ -201,7 +202,7 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 // definitions, reading only, and adds the recorded moves not declared when
 // asked to (WithRecorded).
 func (mg *Manager) checkRecorded(ctx context.Context) error {
-	ok, err := definitionsReady(ctx, mg.db, mg.db.Dialect)
+	ok, err := definitionsReady(ctx, mg.db, sqldialect.Of(mg.db))
 	if err != nil || !ok {
 		if err != nil {
 			return fmt.Errorf("dualwrite: %w", err)
@@ -216,7 +217,7 @@ func (mg *Manager) checkRecorded(ctx context.Context) error {
 		if !found {
 			continue
 		}
-		row, err := ledgerOrLegacy(ctx, mg.db, mg.db.Dialect, name)
+		row, err := ledgerOrLegacy(ctx, mg.db, sqldialect.Of(mg.db), name)
 		if err != nil {
 			return fmt.Errorf("dualwrite: %w", err)
 		}
@@ -264,7 +265,7 @@ func (mg *Manager) addRecorded(ctx context.Context) error {
 	if !mg.recorded {
 		return nil
 	}
-	if ok, err := definitionsReady(ctx, mg.db, mg.db.Dialect); err != nil || !ok {
+	if ok, err := definitionsReady(ctx, mg.db, sqldialect.Of(mg.db)); err != nil || !ok {
 		if err != nil {
 			return fmt.Errorf("dualwrite: %w", err)
 		}
@@ -308,10 +309,10 @@ func (mg *Manager) CheckTransform(name string, reverse, forceGo bool) error {
 	if reverse {
 		t, dir = m.Backward, "backward"
 	}
-	if !mg.goOnly[name+"/"+dir] || (!forceGo && t.HasSQL(mg.db.Dialect.Name())) {
+	if !mg.goOnly[name+"/"+dir] || (!forceGo && t.HasSQL(mg.db.Engine())) {
 		return nil
 	}
-	return &GoOnlyError{Move: name, Direction: dir, Engine: string(mg.db.Dialect.Name())}
+	return &GoOnlyError{Move: name, Direction: dir, Engine: string(mg.db.Engine())}
 }
 
 // Load returns a Manager for every move the ledger records, rebuilt from
@@ -327,7 +328,7 @@ func Load(ctx context.Context, db *dialect.DB, declared []move.Move, opts ...Opt
 func (mg *Manager) utc() time.Time { return mg.now().UTC() }
 
 // Engine names the database engine the Manager runs on.
-func (mg *Manager) Engine() dialect.Name { return mg.db.Dialect.Name() }
+func (mg *Manager) Engine() dialect.Name { return mg.db.Engine() }
 
 // Moves returns the managed moves: the declared ones in declaration order,
 // then, with WithRecorded, the others the ledger records.
@@ -418,8 +419,8 @@ type IncarnationHistory interface {
 }
 
 func (mg *Manager) input(m move.Move, row ledgerRow, snap *services.Snapshot, q dialect.Querier) gateInput {
-	return gateInput{m: m, row: row, snap: snap, d: mg.db.Dialect, q: q,
-		trigSets: func() (triggers.Set, error) { return triggers.ForMove(mg.db.Dialect.Name(), m) },
+	return gateInput{m: m, row: row, snap: snap, d: sqldialect.Of(mg.db), q: q,
+		trigSets: func() (triggers.Set, error) { return triggers.ForMove(mg.db.Engine(), m) },
 		deleted:  mg.deletedInstances, canFinalize: mg.fin != nil}
 }
 
@@ -587,7 +588,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 			return err
 		}
 		if to > row.phase {
-			if tr.Steps, err = StepsFor(m, mg.db.Dialect, to); err != nil {
+			if tr.Steps, err = StepsFor(m, mg.db.Engine(), to); err != nil {
 				return err
 			}
 		}
@@ -598,7 +599,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 			return nil
 		}
 		for i := range tr.Steps {
-			if err := applyStep(ctx, q, mg.db.Dialect, &tr.Steps[i], mg.release, mg.utc); err != nil {
+			if err := applyStep(ctx, q, sqldialect.Of(mg.db), &tr.Steps[i], mg.release, mg.utc); err != nil {
 				return err
 			}
 		}
@@ -611,7 +612,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 	if cfg.dryRun {
 		err = run(ctx, mg.db)
 	} else {
-		err = mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+name, mg.lockWait, run)
+		err = sqldialect.Of(mg.db).Locked(ctx, mg.db.SQLX(), "move:"+name, mg.lockWait, run)
 	}
 	if err != nil {
 		var ge *GateError
@@ -654,7 +655,7 @@ func (mg *Manager) setPhase(ctx context.Context, q dialect.Querier, m move.Move,
 	// A move whose definition an application's tracker recorded has no
 	// ledger row until its first transition: without one the update
 	// below would change nothing and the transition would be lost.
-	if err := ensureLedger(ctx, q, mg.db.Dialect, m.Name, mg.release, now); err != nil {
+	if err := ensureLedger(ctx, q, sqldialect.Of(mg.db), m.Name, mg.release, now); err != nil {
 		return fmt.Errorf("ledger row: %w", err)
 	}
 	if _, err := q.ExecContext(ctx, q.Rebind(`UPDATE `+MovesTable+` SET `+set+` WHERE name = ?`), append(args, m.Name)...); err != nil {
@@ -719,7 +720,7 @@ func (mg *Manager) Finalize(ctx context.Context, name, reason string) (int64, er
 			return 0, fmt.Errorf("dualwrite: finalize %s: %w", name, err)
 		}
 	}
-	err = mg.db.Dialect.Locked(ctx, mg.db.DB, "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+	err = sqldialect.Of(mg.db).Locked(ctx, mg.db.SQLX(), "move:"+name, mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
 		row, _, err := readLedger(ctx, q, name)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -89,9 +90,9 @@ func FuzzParsePlan(f *testing.F) {
 				t.Fatal(err)
 			}
 			for _, d := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
-				dl, _ := dialect.For(d)
+				dl, _ := sqldialect.For(d)
 				for _, ph := range []move.Phase{move.WriteBoth, move.Contracted} {
-					steps, err := dualwrite.StepsFor(m, dl, ph)
+					steps, err := dualwrite.StepsFor(m, dl.Name(), ph)
 					if err != nil {
 						continue
 					}
@@ -119,10 +120,10 @@ func TestStepsSQLGolden(t *testing.T) {
 	}
 	for _, m := range p.Moves {
 		for _, d := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
-			dl, _ := dialect.For(d)
+			dl, _ := sqldialect.For(d)
 			var b strings.Builder
 			for _, ph := range move.Phases() {
-				steps, err := dualwrite.StepsFor(m, dl, ph)
+				steps, err := dualwrite.StepsFor(m, dl.Name(), ph)
 				if err != nil {
 					t.Fatal(err)
 				}

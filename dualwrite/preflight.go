@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -17,7 +18,7 @@ import (
 // tandem generates (move.CheckTransforms). It only reads; the schema is
 // read on q (under the move's lock when the caller holds it).
 func (mg *Manager) preflight(ctx context.Context, q dialect.Querier, m move.Move, next string) error {
-	err := m.CheckSchema(ctx, q, mg.db.Dialect, move.Legacy)
+	err := m.CheckSchema(ctx, q, mg.db.Engine(), move.Legacy)
 	var se *move.SchemaError
 	if errors.As(err, &se) {
 		return fmt.Errorf("%w (create it, or correct the move's declaration, then run %s again)", err, next)
@@ -25,14 +26,14 @@ func (mg *Manager) preflight(ctx context.Context, q dialect.Querier, m move.Move
 	if err != nil {
 		return err
 	}
-	return m.CheckTransforms(ctx, mg.db.DB, mg.db.Dialect)
+	return m.CheckTransforms(ctx, mg.db.SQLX(), mg.db.Engine())
 }
 
 // preflightNew runs preflight for each declared move the ledger has not
 // recorded yet, before New writes anything: a move already recorded was
 // checked when it was, and its schema now depends on its phase.
 func (mg *Manager) preflightNew(ctx context.Context) error {
-	ready, err := definitionsReady(ctx, mg.db, mg.db.Dialect)
+	ready, err := definitionsReady(ctx, mg.db, sqldialect.Of(mg.db))
 	if err != nil {
 		return fmt.Errorf("dualwrite: %w", err)
 	}

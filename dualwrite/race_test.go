@@ -10,6 +10,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 )
@@ -79,7 +80,7 @@ func (p *lockProbe) Snapshot(ctx context.Context) (services.Snapshot, error) {
 func lockHeld(t *testing.T, db *dialect.DB, name string) bool {
 	t.Helper()
 	ctx := context.Background()
-	if db.Dialect.Name() == dialect.SQLite {
+	if db.Engine() == dialect.SQLite {
 		// SQLite's lock is its write transaction: try one without waiting.
 		conn, err := db.Connx(ctx)
 		if err != nil {
@@ -98,7 +99,7 @@ func lockHeld(t *testing.T, db *dialect.DB, name string) bool {
 		}
 		return false
 	}
-	err := db.Dialect.Locked(ctx, db.DB, "move:"+name, time.Millisecond, func(context.Context, dialect.Querier) error { return nil })
+	err := sqldialect.Of(db).Locked(ctx, db.SQLX(), "move:"+name, time.Millisecond, func(context.Context, dialect.Querier) error { return nil })
 	if errors.Is(err, dialect.ErrLocked) {
 		return true
 	}

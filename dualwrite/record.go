@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -32,7 +33,7 @@ func (r definitionRow) def() Definition {
 
 // definitionsReady reports whether the definitions table exists; a read
 // on a database tandem never set up finds no definition and writes nothing.
-func definitionsReady(ctx context.Context, q dialect.Querier, d dialect.Dialect) (bool, error) {
+func definitionsReady(ctx context.Context, q dialect.Querier, d sqldialect.Dialect) (bool, error) {
 	return d.TableExists(ctx, q, DefinitionsTable)
 }
 
@@ -71,7 +72,7 @@ ORDER BY f.recorded_at, d.move`)
 // move, in the order the moves were first recorded; none on a database
 // whose ledger has no definitions table yet. It only reads.
 func RecordedDefinitions(ctx context.Context, db *dialect.DB) ([]Definition, error) {
-	if ok, err := definitionsReady(ctx, db, db.Dialect); err != nil || !ok {
+	if ok, err := definitionsReady(ctx, db, sqldialect.Of(db)); err != nil || !ok {
 		return nil, err
 	}
 	return readDefinitions(ctx, db)
@@ -79,7 +80,11 @@ func RecordedDefinitions(ctx context.Context, db *dialect.DB) ([]Definition, err
 
 // DefinitionHistory returns every recorded version of a move's definition,
 // oldest first; empty for a move never recorded.
-func DefinitionHistory(ctx context.Context, q dialect.Querier, d dialect.Dialect, name string) ([]Definition, error) {
+func DefinitionHistory(ctx context.Context, q dialect.Querier, engine dialect.Name, name string) ([]Definition, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return nil, derr
+	}
 	if ok, err := definitionsReady(ctx, q, d); err != nil || !ok {
 		return nil, err
 	}
@@ -181,7 +186,7 @@ func checkDeclared(ctx context.Context, q dialect.Querier, m move.Move, def Defi
 // amendment when why is set (amend) and every change is safe at the move's
 // phase. The move's ledger row is read on q, under the move's lock when
 // the caller holds it.
-func recordMove(ctx context.Context, q dialect.Querier, d dialect.Dialect, m move.Move, release int64, now time.Time, source string, amendCmd func(string) string, amend *string) (declaredAs, error) {
+func recordMove(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, m move.Move, release int64, now time.Time, source string, amendCmd func(string) string, amend *string) (declaredAs, error) {
 	canon := Canonical(m)
 	def, ok, err := readDefinition(ctx, q, m.Name)
 	if err != nil {
@@ -232,7 +237,7 @@ func recordMove(ctx context.Context, q dialect.Querier, d dialect.Dialect, m mov
 // recordAmendment inserts an amended definition and its history row (a
 // transition from the move's phase to itself, with the change as note) in
 // one transaction on every engine: a failure between them leaves neither.
-func recordAmendment(ctx context.Context, q dialect.Querier, d dialect.Dialect, def Definition, at move.Phase) error {
+func recordAmendment(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, def Definition, at move.Phase) error {
 	return dialect.InTx(ctx, q, func(q dialect.Querier) error {
 		if err := insertDefinition(ctx, q, def); err != nil {
 			return err
@@ -252,7 +257,7 @@ func recordAmendment(ctx context.Context, q dialect.Querier, d dialect.Dialect, 
 
 // ledgerOrLegacy reads a move's ledger row, or a legacy one when the move
 // or the whole ledger has none yet.
-func ledgerOrLegacy(ctx context.Context, q dialect.Querier, d dialect.Dialect, name string) (ledgerRow, error) {
+func ledgerOrLegacy(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, name string) (ledgerRow, error) {
 	if ok, err := d.TableExists(ctx, q, MovesTable); err != nil || !ok {
 		return ledgerRow{Name: name, Phase: move.Legacy.String()}, err
 	}
@@ -270,7 +275,7 @@ func goAmendCommand(name string) string {
 // a database where tandem's ledger does not exist yet (nil then). It
 // returns what each move was found declared as, in the order of moves.
 func recordDeclared(ctx context.Context, db *dialect.DB, moves []move.Move, release int64) ([]declaredAs, error) {
-	ok, err := definitionsReady(ctx, db, db.Dialect)
+	ok, err := definitionsReady(ctx, db, sqldialect.Of(db))
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -279,9 +284,9 @@ func recordDeclared(ctx context.Context, db *dialect.DB, moves []move.Move, rele
 		// Under the move's lock, like every write of a definition: on
 		// PostgreSQL a duplicate insert would abort the lock holder's
 		// transaction.
-		err := db.Dialect.Locked(ctx, db.DB, "move:"+m.Name, time.Minute, func(ctx context.Context, q dialect.Querier) error {
+		err := sqldialect.Of(db).Locked(ctx, db.SQLX(), "move:"+m.Name, time.Minute, func(ctx context.Context, q dialect.Querier) error {
 			var err error
-			out[i], err = recordMove(ctx, q, db.Dialect, m, release, time.Now().UTC(), fmt.Sprintf("the Go declaration of release %d", release), goAmendCommand, nil)
+			out[i], err = recordMove(ctx, q, sqldialect.Of(db), m, release, time.Now().UTC(), fmt.Sprintf("the Go declaration of release %d", release), goAmendCommand, nil)
 			return err
 		})
 		if err != nil {
@@ -331,7 +336,7 @@ type DefinitionRef struct {
 // recordedRef reads which definition the ledger records for a move; nil
 // when none (or no definitions table yet).
 func recordedRef(ctx context.Context, db *dialect.DB, name string) (*DefinitionRef, error) {
-	if ok, err := definitionsReady(ctx, db, db.Dialect); err != nil || !ok {
+	if ok, err := definitionsReady(ctx, db, sqldialect.Of(db)); err != nil || !ok {
 		return nil, err
 	}
 	def, ok, err := readDefinition(ctx, db, name)

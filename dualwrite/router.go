@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -42,7 +43,7 @@ var ErrNoRow = errors.New("no such row")
 // either column never see one side without the other.
 type Router struct {
 	m                     move.Move
-	d                     dialect.Dialect
+	d                     sqldialect.Dialect
 	tbl, ntbl, oldc, newc string
 	keys, nkeys           []string
 	whereKey, whereNewKey string
@@ -57,15 +58,19 @@ type Router struct {
 }
 
 // NewRouter prepares the SQL of m for engine d.
-func NewRouter(m move.Move, d dialect.Dialect) (*Router, error) {
+func NewRouter(m move.Move, engine dialect.Name) (*Router, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return nil, fmt.Errorf("dualwrite: router: %w", derr)
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("dualwrite: router: %w", err)
 	}
 	r := &Router{m: m, d: d}
-	r.tbl = dialect.MustQuote(d, m.Table)
-	r.ntbl = dialect.MustQuote(d, m.NewTable())
-	r.oldc = dialect.MustQuote(d, m.Old)
-	r.newc = dialect.MustQuote(d, m.New.Column)
+	r.tbl = sqldialect.MustQuote(d, m.Table)
+	r.ntbl = sqldialect.MustQuote(d, m.NewTable())
+	r.oldc = sqldialect.MustQuote(d, m.Old)
+	r.newc = sqldialect.MustQuote(d, m.New.Column)
 	r.keys, _ = quoteAll(d, m.Key)
 	r.nkeys, _ = quoteAll(d, m.NewKey())
 	r.whereKey = eqAll(r.keys, "")
@@ -178,7 +183,7 @@ func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, val
 		var stmt string
 		var args []any
 		if sqlBackward {
-			stmt = dialect.UpdateOneValue(r.d, r.tbl, cols, exprs, valueRef, r.keys)
+			stmt = sqldialect.UpdateOneValue(r.d, r.tbl, cols, exprs, valueRef, r.keys)
 			args = append([]any{value}, key...)
 		} else {
 			sets := make([]string, len(cols))
@@ -212,7 +217,7 @@ func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, val
 		// locks the source row where the engine can, inside the caller's
 		// transaction.
 		var one int
-		err := q.QueryRowxContext(ctx, q.Rebind(`SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+dialect.ForUpdate(r.d)), key...).Scan(&one)
+		err := q.QueryRowxContext(ctx, q.Rebind(`SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+sqldialect.ForUpdate(r.d)), key...).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
 		}
@@ -221,7 +226,7 @@ func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, val
 		}
 	}
 	if p.WritesNew() && r.m.CrossTable() {
-		stmt := dialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc)
+		stmt := sqldialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc)
 		if _, err := q.ExecContext(ctx, q.Rebind(stmt), append(append([]any{}, key...), value)...); err != nil {
 			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
 		}

@@ -28,7 +28,7 @@ func TestRouterWriteBindsTheValueOnce(t *testing.T) {
 		m := move.Move{Name: "price_cents", Table: "products", Key: []string{"id"}, Old: "price",
 			New:      move.Target{Column: "price_cents"},
 			Backward: move.Transform{SQL: "CASE WHEN '?' = '?' AND {value} >= 0 THEN {value} / 100.0 ELSE NULL END"}}
-		r, err := dualwrite.NewRouter(m, db.Dialect)
+		r, err := dualwrite.NewRouter(m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestRouterWriteBindsTheValueOnce(t *testing.T) {
 // PostgreSQL's jsonb ? operator in a Backward expression.
 func TestRouterWriteJSONBOperator(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
-		if db.Dialect.Name() != dialect.Postgres {
+		if db.Engine() != dialect.Postgres {
 			t.Skip("the jsonb ? operator is PostgreSQL's")
 		}
 		ctx := context.Background()
@@ -77,7 +77,7 @@ func TestRouterWriteJSONBOperator(t *testing.T) {
 		mustExec(t, db, `INSERT INTO docs (id, has_a) VALUES (1, false)`)
 		m := move.Move{Name: "docs", Table: "docs", Key: []string{"id"}, Old: "has_a", New: move.Target{Column: "doc"},
 			Backward: move.Transform{SQL: "CAST({value} AS jsonb) ? 'a'"}}
-		r, err := dualwrite.NewRouter(m, db.Dialect)
+		r, err := dualwrite.NewRouter(m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestRouterCrossTableWriteNeedsTheSourceRow(t *testing.T) {
 		mustExec(t, db, `CREATE TABLE resource (id BIGINT PRIMARY KEY, properties TEXT)`)
 		mustExec(t, db, `CREATE TABLE resource_properties_data (resource_id BIGINT PRIMARY KEY, data TEXT)`)
 		mustExec(t, db, `INSERT INTO resource (id, properties) VALUES (1, 'x')`)
-		r, err := dualwrite.NewRouter(propsMove(), db.Dialect)
+		r, err := dualwrite.NewRouter(propsMove(), db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}

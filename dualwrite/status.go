@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 )
@@ -167,7 +168,7 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 		return ms, err
 	}
 	ms.Definition = def
-	tc, err := triggerCheck(ctx, mg.db, mg.db.Dialect, m, row.phase)
+	tc, err := triggerCheck(ctx, mg.db, sqldialect.Of(mg.db), m, row.phase)
 	if err != nil {
 		return ms, err
 	}

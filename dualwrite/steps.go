@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )
@@ -31,7 +32,7 @@ type Step struct {
 	run  func(ctx context.Context, q dialect.Querier) error
 }
 
-func quoteAll(d dialect.Dialect, names []string) ([]string, error) {
+func quoteAll(d sqldialect.Dialect, names []string) ([]string, error) {
 	out := make([]string, len(names))
 	for i, n := range names {
 		q, err := d.Quote(n)
@@ -47,7 +48,11 @@ func quoteAll(d dialect.Dialect, names []string) ([]string, error) {
 // phase before it) for m on engine d, without a database. Only write-both
 // (expand, trigger install) and contracted (trigger drop, column drop) have
 // any. It is what `tandem moves sql` prints.
-func StepsFor(m move.Move, d dialect.Dialect, to move.Phase) ([]Step, error) {
+func StepsFor(m move.Move, engine dialect.Name, to move.Phase) ([]Step, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return nil, derr
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -71,7 +76,7 @@ func StepsFor(m move.Move, d dialect.Dialect, to move.Phase) ([]Step, error) {
 				Description: fmt.Sprintf("create table %s (%s, %s) keyed to %s", m.New.Table, strings.Join(m.New.Key, ", "), m.New.Column, m.Table),
 				done:        tableExists(d, m.New.Table)}
 			if typ != "" && len(ktypes) == len(nkeys) && !slices.Contains(ktypes, "") {
-				s.SQL = []string{dialect.CreateMoveTableSQL(d, nt, nkeys, ktypes, newc, typ, tbl, keys)}
+				s.SQL = []string{sqldialect.CreateMoveTableSQL(d, nt, nkeys, ktypes, newc, typ, tbl, keys)}
 			}
 			steps = append(steps, s)
 		} else {
@@ -79,7 +84,7 @@ func StepsFor(m move.Move, d dialect.Dialect, to move.Phase) ([]Step, error) {
 				Description: fmt.Sprintf("add column %s.%s", m.Table, m.New.Column),
 				done:        columnExists(d, m.Table, m.New.Column)}
 			if typ != "" {
-				s.SQL = []string{dialect.AddColumnSQL(d, tbl, newc, typ)}
+				s.SQL = []string{sqldialect.AddColumnSQL(d, tbl, newc, typ)}
 			}
 			steps = append(steps, s)
 		}
@@ -122,7 +127,7 @@ func StepsFor(m move.Move, d dialect.Dialect, to move.Phase) ([]Step, error) {
 				Description: "drop the sync triggers",
 				SQL:         stmts,
 				done: func(ctx context.Context, q dialect.Querier) (bool, error) {
-					objs, err := dialect.ListTriggerObjects(ctx, q, d, m.Name)
+					objs, err := sqldialect.ListTriggerObjects(ctx, q, d, m.Name)
 					return len(objs) == 0, err
 				},
 				run: func(ctx context.Context, q dialect.Querier) error {
@@ -133,7 +138,7 @@ func StepsFor(m move.Move, d dialect.Dialect, to move.Phase) ([]Step, error) {
 		}
 		steps = append(steps, Step{ID: id(n, "drop-column"), Move: m.Name,
 			Description: fmt.Sprintf("drop column %s.%s", m.Table, m.Old),
-			SQL:         []string{dialect.DropColumnSQL(d, tbl, oldc)},
+			SQL:         []string{sqldialect.DropColumnSQL(d, tbl, oldc)},
 			done: func(ctx context.Context, q dialect.Querier) (bool, error) {
 				ok, err := columnExists(d, m.Table, m.Old)(ctx, q)
 				return !ok, err
@@ -154,11 +159,11 @@ func dropOrder(objs []triggers.Object) []triggers.Object {
 	return append(trig, fn...)
 }
 
-func tableExists(d dialect.Dialect, table string) func(context.Context, dialect.Querier) (bool, error) {
+func tableExists(d sqldialect.Dialect, table string) func(context.Context, dialect.Querier) (bool, error) {
 	return func(ctx context.Context, q dialect.Querier) (bool, error) { return d.TableExists(ctx, q, table) }
 }
 
-func columnExists(d dialect.Dialect, table, col string) func(context.Context, dialect.Querier) (bool, error) {
+func columnExists(d sqldialect.Dialect, table, col string) func(context.Context, dialect.Querier) (bool, error) {
 	return func(ctx context.Context, q dialect.Querier) (bool, error) {
 		cols, err := d.Columns(ctx, q, table)
 		if err != nil {
@@ -177,7 +182,7 @@ func columnExists(d dialect.Dialect, table, col string) func(context.Context, di
 // proposed, checks the live schema, runs the SQL unless the step is done
 // already, and logs it applied. A step found proposed but not applied is an
 // interrupted earlier run: it is checked and completed, and marked Healed.
-func applyStep(ctx context.Context, q dialect.Querier, d dialect.Dialect, s *Step, release int64, now func() time.Time) error {
+func applyStep(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, s *Step, release int64, now func() time.Time) error {
 	var applied sql.NullTime
 	err := q.GetContext(ctx, &applied, q.Rebind(`SELECT applied_at FROM `+StepsTable+` WHERE id = ?`), s.ID)
 	logged := err == nil

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -212,7 +213,7 @@ func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 	out := make([]move.Phase, len(t.moves))
 	for i, m := range t.moves {
 		ledger := move.Legacy
-		if ok, err := t.db.Dialect.TableExists(ctx, t.db, MovesTable); err != nil {
+		if ok, err := sqldialect.Of(t.db).TableExists(ctx, t.db, MovesTable); err != nil {
 			return fmt.Errorf("dualwrite: tracker: %w", err)
 		} else if ok {
 			row, found, err := readLedger(ctx, t.db, m.Name)

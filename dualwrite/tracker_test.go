@@ -220,7 +220,7 @@ func TestTrackerReportsRunningOperations(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		m := releasedMove()
 		e := newEnv(t, db, 20, m)
-		r, err := dualwrite.NewRouter(m, db.Dialect)
+		r, err := dualwrite.NewRouter(m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}

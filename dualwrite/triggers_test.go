@@ -6,6 +6,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )
@@ -51,8 +52,8 @@ func TestTriggersShortPath(t *testing.T) {
 			t.Fatalf("status of installed triggers: %q", st.SyncTriggers)
 		}
 		// Status notices triggers someone dropped by hand.
-		drop := `DROP TRIGGER ` + dialect.MustQuote(db.Dialect, firstTrigger(t, db, m))
-		if db.Dialect.Name() == dialect.Postgres {
+		drop := `DROP TRIGGER ` + sqldialect.MustQuote(sqldialect.Of(db), firstTrigger(t, db, m))
+		if db.Engine() == dialect.Postgres {
 			drop += ` ON products`
 		}
 		e.exec(drop)
@@ -81,7 +82,7 @@ func TestTriggersShortPath(t *testing.T) {
 
 func mustSet(t *testing.T, db *dialect.DB, m move.Move) triggers.Set {
 	t.Helper()
-	set, err := triggers.ForMove(db.Dialect.Name(), m)
+	set, err := triggers.ForMove(db.Engine(), m)
 	if err != nil {
 		t.Fatal(err)
 	}

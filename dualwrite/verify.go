@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -96,7 +96,7 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	defer clearRunner(mg, name, holder)
 	start := time.Now()
 	res := VerifyResult{Move: name, Mode: "sql"}
-	d := mg.db.Dialect
+	d := sqldialect.Of(mg.db)
 	src := mg.verifySource(m)
 	if cfg.forceGo && m.Forward.HasGo() || !m.Forward.HasSQL(d.Name()) {
 		if err := mg.CheckTransform(name, false, cfg.forceGo); err != nil {
@@ -133,31 +133,31 @@ type vsource struct {
 }
 
 func (mg *Manager) verifySource(m move.Move) vsource {
-	d := mg.db.Dialect
+	d := sqldialect.Of(mg.db)
 	keys, _ := quoteAll(d, m.Key)
-	s := vsource{from: dialect.MustQuote(d, m.Table) + " s", keys: qualify("s", keys),
-		old: "s." + dialect.MustQuote(d, m.Old)}
+	s := vsource{from: sqldialect.MustQuote(d, m.Table) + " s", keys: qualify("s", keys),
+		old: "s." + sqldialect.MustQuote(d, m.Old)}
 	if m.CrossTable() {
 		nkeys, _ := quoteAll(d, m.New.Key)
 		on := make([]string, len(keys))
 		for i := range keys {
 			on[i] = "n." + nkeys[i] + " = s." + keys[i]
 		}
-		s.from += " LEFT JOIN " + dialect.MustQuote(d, m.New.Table) + " n ON " + strings.Join(on, " AND ")
-		s.new_ = "n." + dialect.MustQuote(d, m.New.Column)
+		s.from += " LEFT JOIN " + sqldialect.MustQuote(d, m.New.Table) + " n ON " + strings.Join(on, " AND ")
+		s.new_ = "n." + sqldialect.MustQuote(d, m.New.Column)
 	} else {
-		s.new_ = "s." + dialect.MustQuote(d, m.New.Column)
+		s.new_ = "s." + sqldialect.MustQuote(d, m.New.Column)
 	}
 	return s
 }
 
 func (mg *Manager) verifySQL(ctx context.Context, m move.Move, s vsource, cfg verifyConfig, res *VerifyResult) error {
-	d := mg.db.Dialect
+	d := sqldialect.Of(mg.db)
 	want, err := m.Forward.Render(d.Name(), s.old)
 	if err != nil {
 		return err
 	}
-	differs := dialect.DistinctSQL(d, s.new_, want)
+	differs := sqldialect.DistinctSQL(d, s.new_, want)
 	q := mg.db
 	if err := q.GetContext(ctx, &res.Checked, `SELECT COUNT(*) FROM `+s.from); err != nil {
 		return err
@@ -168,7 +168,7 @@ func (mg *Manager) verifySQL(ctx context.Context, m move.Move, s vsource, cfg ve
 	if res.Mismatches == 0 || cfg.list <= 0 {
 		return nil
 	}
-	rows, err := q.QueryxContext(ctx, `SELECT `+strings.Join(s.keys, ", ")+`, `+s.old+`, `+s.new_+`, `+want+` FROM `+s.from+` WHERE `+differs+` ORDER BY `+strings.Join(s.keys, ", ")+dialect.LimitSQL(cfg.list))
+	rows, err := q.QueryxContext(ctx, `SELECT `+strings.Join(s.keys, ", ")+`, `+s.old+`, `+s.new_+`, `+want+` FROM `+s.from+` WHERE `+differs+` ORDER BY `+strings.Join(s.keys, ", ")+sqldialect.LimitSQL(cfg.list))
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (mg *Manager) verifySQL(ctx context.Context, m move.Move, s vsource, cfg ve
 }
 
 func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg verifyConfig, res *VerifyResult) error {
-	d := mg.db.Dialect
+	d := sqldialect.Of(mg.db)
 	nk := len(s.keys)
 	var cursor []any
 	start := time.Now()
@@ -198,10 +198,10 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 		var cond string
 		var args []any
 		if cursor != nil {
-			c, idx := dialect.KeyAfter(d, s.keys)
+			c, idx := sqldialect.KeyAfter(d, s.keys)
 			cond, args = " WHERE "+c, pick(cursor, idx)
 		}
-		rows, err := mg.db.QueryxContext(ctx, mg.db.Rebind(`SELECT `+strings.Join(s.keys, ", ")+`, `+s.old+`, `+s.new_+` FROM `+s.from+cond+` ORDER BY `+strings.Join(s.keys, ", ")+dialect.LimitSQL(cfg.batch)), args...)
+		rows, err := mg.db.QueryxContext(ctx, mg.db.Rebind(`SELECT `+strings.Join(s.keys, ", ")+`, `+s.old+`, `+s.new_+` FROM `+s.from+cond+` ORDER BY `+strings.Join(s.keys, ", ")+sqldialect.LimitSQL(cfg.batch)), args...)
 		if err != nil {
 			return err
 		}

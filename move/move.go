@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // Move declares one data move: a column to another column of the same table,
@@ -263,7 +264,7 @@ var typeRE = func(s string) bool {
 func checkType(name string, ct ColumnType) error {
 	vals := []string{ct.SQL}
 	for d, v := range ct.Dialects {
-		if _, err := dialect.For(d); err != nil {
+		if _, err := sqldialect.For(d); err != nil {
 			return &ValidationError{Move: name, Field: "New.Type.Dialects", Value: string(d), Reason: "unknown engine: want sqlite, postgres or mysql"}
 		}
 		vals = append(vals, v)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 func sameTable() Move {
@@ -197,7 +198,7 @@ func TestRender(t *testing.T) {
 func TestCheckSchema(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		d := db.Dialect
+		d := sqldialect.Of(db)
 		exec := func(q string) {
 			t.Helper()
 			if _, err := db.ExecContext(ctx, q); err != nil {
@@ -207,7 +208,7 @@ func TestCheckSchema(t *testing.T) {
 		exec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(10,2), label VARCHAR(50))`)
 		exec(`CREATE TABLE resource (stack_id BIGINT NOT NULL, name VARCHAR(100) NOT NULL, properties TEXT, PRIMARY KEY (stack_id, name))`)
 		m := sameTable()
-		if err := m.CheckSchema(ctx, db, d, Legacy); err != nil {
+		if err := m.CheckSchema(ctx, db, d.Name(), Legacy); err != nil {
 			t.Fatalf("legacy without the new column (it has a type): %v", err)
 		}
 		wantKind := func(name string, err, kind error) {
@@ -217,57 +218,57 @@ func TestCheckSchema(t *testing.T) {
 				t.Errorf("%s: got %v, want a *SchemaError of kind %v", name, err, kind)
 			}
 		}
-		wantKind("write-both without new column", m.CheckSchema(ctx, db, d, WriteBoth), ErrNoColumn)
+		wantKind("write-both without new column", m.CheckSchema(ctx, db, d.Name(), WriteBoth), ErrNoColumn)
 		noType := m
 		noType.New.Type = ColumnType{}
-		wantKind("no type to add with", noType.CheckSchema(ctx, db, d, Legacy), ErrNoColumn)
+		wantKind("no type to add with", noType.CheckSchema(ctx, db, d.Name(), Legacy), ErrNoColumn)
 		missing := m
 		missing.Table = "nope"
-		wantKind("missing table", missing.CheckSchema(ctx, db, d, Legacy), ErrNoTable)
+		wantKind("missing table", missing.CheckSchema(ctx, db, d.Name(), Legacy), ErrNoTable)
 		badKey := m
 		badKey.Key = []string{"sku"}
-		wantKind("missing key", badKey.CheckSchema(ctx, db, d, Legacy), ErrNoColumn)
+		wantKind("missing key", badKey.CheckSchema(ctx, db, d.Name(), Legacy), ErrNoColumn)
 		badOld := m
 		badOld.Old = "cost"
-		wantKind("missing old", badOld.CheckSchema(ctx, db, d, Legacy), ErrNoColumn)
-		if err := badOld.CheckSchema(ctx, db, d, Contracted); err == nil || !errors.Is(err, ErrNoColumn) {
+		wantKind("missing old", badOld.CheckSchema(ctx, db, d.Name(), Legacy), ErrNoColumn)
+		if err := badOld.CheckSchema(ctx, db, d.Name(), Contracted); err == nil || !errors.Is(err, ErrNoColumn) {
 			// After contract old is gone, but new must exist.
 			t.Errorf("contracted without new column: %v", err)
 		}
 		exec(`ALTER TABLE products ADD COLUMN price_cents BIGINT`)
-		if err := m.CheckSchema(ctx, db, d, ReadNew); err != nil {
+		if err := m.CheckSchema(ctx, db, d.Name(), ReadNew); err != nil {
 			t.Errorf("read-new with both columns: %v", err)
 		}
 		identity := Move{Name: "label_num", Table: "products", Key: []string{"id"}, Old: "label", New: Target{Column: "price_cents"}}
-		wantKind("text into integer as is", identity.CheckSchema(ctx, db, d, WriteBoth), ErrIncompatibleType)
+		wantKind("text into integer as is", identity.CheckSchema(ctx, db, d.Name(), WriteBoth), ErrIncompatibleType)
 		widen := Move{Name: "widen", Table: "products", Key: []string{"id"}, Old: "price_cents", New: Target{Column: "price"}}
-		if err := widen.CheckSchema(ctx, db, d, WriteBoth); err != nil {
+		if err := widen.CheckSchema(ctx, db, d.Name(), WriteBoth); err != nil {
 			t.Errorf("integer into decimal: %v", err)
 		}
-		if err := identity.CheckSchema(ctx, db, d, WriteBoth); err == nil {
+		if err := identity.CheckSchema(ctx, db, d.Name(), WriteBoth); err == nil {
 			t.Error("identity check passed")
 		}
 		bad := m
 		bad.Old = `price"`
-		if err := bad.CheckSchema(ctx, db, d, Legacy); !errors.Is(err, ErrInvalid) {
+		if err := bad.CheckSchema(ctx, db, d.Name(), Legacy); !errors.Is(err, ErrInvalid) {
 			t.Errorf("invalid declaration: %v", err)
 		}
 
 		x := crossTable()
-		if err := x.CheckSchema(ctx, db, d, Legacy); err != nil {
+		if err := x.CheckSchema(ctx, db, d.Name(), Legacy); err != nil {
 			t.Errorf("cross-table, new table creatable: %v", err)
 		}
-		wantKind("cross-table write-both without table", x.CheckSchema(ctx, db, d, WriteBoth), ErrNoTable)
+		wantKind("cross-table write-both without table", x.CheckSchema(ctx, db, d.Name(), WriteBoth), ErrNoTable)
 		exec(`CREATE TABLE resource_properties (stack_id BIGINT NOT NULL, resource_name VARCHAR(100) NOT NULL, data TEXT, PRIMARY KEY (stack_id, resource_name))`)
-		if err := x.CheckSchema(ctx, db, d, WriteNew); err != nil {
+		if err := x.CheckSchema(ctx, db, d.Name(), WriteNew); err != nil {
 			t.Errorf("cross-table with table: %v", err)
 		}
 		x2 := crossTable()
 		x2.New.Key = []string{"stack_id", "nope"}
-		wantKind("cross-table missing key", x2.CheckSchema(ctx, db, d, WriteBoth), ErrNoColumn)
+		wantKind("cross-table missing key", x2.CheckSchema(ctx, db, d.Name(), WriteBoth), ErrNoColumn)
 		x3 := crossTable()
 		x3.New.Key = []string{"resource_name", "stack_id"} // swapped: text cannot hold the integer key
-		wantKind("cross-table key type", x3.CheckSchema(ctx, db, d, WriteBoth), ErrIncompatibleType)
+		wantKind("cross-table key type", x3.CheckSchema(ctx, db, d.Name(), WriteBoth), ErrIncompatibleType)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // CheckSchema validates m against the live schema as it must be when the
@@ -19,7 +20,11 @@ import (
 // creates it, but when present its type is checked too. An identity
 // transform needs old and new of the same kind (integer, decimal, text,
 // time, boolean, binary; an integer may widen into a decimal).
-func (m Move) CheckSchema(ctx context.Context, q dialect.Querier, d dialect.Dialect, p Phase) error {
+func (m Move) CheckSchema(ctx context.Context, q dialect.Querier, engine dialect.Name, p Phase) error {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return derr
+	}
 	if err := m.Validate(); err != nil {
 		return err
 	}
@@ -88,7 +93,7 @@ func (m Move) CheckSchema(ctx context.Context, q dialect.Querier, d dialect.Dial
 	return nil
 }
 
-func liveColumns(ctx context.Context, q dialect.Querier, d dialect.Dialect, table string) (map[string]dialect.Column, error) {
+func liveColumns(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, table string) (map[string]sqldialect.Column, error) {
 	ok, err := d.TableExists(ctx, q, table)
 	if err != nil || !ok {
 		return nil, err
@@ -97,7 +102,7 @@ func liveColumns(ctx context.Context, q dialect.Querier, d dialect.Dialect, tabl
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]dialect.Column, len(cols))
+	out := make(map[string]sqldialect.Column, len(cols))
 	for _, c := range cols {
 		out[strings.ToLower(c.Name)] = c
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // Placeholder is how a SQL transform expression names the value it
@@ -129,7 +130,7 @@ func (t Transform) validate(move, field string) error {
 		return err
 	}
 	for d, e := range t.Dialects {
-		if _, err := dialect.For(d); err != nil {
+		if _, err := sqldialect.For(d); err != nil {
 			return &ValidationError{Move: move, Field: field + ".Dialects", Value: string(d), Reason: "unknown engine: want sqlite, postgres or mysql"}
 		}
 		if err := checkExpr(move, field+".Dialects["+string(d)+"]", e); err != nil {
@@ -153,12 +154,16 @@ func (t Transform) field(d dialect.Name) string {
 // new column (or, before it exists, a bound value as tandem binds one) for
 // Backward, in a read-only transaction that is rolled back. A comment, a
 // second statement or anything the engine cannot parse is refused with a
-// *ValidationError wrapping a *dialect.ExpressionError (errors.Is
-// ErrInvalid and dialect.ErrBadExpression). The tables must exist
+// *ValidationError (errors.Is ErrInvalid) wrapping the engine's refusal,
+// with the statement it was checked in. The tables must exist
 // (CheckSchema first). Identity and Go-only transforms have nothing to
 // check. A transform that fails on some values is still recorded per row
 // by the backfill: this checks the expression, not the data.
-func (m Move) CheckTransforms(ctx context.Context, db *sqlx.DB, d dialect.Dialect) error {
+func (m Move) CheckTransforms(ctx context.Context, db *sqlx.DB, engine dialect.Name) error {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return derr
+	}
 	tbl, err := d.Quote(m.Table)
 	if err != nil {
 		return err
@@ -193,9 +198,9 @@ func (m Move) CheckTransforms(ctx context.Context, db *sqlx.DB, d dialect.Dialec
 			continue
 		}
 		t := c.t
-		err := dialect.CheckExpression(ctx, db, d, dialect.ExpressionCheck{Table: c.table, Column: c.col, Expr: e,
+		err := sqldialect.CheckExpression(ctx, db, d, sqldialect.ExpressionCheck{Table: c.table, Column: c.col, Expr: e,
 			Render: func(ref string) (string, error) { return t.Render(d.Name(), ref) }})
-		var ee *dialect.ExpressionError
+		var ee *sqldialect.ExpressionError
 		if errors.As(err, &ee) {
 			return &ValidationError{Move: m.Name, Field: c.name + c.t.field(d.Name()), Value: e,
 				Reason: "checked on the engine before any change: correct the expression in the move's declaration (plan file) and run the command again", Err: ee}

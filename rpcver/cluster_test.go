@@ -49,7 +49,7 @@ func TestTwoClustersOneNATS(t *testing.T) {
 		}
 		var cs []*cluster
 		// Cluster a runs 1.2 servers; cluster b has a 1.1 server too.
-		for i, d := range []*dialect.DB{db, dbtest.Open(t, db.Dialect.Name())} {
+		for i, d := range []*dialect.DB{db, dbtest.Open(t, db.Engine())} {
 			nc := natstest.Connect(t, ns)
 			reg, cache := newRegistry(t, d, nc)
 			c := &cluster{name: string(rune('a' + i)), reg: reg}

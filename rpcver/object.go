@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/services"
 )
 
@@ -216,7 +217,7 @@ type Table struct {
 // upgraded when the reader API's cap proves every reader reads it, only if the row still holds the bytes that
 // were read (a concurrent writer wins; its bytes are newer).
 func (o *Objects[T]) Get(ctx context.Context, db *dialect.DB, t Table, key any) (Loaded[T], error) {
-	name, kc, dc, err := quoteTable(db.Dialect, t)
+	name, kc, dc, err := quoteTable(sqldialect.Of(db), t)
 	if err != nil {
 		return Loaded[T]{}, fmt.Errorf("rpcver: get %s: %w", o.mi.desc.FullName(), err)
 	}
@@ -245,7 +246,7 @@ func (o *Objects[T]) WriteBack(ctx context.Context, db *dialect.DB, t Table, key
 	if l.Rewrite == nil {
 		return nil
 	}
-	name, kc, dc, err := quoteTable(db.Dialect, t)
+	name, kc, dc, err := quoteTable(sqldialect.Of(db), t)
 	if err != nil {
 		return fmt.Errorf("rpcver: write back %s: %w", o.mi.desc.FullName(), err)
 	}
@@ -258,7 +259,7 @@ func (o *Objects[T]) WriteBack(ctx context.Context, db *dialect.DB, t Table, key
 	return nil
 }
 
-func quoteTable(d dialect.Dialect, t Table) (name, key, data string, err error) {
+func quoteTable(d sqldialect.Dialect, t Table) (name, key, data string, err error) {
 	if name, err = d.Quote(t.Name); err != nil {
 		return
 	}

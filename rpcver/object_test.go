@@ -10,6 +10,7 @@ import (
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/rpcver"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
@@ -175,8 +176,8 @@ func TestObjectDecodeErrors(t *testing.T) {
 
 func createBlobTable(t *testing.T, db *dialect.DB, tb rpcver.Table) {
 	t.Helper()
-	d := db.Dialect
-	stmt := `CREATE TABLE ` + tb.Name + ` (` + tb.Key + ` ` + d.KeyType() + ` NOT NULL PRIMARY KEY, ` + tb.Data + ` ` + dialect.BlobType(d) + ` NOT NULL)`
+	d := sqldialect.Of(db)
+	stmt := `CREATE TABLE ` + tb.Name + ` (` + tb.Key + ` ` + d.KeyType() + ` NOT NULL PRIMARY KEY, ` + tb.Data + ` ` + sqldialect.BlobType(d) + ` NOT NULL)`
 	if _, err := db.ExecContext(context.Background(), stmt); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // VersionsTable is where each tandem table's version is kept.
@@ -107,9 +108,9 @@ func Ensure(ctx context.Context, db *dialect.DB, tables []Table, opts ...Option)
 		return plan(ctx, db, tables)
 	}
 	var results []Result
-	err := db.Dialect.Locked(ctx, db.DB, "schema", cfg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+	err := sqldialect.Of(db).Locked(ctx, db.SQLX(), "schema", cfg.lockWait, func(ctx context.Context, q dialect.Querier) error {
 		results = results[:0]
-		r := runner{d: db.Dialect, q: q, cfg: &cfg}
+		r := runner{d: sqldialect.Of(db), q: q, cfg: &cfg}
 		if err := r.bootstrap(ctx); err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func Ensure(ctx context.Context, db *dialect.DB, tables []Table, opts ...Option)
 
 // Versions reads the recorded version of every table (0 when absent).
 func Versions(ctx context.Context, db *dialect.DB) (map[string]int, error) {
-	ok, err := db.Dialect.TableExists(ctx, db, VersionsTable)
+	ok, err := sqldialect.Of(db).TableExists(ctx, db, VersionsTable)
 	if err != nil || !ok {
 		return map[string]int{}, err
 	}
@@ -175,7 +176,7 @@ func versionsTable() Table {
 }
 
 type runner struct {
-	d   dialect.Dialect
+	d   sqldialect.Dialect
 	q   dialect.Querier
 	cfg *config
 	n   int
@@ -251,7 +252,7 @@ func (r *runner) ensureTable(ctx context.Context, t Table) (Result, error) {
 
 // apply runs one step unless the live schema shows it already done.
 func (r *runner) apply(ctx context.Context, s Step, count bool) (string, error) {
-	done, err := s.Done(ctx, r.d, r.q)
+	done, err := s.Done(ctx, r.d.Name(), r.q)
 	if err != nil {
 		return "", err
 	}
@@ -264,7 +265,7 @@ func (r *runner) apply(ctx context.Context, s Step, count bool) (string, error) 
 		}
 		r.n++
 	}
-	stmt, err := s.SQL(r.d)
+	stmt, err := s.SQL(r.d.Name())
 	if err != nil {
 		return "", err
 	}
@@ -281,7 +282,7 @@ func (r *runner) apply(ctx context.Context, s Step, count bool) (string, error) 
 // the rest of an interrupted migration.
 func plan(ctx context.Context, db *dialect.DB, tables []Table) ([]Result, error) {
 	var out []Result
-	exists, err := db.Dialect.TableExists(ctx, db, VersionsTable)
+	exists, err := sqldialect.Of(db).TableExists(ctx, db, VersionsTable)
 	if err != nil {
 		return nil, fmt.Errorf("schema ensure: %w", err)
 	}
@@ -290,7 +291,7 @@ func plan(ctx context.Context, db *dialect.DB, tables []Table) ([]Result, error)
 	if !exists {
 		res := Result{Table: VersionsTable, DryRun: true, To: 1}
 		for _, s := range versionsTable().Migrations[0].Steps {
-			stmt, err := s.SQL(db.Dialect)
+			stmt, err := s.SQL(db.Engine())
 			if err != nil {
 				return nil, err
 			}
@@ -326,14 +327,14 @@ func plan(ctx context.Context, db *dialect.DB, tables []Table) ([]Result, error)
 			}
 			res.Healed = res.Healed || interrupted
 			for _, s := range m.Steps {
-				done, err := s.Done(ctx, db.Dialect, db)
+				done, err := s.Done(ctx, db.Engine(), db)
 				if err != nil {
 					return out, fmt.Errorf("schema ensure: %w", err)
 				}
 				if done {
 					continue
 				}
-				stmt, err := s.SQL(db.Dialect)
+				stmt, err := s.SQL(db.Engine())
 				if err != nil {
 					return out, err
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/schema"
 )
 
@@ -79,7 +80,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			t.Fatalf("dry run = %+v", rs)
 		}
 		for _, tbl := range []string{"tandem_widgets", schema.VersionsTable} {
-			if ok, _ := db.Dialect.TableExists(ctx, db, tbl); ok {
+			if ok, _ := sqldialect.Of(db).TableExists(ctx, db, tbl); ok {
 				t.Fatalf("dry run created %s", tbl)
 			}
 		}
@@ -128,7 +129,7 @@ func TestInterruptedMigrationIsHealed(t *testing.T) {
 		if !errors.Is(err, schema.ErrInterrupted) {
 			t.Fatalf("interrupted run: %v", err)
 		}
-		if !db.Dialect.TransactionalDDL() {
+		if !sqldialect.Of(db).TransactionalDDL() {
 			// MySQL kept the half: the marker and the first column.
 			var pending *int64
 			if err := db.GetContext(ctx, &pending, `SELECT pending FROM tandem_schema_versions WHERE table_name = 'tandem_widgets'`); err != nil || pending == nil || *pending != 2 {
@@ -137,8 +138,8 @@ func TestInterruptedMigrationIsHealed(t *testing.T) {
 		}
 		// Whatever the engine kept, force the worst case: the first step
 		// applied and the marker set, as if the process died right there.
-		if ok, _ := (schema.AddColumn{Table: "tandem_widgets", Column: schema.Column{Name: "colour"}}).Done(ctx, db.Dialect, db); !ok {
-			stmt, _ := (schema.AddColumn{Table: "tandem_widgets", Column: schema.Column{Name: "colour", Type: schema.Text, Null: true}}).SQL(db.Dialect)
+		if ok, _ := (schema.AddColumn{Table: "tandem_widgets", Column: schema.Column{Name: "colour"}}).Done(ctx, db.Engine(), db); !ok {
+			stmt, _ := (schema.AddColumn{Table: "tandem_widgets", Column: schema.Column{Name: "colour", Type: schema.Text, Null: true}}).SQL(db.Engine())
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +165,7 @@ func TestInterruptedMigrationIsHealed(t *testing.T) {
 		if !strings.Contains(rs[0].String(), "interrupted") {
 			t.Fatalf("message does not say it healed: %s", rs[0])
 		}
-		ok, err := db.Dialect.IndexExists(ctx, db, "tandem_widgets", "tandem_widgets_size")
+		ok, err := sqldialect.Of(db).IndexExists(ctx, db, "tandem_widgets", "tandem_widgets_size")
 		if err != nil || !ok {
 			t.Fatalf("index missing after heal: %v", err)
 		}
@@ -185,7 +186,7 @@ func TestInvalidTablesAreRefused(t *testing.T) {
 			t.Fatalf("Ensure(%+v) accepted", tbl)
 		}
 	}
-	if ok, _ := db.Dialect.TableExists(context.Background(), db, schema.VersionsTable); ok {
+	if ok, _ := sqldialect.Of(db).TableExists(context.Background(), db, schema.VersionsTable); ok {
 		t.Fatal("a refused Ensure wrote the versions table")
 	}
 }

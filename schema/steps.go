@@ -6,14 +6,15 @@ import (
 	"strings"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // Step is one idempotent piece of DDL. Done reads the live schema, so a step
 // whose effect is present is never run twice and one that is missing is
 // never skipped.
 type Step interface {
-	SQL(d dialect.Dialect) (string, error)
-	Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error)
+	SQL(engine dialect.Name) (string, error)
+	Done(ctx context.Context, engine dialect.Name, q dialect.Querier) (bool, error)
 }
 
 // Type is a portable column type, mapped per dialect.
@@ -35,7 +36,7 @@ type Column struct {
 	Default string // a SQL literal, used as is
 }
 
-func (c Column) sql(d dialect.Dialect) (string, error) {
+func (c Column) sql(d sqldialect.Dialect) (string, error) {
 	q, err := d.Quote(c.Name)
 	if err != nil {
 		return "", err
@@ -70,7 +71,11 @@ type CreateTable struct {
 	PrimaryKey []string
 }
 
-func (s CreateTable) SQL(d dialect.Dialect) (string, error) {
+func (s CreateTable) SQL(engine dialect.Name) (string, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return "", derr
+	}
 	name, err := d.Quote(s.Name)
 	if err != nil {
 		return "", err
@@ -93,7 +98,11 @@ func (s CreateTable) SQL(d dialect.Dialect) (string, error) {
 	return "CREATE TABLE " + name + " (\n" + strings.Join(parts, ",\n") + "\n)", nil
 }
 
-func (s CreateTable) Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error) {
+func (s CreateTable) Done(ctx context.Context, engine dialect.Name, q dialect.Querier) (bool, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return false, derr
+	}
 	return d.TableExists(ctx, q, s.Name)
 }
 
@@ -103,7 +112,11 @@ type AddColumn struct {
 	Column Column
 }
 
-func (s AddColumn) SQL(d dialect.Dialect) (string, error) {
+func (s AddColumn) SQL(engine dialect.Name) (string, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return "", derr
+	}
 	t, err := d.Quote(s.Table)
 	if err != nil {
 		return "", err
@@ -115,7 +128,11 @@ func (s AddColumn) SQL(d dialect.Dialect) (string, error) {
 	return "ALTER TABLE " + t + " ADD COLUMN " + cs, nil
 }
 
-func (s AddColumn) Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error) {
+func (s AddColumn) Done(ctx context.Context, engine dialect.Name, q dialect.Querier) (bool, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return false, derr
+	}
 	cols, err := d.Columns(ctx, q, s.Table)
 	if err != nil {
 		return false, err
@@ -136,7 +153,11 @@ type CreateIndex struct {
 	Unique  bool
 }
 
-func (s CreateIndex) SQL(d dialect.Dialect) (string, error) {
+func (s CreateIndex) SQL(engine dialect.Name) (string, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return "", derr
+	}
 	t, err := d.Quote(s.Table)
 	if err != nil {
 		return "", err
@@ -156,11 +177,15 @@ func (s CreateIndex) SQL(d dialect.Dialect) (string, error) {
 	return kw + n + " ON " + t + " (" + cols + ")", nil
 }
 
-func (s CreateIndex) Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error) {
+func (s CreateIndex) Done(ctx context.Context, engine dialect.Name, q dialect.Querier) (bool, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return false, derr
+	}
 	return d.IndexExists(ctx, q, s.Table, s.Name)
 }
 
-func quoteAll(d dialect.Dialect, names []string) (string, error) {
+func quoteAll(d sqldialect.Dialect, names []string) (string, error) {
 	out := make([]string, len(names))
 	for i, n := range names {
 		q, err := d.Quote(n)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/schema"
 )
 
@@ -72,7 +73,11 @@ func clusterTable() schema.Table {
 // this step is completed by the next.
 type clusterIdentity struct{}
 
-func (clusterIdentity) SQL(d dialect.Dialect) (string, error) {
+func (clusterIdentity) SQL(engine dialect.Name) (string, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return "", derr
+	}
 	t, err := d.Quote(ClusterTable)
 	if err != nil {
 		return "", err
@@ -89,7 +94,11 @@ func (clusterIdentity) SQL(d dialect.Dialect) (string, error) {
 	return "INSERT INTO " + t + " (" + c + ") VALUES ('" + hex.EncodeToString(b) + "')", nil
 }
 
-func (clusterIdentity) Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error) {
+func (clusterIdentity) Done(ctx context.Context, engine dialect.Name, q dialect.Querier) (bool, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return false, derr
+	}
 	ok, err := d.TableExists(ctx, q, ClusterTable)
 	if err != nil || !ok {
 		return false, err

@@ -11,6 +11,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/internal/natstest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
 )
@@ -34,7 +35,7 @@ func TestClusterIdentity(t *testing.T) {
 		if !planned {
 			t.Fatalf("the dry run does not show the identity's INSERT: %+v", res)
 		}
-		if ok, err := db.Dialect.TableExists(ctx, db, services.ClusterTable); err != nil || ok {
+		if ok, err := sqldialect.Of(db).TableExists(ctx, db, services.ClusterTable); err != nil || ok {
 			t.Fatalf("the dry run created %s (%v)", services.ClusterTable, err)
 		}
 		var wg sync.WaitGroup
@@ -80,7 +81,7 @@ func TestClusterIdentity(t *testing.T) {
 		if err != nil || snap.Cluster != id {
 			t.Fatalf("snapshot cluster %q (%v), want %s", snap.Cluster, err, id)
 		}
-		other := mustRegistry(t, dbtest.Open(t, db.Dialect.Name()))
+		other := mustRegistry(t, dbtest.Open(t, db.Engine()))
 		if other.Cluster() == id {
 			t.Fatalf("two databases got the same identity %s", id)
 		}
@@ -123,7 +124,7 @@ func TestClustersShareNATS(t *testing.T) {
 			cache *services.Cache
 		}
 		var cs []cluster
-		for _, d := range []*dialect.DB{db, dbtest.Open(t, db.Dialect.Name())} {
+		for _, d := range []*dialect.DB{db, dbtest.Open(t, db.Engine())} {
 			nc := natstest.Connect(t, ns)
 			reg := newRegistry(t, d, services.WithNATS(nc))
 			svc, err := services.Serve(nc, reg)

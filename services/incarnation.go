@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // An instance id names a role (a pod, a host slot); each process start that
@@ -24,7 +25,7 @@ import (
 // liveness:
 //
 //	"lock"        a database token held by the registering process itself
-//	              (dialect.Session: a PostgreSQL advisory lock or a MySQL
+//	              (sqldialect.Session: a PostgreSQL advisory lock or a MySQL
 //	              GET_LOCK on a connection of its own, an flock beside a
 //	              SQLite file); free means the process is gone.
 //	"nats:<subj>" a Remote's subscription on <subj>; "no responders" means
@@ -147,7 +148,7 @@ func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerCo
 			switch err := r.hold(ctx, key); {
 			case err == nil:
 				liveness = livenessLock
-			case errors.Is(err, dialect.ErrNoLiveness):
+			case errors.Is(err, sqldialect.ErrNoLiveness):
 				key = ""
 			default:
 				return err
@@ -157,7 +158,7 @@ func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerCo
 			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`),
 				in.ID, in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases),
 				in.Incarnation, in.PID, liveness, in.Revision)
-			if r.db.Dialect.IsUniqueViolation(err) {
+			if sqldialect.Of(r.db).IsUniqueViolation(err) {
 				return &DuplicateError{ID: in.ID, Holder: Claim{Host: "(registering concurrently)"}, Claimant: Claim{Host: in.Host, PID: in.PID, Since: now}}
 			}
 			return err
@@ -197,8 +198,8 @@ func (r *Registry) predecessorGone(ctx context.Context, tx dialect.Querier, prev
 	}
 	switch {
 	case liveness == livenessLock:
-		held, err := dialect.TokenHeld(ctx, r.db, tx, tokenKey(prev.ID, prev.Incarnation))
-		if err != nil && !errors.Is(err, dialect.ErrNoLiveness) {
+		held, err := sqldialect.TokenHeld(ctx, r.db, tx, tokenKey(prev.ID, prev.Incarnation))
+		if err != nil && !errors.Is(err, sqldialect.ErrNoLiveness) {
 			return "", fmt.Errorf("check the predecessor's liveness token: %w", err)
 		}
 		if err == nil && !held {
@@ -235,7 +236,7 @@ func (r *Registry) keepHistory(ctx context.Context, tx dialect.Querier, old row,
 	}
 	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+IncarnationsTable+` (instance_id, incarnation, service, host, pid, app_release, apis, state, started_at, heartbeat_at, ended_at, ended, metadata, phases) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		old.ID, old.Incarnation, old.Service, old.Host, old.PID, old.Release, old.APIs, state, old.StartedAt, old.HeartbeatAt, now, ended, old.Metadata, old.Phases)
-	if r.db.Dialect.IsUniqueViolation(err) {
+	if sqldialect.Of(r.db).IsUniqueViolation(err) {
 		// A row from before incarnations were numbered (0) superseded
 		// twice; the first record stays.
 		return nil
@@ -296,7 +297,7 @@ func (r *Registry) PastIncarnations(ctx context.Context) ([]PastIncarnation, err
 func (r *Registry) hold(ctx context.Context, key string) error {
 	r.mu.Lock()
 	if r.live == nil {
-		s, err := dialect.NewSession(r.db)
+		s, err := sqldialect.NewSession(r.db)
 		if err != nil {
 			r.mu.Unlock()
 			return err

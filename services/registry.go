@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // Change is the payload published on ChangedSubject.
@@ -84,7 +85,7 @@ type Registry struct {
 	// mu guards the liveness session and the incarnations this process
 	// registered through the registry (see incarnation.go).
 	mu   sync.Mutex
-	live *dialect.Session
+	live *sqldialect.Session
 	held map[string]int64
 }
 
@@ -119,7 +120,7 @@ func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error)
 		return nil, &ValidationError{Field: "missing-after", Value: r.missingAfter.String(), Reason: "must be positive"}
 	}
 	for _, t := range Tables() {
-		ok, err := db.Dialect.TableExists(ctx, db, t.Name)
+		ok, err := sqldialect.Of(db).TableExists(ctx, db, t.Name)
 		if err != nil {
 			return nil, fmt.Errorf("services: check table %s: %w", t.Name, err)
 		}
@@ -216,7 +217,7 @@ func marshalField(v any) string {
 // A predecessor is proven dead when it deregistered or was deleted, when
 // its heartbeat lapsed (MissingAfter), or when its liveness token is free:
 // each incarnation registered directly holds a database token that ends
-// with its process (see dialect.Session), one registered through a Remote
+// with its process (see sqldialect.Session), one registered through a Remote
 // answers on its own NATS subject while its connection lives. A dead
 // predecessor is superseded at once, and its record (release, phases,
 // registered and last-seen times) is kept in IncarnationsTable.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/schema"
 )
 
@@ -46,7 +47,11 @@ func revisionTable() schema.Table {
 // next.
 type revisionRow struct{}
 
-func (revisionRow) SQL(d dialect.Dialect) (string, error) {
+func (revisionRow) SQL(engine dialect.Name) (string, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return "", derr
+	}
 	names := make([]string, 3)
 	for i, n := range []string{RevisionTable, "counter", "revision"} {
 		q, err := d.Quote(n)
@@ -59,7 +64,11 @@ func (revisionRow) SQL(d dialect.Dialect) (string, error) {
 	return "INSERT INTO " + names[0] + " (" + names[1] + ", " + names[2] + ") VALUES ('" + revisionKey + "', 0)", nil
 }
 
-func (revisionRow) Done(ctx context.Context, d dialect.Dialect, q dialect.Querier) (bool, error) {
+func (revisionRow) Done(ctx context.Context, engine dialect.Name, q dialect.Querier) (bool, error) {
+	d, derr := sqldialect.For(engine)
+	if derr != nil {
+		return false, derr
+	}
 	ok, err := d.TableExists(ctx, q, RevisionTable)
 	if err != nil || !ok {
 		return false, err

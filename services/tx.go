@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 type sqlxTx = sqlx.Tx
@@ -35,7 +36,7 @@ func (r *Registry) tx(ctx context.Context, fn func(*sqlxTx) error) error {
 // register while the floor is being finalized, or two processes could take
 // over one id at once.
 func (r *Registry) serialized(ctx context.Context, fn func(q dialect.Querier) error) error {
-	return r.db.Dialect.Locked(ctx, r.db.DB, "registry", lockWait, func(ctx context.Context, q dialect.Querier) error {
+	return sqldialect.Of(r.db).Locked(ctx, r.db.SQLX(), "registry", lockWait, func(ctx context.Context, q dialect.Querier) error {
 		// Locked hands over a transaction on SQLite and PostgreSQL and a
 		// bare connection on MariaDB: InTx makes it one transaction on each.
 		return dialect.InTx(ctx, q, fn)

@@ -28,7 +28,7 @@ func createUsers(ctx context.Context, t testing.TB, db *dialect.DB) {
 // tracker and ends it after the commit, and both releases write row 1.
 func TestRunExercisesTheTrackerWiring(t *testing.T) {
 	tandemtest.ForEachEngine(t, func(t *testing.T, db *dialect.DB) {
-		r, err := dualwrite.NewRouter(displayName, db.Dialect)
+		r, err := dualwrite.NewRouter(displayName, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,7 +37,7 @@ func ExampleRun() {
 	}
 	// app is the application's wiring over its tracker.
 	app := func(ctx context.Context, t testing.TB, db *dialect.DB, tr *dualwrite.Tracker) tandemtest.Code {
-		r, err := dualwrite.NewRouter(m, db.Dialect)
+		r, err := dualwrite.NewRouter(m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ func TestRunWalksEveryBoundary(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		m := move.Move{Name: "display_name", Table: "users", Key: []string{"id"}, Old: "fullname",
 			New: move.Target{Column: "display_name", Type: move.ColumnType{SQL: "VARCHAR(200)"}}}
-		r, err := dualwrite.NewRouter(m, db.Dialect)
+		r, err := dualwrite.NewRouter(m, db.Engine())
 		if err != nil {
 			t.Fatal(err)
 		}

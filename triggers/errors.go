@@ -24,7 +24,7 @@ var (
 type GenerateError struct {
 	Move    string
 	Dialect string
-	Err     error // a *move.ValidationError or *dialect.TriggerSpecError
+	Err     error // a *move.ValidationError or *sqldialect.TriggerSpecError
 }
 
 func (e *GenerateError) Error() string {

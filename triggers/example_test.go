@@ -54,7 +54,7 @@ func ExampleInstall() {
 		Backward: move.Transform{SQL: "{value} / 10"},
 		Triggers: true,
 	}
-	set, _ := triggers.ForMove(db.Dialect.Name(), m)
+	set, _ := triggers.ForMove(db.Engine(), m)
 	res, err := triggers.Install(ctx, db, set)
 	if err != nil {
 		fmt.Println(err)

@@ -73,7 +73,7 @@ func schemaSQL(d dialect.Name) []string {
 
 func createSchema(t testing.TB, db *dialect.DB) {
 	t.Helper()
-	for _, s := range schemaSQL(db.Dialect.Name()) {
+	for _, s := range schemaSQL(db.Engine()) {
 		if _, err := db.ExecContext(context.Background(), s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}

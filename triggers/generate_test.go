@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )
@@ -67,12 +68,12 @@ func TestInjectionRefused(t *testing.T) {
 func TestGeneratorRefusesUnsafeExpressions(t *testing.T) {
 	for _, expr := range []string{"%s; DROP TABLE t", "%s -- x", "%s /* x", "$tandem$ %s", "42"} {
 		for _, d := range engines {
-			dl, _ := dialect.For(d)
-			_, err := dialect.TriggerObjects(dl, dialect.TriggerSpec{
+			dl, _ := sqldialect.For(d)
+			_, err := sqldialect.TriggerObjects(dl, sqldialect.TriggerSpec{
 				Move: "m", Table: "t", Key: []string{"id"}, Old: "a", New: "b",
 				Forward: func(src string) (string, error) { return strings.Replace(expr, "%s", src, 1), nil },
 			})
-			if !errors.Is(err, dialect.ErrTriggerSpec) {
+			if !errors.Is(err, sqldialect.ErrTriggerSpec) {
 				t.Errorf("%s on %s: got %v, want ErrTriggerSpec", expr, d, err)
 			}
 		}
@@ -87,18 +88,18 @@ func TestNamePrefix(t *testing.T) {
 		{strings.Repeat("a", 51), "tandem_" + strings.Repeat("a", 51) + "_"},
 	}
 	for _, c := range cases {
-		if got := dialect.TriggerNamePrefix(c.move); got != c.want {
+		if got := sqldialect.TriggerNamePrefix(c.move); got != c.want {
 			t.Errorf("TriggerNamePrefix(%q) = %q, want %q", c.move, got, c.want)
 		}
 	}
-	long := dialect.TriggerNamePrefix(strings.Repeat("a", 52))
+	long := sqldialect.TriggerNamePrefix(strings.Repeat("a", 52))
 	if len(long)+4 > 63 || !strings.HasPrefix(long, "tandem_aaaa") {
 		t.Errorf("long prefix %q (%d)", long, len(long))
 	}
-	if dialect.IsTriggerObjectOf("a", "tandem_a_b_1") {
+	if sqldialect.IsTriggerObjectOf("a", "tandem_a_b_1") {
 		t.Error(`move "a" claims move "a_b"'s trigger`)
 	}
-	if !dialect.IsTriggerObjectOf("a_b", "tandem_a_b_1") || !dialect.IsTriggerObjectOf("a", "tandem_a_f2") {
+	if !sqldialect.IsTriggerObjectOf("a_b", "tandem_a_b_1") || !sqldialect.IsTriggerObjectOf("a", "tandem_a_f2") {
 		t.Error("a move does not recognise its own objects")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 type config struct {
@@ -129,15 +130,15 @@ func (r Report) Err() error {
 // It returns the report and, when anything differs, a *DriftError (errors.Is
 // ErrDrift); other errors are I/O.
 func Check(ctx context.Context, q dialect.Querier, set Set) (Report, error) {
-	d, err := dialect.For(set.Dialect)
+	d, err := sqldialect.For(set.Dialect)
 	if err != nil {
 		return Report{}, fmt.Errorf("check triggers: %w", err)
 	}
-	installed, err := dialect.ListTriggerObjects(ctx, q, d, set.Move)
+	installed, err := sqldialect.ListTriggerObjects(ctx, q, d, set.Move)
 	if err != nil {
 		return Report{}, fmt.Errorf("check triggers: %w", err)
 	}
-	have := map[string]dialect.InstalledTrigger{}
+	have := map[string]sqldialect.InstalledTrigger{}
 	for _, it := range installed {
 		have[string(it.Kind)+" "+it.Name] = it
 	}
@@ -155,7 +156,7 @@ func Check(ctx context.Context, q dialect.Querier, set Set) (Report, error) {
 		rep.Objects = append(rep.Objects, st)
 	}
 	for _, it := range sortedInstalled(have) {
-		rep.Objects = append(rep.Objects, Status{Name: it.Name, Kind: it.Kind, Table: it.Table, State: StateUnexpected})
+		rep.Objects = append(rep.Objects, Status{Name: it.Name, Kind: Kind(it.Kind), Table: it.Table, State: StateUnexpected})
 	}
 	return rep, rep.Err()
 }
@@ -172,18 +173,18 @@ func Check(ctx context.Context, q dialect.Querier, set Set) (Report, error) {
 func Install(ctx context.Context, q dialect.Querier, set Set, opts ...Option) (Result, error) {
 	cfg := newConfig(opts)
 	res := Result{Move: set.Move, Dialect: set.Dialect, DryRun: cfg.dryRun}
-	d, err := dialect.For(set.Dialect)
+	d, err := sqldialect.For(set.Dialect)
 	if err != nil {
 		return res, fmt.Errorf("install triggers: %w", err)
 	}
 	if err := checkSchema(ctx, q, d, set); err != nil {
 		return res, err
 	}
-	installed, err := dialect.ListTriggerObjects(ctx, q, d, set.Move)
+	installed, err := sqldialect.ListTriggerObjects(ctx, q, d, set.Move)
 	if err != nil {
 		return res, fmt.Errorf("install triggers: %w", err)
 	}
-	have := map[string]dialect.InstalledTrigger{}
+	have := map[string]sqldialect.InstalledTrigger{}
 	for _, it := range installed {
 		have[string(it.Kind)+" "+it.Name] = it
 	}
@@ -209,7 +210,7 @@ func Install(ctx context.Context, q dialect.Querier, set Set, opts ...Option) (R
 	}
 	for _, it := range sortedInstalled(have) {
 		res.Dropped = append(res.Dropped, it.Name)
-		if it.Kind == KindFunction {
+		if Kind(it.Kind) == KindFunction {
 			staleFunctions = append(staleFunctions, it.Drop)
 		} else {
 			staleTriggers = append(staleTriggers, it.Drop)
@@ -237,18 +238,18 @@ func Drop(ctx context.Context, q dialect.Querier, d dialect.Name, move string, o
 	if err := dialect.CheckIdentifier(move); err != nil {
 		return res, &GenerateError{Move: move, Dialect: string(d), Err: err}
 	}
-	dl, err := dialect.For(d)
+	dl, err := sqldialect.For(d)
 	if err != nil {
 		return res, fmt.Errorf("drop triggers: %w", err)
 	}
-	installed, err := dialect.ListTriggerObjects(ctx, q, dl, move)
+	installed, err := sqldialect.ListTriggerObjects(ctx, q, dl, move)
 	if err != nil {
 		return res, fmt.Errorf("drop triggers: %w", err)
 	}
 	var fns []string
 	for _, it := range installed {
 		res.Dropped = append(res.Dropped, it.Name)
-		if it.Kind == KindFunction {
+		if Kind(it.Kind) == KindFunction {
 			fns = append(fns, it.Drop)
 		} else {
 			res.SQL = append(res.SQL, it.Drop)
@@ -265,7 +266,7 @@ func Drop(ctx context.Context, q dialect.Querier, d dialect.Name, move string, o
 	return res, nil
 }
 
-func checkSchema(ctx context.Context, q dialect.Querier, d dialect.Dialect, set Set) error {
+func checkSchema(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, set Set) error {
 	tables := make([]string, 0, len(set.Tables))
 	for t := range set.Tables {
 		tables = append(tables, t)
@@ -280,7 +281,7 @@ func checkSchema(ctx context.Context, q dialect.Querier, d dialect.Dialect, set 
 			return &SchemaError{Move: set.Move, Table: t}
 		}
 		for _, want := range set.Tables[t] {
-			if !slices.ContainsFunc(cols, func(c dialect.Column) bool { return c.Name == want }) {
+			if !slices.ContainsFunc(cols, func(c sqldialect.Column) bool { return c.Name == want }) {
 				return &SchemaError{Move: set.Move, Table: t, Column: want}
 			}
 		}
@@ -294,7 +295,7 @@ type txBeginner interface {
 
 // execAll runs stmts, in a transaction of its own when q is a pool and the
 // engine's DDL is transactional, so a failure leaves nothing half-made.
-func execAll(ctx context.Context, q dialect.Querier, d dialect.Dialect, stmts []string, log *slog.Logger) error {
+func execAll(ctx context.Context, q dialect.Querier, d sqldialect.Dialect, stmts []string, log *slog.Logger) error {
 	run := func(q dialect.Querier) error {
 		for _, s := range stmts {
 			log.Debug("triggers: exec", "sql", s)
@@ -319,8 +320,8 @@ func execAll(ctx context.Context, q dialect.Querier, d dialect.Dialect, stmts []
 	return tx.Commit()
 }
 
-func sortedInstalled(m map[string]dialect.InstalledTrigger) []dialect.InstalledTrigger {
-	out := make([]dialect.InstalledTrigger, 0, len(m))
+func sortedInstalled(m map[string]sqldialect.InstalledTrigger) []sqldialect.InstalledTrigger {
+	out := make([]sqldialect.InstalledTrigger, 0, len(m))
 	for _, it := range m {
 		out = append(out, it)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/triggers"
 )
@@ -26,7 +27,7 @@ func states(r triggers.Report) map[string]triggers.State {
 func TestInstallCheckDrop(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		d := db.Dialect.Name()
+		d := db.Engine()
 		createSchema(t, db)
 		for _, name := range []string{"same_xform", "cross_xform", "cross_reserved"} {
 			t.Run(name, func(t *testing.T) {
@@ -172,7 +173,7 @@ func TestInstallCheckDrop(t *testing.T) {
 }
 
 func quote(t *testing.T, d dialect.Name, s string) string {
-	dl, err := dialect.For(d)
+	dl, err := sqldialect.For(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func quote(t *testing.T, d dialect.Name, s string) string {
 func TestInstallNeedsSchema(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		d := db.Dialect.Name()
+		d := db.Engine()
 		set, err := triggers.ForMove(d, testMoves["same_xform"])
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +230,7 @@ func TestLongMoveName(t *testing.T) {
 	m2.Name = long + "_b"
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		d := db.Dialect.Name()
+		d := db.Engine()
 		createSchema(t, db)
 		seen := map[string]bool{}
 		for _, m := range []move.Move{m1, m2} {

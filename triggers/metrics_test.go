@@ -19,7 +19,7 @@ import (
 func TestCollector(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		d := db.Dialect.Name()
+		d := db.Engine()
 		createSchema(t, db)
 		set, err := triggers.ForMove(d, testMoves["same_xform"])
 		if err != nil {

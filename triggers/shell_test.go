@@ -31,7 +31,7 @@ DELETE FROM orders WHERE region = 'us';
 // from stdin, or skips when the client is not installed.
 func shellCommand(t *testing.T, db *dialect.DB) *exec.Cmd {
 	t.Helper()
-	dsn := db.DSN.Redacted()
+	dsn := db.DSN().Redacted()
 	find := func(names ...string) string {
 		for _, n := range names {
 			if p, err := exec.LookPath(n); err == nil {
@@ -41,7 +41,7 @@ func shellCommand(t *testing.T, db *dialect.DB) *exec.Cmd {
 		t.Skipf("none of %v installed", names)
 		return ""
 	}
-	switch db.Dialect.Name() {
+	switch db.Engine() {
 	case dialect.SQLite:
 		return exec.Command(find("sqlite3"), "-bail", strings.TrimPrefix(dsn, "sqlite://"))
 	case dialect.Postgres:
@@ -63,7 +63,7 @@ func shellCommand(t *testing.T, db *dialect.DB) *exec.Cmd {
 		}
 		return exec.Command(find("mariadb", "mysql"), "-h", u.Hostname(), "-P", port, "-u", u.User.Username(), strings.Trim(u.Path, "/"))
 	}
-	t.Fatalf("no client for %s", db.Dialect.Name())
+	t.Fatalf("no client for %s", db.Engine())
 	return nil
 }
 
@@ -72,7 +72,7 @@ func shellCommand(t *testing.T, db *dialect.DB) *exec.Cmd {
 // through no driver and no tandem code at all.
 func TestShellClients(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
-		d := db.Dialect.Name()
+		d := db.Engine()
 		createSchema(t, db)
 		installMoves(t, db, d, "same_xform", "cross_xform")
 		cmd := shellCommand(t, db)

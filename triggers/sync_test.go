@@ -53,7 +53,7 @@ func installMoves(t *testing.T, q dialect.Querier, d dialect.Name, names ...stri
 
 func runSyncCases(t *testing.T, moves []string, tables map[string][]string, cases []syncCase) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
-		d := db.Dialect.Name()
+		d := db.Engine()
 		ctx := context.Background()
 		createSchema(t, db)
 		modes := []string{"default"}

@@ -4,16 +4,17 @@ import (
 	"strings"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
 // Kind says what sort of database object an Object is.
-type Kind = dialect.TriggerKind
+type Kind string
 
 // The kinds of objects generated.
 const (
-	KindTrigger  = dialect.TriggerKindTrigger
-	KindFunction = dialect.TriggerKindFunction // PostgreSQL trigger functions
+	KindTrigger  Kind = "trigger"
+	KindFunction Kind = "function" // PostgreSQL trigger functions
 )
 
 // Object is one generated trigger or trigger function.
@@ -44,14 +45,14 @@ type Set struct {
 // one SQL expression for d, is refused with an error matching ErrInvalid.
 func ForMove(d dialect.Name, m move.Move) (Set, error) {
 	gerr := func(err error) error { return &GenerateError{Move: m.Name, Dialect: string(d), Err: err} }
-	dl, err := dialect.For(d)
+	dl, err := sqldialect.For(d)
 	if err != nil {
 		return Set{}, gerr(err)
 	}
 	if err := m.Validate(); err != nil {
 		return Set{}, gerr(err)
 	}
-	spec := dialect.TriggerSpec{
+	spec := sqldialect.TriggerSpec{
 		Move:     m.Name,
 		Table:    m.Table,
 		Key:      m.Key,
@@ -64,7 +65,7 @@ func ForMove(d dialect.Name, m move.Move) (Set, error) {
 		spec.NewTable = m.New.Table
 		spec.NewKey = m.New.Key
 	}
-	objs, err := dialect.TriggerObjects(dl, spec)
+	objs, err := sqldialect.TriggerObjects(dl, spec)
 	if err != nil {
 		return Set{}, gerr(err)
 	}
@@ -76,7 +77,7 @@ func ForMove(d dialect.Name, m move.Move) (Set, error) {
 		set.Tables[m.Table] = append(set.Tables[m.Table], m.New.Column)
 	}
 	for _, o := range objs {
-		set.Objects = append(set.Objects, Object{Name: o.Name, Kind: o.Kind, Table: o.Table, Create: o.Create, Drop: o.Drop, canonical: o.Canonical})
+		set.Objects = append(set.Objects, Object{Name: o.Name, Kind: Kind(o.Kind), Table: o.Table, Create: o.Create, Drop: o.Drop, canonical: o.Canonical})
 	}
 	return set, nil
 }

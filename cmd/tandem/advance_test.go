@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // syncBuffer is a bytes.Buffer a command writes while the test reads it.
@@ -39,7 +40,7 @@ func holdMoveLock(t *testing.T, db *dialect.DB, name string) (release func()) {
 	t.Helper()
 	held, free, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- db.Dialect.Locked(context.Background(), db.DB, "move:"+name, 30*time.Second, func(context.Context, dialect.Querier) error {
+		done <- sqldialect.Of(db).Locked(context.Background(), db.SQLX(), "move:"+name, 30*time.Second, func(context.Context, dialect.Querier) error {
 			close(held)
 			<-free
 			return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 )
@@ -510,7 +511,7 @@ read, from the plan, so no database is needed for a move the plan declares.`,
 			if err != nil {
 				return &usageError{err}
 			}
-			d, err := dialect.For(dialect.Name(strings.ToLower(engine)))
+			d, err := sqldialect.For(dialect.Name(strings.ToLower(engine)))
 			if err != nil {
 				return &usageError{fmt.Errorf("--dialect %q: want sqlite, postgres or mysql", engine)}
 			}
@@ -519,7 +520,7 @@ read, from the plan, so no database is needed for a move the plan declares.`,
 				return err
 			}
 			m := &found
-			steps, err := dualwrite.StepsFor(*m, d, p)
+			steps, err := dualwrite.StepsFor(*m, d.Name(), p)
 			if err != nil {
 				return movesError(err)
 			}

@@ -174,7 +174,7 @@ func (mc *movesCmd) applyPlan(ctx context.Context, db *dialect.DB, moves []move.
 // current definition but equals an earlier recorded version: accepted,
 // and the current one governs.
 func earlier(ctx context.Context, db *dialect.DB, a *applied, m move.Move) error {
-	h, err := dualwrite.DefinitionHistory(ctx, db, db.Dialect, m.Name)
+	h, err := dualwrite.DefinitionHistory(ctx, db, db.Engine(), m.Name)
 	if err != nil || len(h) == 0 {
 		return err
 	}
@@ -243,7 +243,7 @@ comment: a plan cannot carry it. Reads only.`,
 			if mc.a.json {
 				out := showDoc{Moves: []shownJSON{}}
 				for _, d := range defs {
-					h, err := dualwrite.DefinitionHistory(ctx, db, db.Dialect, d.Move)
+					h, err := dualwrite.DefinitionHistory(ctx, db, db.Engine(), d.Move)
 					if err != nil {
 						return err
 					}

@@ -134,7 +134,7 @@ func (a *app) newStatusServer(ctx context.Context, reg *services.Registry, db *d
 		if !m.Triggers {
 			continue
 		}
-		if set, err := triggers.ForMove(db.Dialect.Name(), m); err == nil {
+		if set, err := triggers.ForMove(db.Engine(), m); err == nil {
 			sets = append(sets, set)
 		}
 	}

@@ -48,7 +48,7 @@ func (a *app) buildStatus(ctx context.Context, db *dialect.DB, reg *services.Reg
 	if err != nil {
 		return statusDoc{}, err
 	}
-	rep := statusDoc{Database: db.DSN.Redacted(), Floor: floorOf(snap.Floor()), Caps: capsView(snap.Caps()),
+	rep := statusDoc{Database: db.DSN().Redacted(), Floor: floorOf(snap.Floor()), Caps: capsView(snap.Caps()),
 		Counts: map[string]int{}, Attention: []instanceJSON{}, Moves: []moveJSON{}, Blockers: []blockerJSON{}}
 	if snap.Finalized > 0 {
 		f := snap.Finalized

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -76,8 +76,8 @@ func TestEngineRefusesTransforms(t *testing.T) {
 					if !errors.As(err, &ve) || !errors.Is(err, move.ErrInvalid) || ve.Field != "Forward.SQL" {
 						t.Fatalf("want a *move.ValidationError for Forward.SQL, got %v", err)
 					}
-					if c.engine != errors.Is(err, dialect.ErrBadExpression) {
-						t.Fatalf("refused by the engine: %v, want %v: %v", errors.Is(err, dialect.ErrBadExpression), c.engine, err)
+					if c.engine != errors.Is(err, sqldialect.ErrBadExpression) {
+						t.Fatalf("refused by the engine: %v, want %v: %v", errors.Is(err, sqldialect.ErrBadExpression), c.engine, err)
 					}
 					if after := dbtest.Dump(t, db); after != before {
 						t.Fatalf("dualwrite.New changed the database")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/triggers"
@@ -121,7 +122,7 @@ func (tc *triggersCmd) withSet(ctx context.Context, name string, fn func(db *dia
 	if err != nil {
 		return triggersError(err)
 	}
-	set, err := triggers.ForMove(db.Dialect.Name(), m)
+	set, err := triggers.ForMove(db.Engine(), m)
 	if err != nil {
 		return triggersError(err)
 	}
@@ -131,7 +132,7 @@ func (tc *triggersCmd) withSet(ctx context.Context, name string, fn func(db *dia
 // locked runs fn under the lock phase transitions of the move take, so a
 // repair never races an advance.
 func (tc *triggersCmd) locked(ctx context.Context, db *dialect.DB, name string, fn func(ctx context.Context, q dialect.Querier) error) error {
-	return db.Dialect.Locked(ctx, db.DB, "move:"+name, tc.wait, fn)
+	return sqldialect.Of(db).Locked(ctx, db.SQLX(), "move:"+name, tc.wait, fn)
 }
 
 // ensureLedger creates the ledger's tables if needed, so a repair made with
@@ -218,7 +219,7 @@ be in the plan any more: NAME alone is enough.`,
 			var res triggers.Result
 			err = tc.locked(ctx, db, args[0], func(ctx context.Context, q dialect.Querier) error {
 				var err error
-				res, err = triggers.Drop(ctx, q, db.Dialect.Name(), args[0], opts...)
+				res, err = triggers.Drop(ctx, q, db.Engine(), args[0], opts...)
 				if err != nil || dryRun || !res.Changed() {
 					return err
 				}

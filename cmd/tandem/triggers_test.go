@@ -44,7 +44,7 @@ func TestTriggersCommands(t *testing.T) {
 		t.Fatalf("unknown move: %d %s", code, errOut)
 	}
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
-		dsn := db.DSN.Redacted()
+		dsn := db.DSN().Redacted()
 		args := func(a ...string) []string { return append([]string{"--db", dsn}, append(a, "--plan", plan)...) }
 		if _, errOut, code := tandem(t, args("triggers", "install", "price_mills")...); code != exitBadInput || !strings.Contains(errOut, "expand") {
 			t.Fatalf("install before the table exists: %d %s", code, errOut)

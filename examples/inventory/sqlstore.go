@@ -77,6 +77,7 @@ type SQLStore struct {
 	sel    string
 	ins    string
 	upd    string
+	rename string
 
 	check   func(stored, incoming *pb.Item) error
 	applied func(item *pb.Item, at time.Time)
@@ -107,12 +108,15 @@ func WithApplied(applied func(item *pb.Item, at time.Time)) SQLStoreOption {
 // NewSQLStore returns a store of items in m's table, acting on the phase
 // phases gives for m (a *dualwrite.Tracker).
 func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource, opts ...SQLStoreOption) (*SQLStore, error) {
-	r, err := dualwrite.NewRouter(m, db.Dialect)
+	r, err := dualwrite.NewRouter(m, db.Engine())
 	if err != nil {
 		return nil, fmt.Errorf("inventory: store: %w", err)
 	}
-	t := dialect.MustQuote(db.Dialect, m.Table)
-	s := &SQLStore{db: db, m: m, r: r, phases: phases,
+	t, err := db.Engine().Quote(m.Table)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: store: %w", err)
+	}
+	s := &SQLStore{db: db, m: m, r: r, phases: phases, rename: db.Rebind(`UPDATE ` + t + ` SET name = ? WHERE id = ?`),
 		sel: db.Rebind(`SELECT name, quantity FROM ` + t + ` WHERE id = ?`),
 		ins: db.Rebind(`INSERT INTO ` + t + ` (id, name, quantity) VALUES (?, ?, ?)`),
 		upd: db.Rebind(`UPDATE ` + t + ` SET name = ?, quantity = ? WHERE id = ?`)}
@@ -202,7 +206,7 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = tx.ExecContext(ctx, s.ins, item.Id, item.Name, qty)
-			if s.db.Dialect.IsUniqueViolation(err) {
+			if dialect.IsUniqueViolation(err) {
 				// Inserted meanwhile, by another writer or by an earlier
 				// attempt of this very request whose outcome its caller
 				// never heard.
@@ -272,7 +276,7 @@ func (e errRefused) Error() string { return e.err.Error() }
 // Rename changes an item's name.
 func (s *SQLStore) Rename(ctx context.Context, id, name string) (*pb.Item, error) {
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+dialect.MustQuote(s.db.Dialect, s.m.Table)+` SET name = ? WHERE id = ?`), name, id)
+		res, err := tx.ExecContext(ctx, s.rename, name, id)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // SkipMarker starts the message of every engine skipped for want of a DSN.
@@ -54,13 +55,9 @@ func DSN(t testing.TB, name dialect.Name) string {
 	case dialect.SQLite:
 		return "sqlite://" + filepath.Join(t.TempDir(), "tandem.db")
 	case dialect.Postgres:
-		return serverDB(t, "TANDEM_TEST_POSTGRES", "PostgreSQL",
-			func(n string) string { return `CREATE DATABASE "` + n + `"` },
-			func(n string) string { return `DROP DATABASE IF EXISTS "` + n + `" WITH (FORCE)` })
+		return serverDB(t, "TANDEM_TEST_POSTGRES", "PostgreSQL", name)
 	case dialect.MySQL:
-		return serverDB(t, "TANDEM_TEST_MYSQL", "MariaDB",
-			func(n string) string { return "CREATE DATABASE `" + n + "`" },
-			func(n string) string { return "DROP DATABASE IF EXISTS `" + n + "`" })
+		return serverDB(t, "TANDEM_TEST_MYSQL", "MariaDB", name)
 	}
 	t.Fatalf("dbtest: unknown engine %q", name)
 	return ""
@@ -78,8 +75,14 @@ func Open(t testing.TB, name dialect.Name) *dialect.DB {
 	return db
 }
 
-func serverDB(t testing.TB, env, label string, create, drop func(string) string) string {
+func serverDB(t testing.TB, env, label string, engine dialect.Name) string {
 	t.Helper()
+	d, err := sqldialect.For(engine)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	create := func(n string) string { s, _ := sqldialect.CreateDatabaseSQL(d, n); return s }
+	drop := func(n string) string { s, _ := sqldialect.DropDatabaseSQL(d, n); return s }
 	base := os.Getenv(env)
 	if base == "" {
 		t.Skipf("%s: %s not set; skipping the %s run (set %s=%s to run it)", SkipMarker, env, label, env, example(env))

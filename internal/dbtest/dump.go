@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 // Dump writes down everything a command could change in the database:
@@ -27,13 +28,13 @@ func Dump(t testing.TB, db *dialect.DB) string {
 // DumpString is Dump for code without a testing.TB.
 func DumpString(ctx context.Context, db *dialect.DB) (string, error) {
 	var b strings.Builder
-	engine := db.Dialect.Name()
-	tables, err := dialect.ListTables(ctx, db, engine)
+	engine := db.Engine()
+	tables, err := sqldialect.ListTables(ctx, db, engine)
 	if err != nil {
 		return "", fmt.Errorf("list tables: %w", err)
 	}
 	for _, tbl := range tables {
-		cols, err := db.Dialect.Columns(ctx, db, tbl)
+		cols, err := sqldialect.Of(db).Columns(ctx, db, tbl)
 		if err != nil {
 			return "", fmt.Errorf("columns of %s: %w", tbl, err)
 		}
@@ -43,7 +44,7 @@ func DumpString(ctx context.Context, db *dialect.DB) (string, error) {
 			fmt.Fprintf(&b, "  column %s %s null=%v\n", c.Name, c.Type, c.Nullable)
 			order[i] = fmt.Sprint(i + 1)
 		}
-		q, err := db.Dialect.Quote(tbl)
+		q, err := sqldialect.Of(db).Quote(tbl)
 		if err != nil {
 			return "", err
 		}
@@ -74,7 +75,7 @@ func DumpString(ctx context.Context, db *dialect.DB) (string, error) {
 			return "", err
 		}
 	}
-	trigs, err := dialect.ListTriggers(ctx, db, engine)
+	trigs, err := sqldialect.ListTriggers(ctx, db, engine)
 	if err != nil {
 		return "", fmt.Errorf("list triggers: %w", err)
 	}

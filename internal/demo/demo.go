@@ -24,6 +24,7 @@ import (
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 	"github.com/tandem-go/tandem/internal/history"
 	"github.com/tandem-go/tandem/internal/natstest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/services"
@@ -364,10 +365,10 @@ func (r *run) openDB(ctx context.Context) error {
 		return err
 	}
 	r.cleanup = append(r.cleanup, func() { r.db.Close() })
-	r.where, r.dsn = r.db.DSN.Redacted(), dsn
+	r.where, r.dsn = r.db.DSN().Redacted(), dsn
 	if parsed.Engine == dialect.SQLite && r.cfg.DSN != "" {
 		for _, t := range []string{services.InstancesTable, dualwrite.MovesTable, itemsMove.Table, catalogMove.Table} {
-			ok, err := r.db.Dialect.TableExists(ctx, r.db, t)
+			ok, err := sqldialect.Of(r.db).TableExists(ctx, r.db, t)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -391,13 +392,13 @@ func (r *run) freshServerDB(ctx context.Context, dsn string) (string, error) {
 	var b [4]byte
 	_, _ = crand.Read(b[:])
 	name := fmt.Sprintf("tandem_demo_%x", b)
-	create, err := dialect.CreateDatabaseSQL(admin.Dialect, name)
+	create, err := sqldialect.CreateDatabaseSQL(sqldialect.Of(admin), name)
 	if err != nil {
 		return "", err
 	}
-	drop, _ := dialect.DropDatabaseSQL(admin.Dialect, name)
+	drop, _ := sqldialect.DropDatabaseSQL(sqldialect.Of(admin), name)
 	if _, err := admin.ExecContext(ctx, create); err != nil {
-		return "", fmt.Errorf("demo: create database %s on %s (the demo runs in a fresh database; the DSN's user needs the right to create one): %w", name, admin.DSN.Redacted(), err)
+		return "", fmt.Errorf("demo: create database %s on %s (the demo runs in a fresh database; the DSN's user needs the right to create one): %w", name, admin.DSN().Redacted(), err)
 	}
 	if !r.cfg.Keep {
 		r.cleanup = append(r.cleanup, func() {
@@ -411,7 +412,7 @@ func (r *run) freshServerDB(ctx context.Context, dsn string) (string, error) {
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "", &ConfigError{Field: "db", Value: admin.DSN.Redacted(), Reason: err.Error()}
+		return "", &ConfigError{Field: "db", Value: admin.DSN().Redacted(), Reason: err.Error()}
 	}
 	u.Path = "/" + name
 	return u.String(), nil

@@ -306,7 +306,7 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	// 7. Finalize and contract, with the dry run first.
 	must(t, bin, dsn, []string{"moves", "finalize", "price_cents"})
 	must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run"})
-	must(t, bin, dsn, []string{"moves", "sql", "price_cents", "--phase", "contracted", "--dialect", string(db.Dialect.Name())})
+	must(t, bin, dsn, []string{"moves", "sql", "price_cents", "--phase", "contracted", "--dialect", string(db.Engine())})
 	advance(move.Contracted)
 	l.stop(t)
 	must(t, bin, dsn, []string{"status"}, "Nothing blocks: it is safe to roll the next instance.")

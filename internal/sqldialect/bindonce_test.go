@@ -1,9 +1,10 @@
-package dialect_test
+package sqldialect_test
 
 import (
 	"testing"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 func TestUpdateOneValue(t *testing.T) {
@@ -17,12 +18,12 @@ func TestUpdateOneValue(t *testing.T) {
 		{dialect.MySQL, "UPDATE `t` JOIN (SELECT ? AS v) tandem_value SET `t`.`old` = ('?' || tandem_value.v || tandem_value.v), `t`.`new` = tandem_value.v WHERE `t`.`a` = ? AND `t`.`b` = ?"},
 	} {
 		t.Run(string(tt.name), func(t *testing.T) {
-			d, err := dialect.For(tt.name)
+			d, err := sqldialect.For(tt.name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := func(s string) string { return dialect.MustQuote(d, s) }
-			got := dialect.UpdateOneValue(d, q("t"), []string{q("old"), q("new")}, []string{"('?' || " + ref + " || " + ref + ")", ref}, ref, []string{q("a"), q("b")})
+			q := func(s string) string { return sqldialect.MustQuote(d, s) }
+			got := sqldialect.UpdateOneValue(d, q("t"), []string{q("old"), q("new")}, []string{"('?' || " + ref + " || " + ref + ")", ref}, ref, []string{q("a"), q("b")})
 			if got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}

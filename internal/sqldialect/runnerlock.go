@@ -1,4 +1,4 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // ErrHeld means another live process holds a runner lock.
@@ -41,18 +42,18 @@ type RunnerLock struct {
 // TryRunnerLock takes the runner lock named key without waiting for a holder:
 // it returns an error wrapping ErrHeld when another live process (or another
 // RunnerLock of this process) holds it.
-func TryRunnerLock(ctx context.Context, db *DB, key string) (*RunnerLock, error) {
+func TryRunnerLock(ctx context.Context, db *dialect.DB, key string) (*RunnerLock, error) {
 	var (
 		release func(context.Context) error
 		err     error
 	)
-	switch db.Dialect.Name() {
-	case Postgres:
-		release, err = pgRunnerLock(ctx, db.DB, key)
-	case MySQL:
-		release, err = mysqlRunnerLock(ctx, db.DB, key)
+	switch db.Engine() {
+	case dialect.Postgres:
+		release, err = pgRunnerLock(ctx, db.SQLX(), key)
+	case dialect.MySQL:
+		release, err = mysqlRunnerLock(ctx, db.SQLX(), key)
 	default:
-		release, err = fileRunnerLock(ctx, runnerLockFile(db.DSN, key))
+		release, err = fileRunnerLock(ctx, runnerLockFile(db.DSN(), key))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dialect: runner lock %q: %w", key, err)
@@ -72,21 +73,21 @@ func (l *RunnerLock) Release(ctx context.Context) error {
 // IS_USED_LOCK; on SQLite it tries a shared flock on the lock file and drops
 // it at once (a runner taking the lock in that instant retries briefly), and
 // creates no file.
-func RunnerLockHeld(ctx context.Context, db *DB, key string) (bool, error) {
+func RunnerLockHeld(ctx context.Context, db *dialect.DB, key string) (bool, error) {
 	var held bool
 	var err error
-	switch db.Dialect.Name() {
-	case Postgres:
+	switch db.Engine() {
+	case dialect.Postgres:
 		id := lockID("runner:" + key)
 		err = db.GetContext(ctx, &held, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
 			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)`, id>>32, id&0xffffffff)
-	case MySQL:
+	case dialect.MySQL:
 		var holder sql.NullInt64
 		err = db.GetContext(ctx, &holder, `SELECT IS_USED_LOCK(`+mysqlLockName+`)`, "runner:"+key)
 		held = holder.Valid
 	default:
-		held, err = fileRunnerLockHeld(runnerLockFile(db.DSN, key))
+		held, err = fileRunnerLockHeld(runnerLockFile(db.DSN(), key))
 	}
 	if err != nil {
 		return false, fmt.Errorf("dialect: runner lock %q: %w", key, err)
@@ -137,12 +138,12 @@ func mysqlRunnerLock(ctx context.Context, db *sqlx.DB, key string) (func(context
 }
 
 // runnerLockFile is the SQLite lock file of key, next to the database file.
-func runnerLockFile(dsn DSN, key string) string {
+func runnerLockFile(dsn dialect.DSN, key string) string {
 	b := []byte(key)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			b[i] = '-'
 		}
 	}
-	return dsn.path + ".tandem-runner-" + string(b) + ".lock"
+	return dsn.Path() + ".tandem-runner-" + string(b) + ".lock"
 }

@@ -1,8 +1,10 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
 	"strings"
+
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // MySQL and MariaDB: within one table, BEFORE triggers SET NEW, so the row
@@ -116,7 +118,7 @@ func mysqlCanonical(table, timing, event, body string) string {
 	return NormalizeSQL(timing + " " + event + " ON " + table + " FOR EACH ROW " + body)
 }
 
-func mysqlListTriggers(ctx context.Context, q Querier, d Dialect) ([]InstalledTrigger, error) {
+func mysqlListTriggers(ctx context.Context, q dialect.Querier, d Dialect) ([]InstalledTrigger, error) {
 	rows, err := q.QueryxContext(ctx, `
 SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT
 FROM information_schema.TRIGGERS

@@ -1,9 +1,10 @@
-package dialect_test
+package sqldialect_test
 
 import (
 	"testing"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 func TestDatabaseSQL(t *testing.T) {
@@ -21,12 +22,12 @@ func TestDatabaseSQL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.engine)+"/"+tt.name, func(t *testing.T) {
-			d, err := dialect.For(tt.engine)
+			d, err := sqldialect.For(tt.engine)
 			if err != nil {
 				t.Fatal(err)
 			}
-			create, err1 := dialect.CreateDatabaseSQL(d, tt.name)
-			drop, err2 := dialect.DropDatabaseSQL(d, tt.name)
+			create, err1 := sqldialect.CreateDatabaseSQL(d, tt.name)
+			drop, err2 := sqldialect.DropDatabaseSQL(d, tt.name)
 			if tt.wantErr {
 				if err1 == nil || err2 == nil {
 					t.Fatalf("accepted: %q, %q", create, drop)

@@ -1,4 +1,4 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // ErrNoLiveness means the database cannot hold liveness tokens (a SQLite
@@ -40,7 +41,7 @@ var ErrNoLiveness = errors.New("this database cannot hold liveness tokens")
 // A Session holds the tokens of one process. Keys name what the token stands
 // for; two sessions never hold one key at once.
 type Session struct {
-	db *DB
+	db *dialect.DB
 	mu sync.Mutex
 	// conn is the session's own connection (PostgreSQL, MySQL).
 	conn *sqlx.Conn
@@ -51,21 +52,21 @@ type Session struct {
 
 // NewSession returns a session on db; it connects on the first Hold. It
 // fails with ErrNoLiveness for a SQLite database without a file.
-func NewSession(db *DB) (*Session, error) {
-	if db.Dialect.Name() == SQLite && liveDir(db) == "" {
+func NewSession(db *dialect.DB) (*Session, error) {
+	if db.Engine() == dialect.SQLite && liveDir(db) == "" {
 		return nil, ErrNoLiveness
 	}
 	return &Session{db: db, files: map[string]*os.File{}, held: map[string]bool{}}, nil
 }
 
-func liveDir(db *DB) string {
-	if db.DSN.path == "" {
+func liveDir(db *dialect.DB) string {
+	if db.DSN().Path() == "" {
 		return ""
 	}
-	return db.DSN.path + ".live"
+	return db.DSN().Path() + ".live"
 }
 
-func lockFile(db *DB, key string) string {
+func lockFile(db *dialect.DB, key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(liveDir(db), hex.EncodeToString(sum[:16])+".lock")
 }
@@ -92,14 +93,14 @@ func (s *Session) Hold(ctx context.Context, key string) error {
 }
 
 func (s *Session) take(ctx context.Context, key string) error {
-	switch s.db.Dialect.Name() {
-	case SQLite:
+	switch s.db.Engine() {
+	case dialect.SQLite:
 		f, held, err := lockSQLiteFile(lockFile(s.db, key), true)
 		if err != nil {
 			return err
 		}
 		if held {
-			return fmt.Errorf("%w (held by another process)", ErrLocked)
+			return fmt.Errorf("%w (held by another process)", dialect.ErrLocked)
 		}
 		s.files[key] = f
 		return nil
@@ -113,7 +114,7 @@ func (s *Session) take(ctx context.Context, key string) error {
 	}
 	var ok sql.NullInt64
 	var err error
-	if s.db.Dialect.Name() == Postgres {
+	if s.db.Engine() == dialect.Postgres {
 		var b bool
 		err = s.conn.GetContext(ctx, &b, `SELECT pg_try_advisory_lock($1)`, pgLockID(key))
 		ok = sql.NullInt64{Int64: map[bool]int64{true: 1}[b], Valid: true}
@@ -125,7 +126,7 @@ func (s *Session) take(ctx context.Context, key string) error {
 		return err
 	}
 	if !ok.Valid || ok.Int64 != 1 {
-		return fmt.Errorf("%w (held by another session)", ErrLocked)
+		return fmt.Errorf("%w (held by another session)", dialect.ErrLocked)
 	}
 	return nil
 }
@@ -138,14 +139,14 @@ func (s *Session) Release(ctx context.Context, key string) error {
 		return nil
 	}
 	delete(s.held, key)
-	switch s.db.Dialect.Name() {
-	case SQLite:
+	switch s.db.Engine() {
+	case dialect.SQLite:
 		f := s.files[key]
 		delete(s.files, key)
 		// Remove while still locked, so nobody locks a file about to vanish.
 		_ = os.Remove(f.Name())
 		return f.Close()
-	case Postgres:
+	case dialect.Postgres:
 		if s.conn != nil {
 			_, err := s.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, pgLockID(key))
 			return err
@@ -166,7 +167,7 @@ func (s *Session) Release(ctx context.Context, key string) error {
 func (s *Session) Keep(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db.Dialect.Name() == SQLite || len(s.held) == 0 {
+	if s.db.Engine() == dialect.SQLite || len(s.held) == 0 {
 		return nil
 	}
 	if s.conn != nil && s.conn.PingContext(ctx) == nil {
@@ -213,7 +214,7 @@ func (s *Session) Close() error {
 	if s.conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		for key := range s.held {
-			if s.db.Dialect.Name() == Postgres {
+			if s.db.Engine() == dialect.Postgres {
 				_, _ = s.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, pgLockID(key))
 			} else {
 				_, _ = s.conn.ExecContext(ctx, `SELECT RELEASE_LOCK(`+mysqlLockName+`)`, mysqlKey(key))
@@ -230,9 +231,9 @@ func (s *Session) Close() error {
 // transaction or a connection of db (not a session's own): on PostgreSQL
 // the probe takes the lock for q's transaction when it is free, so nobody
 // can take it before q commits.
-func TokenHeld(ctx context.Context, db *DB, q Querier, key string) (bool, error) {
-	switch db.Dialect.Name() {
-	case SQLite:
+func TokenHeld(ctx context.Context, db *dialect.DB, q dialect.Querier, key string) (bool, error) {
+	switch db.Engine() {
+	case dialect.SQLite:
 		if liveDir(db) == "" {
 			return false, ErrNoLiveness
 		}
@@ -246,7 +247,7 @@ func TokenHeld(ctx context.Context, db *DB, q Querier, key string) (bool, error)
 			_ = f.Close()
 		}
 		return false, nil
-	case Postgres:
+	case dialect.Postgres:
 		var free bool
 		err := q.GetContext(ctx, &free, `SELECT pg_try_advisory_xact_lock($1)`, pgLockID(key))
 		return !free, err

@@ -1,8 +1,10 @@
-package dialect
+package sqldialect
 
 import (
 	"strconv"
 	"strings"
+
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // UpdateOneValue returns an UPDATE of table that sets cols[i] to exprs[i]
@@ -21,10 +23,10 @@ func UpdateOneValue(d Dialect, table string, cols, exprs []string, ref string, k
 	var value string
 	param := func(i int) string { return "?" }
 	switch d.Name() {
-	case Postgres:
+	case dialect.Postgres:
 		value = "$1"
 		param = func(i int) string { return "$" + strconv.Itoa(i) }
-	case SQLite:
+	case dialect.SQLite:
 		value = "?1"
 		param = func(i int) string { return "?" + strconv.Itoa(i) }
 	default:
@@ -38,7 +40,7 @@ func UpdateOneValue(d Dialect, table string, cols, exprs []string, ref string, k
 	for i, k := range keys {
 		where[i] = k + " = " + param(i+2)
 	}
-	if d.Name() == MySQL {
+	if d.Name() == dialect.MySQL {
 		for i, k := range keys {
 			where[i] = table + "." + k + " = ?"
 		}

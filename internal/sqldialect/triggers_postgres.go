@@ -1,9 +1,11 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
 	"sort"
 	"strings"
+
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // PostgreSQL: plpgsql functions. Within one table a BEFORE row trigger
@@ -180,7 +182,7 @@ func pgTriggerCanonical(table, timing string, events, updateOf []string, fn, ena
 	return s
 }
 
-func postgresListTriggers(ctx context.Context, q Querier, d Dialect) ([]InstalledTrigger, error) {
+func postgresListTriggers(ctx context.Context, q dialect.Querier, d Dialect) ([]InstalledTrigger, error) {
 	var out []InstalledTrigger
 	rows, err := q.QueryxContext(ctx, `
 SELECT p.proname, l.lanname, format_type(p.prorettype, NULL), p.prosrc

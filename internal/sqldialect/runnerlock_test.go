@@ -1,4 +1,4 @@
-package dialect_test
+package sqldialect_test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 func TestRunnerLockExclusive(t *testing.T) {
@@ -20,21 +21,21 @@ func TestRunnerLockExclusive(t *testing.T) {
 		ctx := context.Background()
 		held := func(want bool) {
 			t.Helper()
-			got, err := dialect.RunnerLockHeld(ctx, db, "m1")
+			got, err := sqldialect.RunnerLockHeld(ctx, db, "m1")
 			if err != nil || got != want {
 				t.Fatalf("held: %v %v, want %v", got, err, want)
 			}
 		}
 		held(false)
-		a, err := dialect.TryRunnerLock(ctx, db, "m1")
+		a, err := sqldialect.TryRunnerLock(ctx, db, "m1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		held(true)
-		if _, err := dialect.TryRunnerLock(ctx, db, "m1"); !errors.Is(err, dialect.ErrHeld) {
+		if _, err := sqldialect.TryRunnerLock(ctx, db, "m1"); !errors.Is(err, sqldialect.ErrHeld) {
 			t.Fatalf("second holder: %v", err)
 		}
-		other, err := dialect.TryRunnerLock(ctx, db, "m2")
+		other, err := sqldialect.TryRunnerLock(ctx, db, "m2")
 		if err != nil {
 			t.Fatalf("another key: %v", err)
 		}
@@ -49,7 +50,7 @@ func TestRunnerLockExclusive(t *testing.T) {
 			t.Fatalf("second release: %v", err)
 		}
 		held(false)
-		b, err := dialect.TryRunnerLock(ctx, db, "m1")
+		b, err := sqldialect.TryRunnerLock(ctx, db, "m1")
 		if err != nil {
 			t.Fatalf("after release: %v", err)
 		}
@@ -82,10 +83,10 @@ func TestRunnerLockDiesWithHolder(t *testing.T) {
 			lines := bufio.NewScanner(out)
 			for lines.Scan() && !strings.HasPrefix(lines.Text(), "locked") {
 			}
-			if held, err := dialect.RunnerLockHeld(ctx, db, "m1"); err != nil || !held {
+			if held, err := sqldialect.RunnerLockHeld(ctx, db, "m1"); err != nil || !held {
 				t.Fatalf("child holds it: %v %v", held, err)
 			}
-			if _, err := dialect.TryRunnerLock(ctx, db, "m1"); !errors.Is(err, dialect.ErrHeld) {
+			if _, err := sqldialect.TryRunnerLock(ctx, db, "m1"); !errors.Is(err, sqldialect.ErrHeld) {
 				t.Fatalf("while the child lives: %v", err)
 			}
 			if err := cmd.Process.Kill(); err != nil {
@@ -94,13 +95,13 @@ func TestRunnerLockDiesWithHolder(t *testing.T) {
 			_ = cmd.Wait()
 			killed := time.Now()
 			for {
-				l, err := dialect.TryRunnerLock(ctx, db, "m1")
+				l, err := sqldialect.TryRunnerLock(ctx, db, "m1")
 				if err == nil {
 					t.Logf("%s: lock free %s after SIGKILL", e.Name, time.Since(killed).Round(time.Millisecond))
 					_ = l.Release(ctx)
 					return
 				}
-				if !errors.Is(err, dialect.ErrHeld) || time.Since(killed) > 5*time.Second {
+				if !errors.Is(err, sqldialect.ErrHeld) || time.Since(killed) > 5*time.Second {
 					t.Fatalf("%s after SIGKILL: %v", time.Since(killed), err)
 				}
 				time.Sleep(20 * time.Millisecond)
@@ -120,7 +121,7 @@ func TestRunnerLockChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dialect.TryRunnerLock(ctx, db, "m1"); err != nil {
+	if _, err := sqldialect.TryRunnerLock(ctx, db, "m1"); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("locked")

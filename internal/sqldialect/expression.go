@@ -1,4 +1,4 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // ErrBadExpression means the engine itself refused a SQL expression, or
@@ -21,7 +22,7 @@ var ErrBadExpression = errors.New("the engine refuses the SQL expression")
 // ExpressionError is an expression the engine refused, with the statement
 // it was checked in and the engine's own answer.
 type ExpressionError struct {
-	Engine    Name
+	Engine    dialect.Name
 	Expr      string // the expression as given, before rendering
 	Statement string // what the engine was asked to prepare
 	Reason    string
@@ -71,9 +72,9 @@ func CheckExpression(ctx context.Context, db *sqlx.DB, d Dialect, c ExpressionCh
 	if ref == "" {
 		args = []any{nil}
 		switch d.Name() {
-		case Postgres:
+		case dialect.Postgres:
 			ref = "$1"
-		case SQLite:
+		case dialect.SQLite:
 			ref = "?1"
 		default:
 			ref, from = "tandem_value.v", c.Table+" JOIN (SELECT ? AS v) tandem_value"
@@ -132,7 +133,7 @@ func (e *txError) Error() string { return e.err.Error() }
 // SQLite's DSN makes BEGIN take the write lock (immediate), which a check
 // must neither need nor wait for, so there it is a deferred one.
 func readOnly(ctx context.Context, db *sqlx.DB, d Dialect, fn func(queryer) error) error {
-	if d.Name() == SQLite {
+	if d.Name() == dialect.SQLite {
 		conn, err := db.Conn(ctx)
 		if err != nil {
 			return &txError{err}

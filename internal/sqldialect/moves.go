@@ -1,4 +1,4 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // SQL for column moves (package dualwrite). Callers pass identifiers already
@@ -58,7 +59,7 @@ func keyCompare(d Dialect, cols []string, op string) (string, []int) {
 	if len(cols) == 1 {
 		return cols[0] + " " + op + " ?", []int{0}
 	}
-	if d.Name() != MySQL {
+	if d.Name() != dialect.MySQL {
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
 		idx := make([]int, len(cols))
 		for i := range idx {
@@ -91,7 +92,7 @@ func keyCompare(d Dialect, cols []string, op string) (string, []int) {
 // ForUpdate is the suffix that locks the rows a SELECT reads. SQLite has
 // none: its write transaction already excludes every other writer.
 func ForUpdate(d Dialect) string {
-	if d.Name() == SQLite {
+	if d.Name() == dialect.SQLite {
 		return ""
 	}
 	return " FOR UPDATE"
@@ -100,9 +101,9 @@ func ForUpdate(d Dialect) string {
 // DistinctSQL is a NULL-safe "a differs from b".
 func DistinctSQL(d Dialect, a, b string) string {
 	switch d.Name() {
-	case MySQL:
+	case dialect.MySQL:
 		return "NOT (" + a + " <=> " + b + ")"
-	case SQLite:
+	case dialect.SQLite:
 		return "(" + a + " IS NOT " + b + ")"
 	}
 	return "(" + a + " IS DISTINCT FROM " + b + ")"
@@ -123,7 +124,7 @@ func UpsertSelectSQL(d Dialect, table string, keys []string, col, selectSQL stri
 }
 
 func upsertTail(d Dialect, keys []string, col string) string {
-	if d.Name() == MySQL {
+	if d.Name() == dialect.MySQL {
 		// VALUES(col) is deprecated on MySQL 8.0.20+ but is what MariaDB
 		// understands; both accept it.
 		return " ON DUPLICATE KEY UPDATE " + col + " = VALUES(" + col + ")"
@@ -150,7 +151,7 @@ func UpdateRowsSQL(d Dialect, table string, keys []string, col string, rows int)
 	row := "(" + strings.Repeat("?, ", nk) + "?)"
 	var b strings.Builder
 	switch d.Name() {
-	case MySQL:
+	case dialect.MySQL:
 		b.WriteString("UPDATE " + table + " JOIN (SELECT ")
 		for i := range keys {
 			b.WriteString("? AS k" + strconv.Itoa(i+1) + ", ")
@@ -164,7 +165,7 @@ func UpdateRowsSQL(d Dialect, table string, keys []string, col string, rows int)
 		b.WriteString(joinKeys(table, keys, "v.k"))
 		b.WriteString(" SET " + table + "." + col + " = v.val")
 		return b.String()
-	case Postgres:
+	case dialect.Postgres:
 		b.WriteString("UPDATE " + table + " SET " + col + " = v.val FROM (VALUES (")
 		for _, k := range keys {
 			b.WriteString("(NULL::" + table + ")." + k + ", ")
@@ -244,9 +245,9 @@ func MaxRowsPerStatement(cols int) int {
 //     batch that pays one still ends well within 200 ms. Undo restores the
 //     setting and checkpoints what the run left in the WAL.
 //   - MySQL/MariaDB: nothing; innodb_flush_log_at_trx_commit is global.
-func BulkSession(ctx context.Context, conn Querier, d Dialect) (undo func(context.Context) error, err error) {
+func BulkSession(ctx context.Context, conn dialect.Querier, d Dialect) (undo func(context.Context) error, err error) {
 	switch d.Name() {
-	case Postgres:
+	case dialect.Postgres:
 		if _, err := conn.ExecContext(ctx, `SET synchronous_commit = off`); err != nil {
 			return nil, err
 		}
@@ -254,7 +255,7 @@ func BulkSession(ctx context.Context, conn Querier, d Dialect) (undo func(contex
 			_, err := conn.ExecContext(ctx, `RESET synchronous_commit`)
 			return err
 		}, nil
-	case SQLite:
+	case dialect.SQLite:
 		var pages int
 		if err := conn.GetContext(ctx, &pages, `PRAGMA wal_autocheckpoint`); err != nil {
 			return nil, err
@@ -283,18 +284,49 @@ const sqliteBulkCheckpointPages = 5000
 // commit wait for durability again inside a BulkSession, "" where nothing
 // is needed.
 func DurableCommitSQL(d Dialect) string {
-	if d.Name() == Postgres {
+	if d.Name() == dialect.Postgres {
 		return `SET LOCAL synchronous_commit = on`
 	}
 	return ""
 }
+
+// LockBeforeInsertSelectSQL returns a statement that locks the rows of
+// table (aliased alias) matching cond, to run before an INSERT ... SELECT
+// that reads them, or "" where that statement locks what it reads itself.
+// PostgreSQL's INSERT ... SELECT reads a snapshot: a writer changing a row
+// between the snapshot and the insert would be overwritten with a stale
+// value. MySQL/MariaDB's locks what it reads; SQLite has one writer.
+func LockBeforeInsertSelectSQL(d Dialect, table, alias, cond string) string {
+	if d.Name() != dialect.Postgres {
+		return ""
+	}
+	return `SELECT 1 FROM ` + table + ` ` + alias + ` WHERE ` + cond + ` FOR UPDATE`
+}
+
+// ForUpdateOf is ForUpdate for a SELECT with a join that must lock only
+// the rows of alias: PostgreSQL names it (FOR UPDATE OF alias), MySQL and
+// MariaDB cannot and lock the rows of every table read.
+func ForUpdateOf(d Dialect, alias string) string {
+	switch d.Name() {
+	case dialect.SQLite:
+		return ""
+	case dialect.Postgres:
+		return " FOR UPDATE OF " + alias
+	}
+	return " FOR UPDATE"
+}
+
+// SingleWriter reports whether a write transaction excludes every other
+// writer of the database (SQLite): nothing can be inserted between two
+// statements of it, so a count taken in it needs no upper bound.
+func SingleWriter(d Dialect) bool { return d.Name() == dialect.SQLite }
 
 // Placeholder is the n-th (from 1) bind parameter of a statement in the
 // engine's own style: $n on PostgreSQL, ? elsewhere. Statements built with
 // it are final: they need no Rebind, so an expression of the caller's may
 // hold a literal '?' (PostgreSQL's jsonb ? operator).
 func Placeholder(d Dialect, n int) string {
-	if d.Name() == Postgres {
+	if d.Name() == dialect.Postgres {
 		return "$" + strconv.Itoa(n)
 	}
 	return "?"
@@ -304,7 +336,7 @@ func Placeholder(d Dialect, n int) string {
 // Placeholder). q must hold no other '?': statements of quoted names and
 // placeholders only.
 func Rebind(d Dialect, q string) string {
-	if d.Name() == Postgres {
+	if d.Name() == dialect.Postgres {
 		return sqlx.Rebind(sqlx.DOLLAR, q)
 	}
 	return q

@@ -1,4 +1,4 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // TriggerSpec is one data move as the trigger generator sees it: the old
@@ -131,11 +133,11 @@ func TriggerObjects(d Dialect, s TriggerSpec) ([]TriggerObject, error) {
 		return nil, err
 	}
 	switch d.Name() {
-	case SQLite:
+	case dialect.SQLite:
 		return g.sqlite(), nil
-	case Postgres:
+	case dialect.Postgres:
 		return g.postgres(), nil
-	case MySQL:
+	case dialect.MySQL:
 		return g.mysql(), nil
 	}
 	return nil, &TriggerSpecError{Move: s.Move, Field: "dialect", Reason: "unknown engine " + string(d.Name())}
@@ -272,17 +274,17 @@ type InstalledTrigger struct {
 
 // ListTriggerObjects returns every trigger (and on PostgreSQL every trigger
 // function) in the current schema that belongs to move, sorted by name.
-func ListTriggerObjects(ctx context.Context, q Querier, d Dialect, move string) ([]InstalledTrigger, error) {
+func ListTriggerObjects(ctx context.Context, q dialect.Querier, d Dialect, move string) ([]InstalledTrigger, error) {
 	var (
 		all []InstalledTrigger
 		err error
 	)
 	switch d.Name() {
-	case SQLite:
+	case dialect.SQLite:
 		all, err = sqliteListTriggers(ctx, q, d)
-	case Postgres:
+	case dialect.Postgres:
 		all, err = postgresListTriggers(ctx, q, d)
-	case MySQL:
+	case dialect.MySQL:
 		all, err = mysqlListTriggers(ctx, q, d)
 	default:
 		return nil, fmt.Errorf("list triggers: unknown engine %q", d.Name())

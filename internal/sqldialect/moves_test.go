@@ -1,4 +1,4 @@
-package dialect_test
+package sqldialect_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -20,21 +21,21 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func TestRowsSQLGolden(t *testing.T) {
 	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
 		t.Run(string(name), func(t *testing.T) {
-			d, err := dialect.For(name)
+			d, err := sqldialect.For(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := func(s string) string { return dialect.MustQuote(d, s) }
+			q := func(s string) string { return sqldialect.MustQuote(d, s) }
 			var b strings.Builder
 			for _, c := range []struct {
 				label string
 				sql   string
 			}{
-				{"update, one key, 1 row", dialect.UpdateRowsSQL(d, q("items"), []string{q("id")}, q("cents"), 1)},
-				{"update, one key, 3 rows", dialect.UpdateRowsSQL(d, q("items"), []string{q("id")}, q("cents"), 3)},
-				{"update, two keys, 2 rows", dialect.UpdateRowsSQL(d, q("lines"), []string{q("order_id"), q("line")}, q("cents"), 2)},
-				{"upsert, one key, 3 rows", dialect.UpsertRowsSQL(d, q("item_cents"), []string{q("item_id")}, q("cents"), 3)},
-				{"upsert, two keys, 2 rows", dialect.UpsertRowsSQL(d, q("line_cents"), []string{q("order_id"), q("line")}, q("cents"), 2)},
+				{"update, one key, 1 row", sqldialect.UpdateRowsSQL(d, q("items"), []string{q("id")}, q("cents"), 1)},
+				{"update, one key, 3 rows", sqldialect.UpdateRowsSQL(d, q("items"), []string{q("id")}, q("cents"), 3)},
+				{"update, two keys, 2 rows", sqldialect.UpdateRowsSQL(d, q("lines"), []string{q("order_id"), q("line")}, q("cents"), 2)},
+				{"upsert, one key, 3 rows", sqldialect.UpsertRowsSQL(d, q("item_cents"), []string{q("item_id")}, q("cents"), 3)},
+				{"upsert, two keys, 2 rows", sqldialect.UpsertRowsSQL(d, q("line_cents"), []string{q("order_id"), q("line")}, q("cents"), 2)},
 			} {
 				fmt.Fprintf(&b, "-- %s\n%s;\n\n", c.label, c.sql)
 			}
@@ -64,8 +65,8 @@ func TestRowsSQLGolden(t *testing.T) {
 func TestUpdateRows(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		d := db.Dialect
-		q := func(s string) string { return dialect.MustQuote(d, s) }
+		d := sqldialect.Of(db)
+		q := func(s string) string { return sqldialect.MustQuote(d, s) }
 		exec := func(s string, args ...any) {
 			t.Helper()
 			if _, err := db.ExecContext(ctx, db.Rebind(s), args...); err != nil {
@@ -82,7 +83,7 @@ func TestUpdateRows(t *testing.T) {
 			{"cents", []any{"eu", int64(1), int64(150), "us", int64(1), nil, "us", int64(2), int64(400)}},
 			{"note", []any{"eu", int64(2), "changed", "us", int64(2), nil, "zz", int64(9), "no such row"}},
 		} {
-			r, err := db.ExecContext(ctx, db.Rebind(dialect.UpdateRowsSQL(d, q("rows_t"), keys, q(c.col), 3)), c.args...)
+			r, err := db.ExecContext(ctx, db.Rebind(sqldialect.UpdateRowsSQL(d, q("rows_t"), keys, q(c.col), 3)), c.args...)
 			if err != nil {
 				t.Fatalf("update %s: %v", c.col, err)
 			}
@@ -124,7 +125,7 @@ func TestUpdateRows(t *testing.T) {
 		exec(`CREATE TABLE rows_n (region VARCHAR(20) NOT NULL, id BIGINT NOT NULL, cents BIGINT, PRIMARY KEY (region, id))`)
 		exec(`INSERT INTO rows_n (region, id, cents) VALUES ('eu', 1, 1)`)
 		nkeys := []string{q("region"), q("id")}
-		exec(dialect.UpsertRowsSQL(d, q("rows_n"), nkeys, q("cents"), 2), "eu", int64(1), int64(150), "us", int64(2), nil)
+		exec(sqldialect.UpsertRowsSQL(d, q("rows_n"), nkeys, q("cents"), 2), "eu", int64(1), int64(150), "us", int64(2), nil)
 		var n, sum int64
 		if err := db.QueryRowxContext(ctx, `SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM rows_n`).Scan(&n, &sum); err != nil || n != 2 || sum != 150 {
 			t.Fatalf("after the upsert: %d rows, sum %d, %v", n, sum, err)
@@ -134,7 +135,7 @@ func TestUpdateRows(t *testing.T) {
 
 func TestMaxRowsPerStatement(t *testing.T) {
 	for _, c := range []struct{ cols, want int }{{1, 1000}, {2, 1000}, {31, 967}, {30000, 1}, {0, 1000}} {
-		if got := dialect.MaxRowsPerStatement(c.cols); got != c.want {
+		if got := sqldialect.MaxRowsPerStatement(c.cols); got != c.want {
 			t.Errorf("MaxRowsPerStatement(%d) = %d, want %d", c.cols, got, c.want)
 		}
 	}
@@ -146,7 +147,7 @@ func TestBulkSession(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
 		var setting string
-		switch db.Dialect.Name() {
+		switch db.Engine() {
 		case dialect.Postgres:
 			setting = `SHOW synchronous_commit`
 		case dialect.SQLite:
@@ -168,12 +169,12 @@ func TestBulkSession(t *testing.T) {
 			return v
 		}
 		before := read()
-		undo, err := dialect.BulkSession(ctx, conn, db.Dialect)
+		undo, err := sqldialect.BulkSession(ctx, conn, sqldialect.Of(db))
 		if err != nil {
 			t.Fatal(err)
 		}
 		during := read()
-		want := map[dialect.Name]string{dialect.Postgres: "off", dialect.SQLite: "5000", dialect.MySQL: "none"}[db.Dialect.Name()]
+		want := map[dialect.Name]string{dialect.Postgres: "off", dialect.SQLite: "5000", dialect.MySQL: "none"}[db.Engine()]
 		if during != want {
 			t.Errorf("during the session: %s, want %s", during, want)
 		}
@@ -181,7 +182,7 @@ func TestBulkSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if q := dialect.DurableCommitSQL(db.Dialect); q != "" {
+		if q := sqldialect.DurableCommitSQL(sqldialect.Of(db)); q != "" {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}

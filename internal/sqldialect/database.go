@@ -1,6 +1,10 @@
-package dialect
+package sqldialect
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tandem-go/tandem/dialect"
+)
 
 // CreateDatabaseSQL returns the statement that creates database name on a
 // server engine. SQLite keeps a database per file and has none: it returns
@@ -20,14 +24,14 @@ func DropDatabaseSQL(d Dialect, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if d.Name() == Postgres {
+	if d.Name() == dialect.Postgres {
 		return "DROP DATABASE IF EXISTS " + q + " WITH (FORCE)", nil
 	}
 	return "DROP DATABASE IF EXISTS " + q, nil
 }
 
 func databaseName(d Dialect, name string) (string, error) {
-	if d.Name() == SQLite {
+	if d.Name() == dialect.SQLite {
 		return "", fmt.Errorf("dialect: sqlite has no CREATE DATABASE: a database is a file")
 	}
 	return d.Quote(name)

@@ -1,8 +1,10 @@
-package dialect
+package sqldialect
 
 import (
 	"context"
 	"strings"
+
+	"github.com/tandem-go/tandem/dialect"
 )
 
 // SQLite cannot assign NEW, so every trigger is an AFTER trigger that
@@ -107,7 +109,7 @@ func (g *trigGen) sqliteTrigger(suffix, table, event, when, body string) Trigger
 	}
 }
 
-func sqliteListTriggers(ctx context.Context, q Querier, d Dialect) ([]InstalledTrigger, error) {
+func sqliteListTriggers(ctx context.Context, q dialect.Querier, d Dialect) ([]InstalledTrigger, error) {
 	rows, err := q.QueryxContext(ctx, `SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tandem%'`)
 	if err != nil {
 		return nil, err

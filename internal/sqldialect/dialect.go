@@ -1,0 +1,110 @@
+package sqldialect
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/tandem-go/tandem/dialect"
+)
+
+// Column describes one column of a live table.
+type Column struct {
+	Name     string
+	Type     string // as the engine reports it, upper case
+	Nullable bool
+}
+
+// Dialect is the one place where engines differ.
+type Dialect interface {
+	Name() dialect.Name
+	// Quote returns ident quoted for this engine, or an *IdentifierError when
+	// the name is not a plain identifier that can be quoted safely.
+	Quote(ident string) (string, error)
+	// Types used by tandem's own tables.
+	KeyType() string       // an indexable string, for ids and names
+	TextType() string      // unbounded text
+	BigIntType() string    // a 64-bit integer
+	TimestampType() string // a UTC timestamp with sub-second precision
+	// IsUniqueViolation reports whether err is a primary key or unique conflict.
+	IsUniqueViolation(err error) bool
+	// TableExists and Columns read the live schema.
+	TableExists(ctx context.Context, q dialect.Querier, table string) (bool, error)
+	Columns(ctx context.Context, q dialect.Querier, table string) ([]Column, error)
+	IndexExists(ctx context.Context, q dialect.Querier, table, index string) (bool, error)
+	// Locked runs fn while holding tandem's database-wide lock named key,
+	// waiting at most wait for it. fn gets the connection to use; on SQLite
+	// and PostgreSQL it is a transaction committed when fn returns nil.
+	Locked(ctx context.Context, db *sqlx.DB, key string, wait time.Duration, fn func(ctx context.Context, q dialect.Querier) error) error
+	// TransactionalDDL reports whether a failed DDL step rolls back cleanly.
+	TransactionalDDL() bool
+}
+
+// Of returns the Dialect of db's engine.
+func Of(db *dialect.DB) Dialect {
+	d, err := For(db.Engine())
+	if err != nil {
+		// A DB only comes from Open or Wrap, which know the engine.
+		panic(err)
+	}
+	return d
+}
+
+// For returns the Dialect for an engine.
+func For(name dialect.Name) (Dialect, error) {
+	switch name {
+	case dialect.SQLite:
+		return sqliteDialect{}, nil
+	case dialect.Postgres:
+		return postgresDialect{}, nil
+	case dialect.MySQL:
+		return mysqlDialect{}, nil
+	}
+	return nil, fmt.Errorf("dialect: %w", &dialect.DSNError{DSN: string(name), Reason: "unknown engine"})
+}
+
+func quoteWith(ident, q string) (string, error) {
+	if err := dialect.CheckIdentifier(ident); err != nil {
+		return "", err
+	}
+	return q + ident + q, nil
+}
+
+// MustQuote is Quote for names tandem itself owns; it panics on a bad one,
+// which is a bug in tandem, never user input.
+func MustQuote(d Dialect, ident string) string {
+	s, err := d.Quote(ident)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func lockID(key string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("tandem:" + key))
+	return int64(h.Sum64() & 0x7fffffffffffffff)
+}
+
+func infoSchemaColumns(ctx context.Context, q dialect.Querier, query, table string) ([]Column, error) {
+	rows, err := q.QueryxContext(ctx, q.Rebind(query), table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []Column
+	for rows.Next() {
+		var c Column
+		var nullable string
+		if err := rows.Scan(&c.Name, &c.Type, &nullable); err != nil {
+			return nil, err
+		}
+		c.Type = strings.ToUpper(c.Type)
+		c.Nullable = nullable == "YES"
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
