@@ -64,7 +64,7 @@ type Store struct {
 
 // NewStore returns the store over db, acting on the phase phases gives.
 func NewStore(db *dialect.DB, phases Phases) (*Store, error) {
-	r, err := dualwrite.NewRouter(PropertiesMove, db.Dialect)
+	r, err := dualwrite.NewRouter(PropertiesMove, db.Engine())
 	if err != nil {
 		return nil, err
 	}
