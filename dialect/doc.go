@@ -1,8 +1,8 @@
 // Package dialect is what an application needs to give tandem its
 // database: SQLite (the embedded default), PostgreSQL or MySQL/MariaDB.
-// Open a pool from a DSN with Open (every other package of tandem takes
-// the *DB it returns), print a DSN safely, and tell which errors are worth
-// retrying.
+// Open a pool from a DSN with Open, or adopt the application's own with
+// Wrap (every other package of tandem takes the *DB they return), print a
+// DSN safely, and tell which errors are worth retrying.
 //
 // One DSN form opens any of them:
 //
@@ -15,6 +15,10 @@
 // and pings it, so a typo or an unreachable server fails up front with a
 // typed error. A DSN's password never appears in an error or a log line: use
 // DSN.Redacted to print one.
+//
+// An application that has a pool already adopts it with Wrap (or
+// WrapSQLX): Wrap checks what tandem relies on, sets what it can and
+// refuses the rest with a *PoolError naming the DSN setting to add.
 //
 // IsRetryable tells a deadlock, a lock wait timeout or a serialization
 // failure (worth running the transaction again) from every other error, on

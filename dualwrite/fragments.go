@@ -387,8 +387,9 @@ func (r *Router) prepareFragments() {
 		// The key, then the value. The statement holds quoted names only,
 		// so numbering its '?' is safe.
 		r.upsertNew = sqldialect.Rebind(r.d, sqldialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc))
-		r.lockSrc = sqldialect.Rebind(r.d, `SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+sqldialect.ForUpdate(r.d))
 	}
+	// Every move: an update that reports no row checks it with this.
+	r.lockSrc = sqldialect.Rebind(r.d, `SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+sqldialect.ForUpdate(r.d))
 	for _, p := range move.Phases() {
 		if s := r.sel[p]; s.Expr != "" {
 			where := make([]string, len(r.keys))

@@ -202,13 +202,12 @@ func (r *Router) Write(ctx context.Context, q dialect.Querier, p move.Phase, val
 		if err != nil {
 			return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
 		}
-		// Rows matched on every engine (dialect sets clientFoundRows on
-		// MySQL), so 0 means the row is not there.
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			found = err == nil
-		} else {
-			return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
-		}
+		// A pool opened by dialect.Open counts rows matched on every
+		// engine; one an application opened on MySQL without
+		// clientFoundRows counts rows changed, so 0 can also mean the row
+		// already held these values: the check below tells them apart.
+		n, err := res.RowsAffected()
+		found = err == nil && n > 0
 	}
 	if !found {
 		// No update told whether the row exists (write-new across tables

@@ -190,7 +190,9 @@ func (r *Router) update(ctx context.Context, q Conn, stmt string, args, key []an
 		return fmt.Errorf("dualwrite: move %q: write: %w", r.m.Name, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("dualwrite: move %q: write %v: %w", r.m.Name, key, ErrNoRow)
+		// No row, or (MySQL without clientFoundRows, see Write) a row that
+		// already held these values.
+		return r.lockSource(ctx, q, key)
 	}
 	return nil
 }

@@ -316,7 +316,15 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return &FencedError{ID: id, Incarnation: old.Incarnation, Reason: FencedDeleted}
+			// Gone, or (MySQL without clientFoundRows) unchanged: a
+			// heartbeat at the very time of the last one.
+			var alive int
+			if err := tx.GetContext(ctx, &alive, tx.Rebind(`SELECT COUNT(*) FROM `+InstancesTable+` WHERE instance_id = ? AND state <> ? AND incarnation = ?`), id, string(StateDeleted), old.Incarnation); err != nil {
+				return err
+			}
+			if alive == 0 {
+				return &FencedError{ID: id, Incarnation: old.Incarnation, Reason: FencedDeleted}
+			}
 		}
 		if event != "" {
 			old.HeartbeatAt, old.State, old.StateChangedAt, old.APIs, old.Phases, old.Revision = now, state, changedAt, apis, phases, rev

@@ -129,3 +129,30 @@ func randomSuffix() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Driver is the database/sql driver name of engine name.
+func Driver(name dialect.Name) string {
+	return map[dialect.Name]string{dialect.SQLite: "sqlite3", dialect.Postgres: "pgx", dialect.MySQL: "mysql"}[name]
+}
+
+// DriverDSN is DSN as the engine's driver takes it, the way an
+// application opening its own pool writes it, with query (driver
+// settings such as "parseTime=true") and none of what dialect.Open adds.
+func DriverDSN(t testing.TB, name dialect.Name, query string) string {
+	t.Helper()
+	raw := DSN(t, name)
+	switch name {
+	case dialect.SQLite:
+		return "file:" + strings.TrimPrefix(raw, "sqlite://") + "?" + query
+	case dialect.Postgres:
+		if query == "" {
+			return raw
+		}
+		return raw + "&" + query
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	return u.User.Username() + "@tcp(" + u.Host + ")" + u.Path + "?" + query
+}
