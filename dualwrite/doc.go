@@ -69,4 +69,9 @@
 // one UPDATE (or INSERT ... SELECT across tables); with a Go function rows
 // are read, transformed and written, and rows whose transform fails are
 // recorded and block read-new.
+//
+// Metrics: a Manager built WithMetrics exports each move's phase, gate and
+// blockers by kind, backfill progress, failed rows and verify mismatches,
+// read from the ledger when scraped, and its backfill batches; a Tracker
+// WithTrackerMetrics, the phase the instance acts on (docs/observability.md).
 package dualwrite

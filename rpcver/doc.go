@@ -47,6 +47,12 @@
 // google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12):
 //
 //	go generate ./rpcver/
+//
+// Metrics: WithClientMetrics and WithMetrics register calls and requests
+// by API, method, version and outcome, their latency, backports, upgrades,
+// refusals by kind and the version in force per API on a
+// prometheus.Registerer the application passes; without them a call does
+// no metrics work (docs/observability.md lists every metric).
 package rpcver
 
 //go:generate protoc -I ../proto --go_out=.. --go_opt=module=github.com/tandem-go/tandem ../proto/tandem/options.proto

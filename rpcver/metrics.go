@@ -253,10 +253,15 @@ type serverMetrics struct {
 	api       string
 	backports prometheus.Counter
 	upgrades  prometheus.Counter
-	latency   map[string]prometheus.Observer
-	// ok holds each method's success counter by version, resolved ahead
-	// for every version the server accepts.
-	ok map[string]map[Version]prometheus.Counter
+	methods   map[string]*methodMetrics // read-only after NewServer
+}
+
+// methodMetrics holds one method's children, resolved ahead: its latency
+// and its success counter at each version the server accepts.
+type methodMetrics struct {
+	latency prometheus.Observer
+	oldest  Version
+	ok      []prometheus.Counter // by minor - oldest.Minor
 }
 
 func newServerMetrics(reg prometheus.Registerer, api *API) (*serverMetrics, error) {
@@ -264,27 +269,30 @@ func newServerMetrics(reg prometheus.Registerer, api *API) (*serverMetrics, erro
 	if err != nil {
 		return nil, err
 	}
-	m := &serverMetrics{shared: sm, api: api.name, latency: map[string]prometheus.Observer{}, ok: map[string]map[Version]prometheus.Counter{},
+	m := &serverMetrics{shared: sm, api: api.name, methods: map[string]*methodMetrics{},
 		backports: sm.backports.WithLabelValues(api.name, "server"), upgrades: sm.upgrades.WithLabelValues(api.name, "server")}
 	for name := range api.methods {
-		m.latency[name] = sm.serveSecs.WithLabelValues(api.name, name)
-		byV := map[Version]prometheus.Counter{}
+		mm := &methodMetrics{latency: sm.serveSecs.WithLabelValues(api.name, name), oldest: api.oldest}
 		for minor := api.oldest.Minor; api.oldest.Major == api.current.Major && minor <= api.current.Minor; minor++ {
 			v := Version{Major: api.current.Major, Minor: minor}
-			byV[v] = sm.served.WithLabelValues(api.name, name, v.String(), OutcomeOK)
+			mm.ok = append(mm.ok, sm.served.WithLabelValues(api.name, name, v.String(), OutcomeOK))
 		}
-		m.ok[name] = byV
+		m.methods[name] = mm
 	}
 	return m, nil
 }
 
-// served records one answered request; code is "" for success. v is the
-// zero Version when the subject named none that could be read.
-func (m *serverMetrics) served(method string, v Version, code string, arrived time.Time) {
-	m.latency[method].Observe(time.Since(arrived).Seconds())
+// method returns the children of a method the API has (nil otherwise).
+func (m *serverMetrics) method(name string) *methodMetrics { return m.methods[name] }
+
+// served records one answered request of the method; code is "" for
+// success. v is the zero Version when the subject named none that could be
+// read.
+func (m *serverMetrics) served(mm *methodMetrics, method string, v Version, code string, arrived time.Time) {
+	mm.latency.Observe(time.Since(arrived).Seconds())
 	if code == "" {
-		if c, ok := m.ok[method][v]; ok {
-			c.Inc()
+		if i := v.Minor - mm.oldest.Minor; v.Major == mm.oldest.Major && i >= 0 && i < len(mm.ok) {
+			mm.ok[i].Inc()
 			return
 		}
 		m.shared.served.WithLabelValues(m.api, method, v.String(), OutcomeOK).Inc()

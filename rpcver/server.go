@@ -63,6 +63,7 @@ type Server struct {
 type endpoint struct {
 	api    *API
 	info   *methodInfo
+	met    *methodMetrics // nil without WithMetrics
 	newReq func() proto.Message
 	fn     func(ctx context.Context, req proto.Message) (proto.Message, error)
 }
@@ -209,11 +210,15 @@ func Handle[Req, Resp proto.Message](s *Server, m Method[Req, Resp], fn func(ctx
 	if s.state != 0 {
 		return fmt.Errorf("rpcver: handle %s.%s: %w: register handlers before Start", s.api.name, m.name, ErrServerState)
 	}
-	s.handlers[m.name] = &endpoint{api: s.api, info: mi,
+	ep := &endpoint{api: s.api, info: mi,
 		newReq: func() proto.Message { return reqType.New().Interface() },
 		fn: func(ctx context.Context, req proto.Message) (proto.Message, error) {
 			return fn(ctx, req.(Req))
 		}}
+	if s.met != nil {
+		ep.met = s.met.method(m.name)
+	}
+	s.handlers[m.name] = ep
 	return nil
 }
 
@@ -458,14 +463,14 @@ func (s *Server) serve(d *dispatcher, q *queue, j job) {
 			id := newErrorID()
 			s.log.Error("rpcver: handler panicked", "api", s.api.name, "method", ep.info.name, "error_id", id, "panic", p)
 			d.fail(q, r, CodeInternal, internalMessage(id), nil)
-			if s.met != nil {
-				s.met.served(ep.info.name, Version{}, CodeInternal, j.at)
+			if ep.met != nil {
+				s.met.served(ep.met, ep.info.name, Version{}, CodeInternal, j.at)
 			}
 		}
 	}()
 	v, code := s.handle(d, q, j)
-	if s.met != nil {
-		s.met.served(ep.info.name, v, code, j.at)
+	if ep.met != nil {
+		s.met.served(ep.met, ep.info.name, v, code, j.at)
 	}
 }
 

@@ -43,4 +43,9 @@
 // An incarnation deleted or superseded is fenced: its heartbeats fail with
 // a *FencedError (ErrFenced), and KeepAlive tells the application, which
 // must stop serving and writing.
+//
+// Metrics: a Cache built WithMetrics exports the floor, the instances by
+// release and state, the caps and the finalized release from its snapshot,
+// and its refreshes, staleness and notices received, on the application's
+// prometheus.Registerer (docs/observability.md).
 package services

@@ -56,4 +56,7 @@
 // rolled back; transforms should map
 // NULL to NULL. A new row's side counts as missing when it is NULL, so a
 // new column with a non-NULL default is never filled on insert.
+//
+// Metrics: NewCollector reports whether each move's triggers are present
+// and as generated when scraped (docs/observability.md).
 package triggers
