@@ -216,3 +216,45 @@ func TestServe(t *testing.T) {
 		})
 	}
 }
+
+var demoWatchRE = regexp.MustCompile(`watch the rollout at (http://[0-9.:]+/)`)
+
+// TestDemoServe: tandem demo --serve prints where the page is and serves
+// the demo's rollout there while it runs.
+func TestDemoServe(t *testing.T) {
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"demo", "--fast", "--serve", "127.0.0.1:0"}, &out, &errOut)
+	}()
+	var base string
+	served := 0
+	for {
+		select {
+		case code := <-done:
+			if code != exitOK {
+				t.Fatalf("demo --serve exited %d:\n%s%s", code, out.String(), errOut.String())
+			}
+			if base == "" || served == 0 {
+				t.Fatalf("the demo ran (%q), but its page answered no /api/status with the demo's moves:\n%s", base, out.String())
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if base == "" {
+			if m := demoWatchRE.FindStringSubmatch(out.String()); m != nil {
+				base = m[1]
+			}
+			continue
+		}
+		resp, err := http.Get(base + "api/status")
+		if err != nil {
+			continue // the demo may have ended meanwhile
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"items_price_cents"`) {
+			served++
+		}
+	}
+}
