@@ -25,7 +25,7 @@ func ExampleNewCollector() {
 	}
 	defer db.Close()
 	db.MustExec(`CREATE TABLE items (id INTEGER PRIMARY KEY, price_cents INTEGER, price_mills INTEGER)`)
-	set, _ := triggers.ForMove(db.Dialect.Name(), move.Move{
+	set, _ := triggers.ForMove(db.Engine(), move.Move{
 		Name: "price", Table: "items", Key: []string{"id"},
 		Old: "price_cents", New: move.Target{Column: "price_mills"},
 		Forward:  move.Transform{SQL: "{value} * 10"},
