@@ -66,6 +66,8 @@ func (b *bf) run(ctx context.Context, res *BackfillResult) (err error) {
 			res.LastBatch = size
 			rate := float64(ranRows) / time.Since(start).Seconds()
 			b.mg.met.batch(b.m.Name, b.direction, n, el, rate)
+			b.mg.log.Debug("dualwrite: batch done", "move", b.m.Name, "op", b.direction, "mode", b.mode, "batch", res.Batches,
+				"rows", n, "size", size, "took", el, "done", res.Done, "total", res.Total, "failed", res.Failed)
 			emit(Progress{Move: b.m.Name, Op: b.direction, Mode: b.mode, Batch: res.Batches, BatchRows: n, BatchSize: size,
 				BatchTime: el, Done: res.Done, Total: res.Total, Failed: res.Failed, Elapsed: time.Since(start),
 				RowsPerS: rate})

@@ -424,6 +424,16 @@ func (mg *Manager) input(m move.Move, row ledgerRow, snap *services.Snapshot, q 
 		deleted:  mg.deletedInstances, canFinalize: mg.fin != nil}
 }
 
+// logGate logs one gate check: what it let through or which kinds of
+// blocker closed it.
+func (mg *Manager) logGate(g Gate) {
+	kinds := make([]string, 0, len(g.Blockers))
+	for _, b := range g.Blockers {
+		kinds = append(kinds, string(b.Kind))
+	}
+	mg.log.Debug("dualwrite: gate checked", "move", g.Move, "from", g.From, "to", g.To, "open", g.Open, "blockers", kinds)
+}
+
 // Gate reports whether the move can go to phase to now, and what blocks it.
 // It only reads.
 func (mg *Manager) Gate(ctx context.Context, name string, to move.Phase) (Gate, error) {
@@ -439,7 +449,11 @@ func (mg *Manager) Gate(ctx context.Context, name string, to move.Phase) (Gate, 
 	if err != nil {
 		return Gate{}, fmt.Errorf("dualwrite: gate %s: %w", name, err)
 	}
-	return mg.computeGate(ctx, mg.input(m, row, snap, mg.db), to)
+	g, err := mg.computeGate(ctx, mg.input(m, row, snap, mg.db), to)
+	if err == nil {
+		mg.logGate(g)
+	}
+	return g, err
 }
 
 // Transition is what Advance did, or in a dry run would do.
@@ -587,6 +601,7 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 		if err != nil {
 			return err
 		}
+		mg.logGate(g)
 		if to > row.phase {
 			if tr.Steps, err = StepsFor(m, mg.db.Engine(), to); err != nil {
 				return err
@@ -599,9 +614,13 @@ func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts
 			return nil
 		}
 		for i := range tr.Steps {
+			t0 := time.Now()
 			if err := applyStep(ctx, q, sqldialect.Of(mg.db), &tr.Steps[i], mg.release, mg.utc); err != nil {
 				return err
 			}
+			s := tr.Steps[i]
+			mg.log.Debug("dualwrite: step applied", "move", name, "step", s.ID, "description", s.Description,
+				"statements", len(s.SQL), "skipped", s.Skipped, "healed", s.Healed, "took", time.Since(t0))
 		}
 		if err := mg.setPhase(ctx, q, m, row, to, cfg.note); err != nil {
 			return err

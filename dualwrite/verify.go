@@ -118,6 +118,8 @@ func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption
 	}
 	res.At = mg.utc()
 	res.Elapsed = time.Since(start)
+	mg.log.Debug("dualwrite: verified", "move", name, "mode", res.Mode, "checked", res.Checked, "mismatches", res.Mismatches,
+		"failed", res.Failed, "took", res.Elapsed)
 	_, err = mg.db.ExecContext(ctx, mg.db.Rebind(`UPDATE `+MovesTable+` SET verified_at = ?, mismatches = ?, updated_at = ? WHERE name = ?`), res.At, res.Mismatches, res.At, name)
 	if err != nil {
 		return res, fmt.Errorf("dualwrite: verify %s: record: %w", name, err)
@@ -244,6 +246,8 @@ func (mg *Manager) verifyGo(ctx context.Context, m move.Move, s vsource, cfg ver
 		}
 		failed = failed[:0]
 		batch++
+		mg.log.Debug("dualwrite: verify batch done", "move", m.Name, "batch", batch, "rows", n, "checked", res.Checked,
+			"mismatches", res.Mismatches, "failed", res.Failed)
 		if cfg.progress != nil {
 			cfg.progress(Progress{Move: m.Name, Op: "verify", Mode: "go", Batch: batch, BatchRows: n, Done: res.Checked, Elapsed: time.Since(start), Finished: n < cfg.batch})
 		}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/services"
@@ -180,7 +182,7 @@ func TestBackfillKilledResumesAtOnce(t *testing.T) {
 			if !last.Resumed || !last.Complete || last.Done != rows || last.Rows != rows-done || first.Done <= done {
 				t.Fatalf("rerun: first event %+v, result %+v, %d rows done before", first, last, done)
 			}
-			if out, _, code := mv("verify", "price_cents"); code != exitOK || !strings.Contains(out, fmt.Sprintf("%d rows checked, 0 mismatch(es)", rows)) {
+			if out, _, code := mv("verify", "price_cents"); code != exitOK || !strings.Contains(out, fmt.Sprintf("%s rows checked, 0 mismatch(es)", humanize.Comma(rows))) {
 				t.Fatalf("verify after the rerun: %d %s", code, out)
 			}
 			if out, _, _ := tandem(t, "--db", dsn, "status"); strings.Contains(out, "runner:") {

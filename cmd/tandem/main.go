@@ -114,8 +114,12 @@ type app struct {
 	// command is the running command's path without "tandem" ("moves
 	// list"): the "command" of its JSON documents.
 	command string
-	stdout  io.Writer
-	stderr  io.Writer
+	// logFormat is --log-format; log is the logger built from it and
+	// --verbose on first use (see logger).
+	logFormat string
+	log       *slog.Logger
+	stdout    io.Writer
+	stderr    io.Writer
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -142,7 +146,9 @@ error is one JSON object on stderr with "code", "exit" and "message".
 ` + exitCodeHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.dsn, "db", envOr("TANDEM_DB", defaultDSN), "database DSN (env TANDEM_DB)")
@@ -158,6 +164,7 @@ error is one JSON object on stderr with "code", "exit" and "message".
 	pf.BoolVar(&a.json, "json", false, "print JSON for machines")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log what happens to stderr")
 	a.addPlanFlag(root)
+	a.addLogFlag(root) // after addPlanFlag: it wraps the plan check
 	root.AddCommand(a.schemaCommand(), a.servicesCommand(), a.statusCommand())
 	for _, add := range extraCommands {
 		root.AddCommand(add(a))
@@ -207,13 +214,6 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-func (a *app) logger() *slog.Logger {
-	if !a.verbose {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // openDB opens the database; a SQLite file must exist already, so a typo

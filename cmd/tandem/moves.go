@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-go/tandem/dialect"
@@ -326,39 +326,6 @@ func (mc *movesCmd) finalize() *cobra.Command {
 	return cmd
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// progressPrinter renders progress events: a bar redrawn in place on a
-// terminal, a line per second otherwise, a JSON object per event with --json.
-func (a *app) progressPrinter(ev *eventWriter) func(dualwrite.Progress) {
-	tty := isTerminal(a.stdout)
-	var last time.Time
-	return func(p dualwrite.Progress) {
-		switch {
-		case ev != nil:
-			ev.progress(p)
-		case tty:
-			n := int(p.Percent() / 5)
-			fmt.Fprintf(a.stdout, "\r%s %s [%s%s] %5.1f%% %d/%d rows, %.0f rows/s, batch %d rows",
-				p.Op, p.Move, strings.Repeat("#", n), strings.Repeat(".", 20-n), p.Percent(), p.Done, p.Total, p.RowsPerS, p.BatchSize)
-			if p.Finished {
-				fmt.Fprintln(a.stdout)
-			}
-		case p.Finished || time.Since(last) >= time.Second:
-			last = time.Now()
-			fmt.Fprintf(a.stdout, "%s %s: %.1f%% %d/%d rows, %.0f rows/s, batch %d rows in %s\n",
-				p.Op, p.Move, p.Percent(), p.Done, p.Total, p.RowsPerS, p.BatchSize, p.BatchTime.Round(time.Millisecond))
-		}
-	}
-}
-
 func (mc *movesCmd) backfill() *cobra.Command {
 	var reverse, restart, retry, useGo bool
 	var rate float64
@@ -381,7 +348,8 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 			// Zero keeps a default; anything out of range is refused here,
 			// before the database is opened.
 			ev := mc.a.stream()
-			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(mc.a.progressPrinter(ev)), dualwrite.RateLimit(rate),
+			show, shown := mc.a.progressPrinter(ev)
+			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(show), dualwrite.RateLimit(rate),
 				dualwrite.TargetBatchTime(target), dualwrite.BatchSize(batch, 0, 0)}
 			if err := dualwrite.CheckBackfillOptions(opts...); err != nil {
 				return &usageError{fmt.Errorf("moves backfill: --rate, --target-batch-time or --batch: %w", err)}
@@ -400,6 +368,7 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 				}
 			}
 			res, err := mg.Backfill(cmd.Context(), args[0], opts...)
+			shown()
 			if err != nil {
 				return mc.a.streamRefusal(ev, err)
 			}
@@ -422,8 +391,9 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 				if res.Resumed {
 					resumed = " (resumed from the saved cursor)"
 				}
-				fmt.Fprintf(w, "Backfill of %s complete%s: %d rows this run, %d of %d in all, %d failed; %.0f rows/s, p99 batch %s\n",
-					res.Move, resumed, res.Rows, res.Done, res.Total, res.Failed, res.RowsPerS, res.P99Batch.Round(time.Millisecond))
+				fmt.Fprintf(w, "Backfill of %s complete%s: %s rows this run, %s of %s in all, %s failed; %s rows/s in %s, p99 batch %s\n",
+					res.Move, resumed, humanize.Comma(res.Rows), humanize.Comma(res.Done), humanize.Comma(res.Total), humanize.Comma(res.Failed),
+					humanize.Comma(int64(res.RowsPerS)), res.Elapsed.Round(time.Millisecond), res.P99Batch.Round(time.Millisecond))
 			}, blocked)
 		},
 	}
@@ -457,11 +427,9 @@ func (mc *movesCmd) verify() *cobra.Command {
 				return movesError(err)
 			}
 			ev := mc.a.stream()
-			vopts := []dualwrite.VerifyOption{dualwrite.ListMismatches(list)}
-			if ev != nil {
-				vopts = append(vopts, dualwrite.VerifyProgress(ev.progress))
-			}
-			res, err := mg.Verify(cmd.Context(), args[0], vopts...)
+			show, shown := mc.a.progressPrinter(ev)
+			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list), dualwrite.VerifyProgress(show))
+			shown()
 			if err != nil {
 				return mc.a.streamRefusal(ev, err)
 			}
@@ -480,7 +448,8 @@ func (mc *movesCmd) verify() *cobra.Command {
 				return blocked
 			}
 			return mc.a.emit(nil, func(w io.Writer) {
-				fmt.Fprintf(w, "Verified %s: %d rows checked, %d mismatch(es), %d failed row(s)\n", res.Move, res.Checked, res.Mismatches, res.Failed)
+				fmt.Fprintf(w, "Verified %s: %s rows checked, %s mismatch(es), %s failed row(s) in %s\n", res.Move, humanize.Comma(res.Checked),
+					humanize.Comma(res.Mismatches), humanize.Comma(res.Failed), res.Elapsed.Round(time.Millisecond))
 				for _, m := range res.Listed {
 					fmt.Fprintf(w, "  key %v: old %v, new %v, want %v\n", m.Key, m.Old, m.New, m.Want)
 				}
