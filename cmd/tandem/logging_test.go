@@ -98,7 +98,7 @@ func TestVerboseLogsEachStep(t *testing.T) {
 	}
 	// Text is the default form.
 	_, errOut, code := tandem(t, "--db", dsn, "-v", "moves", "--plan", plan, "advance", "price_cents", "--dry-run")
-	if code != exitBlocked || !strings.Contains(errOut, `level=DEBUG msg="dualwrite: gate checked" move=price_cents from=write-both to=read-new open=false blockers=[verify]`) {
+	if code != exitAttention || !strings.Contains(errOut, `level=DEBUG msg="dualwrite: gate checked" move=price_cents from=write-both to=read-new open=false blockers=[verify]`) {
 		t.Fatalf("dry run: exit %d\n%s", code, errOut)
 	}
 }

@@ -169,6 +169,7 @@ error is one JSON object on stderr with "code", "exit" and "message".
 	for _, add := range extraCommands {
 		root.AddCommand(add(a))
 	}
+	a.addCompletion(root)
 	refuseUnknownSubcommands(root)
 	return root
 }
