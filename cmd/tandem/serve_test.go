@@ -107,6 +107,12 @@ func TestServe(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// A password in the DSN (PostgreSQL here trusts local
+			// connections, so any password works) never shows.
+			const secret = "S3CRETpw"
+			if e.Name == dialect.Postgres && strings.HasPrefix(dsn, "postgres://postgres@") {
+				dsn = strings.Replace(dsn, "postgres://postgres@", "postgres://postgres:"+secret+"@", 1)
+			}
 			args := []string{"--db", dsn, "--plan", plan, "--nats", natsURL}
 			must(t, exitOK, append(args, "moves", "advance", "cents")...)
 			base := startServe(t, args...)
@@ -143,6 +149,17 @@ func TestServe(t *testing.T) {
 				if !strings.Contains(page, s) {
 					t.Errorf("the page lacks %s", s)
 				}
+			}
+
+			_, css := get(t, base+"static/style.css")
+			_, js := get(t, base+"static/live.js")
+			for what, out := range map[string]string{"/": page, "/api/status": body, "/metrics": metrics, "/static/style.css": css, "/static/live.js": js} {
+				if leak := leaks(out, secret); leak != "" {
+					t.Errorf("%s shows %q of the DSN's password", what, leak)
+				}
+			}
+			if !strings.Contains(css, ".move") || !strings.Contains(js, "EventSource") {
+				t.Error("the embedded assets are not served")
 			}
 
 			for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
@@ -211,6 +228,9 @@ func TestServe(t *testing.T) {
 				}
 			}
 			next("the instances blocker cleared", func(ev string) bool {
+				if leak := leaks(ev, secret); leak != "" {
+					t.Errorf("an event shows %q of the DSN's password", leak)
+				}
 				return strings.Contains(ev, `data-move="cents"`) && !strings.Contains(ev, `data-kind="instances"`)
 			})
 		})
