@@ -1,6 +1,8 @@
 package dualwrite_test
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,6 +96,56 @@ func TestMetrics(t *testing.T) {
 		want("tandem_dualwrite_acting_phase", float64(tr.Phase(e.m.Name)), mv)
 		if tr.Phase(e.m.Name) != move.WriteBoth {
 			t.Errorf("tracker acts on %s, want write-both", tr.Phase(e.m.Name))
+		}
+	})
+}
+
+// TestMetricsFailedRows: rows a Go transform refuses are counted from the
+// ledger and block read-new by kind; a ledger that cannot be read says so
+// in tandem_dualwrite_ledger_up.
+func TestMetricsFailedRows(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		m := priceMove()
+		// A Go-only transform that refuses prices ending in .13.
+		m.Forward = move.Transform{Go: func(v any) (any, error) {
+			f, err := strconv.ParseFloat(fmt.Sprint(v), 64)
+			if err != nil {
+				return nil, err
+			}
+			if c := int64(f*100 + 0.5); c%100 != 13 {
+				return c, nil
+			}
+			return nil, fmt.Errorf("unlucky price %v", v)
+		}}
+		pr := prometheus.NewPedanticRegistry()
+		e := newEnv(t, db, 500, m, dualwrite.WithMetrics(pr))
+		e.toWriteBoth()
+		if _, err := e.mg.Backfill(e.ctx, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.mg.Verify(e.ctx, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name   string
+			want   float64
+			labels []string
+		}{
+			{"tandem_dualwrite_failed_rows", 5, []string{"move=price_cents"}},
+			{"tandem_dualwrite_blockers", 1, []string{"move=price_cents", "kind=failed-rows"}},
+			{"tandem_dualwrite_backfill_rows_processed_total", 500, []string{"move=price_cents", "op=backfill"}},
+			{"tandem_dualwrite_ledger_up", 1, nil},
+		} {
+			if got, ok := promreg.Value(pr, c.name, c.labels...); !ok || got != c.want {
+				t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
+			}
+		}
+		db.Close()
+		if got, _ := promreg.Value(pr, "tandem_dualwrite_ledger_up"); got != 0 {
+			t.Errorf("ledger_up = %v with the database closed, want 0", got)
+		}
+		if _, ok := promreg.Value(pr, "tandem_dualwrite_phase"); ok {
+			t.Error("a phase is reported without a ledger to read it from")
 		}
 	})
 }
