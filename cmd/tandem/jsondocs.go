@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/demo"
+	"github.com/tandem-go/tandem/migfile"
 	"github.com/tandem-go/tandem/schema"
 	"github.com/tandem-go/tandem/triggers"
 )
@@ -164,7 +165,27 @@ type sqlDoc struct {
 	Move    string     `json:"move"`
 	Phase   string     `json:"phase"`
 	Dialect string     `json:"dialect"`
-	Steps   []stepJSON `json:"steps"` // [] when entering the phase changes no schema
+	Steps   []stepJSON `json:"steps"`  // [] when entering the phase changes no schema
+	Format  string     `json:"format"` // plain, goose or migrate
+	Files   []fileJSON `json:"files"`  // [] for plain printed to stdout
+}
+
+// fileJSON is one migration file of `tandem moves sql --format`.
+type fileJSON struct {
+	Name    string  `json:"name"`
+	Path    *string `json:"path"` // null when printed, not written
+	Content string  `json:"content"`
+}
+
+func filesView(files []migfile.File, paths []string) []fileJSON {
+	out := make([]fileJSON, len(files))
+	for i, f := range files {
+		out[i] = fileJSON{Name: f.Name, Content: f.Content}
+		if i < len(paths) {
+			out[i].Path = &paths[i]
+		}
+	}
+	return out
 }
 
 // progressJSON is one "progress" event of a backfill or verify.

@@ -14,6 +14,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/sqldialect"
+	"github.com/tandem-go/tandem/migfile"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/services"
 )
@@ -464,13 +465,23 @@ func (mc *movesCmd) verify() *cobra.Command {
 }
 
 func (mc *movesCmd) sql() *cobra.Command {
-	var phase, engine string
+	var phase, engine, format, out, version string
 	cmd := &cobra.Command{
-		Use:   "sql NAME --phase P --dialect D",
-		Short: "Print the DDL that enters phase P, for goose or golang-migrate files",
-		Long: `Print the DDL that enters phase P on engine D, for goose or golang-migrate
-files. The move is read from the ledger (--db); when the database cannot be
-read, from the plan, so no database is needed for a move the plan declares.`,
+		Use:   "sql NAME --phase P --dialect D [--format goose|migrate|plain] [--out DIR]",
+		Short: "Print the DDL that enters phase P, or write it as goose or golang-migrate files",
+		Long: `Print the DDL that enters phase P on engine D, or write it as files that
+goose or golang-migrate run as they are. The move is read from the ledger
+(--db); when the database cannot be read, from the plan, so no database is
+needed for a move the plan declares.
+
+--format plain (the default) prints the statements. --format goose writes one
+file with Up and Down sections (to stdout, or into --out DIR). --format
+migrate writes golang-migrate's NNN_name.up.sql and NNN_name.down.sql into
+--out DIR (on mysql one pair per statement, so no multiStatements=true is
+needed). The version NNN is --file-version, or the one after DIR's highest, or
+the current time (YYYYMMDDHHMMSS). A contract has no Down: the files say so.
+Apply a file only while 'tandem moves advance NAME --to P --dry-run' shows the
+gate open, then run 'tandem moves advance NAME --to P' to record it.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if phase == "" || engine == "" {
@@ -484,6 +495,13 @@ read, from the plan, so no database is needed for a move the plan declares.`,
 			if err != nil {
 				return &usageError{fmt.Errorf("--dialect %q: want sqlite, postgres or mysql", engine)}
 			}
+			f, err := migfile.ParseFormat(format)
+			if err != nil {
+				return &usageError{fmt.Errorf("moves sql: --%w", err)}
+			}
+			if f == migfile.Migrate && out == "" {
+				return &usageError{fmt.Errorf("moves sql: --format migrate writes a pair of files (NNN_name.up.sql and NNN_name.down.sql): give the migrations directory, e.g. tandem moves sql %s --phase %s --dialect %s --format migrate --out migrations", args[0], p, d.Name())}
+			}
 			found, err := mc.a.lookupMove(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -493,23 +511,57 @@ read, from the plan, so no database is needed for a move the plan declares.`,
 			if err != nil {
 				return movesError(err)
 			}
-			if mc.a.json {
-				return mc.a.printJSON(sqlDoc{Move: m.Name, Phase: p.String(), Dialect: string(d.Name()), Steps: stepsView(steps)})
+			if f == migfile.Plain && out == "" && mc.a.json {
+				return mc.a.printJSON(sqlDoc{Move: m.Name, Phase: p.String(), Dialect: string(d.Name()), Steps: stepsView(steps), Format: string(f), Files: []fileJSON{}})
 			}
-			fmt.Fprintf(mc.a.stdout, "-- tandem move %s: entering %s (%s)\n", m.Name, p, d.Name())
-			if len(steps) == 0 {
-				fmt.Fprintf(mc.a.stdout, "-- no DDL: entering %s changes what instances do, not the schema\n", p)
-			}
-			for _, s := range steps {
-				fmt.Fprintf(mc.a.stdout, "\n-- %s: %s\n", s.ID, s.Description)
-				for _, q := range s.SQL {
-					fmt.Fprintf(mc.a.stdout, "%s;\n", q)
+			var opts []migfile.Option
+			switch {
+			case version != "":
+				opts = append(opts, migfile.WithVersion(version))
+			case out != "":
+				v, err := migfile.NextVersion(out, time.Now())
+				if err != nil {
+					return err
 				}
+				opts = append(opts, migfile.WithVersion(v))
+			}
+			files, err := migfile.Generate(*m, d.Name(), p, f, opts...)
+			if err != nil {
+				return migfileError(movesError(err))
+			}
+			if out == "" {
+				if mc.a.json {
+					return mc.a.printJSON(sqlDoc{Move: m.Name, Phase: p.String(), Dialect: string(d.Name()), Steps: stepsView(steps), Format: string(f), Files: filesView(files, nil)})
+				}
+				fmt.Fprint(mc.a.stdout, files[0].Content)
+				return nil
+			}
+			paths, err := migfile.Write(out, files)
+			if err != nil {
+				return migfileError(err)
+			}
+			if mc.a.json {
+				return mc.a.printJSON(sqlDoc{Move: m.Name, Phase: p.String(), Dialect: string(d.Name()), Steps: stepsView(steps), Format: string(f), Files: filesView(files, paths)})
+			}
+			for _, path := range paths {
+				fmt.Fprintf(mc.a.stdout, "Wrote %s\n", path)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&phase, "phase", "", "the phase entered (write-both or contracted have DDL)")
 	cmd.Flags().StringVar(&engine, "dialect", "", "sqlite, postgres or mysql")
+	cmd.Flags().StringVar(&format, "format", "plain", "goose, migrate or plain")
+	cmd.Flags().StringVar(&out, "out", "", "write the files into this directory (created if missing) instead of printing")
+	cmd.Flags().StringVar(&version, "file-version", "", "the files' version (digits); default: after the highest in --out, or the current time")
 	return cmd
+}
+
+// migfileError makes the files' bad input, and files that are in the way,
+// exit 2.
+func migfileError(err error) error {
+	if errors.Is(err, migfile.ErrInvalid) || errors.Is(err, migfile.ErrExists) {
+		return &usageError{err}
+	}
+	return err
 }

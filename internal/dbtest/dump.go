@@ -98,3 +98,45 @@ func value(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// Schema is Dump without rows, and without the tables whose names start
+// with one of skip (tandem's own, a migration tool's version table), for
+// comparing what two ways of changing a schema made of the same tables.
+// A trigger's definition has its whitespace collapsed: engines keep the
+// text as it was sent, and tools send it with different line ends.
+func Schema(t testing.TB, db *dialect.DB, skip ...string) string {
+	t.Helper()
+	skipped := func(name string) bool {
+		for _, p := range skip {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
+	var (
+		out  []string
+		keep bool
+	)
+	for _, line := range strings.Split(Dump(t, db), "\n") {
+		switch {
+		case strings.HasPrefix(line, "table "):
+			keep = !skipped(strings.TrimPrefix(line, "table "))
+			if keep {
+				out = append(out, line)
+			}
+		case strings.HasPrefix(line, "trigger "):
+			_, on, _ := strings.Cut(line, " on ")
+			keep = !skipped(on)
+			if keep {
+				out = append(out, line, " ")
+			}
+		case !keep, strings.HasPrefix(line, "  row "), line == "":
+		case strings.HasPrefix(line, "  column "):
+			out = append(out, line)
+		default: // a line of the last trigger's definition
+			out[len(out)-1] += " " + strings.Join(strings.Fields(line), " ")
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
+}

@@ -41,6 +41,12 @@ func CreateMoveTableSQL(d Dialect, table string, keys, keyTypes []string, col, t
 	return b.String()
 }
 
+// DropMoveTableSQL drops the destination table of a cross-table move, the
+// inverse of CreateMoveTableSQL; it succeeds when the table is absent.
+func DropMoveTableSQL(d Dialect, table string) string {
+	return "DROP TABLE IF EXISTS " + table
+}
+
 // KeyAfter returns a predicate "key > (?, ?, ...)" over the quoted key
 // columns, with one '?' per argument in the order of the returned slice of
 // column indexes: each index i means "pass the cursor's i-th value".
