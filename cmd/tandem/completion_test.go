@@ -89,6 +89,8 @@ func TestCompletionReadsOnly(t *testing.T) {
 				{[]string{"--db", dsn, "services", "delete", ""}, "web-1 web-2"},
 				{[]string{"--db", dsn, "services", "delete", "web-2"}, "web-2"},
 				{[]string{"--log-format", ""}, "text json"},
+				{[]string{"--db", dsn, "wait", "--move", ""}, "price_cents"},
+				{[]string{"--db", dsn, "wait", "--move", "price_cents", "--phase", "re"}, "read-new"},
 			} {
 				got, directive := completions(t, tc.args...)
 				if strings.Join(got, " ") != tc.want || directive != ":4" {

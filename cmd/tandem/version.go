@@ -25,11 +25,11 @@ type buildVersion struct {
 	// Revision, RevisionTime and Dirty come from the version control
 	// checkout the binary was built in; null when it was built without one
 	// (go run, -buildvcs=false, or a test binary).
-	Revision     *string    `json:"revision"`
-	RevisionTime *time.Time `json:"revision_time"`
-	Dirty        *bool      `json:"dirty"`
-	GoVersion    string     `json:"go_version"`
-	Platform     string     `json:"platform"`
+	Revision     *string  `json:"revision"`
+	RevisionTime *rfc3339 `json:"revision_time"`
+	Dirty        *bool    `json:"dirty"`
+	GoVersion    string   `json:"go_version"`
+	Platform     string   `json:"platform"`
 }
 
 // readVersion reads the running binary's build information.
@@ -58,8 +58,7 @@ func versionOf(bi *debug.BuildInfo) buildVersion {
 			v.Revision = &r
 		case "vcs.time":
 			if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
-				t = t.UTC()
-				v.RevisionTime = &t
+				v.RevisionTime = ts(t.UTC())
 			}
 		case "vcs.modified":
 			d := s.Value == "true"
@@ -89,7 +88,7 @@ func (v buildVersion) String() string {
 			s += " (dirty)"
 		}
 		if v.RevisionTime != nil {
-			s += " of " + v.RevisionTime.Format(time.RFC3339)
+			s += " of " + v.RevisionTime.String()
 		}
 	}
 	return s + ", " + v.GoVersion + " " + v.Platform
@@ -107,7 +106,7 @@ func (v buildVersion) writeText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "Revision:  %s%s\n", *v.Revision, dirty)
 		if v.RevisionTime != nil {
-			fmt.Fprintf(w, "Committed: %s\n", v.RevisionTime.Format(time.RFC3339))
+			fmt.Fprintf(w, "Committed: %s\n", v.RevisionTime)
 		}
 	}
 	fmt.Fprintf(w, "Go:        %s %s\n", v.GoVersion, v.Platform)
