@@ -284,13 +284,13 @@ func (s *statusServer) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case frag, ok := <-ch:
+		case ev, ok := <-ch:
 			if !ok {
 				return
 			}
 			var b strings.Builder
-			b.WriteString("event: status\n")
-			for _, line := range strings.Split(string(frag), "\n") {
+			b.WriteString("event: " + ev.name + "\n")
+			for _, line := range strings.Split(string(ev.data), "\n") {
 				b.WriteString("data: ")
 				b.WriteString(line)
 				b.WriteString("\n")

@@ -220,7 +220,7 @@ func TestServe(t *testing.T) {
 				}
 			}
 			next("the move", func(ev string) bool {
-				return strings.HasPrefix(ev, "status\n") || strings.Contains(ev, `data-kind="instances"`)
+				return strings.HasPrefix(ev, "event: status\n") && strings.Contains(ev, `data-kind="instances"`)
 			})
 			for _, id := range []string{"web-1", "web-2"} {
 				if err := reg.Heartbeat(ctx, id, services.Heartbeat{Phases: map[string]string{"cents": "write-both"}}); err != nil {
@@ -231,7 +231,16 @@ func TestServe(t *testing.T) {
 				if leak := leaks(ev, secret); leak != "" {
 					t.Errorf("an event shows %q of the DSN's password", leak)
 				}
-				return strings.Contains(ev, `data-move="cents"`) && !strings.Contains(ev, `data-kind="instances"`)
+				return strings.HasPrefix(ev, "event: status\n") && strings.Contains(ev, `data-move="cents"`) && !strings.Contains(ev, `data-kind="instances"`)
+			})
+			// The registry becomes unreadable: the page is told its view
+			// may be old, and nothing of the error.
+			db.MustExec(`DROP TABLE ` + services.InstancesTable)
+			next("the view marked stale", func(ev string) bool {
+				if strings.HasPrefix(ev, "event: stale\n") && strings.Contains(ev, "tandem_services") {
+					t.Errorf("the stale event shows the error: %s", ev)
+				}
+				return strings.HasPrefix(ev, "event: stale\n")
 			})
 		})
 	}

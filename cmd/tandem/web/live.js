@@ -13,4 +13,7 @@
     live.innerHTML = e.data;
     state("live", "live, updated " + new Date().toLocaleTimeString());
   });
+  es.addEventListener("stale", function (e) {
+    state("lost", e.data);
+  });
 })();
