@@ -616,6 +616,21 @@ func (c *Cache) Revision() int64 {
 	return c.st.rev
 }
 
+// Instance returns the cached instance with that id, if it is not deleted.
+func (c *Cache) Instance(id string) (Instance, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.st.byID[id]
+	return in, ok
+}
+
+// Len returns how many instances the cache holds (deleted ones are not held).
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.st.byID)
+}
+
 // Stats returns what the cache did so far.
 func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()

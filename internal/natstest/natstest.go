@@ -1,5 +1,6 @@
 // Package natstest runs an embedded nats-server with JetStream on a random
-// loopback port and its own store directory, for tests and for the demo.
+// loopback port and its own store directory, for tests and for the demo,
+// and clusters of them joined by routes (cluster.go).
 package natstest
 
 import (
@@ -37,6 +38,18 @@ func Start(port int, storeDir string) (*Server, error) {
 		port = -1
 	}
 	opts := &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true}
+	s, err := run(opts)
+	if err != nil {
+		return nil, err
+	}
+	ns := &Server{Server: s, storeDir: storeDir, ownDir: own}
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		ns.port = a.Port
+	}
+	return ns, nil
+}
+
+func run(opts *server.Options) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natstest: %w", err)
@@ -46,11 +59,7 @@ func Start(port int, storeDir string) (*Server, error) {
 		s.Shutdown()
 		return nil, errors.New("natstest: embedded nats-server not ready after 10s")
 	}
-	ns := &Server{Server: s, storeDir: storeDir, ownDir: own}
-	if a, ok := s.Addr().(*net.TCPAddr); ok {
-		ns.port = a.Port
-	}
-	return ns, nil
+	return s, nil
 }
 
 // Stop shuts the server down and removes a store directory it created.
