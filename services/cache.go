@@ -25,6 +25,9 @@ const DefaultTTL = 10 * time.Second
 // different registries may arrive out of order by a few milliseconds.
 const gapWait = 200 * time.Millisecond
 
+// readTimeout bounds one read of the source by the cache's loop.
+const readTimeout = 10 * time.Second
+
 // Cache keeps a registry snapshot in memory for hot paths: Cap, Floor and
 // Snapshot never touch the network or the database.
 //
@@ -60,8 +63,10 @@ type Cache struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// mu guards the state below; reads of the source happen under it, so
-	// a notice arriving meanwhile waits and is applied after them.
+	// reads serializes reads of the source; mu guards the state below and
+	// is never held during one: a notice arriving meanwhile is kept in
+	// pending and applied after the read.
+	reads      sync.Mutex
 	mu         sync.Mutex
 	changed    chan struct{}
 	st         cacheState
@@ -85,7 +90,9 @@ type cacheState struct {
 	cluster   string
 	finalized int64
 	takenAt   time.Time
-	byID      map[string]Instance
+	// byID points at instances nobody changes after: a snapshot's, a
+	// notice's or a delta's (a change replaces the pointer).
+	byID map[string]*Instance
 	// gone remembers the revision at which an instance left, so an older
 	// notice about it (reordered, or replayed after a catch-up) does not
 	// bring it back.
@@ -96,6 +103,7 @@ type cacheState struct {
 	caps     map[string]Version
 	pending  map[int64]Change // notices above rev+1, waiting for the gap to fill
 	gapSince time.Time
+	reading  bool // a read of the source is in progress: notices wait in pending
 	snap     *Snapshot // built on demand, dropped at each change
 }
 
@@ -234,6 +242,14 @@ func (c *Cache) notice(m *nats.Msg) {
 	switch {
 	case ch.Revision <= s.rev:
 		return // already in what the cache read
+	case s.reading:
+		// Applied once the read in progress is: it may hold this change
+		// or not, and the revision rule sorts that out.
+		if s.pending == nil {
+			s.pending = map[int64]Change{}
+		}
+		s.pending[ch.Revision] = ch
+		return
 	case ch.Revision > s.rev+1:
 		if s.pending == nil {
 			s.pending = map[int64]Change{}
@@ -256,7 +272,7 @@ func (c *Cache) notice(m *nats.Msg) {
 func (c *Cache) applyNotice(ch Change) {
 	s := &c.st
 	if ch.Record != nil {
-		c.put(*ch.Record)
+		c.put(ch.Record)
 	}
 	if ch.Event == "finalize" && ch.Finalized > s.finalized {
 		s.finalized = ch.Finalized
@@ -307,7 +323,7 @@ func (c *Cache) settle() {
 
 // put applies one instance as of its revision, unless the cache already
 // holds a later state of it.
-func (c *Cache) put(in Instance) {
+func (c *Cache) put(in *Instance) {
 	s := &c.st
 	old, held := s.byID[in.ID]
 	if held && old.Revision >= in.Revision && in.Revision != 0 {
@@ -317,7 +333,7 @@ func (c *Cache) put(in Instance) {
 		return
 	}
 	if held {
-		c.uncount(old)
+		c.uncount(*old)
 	}
 	s.snap = nil
 	if in.State == StateDeleted {
@@ -327,7 +343,7 @@ func (c *Cache) put(in Instance) {
 	}
 	delete(s.gone, in.ID)
 	s.byID[in.ID] = in
-	c.count(in)
+	c.count(*in)
 }
 
 func (c *Cache) count(in Instance) {
@@ -469,7 +485,9 @@ func (c *Cache) loop(ctx context.Context) {
 			c.log.Info("reconnected to NATS; refreshing the registry snapshot")
 			full = true
 		}
-		rctx, cancel := context.WithTimeout(ctx, c.ttl)
+		// A reply lost with a NATS node must not stall the cache for a
+		// whole (possibly long) TTL.
+		rctx, cancel := context.WithTimeout(ctx, min(c.ttl, readTimeout))
 		var err error
 		if full {
 			err = c.Refresh(rctx)
@@ -516,23 +534,51 @@ func (c *Cache) waitGap(ctx context.Context) bool {
 	return c.st.gapSince.IsZero()
 }
 
+// beginRead marks a read of the source in progress and returns the
+// revision the cache holds.
+func (c *Cache) beginRead() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st.reading = true
+	return c.st.rev
+}
+
+// readFailed ends a read that returned nothing: the notices kept
+// meanwhile are applied as they can be.
+func (c *Cache) readFailed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st.reading = false
+	before := c.view.Load()
+	c.settle()
+	c.publish(before)
+}
+
 // Refresh reads a full snapshot of the source now, and applies the
 // notices that arrived meanwhile above its revision.
 func (c *Cache) Refresh(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.reads.Lock()
+	defer c.reads.Unlock()
+	return c.refresh(ctx)
+}
+
+func (c *Cache) refresh(ctx context.Context) error {
+	c.beginRead()
 	snap, err := c.src.Snapshot(ctx)
 	c.met.refreshed(err)
 	if err != nil {
+		c.readFailed()
 		return fmt.Errorf("services: cache refresh: %w", err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	before := c.view.Load()
 	pending := c.st.pending
 	c.st = cacheState{rev: snap.Revision, cluster: snap.Cluster, finalized: snap.Finalized, takenAt: snap.TakenAt,
-		byID: make(map[string]Instance, len(snap.Instances)), gone: map[string]int64{},
+		byID: make(map[string]*Instance, len(snap.Instances)), gone: map[string]int64{},
 		releases: map[int64]int{}, versions: map[string]map[Version]int{}, caps: map[string]Version{}}
-	for _, in := range snap.Instances {
-		c.put(in)
+	for i := range snap.Instances {
+		c.put(&snap.Instances[i])
 	}
 	c.stats.Snapshots++
 	c.stats.RowsRead += uint64(len(snap.Instances))
@@ -548,29 +594,34 @@ func (c *Cache) Refresh(ctx context.Context) error {
 // CatchUp reads the changes after the cache's revision from its source
 // and applies them; a source that cannot list changes is read whole.
 func (c *Cache) CatchUp(ctx context.Context) error {
+	c.reads.Lock()
+	defer c.reads.Unlock()
 	cs, ok := c.src.(ChangeSource)
 	if !ok {
-		return c.Refresh(ctx)
+		return c.refresh(ctx)
 	}
-	c.mu.Lock()
-	d, err := cs.Changes(ctx, c.st.rev)
+	since := c.beginRead()
+	d, err := cs.Changes(ctx, since)
 	c.met.refreshed(err)
 	if err != nil {
-		c.mu.Unlock()
+		c.readFailed()
 		// A remote registry of an older release has no changes endpoint.
 		c.log.Info("registry changes unavailable; reading a snapshot", "err", err)
-		return c.Refresh(ctx)
+		return c.refresh(ctx)
 	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	before := c.view.Load()
 	s := &c.st
-	for _, in := range d.Changed {
-		c.put(in)
+	s.reading = false
+	for i := range d.Changed {
+		c.put(&d.Changed[i])
 	}
 	for _, id := range d.Lapsed {
 		if in, ok := s.byID[id]; ok && (in.State == StateUp || in.State == StateDraining) {
-			in.State = StateMissing
-			s.byID[id] = in
+			missing := *in
+			missing.State = StateMissing
+			s.byID[id] = &missing
 			s.snap = nil
 		}
 	}
@@ -620,8 +671,10 @@ func (c *Cache) Revision() int64 {
 func (c *Cache) Instance(id string) (Instance, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	in, ok := c.st.byID[id]
-	return in, ok
+	if in, ok := c.st.byID[id]; ok {
+		return *in, true
+	}
+	return Instance{}, false
 }
 
 // Len returns how many instances the cache holds (deleted ones are not held).
@@ -650,7 +703,7 @@ func (c *Cache) Snapshot() Snapshot {
 	if s.snap == nil {
 		ins := make([]Instance, 0, len(s.byID))
 		for _, in := range s.byID {
-			ins = append(ins, in)
+			ins = append(ins, *in)
 		}
 		slices.SortFunc(ins, func(a, b Instance) int {
 			return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.ID, b.ID))

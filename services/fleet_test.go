@@ -36,7 +36,8 @@ type fleetResult struct {
 	cpuPerChange  time.Duration
 	p50, p99, max time.Duration // from a change's commit to a cache applying it
 	snapshots     uint64        // full snapshots after the caches started
-	catchUps      uint64
+	catchUps      uint64        // during the rollout
+	gaps          uint64
 	missed        int // changes some cache did not end up holding
 	took          time.Duration
 }
@@ -151,6 +152,8 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 		s := c.Stats()
 		base.RowsRead += s.RowsRead
 		base.Snapshots += s.Snapshots
+		base.CatchUps += s.CatchUps
+		base.Gaps += s.Gaps
 	}
 
 	start, cpu0 := time.Now(), cpuTime()
@@ -203,6 +206,7 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 		rows += s.RowsRead
 		res.snapshots += s.Snapshots
 		res.catchUps += s.CatchUps
+		res.gaps += s.Gaps
 		if diff := cacheDiffByID(c, want); diff != "" {
 			res.missed++
 			tb.Errorf("a cache differs from the database after the rollout: %s", diff)
@@ -210,6 +214,8 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 	}
 	rows -= base.RowsRead
 	res.snapshots -= base.Snapshots
+	res.catchUps -= base.CatchUps
+	res.gaps -= base.Gaps
 	res.rowsPerChange = float64(rows) / float64(changes) / float64(f.caches)
 	if n := lags.n.Load(); n != int64(changes)*int64(f.caches) && res.catchUps == 0 {
 		tb.Errorf("%d deltas applied, want %d (%d changes x %d caches)", n, changes*f.caches, changes, f.caches)
@@ -218,8 +224,8 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 }
 
 func (r fleetResult) String() string {
-	return fmt.Sprintf("%d changes in %s: %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups, %d missed",
-		r.changes, r.took.Round(time.Millisecond), r.rowsPerChange, r.cpuPerChange.Round(time.Microsecond), r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.missed)
+	return fmt.Sprintf("%d changes in %s: %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups (%d gaps), %d missed",
+		r.changes, r.took.Round(time.Millisecond), r.rowsPerChange, r.cpuPerChange.Round(time.Microsecond), r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.gaps, r.missed)
 }
 
 // check fails tb when the run missed a target: at most one row read per

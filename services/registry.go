@@ -64,7 +64,8 @@ type Reporter interface {
 	Deregister(ctx context.Context, id string) error
 }
 
-// Source reads the registry.
+// Source reads the registry. A Cache keeps the instances a Snapshot
+// returns: each call must return a snapshot nothing changes afterwards.
 type Source interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 }

@@ -104,28 +104,66 @@ func (a *app) withRegistry(ctx context.Context, fn func(reg *services.Registry) 
 func (a *app) servicesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "services", Short: "The services registry: instances, the floor and the caps"}
 
-	var all bool
+	var (
+		all      bool
+		q        services.ListQuery
+		stateArg string
+	)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List instances (missing is derived from heartbeat age)",
-		Args:  exactArgs(0),
+		Long: `List instances ordered by service and id (missing is derived from heartbeat
+age). --service, --release and --state keep only the matching ones; --limit
+pages the listing, and each page that has a next one ends with the command
+that prints it (--after with the page's cursor, the same filters kept).`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			q.All = all
+			if stateArg != "" {
+				st, err := services.ParseState(stateArg)
+				if err != nil {
+					return &usageError{fmt.Errorf("--state: %w; for example: tandem services list --state missing", err)}
+				}
+				q.State = st
+			}
+			if q.Limit < 0 || q.Limit > services.MaxPageSize {
+				return &usageError{fmt.Errorf("--limit %d: a page holds 1 to %d instances (0, the default, lists all of them); for example: tandem services list --limit 500", q.Limit, services.MaxPageSize)}
+			}
+			if q.Release < 0 {
+				return &usageError{fmt.Errorf("--release %d: a release is a positive integer; for example: tandem services list --release 42", q.Release)}
+			}
 			return a.withRegistry(cmd.Context(), func(reg *services.Registry) error {
-				ins, err := reg.List(cmd.Context(), all)
+				p, err := reg.ListPage(cmd.Context(), q)
+				if errors.Is(err, services.ErrInvalid) {
+					return &usageError{fmt.Errorf("%w; to list from the start: %s", err, listCommand(q, ""))}
+				}
 				if err != nil {
 					return err
 				}
-				return a.emit(instancesDoc{Instances: instancesView(ins)}, func(w io.Writer) {
+				ins := p.Instances
+				return a.emit(instancesDoc{Instances: instancesView(ins), Next: p.Next}, func(w io.Writer) {
 					if len(ins) == 0 {
-						fmt.Fprintln(w, "No instances registered.")
+						if q == (services.ListQuery{All: all}) {
+							fmt.Fprintln(w, "No instances registered.")
+						} else {
+							fmt.Fprintln(w, "No instances match.")
+						}
 						return
 					}
 					printInstances(w, ins, "")
+					if p.Next != "" {
+						fmt.Fprintf(w, "\nMore instances: %s\n", listCommand(q, p.Next))
+					}
 				}, nil)
 			})
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "include deleted instances")
+	list.Flags().StringVar(&q.Service, "service", "", "only instances of this service")
+	list.Flags().Int64Var(&q.Release, "release", 0, "only instances of this release")
+	list.Flags().StringVar(&stateArg, "state", "", "only instances in this state: up, draining, error, missing or deleted")
+	list.Flags().IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most this many instances per page (1 to %d; 0: all)", services.MaxPageSize))
+	list.Flags().StringVar(&q.After, "after", "", "the cursor a page printed: list the instances after it")
 
 	var force bool
 	del := &cobra.Command{
@@ -209,6 +247,32 @@ or draining is refused unless --force.`,
 // instancesDoc is `tandem services list --json`.
 type instancesDoc struct {
 	Instances []instanceJSON `json:"instances"`
+	// Next is the cursor of the next page (--after); empty on the last.
+	Next string `json:"next"`
+}
+
+// listCommand is the command that lists q's instances after cursor.
+func listCommand(q services.ListQuery, after string) string {
+	c := "tandem services list"
+	if q.All {
+		c += " --all"
+	}
+	if q.Service != "" {
+		c += " --service " + q.Service
+	}
+	if q.Release != 0 {
+		c += fmt.Sprintf(" --release %d", q.Release)
+	}
+	if q.State != "" {
+		c += " --state " + string(q.State)
+	}
+	if q.Limit != 0 {
+		c += fmt.Sprintf(" --limit %d", q.Limit)
+	}
+	if after != "" {
+		c += " --after " + after
+	}
+	return c
 }
 
 // deleteDoc is `tandem services delete --json`.
