@@ -103,7 +103,7 @@ type cacheState struct {
 	caps     map[string]Version
 	pending  map[int64]Change // notices above rev+1, waiting for the gap to fill
 	gapSince time.Time
-	reading  bool // a read of the source is in progress: notices wait in pending
+	reading  bool      // a read of the source is in progress: notices wait in pending
 	snap     *Snapshot // built on demand, dropped at each change
 }
 
