@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersionFromBuildInfo(t *testing.T) {
@@ -106,7 +107,11 @@ func TestVersionOfABuiltBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v buildVersion
+	var v struct {
+		Revision     *string    `json:"revision"`
+		RevisionTime *time.Time `json:"revision_time"`
+		Dirty        *bool      `json:"dirty"`
+	}
 	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatal(err)
 	}
