@@ -3,7 +3,10 @@ package inventory
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
+
+	"github.com/tandem-go/tandem/dialect"
 
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 )
@@ -15,8 +18,8 @@ import (
 // safe. Other errors are returned at once.
 type RetryStore struct {
 	Store
-	// Retryable says whether an error is worth another attempt; nil
-	// retries nothing.
+	// Retryable says whether an error is worth another attempt (default
+	// dialect.IsRetryable).
 	Retryable func(error) bool
 	// Attempts is how many times an operation runs at most (default 4).
 	Attempts int
@@ -27,16 +30,21 @@ func (s RetryStore) retry(ctx context.Context, fn func() error) error {
 	if attempts <= 0 {
 		attempts = 4
 	}
+	retryable := s.Retryable
+	if retryable == nil {
+		retryable = dialect.IsRetryable
+	}
 	wait := 5 * time.Millisecond
 	for i := 1; ; i++ {
 		err := fn()
-		if err == nil || i == attempts || s.Retryable == nil || !s.Retryable(err) {
+		if err == nil || i == attempts || !retryable(err) {
 			return err
 		}
+		// Jittered, so two writers that deadlocked do not meet again.
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
-		case <-time.After(wait):
+		case <-time.After(wait/2 + rand.N(wait)):
 		}
 		wait *= 2
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -28,8 +29,9 @@ type Instance struct {
 
 // Start starts a server of release on db and nc: a tracker for the move,
 // a registration that carries its phases, heartbeats, and the RPC
-// endpoints. every is the heartbeat and ledger refresh interval.
-func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, release int64, every time.Duration) (*Instance, error) {
+// endpoints. every is the heartbeat and ledger refresh interval; log gets
+// the server's handler errors (with the id the caller was told).
+func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, release int64, every time.Duration, log *slog.Logger) (*Instance, error) {
 	tr, err := dualwrite.NewTracker(ctx, db, release, []move.Move{PropertiesMove})
 	if err != nil {
 		return nil, err // a *dualwrite.TooOldError names the release to run
@@ -64,7 +66,7 @@ func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, releas
 			return services.Heartbeat{Phases: tr.Phases()}
 		}, services.OnFenced(tr.Stop), services.WatchChanges(nc))
 	}()
-	in.srv, err = rpcver.NewServer(nc, api, rpcver.WithCluster(reg.Cluster()))
+	in.srv, err = rpcver.NewServer(nc, api, rpcver.WithCluster(reg.Cluster()), rpcver.WithLogger(log))
 	if err == nil {
 		err = Handle(in.srv, store)
 	}

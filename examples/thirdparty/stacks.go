@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
@@ -100,9 +101,7 @@ func (s *Store) Get(ctx context.Context, id string) (*pb.Resource, error) {
 // writes the resource_data row in the same transaction once the phase
 // writes the new table.
 func (s *Store) Create(ctx context.Context, res *pb.Resource) error {
-	p, done := s.phases.Begin(PropertiesMove.Name)
-	defer done()
-	return s.tx(ctx, p, func(tx *sql.Tx) error {
+	return s.write(ctx, func(p move.Phase, tx *sql.Tx) error {
 		var n int
 		a := s.r.Args()
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM resource WHERE id = `+a.Bind(res.Id), a.Values()...).Scan(&n); err != nil {
@@ -127,9 +126,7 @@ func (s *Store) Create(ctx context.Context, res *pb.Resource) error {
 // Update changes a resource's name and properties in one UPDATE, plus
 // Finish for the resource_data row when the phase writes it.
 func (s *Store) Update(ctx context.Context, res *pb.Resource) error {
-	p, done := s.phases.Begin(PropertiesMove.Name)
-	defer done()
-	return s.tx(ctx, p, func(tx *sql.Tx) error {
+	return s.write(ctx, func(p move.Phase, tx *sql.Tx) error {
 		set, err := s.r.Set(p, res.Properties)
 		if err != nil {
 			return err
@@ -152,17 +149,40 @@ func (s *Store) Update(ctx context.Context, res *pb.Resource) error {
 	})
 }
 
-func (s *Store) tx(ctx context.Context, p move.Phase, fn func(*sql.Tx) error) error {
+// write runs fn in a transaction at the phase the tracker gives, and runs
+// it again from the start (up to 4 times, with a fresh phase) when the
+// engine rolled it back on a deadlock or serialization failure
+// (dialect.IsRetryable): concurrent writers, and a backfill beside them,
+// meet those on every engine. Nothing else is retried.
+func (s *Store) write(ctx context.Context, fn func(move.Phase, *sql.Tx) error) error {
+	var err error
+	var p move.Phase
+	for attempt := 1; attempt <= 4; attempt++ {
+		err = func() error {
+			var done func()
+			p, done = s.phases.Begin(PropertiesMove.Name)
+			defer done() // after the commit or rollback
+			return s.txOnce(ctx, func(tx *sql.Tx) error { return fn(p, tx) })
+		}()
+		if err == nil || !dialect.IsRetryable(err) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
+	}
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) {
+		return err
+	}
+	return fmt.Errorf("stacks: at %s: %w", p, err)
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) {
-			return err
-		}
-		return fmt.Errorf("stacks: at %s: %w", p, err)
+		return err
 	}
 	return tx.Commit()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,6 +83,8 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		const every = 100 * time.Millisecond
+		// Handler errors reach the test's log, with the id the caller got.
+		log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		live := map[string]*stacks.Instance{}
 		roll := func(release int64) {
 			t.Helper()
@@ -91,7 +94,7 @@ func TestRollingUpgrade(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				in, err := stacks.Start(ctx, db, nc, id, release, every)
+				in, err := stacks.Start(ctx, db, nc, id, release, every, log)
 				if err != nil {
 					t.Fatalf("start %s at release %d: %v", id, release, err)
 				}
@@ -140,6 +143,13 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 		t.Logf("%d resources created and read back over RPC across 4 releases", l.created)
 	})
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(b))
+	return len(b), nil
 }
 
 func startNATS(t *testing.T) *nats.Conn {
