@@ -289,6 +289,11 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 		t.Helper()
 		must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run"})
 		must(t, bin, dsn, []string{"moves", "advance", "price_cents"}, to.String())
+		if to != move.Contracted {
+			// The runbook's wait: until tandem moves list no longer
+			// names an instance that does not act on the new phase.
+			waitListed(t, bin, dsn, "do not act on "+to.String()+" yet")
+		}
 		waitActing(t, ctx, reg, to)
 		l.check(t)
 	}
@@ -332,6 +337,25 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	}
 	procs["job-1"].term(t, "left the registry")
 	t.Logf("%d writes and %d reads over RPC, all acknowledged ones read back", l.writes, l.reads)
+}
+
+// waitListed runs tandem moves list until its output no longer has gone.
+func waitListed(t *testing.T, bin, dsn, gone string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, code := tandem(t, bin, dsn, "moves", "list")
+		if code != 0 && code != 3 {
+			t.Fatalf("tandem moves list: exit %d:\n%s", code, out)
+		}
+		if !strings.Contains(out, gone) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tandem moves list still says %q after 2 minutes:\n%s", gone, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitActing waits until every instance that is not deleted reports the
