@@ -281,6 +281,7 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 			procs[id].term(t, "drained and deregistered")
 			procs[id] = server(id, release)
 		}
+		must(t, bin, dsn, []string{"wait", "--floor", fmt.Sprint(release), "--timeout", "2m", "--interval", "100ms"})
 		must(t, bin, dsn, []string{"services", "floor"}, fmt.Sprintf("Floor: release %d", release))
 	}
 	// advance is step 4: the dry run, the transition, and the instances
@@ -289,12 +290,9 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 		t.Helper()
 		must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run"})
 		must(t, bin, dsn, []string{"moves", "advance", "price_cents"}, to.String())
-		if to != move.Contracted {
-			// The runbook's wait: until tandem moves list no longer
-			// names an instance that does not act on the new phase.
-			waitListed(t, bin, dsn, "do not act on "+to.String()+" yet")
-		}
-		waitActing(t, ctx, reg, to)
+		// The runbook's wait: every instance acts on the new phase.
+		must(t, bin, dsn, []string{"wait", "--acked", "--move", "price_cents", "--timeout", "2m", "--interval", "100ms"})
+		waitActing(t, ctx, reg, to) // and the registry agrees
 		l.check(t)
 	}
 
@@ -337,25 +335,6 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	}
 	procs["job-1"].term(t, "left the registry")
 	t.Logf("%d writes and %d reads over RPC, all acknowledged ones read back", l.writes, l.reads)
-}
-
-// waitListed runs tandem moves list until its output no longer has gone.
-func waitListed(t *testing.T, bin, dsn, gone string) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		out, code := tandem(t, bin, dsn, "moves", "list")
-		if code != 0 && code != 3 {
-			t.Fatalf("tandem moves list: exit %d:\n%s", code, out)
-		}
-		if !strings.Contains(out, gone) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tandem moves list still says %q after 2 minutes:\n%s", gone, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // waitActing waits until every instance that is not deleted reports the
