@@ -13,8 +13,9 @@ import (
 //
 //   - the source table's AFTER INSERT/UPDATE triggers write the new table,
 //     and the new table's AFTER triggers write the source row;
-//   - each of those writes runs only inside an IF that first reads the other
-//     table and finds the pair inconsistent. A trigger fired by the other
+//   - each of those writes, but the first fill of a new row, runs only
+//     inside an IF that first reads the other table and finds the pair
+//     inconsistent. A trigger fired by the other
 //     table's trigger reads the row that trigger is writing, finds it
 //     consistent, and never reaches the write that would raise 1442;
 //   - deleting a source row deletes its new row first (BEFORE DELETE, so a
@@ -59,15 +60,22 @@ func (g *trigGen) mysqlCross() []TriggerObject {
 	ntN, tO := nt+"."+n, t+"."+o
 	ntKeyNew := match(nt, g.nk, "NEW", g.k)
 	tKeyNew := match(t, g.k, "NEW", g.nk)
-	writeNew := `    IF EXISTS (SELECT 1 FROM ` + nt + ` WHERE ` + ntKeyNew + `) THEN
-      UPDATE ` + nt + ` SET ` + ntN + ` = ` + g.fwd(newO) + ` WHERE ` + ntKeyNew + `;
-    ELSEIF ` + g.fwd(newO) + ` IS NOT NULL THEN
-      INSERT INTO ` + nt + ` (` + list("", g.nk) + `, ` + n + `) VALUES (` + list("NEW", g.k) + `, ` + g.fwd(newO) + `);
+	// The new row is written by one INSERT ... ON DUPLICATE KEY UPDATE,
+	// never after a read of the new table that finds no row: under
+	// REPEATABLE READ such a read locks the gap where the row would go,
+	// and two writers creating neighbouring keys then each wait for the
+	// other's gap lock to insert, a deadlock (1213) for one of them.
+	insertNew := `INSERT INTO ` + nt + ` (` + list("", g.nk) + `, ` + n + `) VALUES (` + list("NEW", g.k) + `, ` + g.fwd(newO) + `) ON DUPLICATE KEY UPDATE `
+	writeNew := `    IF ` + g.fwd(newO) + ` IS NOT NULL THEN
+      ` + insertNew + n + ` = VALUES(` + n + `);
+    ELSE
+      UPDATE ` + nt + ` SET ` + ntN + ` = NULL WHERE ` + ntKeyNew + `;
     END IF;`
 	return []TriggerObject{
+		// A new value already in the new table wins over the old one.
 		g.mysqlTrigger("1", g.s.Table, "AFTER", "INSERT", `BEGIN
-  IF `+newO+` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `+nt+` WHERE `+ntKeyNew+` AND `+ntN+` IS NOT NULL) THEN
-`+writeNew+`
+  IF `+newO+` IS NOT NULL AND `+g.fwd(newO)+` IS NOT NULL THEN
+    `+insertNew+n+` = COALESCE(`+n+`, VALUES(`+n+`));
   END IF;
 END`),
 		g.mysqlTrigger("2", g.s.Table, "AFTER", "UPDATE", `BEGIN
