@@ -96,8 +96,15 @@ func TestVerboseLogsEachStep(t *testing.T) {
 	if !strings.HasPrefix(out, "Backfill of price_cents complete: 50 rows this run") || n["dualwrite: batch done"] != 5 {
 		t.Fatalf("backfill: %q, logged %v", out, n)
 	}
+	// Without -v, progress goes to stderr (a line, stderr not being a
+	// terminal) and stdout carries the result alone.
+	out, errOut, code := tandem(t, "--db", dsn, "moves", "--plan", plan, "backfill", "price_cents", "--restart", "--batch", "10", "--target-batch-time", "1ns")
+	if code != exitOK || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "Backfill of price_cents complete: 50 rows this run, 50 of 50 in all") ||
+		!strings.HasPrefix(errOut, "backfill price_cents: 20.0%, 10 of 50 rows") {
+		t.Fatalf("backfill: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 	// Text is the default form.
-	_, errOut, code := tandem(t, "--db", dsn, "-v", "moves", "--plan", plan, "advance", "price_cents", "--dry-run")
+	_, errOut, code = tandem(t, "--db", dsn, "-v", "moves", "--plan", plan, "advance", "price_cents", "--dry-run")
 	if code != exitAttention || !strings.Contains(errOut, `level=DEBUG msg="dualwrite: gate checked" move=price_cents from=write-both to=read-new open=false blockers=[verify]`) {
 		t.Fatalf("dry run: exit %d\n%s", code, errOut)
 	}
