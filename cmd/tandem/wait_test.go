@@ -275,3 +275,35 @@ func TestWaitBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitInterrupted stops a wait without a timeout as SIGINT does (the
+// command's context ends): exit 130.
+func TestWaitInterrupted(t *testing.T) {
+	dsn := dbtest.DSN(t, dialect.SQLite)
+	if _, errOut, code := tandem(t, "--db", dsn, "schema", "ensure"); code != exitOK {
+		t.Fatal(errOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	code := make(chan int, 1)
+	go func() {
+		c := run(ctx, []string{"--db", dsn, "--json", "wait", "--floor", "3", "--timeout", "0", "--interval", "100ms"}, pw, io.Discard)
+		pw.Close()
+		code <- c
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() || !strings.Contains(sc.Text(), `"event":"waiting"`) {
+		t.Fatalf("first event: %q", sc.Text())
+	}
+	cancel()
+	for sc.Scan() {
+	}
+	select {
+	case c := <-code:
+		if c != exitInterrupted {
+			t.Fatalf("interrupted wait: exit %d, want %d", c, exitInterrupted)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the wait did not stop when interrupted")
+	}
+}
