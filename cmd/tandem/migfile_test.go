@@ -273,6 +273,9 @@ func TestMigrationToolFiles(t *testing.T) {
 					for i := len(moves) - 1; i >= 0; i-- {
 						cli(t, dsn, exitOK, "advance", moves[i], "--to", "legacy")
 					}
+					if out, errOut, code := tandem(t, "--db", dsn, "wait", "--acked", "--move", moves[0], "--timeout", "1m"); code != exitOK {
+						t.Fatalf("wait --acked: %d %s%s", code, out, errOut)
+					}
 					n := len(applied)
 					for range n {
 						tl.down(t)
