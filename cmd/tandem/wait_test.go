@@ -243,12 +243,14 @@ func TestWaitWokenByNATS(t *testing.T) {
 	if ev := next(t, evs); ev.Event != "waiting" || ev.State.Floor == nil || ev.State.Floor.Release != 7 {
 		t.Fatalf("first event: %+v", ev)
 	}
+	changed := time.Now()
 	if err := reg.Register(ctx, services.Instance{ID: "web-1", Service: "shop", Release: 8}, services.Replace()); err != nil {
 		t.Fatal(err)
 	}
 	if ev, code := result(t, evs, done); code != exitOK || ev.Outcome != "met" || ev.State.Floor.Release != 8 {
 		t.Fatalf("floor wait: exit %d, %+v", code, ev)
 	}
+	t.Logf("the wait saw the new floor %s after the registration", time.Since(changed).Round(time.Microsecond))
 }
 
 func TestWaitBadFlags(t *testing.T) {
