@@ -219,3 +219,68 @@ func cacheDiff(c *services.Cache, want services.Snapshot) string {
 	}
 	return ""
 }
+
+// TestHeartbeatRevisions: a heartbeat that changes nothing takes no
+// revision (and sends no notice) but moves the heartbeat time; one that
+// reports other phases, or comes back from missing, takes one; one of a
+// superseded incarnation is fenced, on every engine.
+func TestHeartbeatRevisions(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		ctx := context.Background()
+		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		reg := newRegistry(t, db, services.WithClock(clock.now))
+		in := inst("a", 42, api("volume", "3.2", "3.0"))
+		in.Phases = map[string]string{"m": "legacy"}
+		if err := reg.Register(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		rev := func() int64 {
+			t.Helper()
+			r, err := reg.Revision(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		r0 := rev()
+		for i, tc := range []struct {
+			name    string
+			advance time.Duration
+			hb      services.Heartbeat
+			bump    int64
+		}{
+			{"nothing", 5 * time.Second, services.Heartbeat{}, 0},
+			{"the same phases, APIs and state", 5 * time.Second, services.Heartbeat{State: services.StateUp, APIs: []services.API{api("volume", "3.2", "3.0")}, Phases: map[string]string{"m": "legacy"}}, 0},
+			{"other phases", 5 * time.Second, services.Heartbeat{Phases: map[string]string{"m": "write-both"}}, 1},
+			{"draining", 5 * time.Second, services.Heartbeat{State: services.StateDraining}, 1},
+			{"back from missing", 2 * services.DefaultMissingAfter, services.Heartbeat{}, 1},
+		} {
+			clock.add(tc.advance)
+			before := rev()
+			if err := reg.Heartbeat(ctx, "a", tc.hb); err != nil {
+				t.Fatalf("%d %s: %v", i, tc.name, err)
+			}
+			if got := rev() - before; got != tc.bump {
+				t.Errorf("%s: took %d revisions, want %d", tc.name, got, tc.bump)
+			}
+			got, err := reg.Get(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.HeartbeatAt.Equal(clock.now()) || got.State == services.StateMissing {
+				t.Errorf("%s: heartbeat at %s (%s), want %s", tc.name, got.HeartbeatAt, got.State, clock.now())
+			}
+		}
+		if r := rev(); r != r0+3 {
+			t.Errorf("revision %d after the heartbeats, want %d", r, r0+3)
+		}
+		// A successor registers: the old incarnation's quiet heartbeat is
+		// fenced, not recorded.
+		if err := reg.Register(ctx, in, services.Replace()); err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Heartbeat(ctx, "a", services.Heartbeat{Incarnation: 1}); !errors.Is(err, services.ErrFenced) {
+			t.Fatalf("a superseded incarnation's heartbeat: %v, want ErrFenced", err)
+		}
+	})
+}

@@ -71,8 +71,16 @@ type Source interface {
 }
 
 // DefaultMissingAfter is how old a heartbeat may be before its instance is
-// shown as missing.
+// shown as missing: MissingAfterFor the 10s heartbeat interval of
+// rpcver.WithRegistry's default.
 const DefaultMissingAfter = 30 * time.Second
+
+// MissingAfterFor is the missing threshold for heartbeats every interval:
+// three intervals, so one lost or late heartbeat never shows an instance
+// missing. A fleet that heartbeats less often, to bound the database's
+// write load (docs/benchmarks.md), gives every registry it
+// (WithMissingAfter) and every tandem command (--missing-after).
+func MissingAfterFor(interval time.Duration) time.Duration { return 3 * interval }
 
 // Registry is the database-backed registry.
 type Registry struct {

@@ -30,6 +30,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/services"
 )
 
 // defaultDSN is the embedded default: a SQLite file in the working directory.
@@ -109,8 +110,11 @@ type app struct {
 	started time.Time
 	dsn     string
 	natsURL string
-	json    bool
-	verbose bool
+	// missingAfter is --missing-after: the heartbeat age after which an
+	// instance shows as missing; the fleet's processes must agree on it.
+	missingAfter time.Duration
+	json         bool
+	verbose      bool
 	// command is the running command's path without "tandem" ("moves
 	// list"): the "command" of its JSON documents.
 	command string
@@ -161,6 +165,7 @@ error is one JSON object on stderr with "code", "exit" and "message".
 	if v := os.Getenv("TANDEM_NATS"); v != "" {
 		pf.Lookup("nats").DefValue = "(from TANDEM_NATS) " + dialect.RedactURL(v)
 	}
+	pf.DurationVar(&a.missingAfter, "missing-after", services.DefaultMissingAfter, "heartbeat age after which an instance is missing: the value the fleet's registries use (services.MissingAfterFor its heartbeat interval)")
 	pf.BoolVar(&a.json, "json", false, "print JSON for machines")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log what happens to stderr")
 	a.addPlanFlag(root)

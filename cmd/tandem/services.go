@@ -22,7 +22,7 @@ func (a *app) registry(ctx context.Context) (reg *services.Registry, db *dialect
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	opts := []services.Option{services.WithLogger(a.logger())}
+	opts := []services.Option{services.WithLogger(a.logger()), services.WithMissingAfter(a.missingAfter)}
 	var nc *nats.Conn
 	if a.natsURL != "" {
 		nc, err = a.connectNATS()
@@ -39,6 +39,10 @@ func (a *app) registry(ctx context.Context) (reg *services.Registry, db *dialect
 		db.Close()
 	}
 	reg, err = services.New(ctx, db, opts...)
+	if errors.Is(err, services.ErrInvalid) {
+		closeFn()
+		return nil, nil, nil, &usageError{fmt.Errorf("--missing-after %s: %w; for example: tandem --missing-after 90s services list", a.missingAfter, err)}
+	}
 	if err != nil {
 		closeFn()
 		return nil, nil, nil, err

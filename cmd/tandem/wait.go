@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -235,7 +236,10 @@ func (a *app) wait(ctx context.Context, cond waitCondition, f waitFlags) error {
 		return err
 	}
 	defer db.Close()
-	reg, err := services.New(ctx, db, services.WithLogger(a.logger()))
+	reg, err := services.New(ctx, db, services.WithLogger(a.logger()), services.WithMissingAfter(a.missingAfter))
+	if errors.Is(err, services.ErrInvalid) {
+		return &usageError{fmt.Errorf("--missing-after %s: %w; for example: tandem --missing-after 90s wait ...", a.missingAfter, err)}
+	}
 	if err != nil {
 		return err
 	}
