@@ -75,6 +75,19 @@ func BenchmarkFloor10k(b *testing.B) {
 					}
 				}
 			})
+			// One page of `tandem services list --limit 100`, in the
+			// middle of the listing: read by key, it costs its 100 rows.
+			mid, err := reg.ListPage(ctx, services.ListQuery{Limit: 5000})
+			if err != nil || mid.Next == "" {
+				b.Fatalf("page: %v", err)
+			}
+			b.Run("list-page-of-100", func(b *testing.B) {
+				for b.Loop() {
+					if p, err := reg.ListPage(ctx, services.ListQuery{Limit: 100, After: mid.Next}); err != nil || len(p.Instances) != 100 {
+						b.Fatal(len(p.Instances), err)
+					}
+				}
+			})
 			b.Run("from-database", func(b *testing.B) {
 				for b.Loop() {
 					if f, err := reg.Floor(ctx); err != nil || f.Release != 42 {
