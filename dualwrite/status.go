@@ -266,7 +266,7 @@ func paths(m move.Move) (path, shortcut string) {
 			"triggers keep old and new in sync for any mix of releases, so one new release (reading and writing new) can replace legacy directly: two releases (the new one, then the one that contracts) instead of four"
 	}
 	return "legacy -> write-both -> read-new -> write-new -> contracted, one rolling restart per phase (release+1 writes both, release+2 reads new, release+3 writes new only)",
-		"with triggers (Triggers: true) the database writes both for legacy instances and old for new ones, so one release could go from legacy to write-new: two releases instead of four"
+		"with triggers (triggers: true in the plan) the database writes both for legacy instances and old for new ones, so one release could go from legacy to write-new: two releases instead of four"
 }
 
 // WriteText renders the status for a person.

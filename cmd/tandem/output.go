@@ -63,14 +63,14 @@ func (a *app) printJSON(v any) error {
 // command: {"schema": ..., "command": ..., v's keys...}. indent prints it
 // on several lines; otherwise it is one line (for event streams).
 func writeDoc(w io.Writer, command string, v any, indent bool) error {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		return err
 	}
 	if len(body) < 2 || body[0] != '{' {
 		return fmt.Errorf("tandem: JSON output of %s is not an object", command)
 	}
-	head, _ := json.Marshal(struct {
+	head, _ := marshal(struct {
 		Schema  string  `json:"schema"`
 		Command *string `json:"command"` // null when the command line named none
 	}{jsonSchema, strOrNil(command)})
@@ -94,6 +94,17 @@ func writeDoc(w io.Writer, command string, v any, indent bool) error {
 	return err
 }
 
+// marshal is json.Marshal without HTML escaping: a DSN's "&" stays "&".
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // eventWriter prints a stream of JSON objects, one a line, each with an
 // "event" key; the last one a stream prints is its "result".
 type eventWriter struct {
@@ -106,11 +117,11 @@ func (a *app) events() *eventWriter { return &eventWriter{w: a.stdout, command: 
 
 // emit writes one event: v's keys after "schema", "command" and "event".
 func (e *eventWriter) emit(event string, v any) error {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		return err
 	}
-	ev, _ := json.Marshal(event)
+	ev, _ := marshal(event)
 	fields := []byte(`{"event":` + string(ev))
 	if string(body) != "{}" {
 		fields = append(fields, ',')

@@ -37,8 +37,12 @@ func (a *app) stream() *eventWriter {
 	return a.events()
 }
 
-// progressEvent writes a progress event.
+// progress writes a progress event for each batch; the library's final
+// call (Finished) is left to the result event, which says it all.
 func (e *eventWriter) progress(p dualwrite.Progress) {
+	if p.Finished && p.BatchRows == 0 {
+		return
+	}
 	_ = e.emit("progress", progressView(p))
 }
 
