@@ -29,12 +29,13 @@ const goldenPlan = statusPlan
 type normalizer struct{ repl []string }
 
 var (
-	reTime     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
-	reNS       = regexp.MustCompile(`"(\w+_ns)":( ?)\d+`)
-	reRate     = regexp.MustCompile(`"rows_per_s":( ?)[0-9.e+-]+`)
-	rePIDKey   = regexp.MustCompile(`"pid":( ?)\d+`)
-	rePIDText  = regexp.MustCompile(`pid \d+`)
-	reManualID = regexp.MustCompile(`/manual-([a-z-]+)-\d+`)
+	reTime      = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	reNS        = regexp.MustCompile(`"(\w+_ns)":( ?)\d+`)
+	reRate      = regexp.MustCompile(`"rows_per_s":( ?)[0-9.e+-]+`)
+	rePIDKey    = regexp.MustCompile(`"pid":( ?)\d+`)
+	rePIDText   = regexp.MustCompile(`pid \d+`)
+	reManualID  = regexp.MustCompile(`/manual-([a-z-]+)-\d+`)
+	reClusterID = regexp.MustCompile(`VALUES \('[0-9a-f]{16}'\)`)
 )
 
 func (n normalizer) apply(s string) string {
@@ -44,13 +45,14 @@ func (n normalizer) apply(s string) string {
 	s = reRate.ReplaceAllString(s, `"rows_per_s":${1}0`)
 	s = rePIDKey.ReplaceAllString(s, `"pid":${1}0`)
 	s = rePIDText.ReplaceAllString(s, "pid <pid>")
+	s = reClusterID.ReplaceAllString(s, "VALUES ('<cluster>')")
 	return reManualID.ReplaceAllString(s, "/manual-$1-<n>")
 }
 
 // goldenStep is one command line whose --json output is compared with
 // testdata/json/NAME.golden (NAME.ENGINE.golden when perEngine: the
-// output carries the engine's SQL or name). Every other step must print
-// the same JSON on every engine.
+// output carries the engine's SQL, its quoting or its name). Every other
+// step must print the same JSON on every engine.
 type goldenStep struct {
 	name      string
 	perEngine bool
@@ -121,7 +123,7 @@ func TestJSONGolden(t *testing.T) {
 					t.Fatalf("%s: tandem %s: exit %d, want %d\n%s%s", s.name, strings.Join(args, " "), code, s.code, out, errOut)
 				}
 				checkContract(t, s.name, out, errOut, code)
-				got := fmt.Sprintf("$ tandem %s\nexit %d\n--- stdout\n%s--- stderr\n%s", strings.Join(s.args, " "), code, g.norm.apply(out), g.norm.apply(errOut))
+				got := fmt.Sprintf("$ tandem %s\nexit %d\n--- stdout\n%s--- stderr\n%s", g.norm.apply(strings.Join(s.args, " ")), code, g.norm.apply(out), g.norm.apply(errOut))
 				file := s.name + ".golden"
 				if s.perEngine {
 					file = s.name + "." + string(e.Name) + ".golden"
@@ -277,13 +279,13 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "moves-advance-write-both", perEngine: true, args: []string{"moves", "advance", "cents"}},
 		{name: "moves-backfill-refused", code: exitBlocked, args: []string{"moves", "backfill", "cents"},
 			before: func(g *goldenRun) { g.register("web-1", map[string]string{"cents": "legacy"}) }},
-		{name: "status-backfill-to-run", code: exitAttention, args: []string{"status"}},
+		{name: "status-backfill-to-run", perEngine: true, code: exitAttention, args: []string{"status"}},
 		{name: "moves-backfill", args: []string{"moves", "backfill", "cents"},
 			before: func(g *goldenRun) { g.heartbeat("web-1", map[string]string{"cents": "write-both"}) }},
-		{name: "status-verify-to-run", code: exitAttention, args: []string{"status"}},
+		{name: "status-verify-to-run", perEngine: true, code: exitAttention, args: []string{"status"}},
 		{name: "moves-advance-blocked", code: exitAttention, args: []string{"moves", "advance", "cents"}},
 		{name: "moves-verify", args: []string{"moves", "verify", "cents"}},
-		{name: "moves-list-write-both", args: []string{"moves", "list"}},
+		{name: "moves-list-write-both", perEngine: true, args: []string{"moves", "list"}},
 		{name: "moves-advance-read-new", args: []string{"moves", "advance", "cents"}},
 		{name: "moves-finalize-refused", code: exitAttention, args: []string{"moves", "finalize", "cents"},
 			before: func(g *goldenRun) { g.heartbeat("web-1", map[string]string{"cents": "read-new"}) }},
@@ -295,7 +297,7 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "services-floor", args: []string{"services", "floor"}},
 		{name: "services-list", args: []string{"services", "list"}},
 		// A second instance gone missing: it needs attention.
-		{name: "status-missing-instance", code: exitAttention, args: []string{"status"},
+		{name: "status-missing-instance", perEngine: true, code: exitAttention, args: []string{"status"},
 			before: func(g *goldenRun) {
 				past := time.Now().Add(-10 * time.Minute)
 				reg, err := services.New(context.Background(), g.db, services.WithClock(func() time.Time { return past }))
