@@ -136,7 +136,9 @@ func registerAt(t *testing.T, db *dialect.DB, id, phase string, at time.Time) {
 // finalized carries the move cents to write-new and finalizes it.
 func finalized(t *testing.T, dsn string, db *dialect.DB, plan string) {
 	t.Helper()
-	mv := func(args ...string) { must(t, exitOK, append([]string{"--db", dsn, "--plan", plan, "moves"}, args...)...) }
+	mv := func(args ...string) {
+		must(t, exitOK, append([]string{"--db", dsn, "--plan", plan, "moves"}, args...)...)
+	}
 	mv("advance", "cents")
 	mv("backfill", "cents")
 	mv("verify", "cents")

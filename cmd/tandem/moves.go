@@ -371,7 +371,7 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 			res, err := mg.Backfill(cmd.Context(), args[0], opts...)
 			shown()
 			if err != nil {
-				return mc.a.streamRefusal(ev, err)
+				return mc.a.streamRefusal(ev, dualwrite.OpBackfill, err)
 			}
 			var blocked error
 			outcome := "done"
@@ -382,7 +382,7 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 			}
 			if ev != nil {
 				r := backfillResultView(res)
-				if err := ev.emit("result", streamResult{Outcome: outcome, Backfill: &r, Message: msg}); err != nil {
+				if err := ev.emit("result", backfillEnd{Outcome: outcome, Backfill: &r, refusal: refusal{Message: msg}}); err != nil {
 					return err
 				}
 				return blocked
@@ -432,7 +432,7 @@ func (mc *movesCmd) verify() *cobra.Command {
 			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list), dualwrite.VerifyProgress(show))
 			shown()
 			if err != nil {
-				return mc.a.streamRefusal(ev, err)
+				return mc.a.streamRefusal(ev, dualwrite.OpVerify, err)
 			}
 			var blocked error
 			outcome := "done"
@@ -443,7 +443,7 @@ func (mc *movesCmd) verify() *cobra.Command {
 			}
 			if ev != nil {
 				r := verifyResultView(res)
-				if err := ev.emit("result", streamResult{Outcome: outcome, Verify: &r, Message: msg}); err != nil {
+				if err := ev.emit("result", verifyEnd{Outcome: outcome, Verify: &r, refusal: refusal{Message: msg}}); err != nil {
 					return err
 				}
 				return blocked
