@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,6 +49,10 @@ func TestDemoCommandJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	// The document follows the contract, and its shape (keys and value
+	// types; the values change from run to run) is the golden one.
+	checkContract(t, "demo", out, errOut, code)
+	compareGolden(t, filepath.Join("testdata", "json", "demo.shape.golden"), jsonShape(t, out), true)
 	if s.Engine != "sqlite" || s.Requests == 0 || s.Failed != 0 || s.WrongReads != 0 || s.LostWrites != 0 || len(s.Moves) != 2 || s.Moves[0].Phase != "contracted" ||
 		s.GhostWrites != 0 || !s.Histories.Linearizable || s.Histories.Keys == 0 || s.Histories.Operations <= s.Histories.Keys {
 		t.Fatalf("summary %+v", s)

@@ -329,3 +329,42 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "error-nats-unreachable", code: exitUnreachable, args: []string{"--nats", "nats://127.0.0.1:1", "services", "list"}},
 	}
 }
+
+// jsonShape is a document with every value replaced by its type and every
+// list cut to its first element: what a golden file can hold of an output
+// whose values change from run to run (the demo's).
+func jsonShape(t *testing.T, doc string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatalf("%v: %s", err, doc)
+	}
+	var shape func(v any) any
+	shape = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			out := map[string]any{}
+			for k, c := range x {
+				out[k] = shape(c)
+			}
+			return out
+		case []any:
+			if len(x) == 0 {
+				return []any{}
+			}
+			return []any{shape(x[0])}
+		case string:
+			return "string"
+		case float64:
+			return "number"
+		case bool:
+			return "bool"
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(shape(v), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}

@@ -99,6 +99,11 @@ func TestCLIOnEveryEngine(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "Floor: release 42") {
 				t.Fatalf("status: %d %s", code, out)
 			}
+			// The last instance gone, there is no floor (not "release 0").
+			out, _, code = tandem(t, "--db", dsn, "services", "delete", "b", "--force")
+			if code != 0 || !strings.Contains(out, "There is no floor now: no instance is registered (it was release 42).") || strings.Contains(out, "to 0") {
+				t.Fatalf("delete of the last instance: %d %s", code, out)
+			}
 		})
 	}
 }

@@ -202,10 +202,16 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 					if safe := strings.Contains(out, "Nothing blocks"); safe != (tc.code == exitOK) {
 						t.Errorf("status says nothing blocks: %v, exit %d:\n%s", safe, code, out)
 					}
+					text := out
 					out, errOut, code = tandem(t, "--db", dsn, "--json", "status")
 					var rep statusReportJSON
 					if err := json.Unmarshal([]byte(out), &rep); err != nil || code != tc.code {
 						t.Fatalf("status --json: exit %d, %v\n%s%s", code, err, out, errOut)
+					}
+					// The text lists one blocker a line, as many as the JSON.
+					if _, blockedText, ok := strings.Cut(text, "\nBlocked:\n"); ok != (len(rep.Blockers) > 0) ||
+						strings.Count(blockedText, "\n  - ") != max(len(rep.Blockers)-1, 0) {
+						t.Errorf("the text's Blocked: list is not one line per blocker (%d blockers):\n%s", len(rep.Blockers), text)
 					}
 					if rep.Safe != (tc.code == exitOK) || rep.Safe != (len(rep.Blockers) == 0) || rep.Exit != tc.code {
 						t.Errorf("JSON safe %v, exit %d with blockers %q", rep.Safe, rep.Exit, rep.blocked())
