@@ -76,10 +76,10 @@ type outcomeError struct {
 }
 
 func (e *outcomeError) Error() string {
-	switch e.exit {
-	case exitBlocked:
+	switch e.code {
+	case codeBlocked:
 		return "blocked: " + e.reason
-	case exitAttention:
+	case codeAttention:
 		return "needs attention: " + e.reason
 	}
 	return e.reason

@@ -36,6 +36,8 @@ var (
 	rePIDText   = regexp.MustCompile(`pid \d+`)
 	reManualID  = regexp.MustCompile(`/manual-([a-z-]+)-\d+`)
 	reClusterID = regexp.MustCompile(`VALUES \('[0-9a-f]{16}'\)`)
+	reGo        = regexp.MustCompile(`"(go_version|platform)": "[^"]*"`)
+	reWaited    = regexp.MustCompile(`\(waited [^)]*\)`)
 )
 
 func (n normalizer) apply(s string) string {
@@ -46,6 +48,8 @@ func (n normalizer) apply(s string) string {
 	s = rePIDKey.ReplaceAllString(s, `"pid":${1}0`)
 	s = rePIDText.ReplaceAllString(s, "pid <pid>")
 	s = reClusterID.ReplaceAllString(s, "VALUES ('<cluster>')")
+	s = reGo.ReplaceAllString(s, `"$1": "<$1>"`)
+	s = reWaited.ReplaceAllString(s, "(waited <duration>)")
 	return reManualID.ReplaceAllString(s, "/manual-$1-<n>")
 }
 
@@ -258,6 +262,7 @@ func walkJSON(t *testing.T, name, path string, v any) {
 func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 	withPlan := func(args ...string) []string { return append([]string{"--plan", g.plan}, args...) }
 	return []goldenStep{
+		{name: "version", args: []string{"version"}},
 		// tandem's own tables, on an empty database.
 		{name: "schema-ensure-dry-run", perEngine: true, args: []string{"--db", fresh, "schema", "ensure", "--dry-run"}},
 		{name: "schema-ensure", perEngine: true, args: []string{"--db", fresh, "schema", "ensure"}},
@@ -272,14 +277,17 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "moves-list-legacy", args: []string{"moves", "list"}},
 		{name: "status-legacy", args: []string{"status"}},
 		{name: "moves-sql", args: []string{"moves", "sql", "cents", "--phase", "write-both", "--dialect", "postgres"}},
+		{name: "moves-sql-goose", args: []string{"moves", "sql", "cents", "--phase", "write-both", "--dialect", "mysql", "--format", "goose", "--file-version", "20260101000000"}},
 		{name: "triggers-sql", perEngine: true, args: []string{"triggers", "sql", "label"}},
 		{name: "triggers-check-legacy", perEngine: true, args: []string{"triggers", "check", "label"}},
 		// write-both: an instance still on legacy holds the backfill back.
 		{name: "moves-advance-dry-run", perEngine: true, args: []string{"moves", "advance", "cents", "--dry-run"}},
 		{name: "moves-advance-write-both", perEngine: true, args: []string{"moves", "advance", "cents"}},
+		{name: "wait-phase-met", args: []string{"wait", "--move", "cents", "--phase", "write-both", "--timeout", "1m"}},
 		{name: "moves-backfill-refused", code: exitBlocked, args: []string{"moves", "backfill", "cents"},
 			before: func(g *goldenRun) { g.register("web-1", map[string]string{"cents": "legacy"}) }},
 		{name: "status-backfill-to-run", perEngine: true, code: exitAttention, args: []string{"status"}},
+		{name: "wait-gate-timeout", code: exitBlocked, args: []string{"wait", "--move", "cents", "--gate-open", "--timeout", "300ms", "--interval", "100ms"}},
 		{name: "moves-backfill", args: []string{"moves", "backfill", "cents"},
 			before: func(g *goldenRun) { g.heartbeat("web-1", map[string]string{"cents": "write-both"}) }},
 		{name: "status-verify-to-run", perEngine: true, code: exitAttention, args: []string{"status"}},
@@ -293,6 +301,7 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "moves-finalize", args: []string{"moves", "finalize", "cents"},
 			before: func(g *goldenRun) { g.heartbeat("web-1", map[string]string{"cents": "write-new"}) }},
 		{name: "moves-advance-rollback-refused", code: exitBadInput, args: []string{"moves", "advance", "cents", "--to", "read-new"}},
+		{name: "wait-phase-never", code: exitBadInput, args: []string{"wait", "--move", "cents", "--phase", "read-new", "--timeout", "1m"}},
 		{name: "moves-advance-already", args: []string{"moves", "advance", "cents", "--to", "write-new"}},
 		{name: "services-floor", args: []string{"services", "floor"}},
 		{name: "services-list", args: []string{"services", "list"}},
