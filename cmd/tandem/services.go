@@ -145,7 +145,7 @@ that prints it (--after with the page's cursor, the same filters kept).`,
 					return err
 				}
 				ins := p.Instances
-				return a.emit(instancesDoc{Instances: instancesView(ins), Next: p.Next}, func(w io.Writer) {
+				return a.emit(instancesDoc{Instances: instancesView(ins), Next: strOrNil(p.Next)}, func(w io.Writer) {
 					if len(ins) == 0 {
 						if q == (services.ListQuery{All: all}) {
 							fmt.Fprintln(w, "No instances registered.")
@@ -251,8 +251,8 @@ or draining is refused unless --force.`,
 // instancesDoc is `tandem services list --json`.
 type instancesDoc struct {
 	Instances []instanceJSON `json:"instances"`
-	// Next is the cursor of the next page (--after); empty on the last.
-	Next string `json:"next"`
+	// Next is the cursor of the next page (--after); null on the last.
+	Next *string `json:"next"`
 }
 
 // listCommand is the command that lists q's instances after cursor.
