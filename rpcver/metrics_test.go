@@ -31,9 +31,10 @@ func TestMetrics(t *testing.T) {
 		reg, cache := newRegistry(t, db, nc)
 		pr := prometheus.NewPedanticRegistry()
 
-		old := startServer(t, nc, inventoryAt(t, v1_1), inventory.NewMemStore(), rpcver.WithMetrics(pr),
+		shared := inventory.NewMemStore() // the cluster's one database
+		old := startServer(t, nc, inventoryAt(t, v1_1), shared, rpcver.WithMetrics(pr),
 			rpcver.WithRegistry(reg, services.Instance{ID: "inv-a", Service: "inventory", Host: "a", Release: 41}, time.Hour))
-		startServer(t, nc, inventory.API, inventory.NewMemStore(), rpcver.WithMetrics(pr),
+		startServer(t, nc, inventory.API, shared, rpcver.WithMetrics(pr),
 			rpcver.WithRegistry(reg, services.Instance{ID: "inv-b", Service: "inventory", Host: "b", Release: 42}, time.Hour))
 		if err := cache.Refresh(ctx); err != nil {
 			t.Fatal(err)
