@@ -71,10 +71,14 @@ func (g *trigGen) mysqlCross() []TriggerObject {
     ELSE
       UPDATE ` + nt + ` SET ` + ntN + ` = NULL WHERE ` + ntKeyNew + `;
     END IF;`
+	fill := newO + ` IS NOT NULL`
+	if f := g.fwd(newO); f != newO {
+		fill += ` AND ` + f + ` IS NOT NULL`
+	}
 	return []TriggerObject{
 		// A new value already in the new table wins over the old one.
 		g.mysqlTrigger("1", g.s.Table, "AFTER", "INSERT", `BEGIN
-  IF `+newO+` IS NOT NULL AND `+g.fwd(newO)+` IS NOT NULL THEN
+  IF `+fill+` THEN
     `+insertNew+n+` = COALESCE(`+n+`, VALUES(`+n+`));
   END IF;
 END`),
