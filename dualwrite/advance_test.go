@@ -82,7 +82,7 @@ func TestConcurrentAdvanceMakesOneTransition(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						to := move.ReadNew
-						var opts []dualwrite.AdvanceOption
+						var opts []dualwrite.Option
 						if expectFrom {
 							cur, err := mg.Phase(e.ctx, e.m.Name)
 							if err != nil {
@@ -91,7 +91,7 @@ func TestConcurrentAdvanceMakesOneTransition(t *testing.T) {
 								return
 							}
 							to, _ = cur.Next()
-							opts = append(opts, dualwrite.ExpectFrom(cur))
+							opts = append(opts, dualwrite.WithExpectFrom(cur))
 						}
 						read.Done()
 						<-start
@@ -147,14 +147,14 @@ func TestAdvanceStartedBeforeAnotherTransition(t *testing.T) {
 		cur := e.phase()
 		next, _ := cur.Next()
 		before := e.historyLen()
-		tr, err := e.mg.Advance(e.ctx, e.m.Name, next, dualwrite.ExpectFrom(cur), dualwrite.StartedAt(started))
+		tr, err := e.mg.Advance(e.ctx, e.m.Name, next, dualwrite.WithExpectFrom(cur), dualwrite.WithStartedAt(started))
 		if err != nil || tr.Changed || tr.Done || tr.Already || !tr.ByOther || tr.Other == nil ||
 			tr.Other.From != "legacy" || tr.Other.To != "write-both" || tr.From != move.WriteBoth || e.historyLen() != before {
 			t.Fatalf("advance started before the other's: %+v %v", tr, err)
 		}
 		// Started after it: the advance goes on (and is blocked here by
 		// the backfill, which has not run).
-		_, err = e.mg.Advance(e.ctx, e.m.Name, next, dualwrite.ExpectFrom(cur), dualwrite.StartedAt(time.Now()))
+		_, err = e.mg.Advance(e.ctx, e.m.Name, next, dualwrite.WithExpectFrom(cur), dualwrite.WithStartedAt(time.Now()))
 		if !errors.Is(err, dualwrite.ErrBlocked) {
 			t.Fatalf("advance started after the other's: %v", err)
 		}
@@ -166,7 +166,7 @@ func TestAdvanceToWhereTheMoveStandsChangesNothing(t *testing.T) {
 		e := newEnv(t, db, 20, priceMove())
 		e.toWriteBoth()
 		before := e.historyLen()
-		for _, opts := range [][]dualwrite.AdvanceOption{nil, {dualwrite.DryRun()}, {dualwrite.ExpectFrom(move.Legacy)}} {
+		for _, opts := range [][]dualwrite.Option{nil, {dualwrite.WithDryRun()}, {dualwrite.WithExpectFrom(move.Legacy)}} {
 			tr, err := e.mg.Advance(e.ctx, e.m.Name, move.WriteBoth, opts...)
 			if err != nil || !tr.Already || tr.Changed || !tr.Done || tr.From != move.WriteBoth || len(tr.Steps) != 0 {
 				t.Fatalf("advance to write-both at write-both: %+v %v", tr, err)
@@ -177,7 +177,7 @@ func TestAdvanceToWhereTheMoveStandsChangesNothing(t *testing.T) {
 		}
 		// Expecting a phase the move is not at, for a target it is not
 		// at either, is still refused.
-		_, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, dualwrite.ExpectFrom(move.Legacy))
+		_, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, dualwrite.WithExpectFrom(move.Legacy))
 		var pc *dualwrite.PhaseChangedError
 		if !errors.As(err, &pc) || pc.Actual != move.WriteBoth || pc.Target != move.ReadNew {
 			t.Fatalf("expect legacy at write-both: %v", err)

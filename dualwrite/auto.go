@@ -23,9 +23,9 @@ func (mg *Manager) AdvanceOpen(ctx context.Context, until move.Phase) ([]Transit
 		if !ok || next > until {
 			continue
 		}
-		// ExpectFrom: if another runner moved the move since cur was read,
+		// WithExpectFrom: if another runner moved the move since cur was read,
 		// next could be a step back from where it stands now.
-		tr, err := mg.Advance(ctx, name, next, ExpectFrom(cur), Note("advanced automatically: gate open"))
+		tr, err := mg.Advance(ctx, name, next, WithExpectFrom(cur), WithNote("advanced automatically: gate open"))
 		var ge *GateError
 		var na *NotAdjacentError
 		var pc *PhaseChangedError

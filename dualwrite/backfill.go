@@ -53,60 +53,6 @@ type backfillConfig struct {
 	forceGo     bool
 }
 
-// BackfillOption configures Backfill.
-type BackfillOption func(*backfillConfig)
-
-// TargetBatchTime is the time one batch should take (default 50ms; zero
-// keeps it, a negative duration is refused with ErrInvalidOption); the
-// batch size adapts toward it, like pt-online-schema-change's --chunk-time.
-// The default leaves room for a batch to take four times as long as
-// planned, on a busy machine, and still hold locks under 200ms, while a
-// batch's fixed cost (its transaction, the cursor) stays a few percent.
-func TargetBatchTime(d time.Duration) BackfillOption {
-	return func(c *backfillConfig) { c.target = d }
-}
-
-// BatchSize sets the first batch's size (default 1000) and the bounds the
-// adaptive size stays within (defaults 100 and 1,000,000); zero keeps a
-// default, a negative value or min above max is refused (ErrInvalidOption).
-// The target time, not the maximum, normally decides the size.
-func BatchSize(initial, minRows, maxRows int) BackfillOption {
-	return func(c *backfillConfig) {
-		if initial != 0 {
-			c.initial = initial
-		}
-		if minRows != 0 {
-			c.minBatch = minRows
-		}
-		if maxRows != 0 {
-			c.maxBatch = maxRows
-		}
-	}
-}
-
-// RateLimit caps the backfill at rows per second (0: no limit; a negative,
-// infinite or NaN rate is refused with ErrInvalidOption).
-func RateLimit(rowsPerSecond float64) BackfillOption {
-	return func(c *backfillConfig) { c.rate = rowsPerSecond }
-}
-
-// OnProgress is called after every batch and once at the end.
-func OnProgress(f func(Progress)) BackfillOption { return func(c *backfillConfig) { c.progress = f } }
-
-// Reverse refreshes old from new (old = Backward(new)) instead: the way
-// back from write-new when no reverse trigger kept old.
-func Reverse() BackfillOption { return func(c *backfillConfig) { c.reverse = true } }
-
-// Restart discards the saved cursor and starts from the first key.
-func Restart() BackfillOption { return func(c *backfillConfig) { c.restart = true } }
-
-// RetryFailed transforms again the rows recorded as failed, and forgets
-// those that succeed.
-func RetryFailed() BackfillOption { return func(c *backfillConfig) { c.retryFailed = true } }
-
-// UseGo runs the Go transform even when a SQL expression exists.
-func UseGo() BackfillOption { return func(c *backfillConfig) { c.forceGo = true } }
-
 // BackfillResult sums up one Backfill call.
 type BackfillResult struct {
 	Move      string        `json:"move"`
@@ -181,7 +127,7 @@ type bf struct {
 // wait for the WAL flush, so a server crash can lose the last batches and
 // their cursors together, and a rerun redoes them; the batch that records
 // completion commits durably.
-func (mg *Manager) Backfill(ctx context.Context, name string, opts ...BackfillOption) (BackfillResult, error) {
+func (mg *Manager) Backfill(ctx context.Context, name string, opts ...Option) (BackfillResult, error) {
 	cfg, err := newBackfillConfig(opts)
 	if err != nil {
 		return BackfillResult{}, err

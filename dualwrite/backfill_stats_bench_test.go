@@ -52,7 +52,7 @@ func benchUnanalysed(b *testing.B, db *dialect.DB, rows, passes int) {
 			b.Fatalf("%.80s: %v", q, err)
 		}
 	}
-	if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+	if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
 		b.Fatal(err)
 	}
 	reg, err := services.New(ctx, db)
@@ -89,9 +89,9 @@ func benchUnanalysed(b *testing.B, db *dialect.DB, rows, passes int) {
 		if never == analysed {
 			b.Fatalf("stats_bench: never analysed %v, want %v", never, !analysed)
 		}
-		var opts []dualwrite.BackfillOption
+		var opts []dualwrite.Option
 		if shape == "go" {
-			opts = append(opts, dualwrite.UseGo())
+			opts = append(opts, dualwrite.WithGoTransforms())
 		}
 		t0 := time.Now()
 		res, err := mg.Backfill(ctx, m.Name, opts...)

@@ -25,13 +25,13 @@ func TestBackfillResumesAfterKill(t *testing.T) {
 			dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 				e := newEnv(t, db, 3000, priceMove())
 				e.toWriteBoth()
-				opts := []dualwrite.BackfillOption{dualwrite.BatchSize(100, 100, 100)}
+				opts := []dualwrite.Option{dualwrite.WithBatchSize(100, 100, 100)}
 				if mode == "go" {
-					opts = append(opts, dualwrite.UseGo())
+					opts = append(opts, dualwrite.WithGoTransforms())
 				}
 				killAt := 2 + rand.IntN(20)
 				ctx, cancel := context.WithCancel(context.Background())
-				_, err := e.mg.Backfill(ctx, e.m.Name, append(opts, dualwrite.OnProgress(func(p dualwrite.Progress) {
+				_, err := e.mg.Backfill(ctx, e.m.Name, append(opts, dualwrite.WithProgress(func(p dualwrite.Progress) {
 					if p.Batch == killAt {
 						cancel()
 					}
@@ -114,7 +114,7 @@ func TestBackfillTerminatesUnderInserts(t *testing.T) {
 		}
 		// Slow enough that inserts land throughout the run.
 		bctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
-		res, err := e.mg.Backfill(bctx, e.m.Name, dualwrite.BatchSize(50, 50, 50), dualwrite.RateLimit(20000))
+		res, err := e.mg.Backfill(bctx, e.m.Name, dualwrite.WithBatchSize(50, 50, 50), dualwrite.WithRateLimit(20000))
 		cancel()
 		stop()
 		wg.Wait()
@@ -172,7 +172,7 @@ func TestFailedRowsBlockReadNew(t *testing.T) {
 		}
 		// Fix the data, retry the failed rows, verify again: the gate opens.
 		e.exec(`UPDATE products SET price = price + 0.01 WHERE id IN (13, 113, 213, 313, 413)`)
-		if res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.RetryFailed()); err != nil || res.Failed != 0 {
+		if res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.WithRetryFailed()); err != nil || res.Failed != 0 {
 			t.Fatalf("retry: %+v %v", res, err)
 		}
 		if v, err = e.mg.Verify(e.ctx, m.Name); err != nil || v.Mismatches != 0 || v.Failed != 0 {
@@ -191,8 +191,8 @@ func TestVerifyListsMismatches(t *testing.T) {
 		}
 		e.exec(`UPDATE products SET price_cents = 1 WHERE id IN (7, 70)`)
 		e.exec(`UPDATE products SET price_cents = NULL WHERE id = 200`)
-		for _, opt := range []dualwrite.VerifyOption{dualwrite.ListMismatches(2), dualwrite.VerifyUseGo()} {
-			v, err := e.mg.Verify(e.ctx, e.m.Name, opt, dualwrite.ListMismatches(2))
+		for _, opt := range []dualwrite.Option{dualwrite.WithListMismatches(2), dualwrite.WithGoTransforms()} {
+			v, err := e.mg.Verify(e.ctx, e.m.Name, opt, dualwrite.WithListMismatches(2))
 			if err != nil || v.Mismatches != 3 || len(v.Listed) != 2 || fmt.Sprint(v.Listed[0].Key) != "[7]" || !dualwrite.SameValue(v.Listed[0].Want, 707) {
 				t.Fatalf("verify (%s): %+v %v", v.Mode, v, err)
 			}
@@ -217,7 +217,7 @@ func TestBackfillRunnerLock(t *testing.T) {
 		}
 		var busy, verify error
 		var during dualwrite.MoveStatus
-		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.BatchSize(100, 100, 100), dualwrite.OnProgress(func(p dualwrite.Progress) {
+		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.WithBatchSize(100, 100, 100), dualwrite.WithProgress(func(p dualwrite.Progress) {
 			if p.Batch == 2 && busy == nil {
 				_, busy = other.Backfill(e.ctx, e.m.Name)
 				if busy == nil {
@@ -245,7 +245,7 @@ func TestBackfillRunnerLock(t *testing.T) {
 		}
 
 		// Taken over: the record names another run.
-		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.Restart(), dualwrite.BatchSize(100, 100, 100), dualwrite.OnProgress(func(p dualwrite.Progress) {
+		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.WithRestart(), dualwrite.WithBatchSize(100, 100, 100), dualwrite.WithProgress(func(p dualwrite.Progress) {
 			if p.Batch == 3 {
 				e.exec(`UPDATE ` + dualwrite.MovesTable + ` SET lease_owner = 'someone else'`)
 			}

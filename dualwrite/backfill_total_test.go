@@ -41,13 +41,13 @@ func TestBackfillTotalNeverAboveTable(t *testing.T) {
 				}
 				rows := e.count(`SELECT COUNT(*) FROM products`)
 				e.toWriteBoth()
-				opts := []dualwrite.BackfillOption{dualwrite.BatchSize(100, 100, 100)}
+				opts := []dualwrite.Option{dualwrite.WithBatchSize(100, 100, 100)}
 				if c.goMode {
-					opts = append(opts, dualwrite.UseGo())
+					opts = append(opts, dualwrite.WithGoTransforms())
 				}
 				if c.resumed {
 					ctx, cancel := context.WithCancel(e.ctx)
-					_, err := e.mg.Backfill(ctx, e.m.Name, append(opts, dualwrite.OnProgress(func(p dualwrite.Progress) {
+					_, err := e.mg.Backfill(ctx, e.m.Name, append(opts, dualwrite.WithProgress(func(p dualwrite.Progress) {
 						if p.Batch == 2 {
 							cancel()
 						}
@@ -96,12 +96,12 @@ func TestFailedRowsCountedOnce(t *testing.T) {
 				t.Fatalf("%s: result %d, status %d, table %d; want %d", step, got, st.FailedRows, table, want)
 			}
 		}
-		res, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.BatchSize(100, 100, 100))
+		res, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.WithBatchSize(100, 100, 100))
 		if err != nil {
 			t.Fatal(err)
 		}
 		check("backfill", 5, res.Failed)
-		res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.RetryFailed())
+		res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.WithRetryFailed())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,11 +112,11 @@ func TestFailedRowsCountedOnce(t *testing.T) {
 		}
 		check("verify", 5, v.Failed)
 		e.exec(`UPDATE products SET price = price + 0.01 WHERE id IN (13, 113)`)
-		if res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.RetryFailed()); err != nil {
+		if res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.WithRetryFailed()); err != nil {
 			t.Fatal(err)
 		}
 		check("retry that converts two", 3, res.Failed)
-		if res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.Restart(), dualwrite.BatchSize(100, 100, 100)); err != nil {
+		if res, err = e.mg.Backfill(e.ctx, m.Name, dualwrite.WithRestart(), dualwrite.WithBatchSize(100, 100, 100)); err != nil {
 			t.Fatal(err)
 		}
 		check("restart", 3, res.Failed)

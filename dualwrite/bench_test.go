@@ -43,12 +43,12 @@ func BenchmarkBackfill(b *testing.B) {
 	rows := benchEnv(b, "TANDEM_BENCH_ROWS", 1_000_000)
 	passes := benchEnv(b, "TANDEM_BENCH_PASSES", 5)
 	goPasses := benchEnv(b, "TANDEM_BENCH_GO_PASSES", 1)
-	var opts []dualwrite.BackfillOption
+	var opts []dualwrite.Option
 	if n := benchEnv(b, "TANDEM_BENCH_BATCH", 0); n > 0 {
-		opts = append(opts, dualwrite.BatchSize(n, n, n))
+		opts = append(opts, dualwrite.WithBatchSize(n, n, n))
 	}
 	if ms := benchEnv(b, "TANDEM_BENCH_TARGET_MS", 0); ms > 0 {
-		opts = append(opts, dualwrite.TargetBatchTime(time.Duration(ms)*time.Millisecond))
+		opts = append(opts, dualwrite.WithTargetBatchTime(time.Duration(ms)*time.Millisecond))
 	}
 	for _, e := range dbtest.Engines {
 		b.Run(string(e.Name), func(b *testing.B) {
@@ -71,7 +71,7 @@ func benchEnv(b *testing.B, name string, def int) int {
 	return n
 }
 
-func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opts ...dualwrite.BackfillOption) {
+func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opts ...dualwrite.Option) {
 	ctx := context.Background()
 	name := db.Engine()
 	exec := func(q string, args ...any) {
@@ -107,7 +107,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+	if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
 		b.Fatal(err)
 	}
 	reg, err := services.New(ctx, db)
@@ -160,7 +160,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 	// Backfill call, which also counts the rows to do and takes the runner lock:
 	// that, not the batches' loop alone, is what the single UPDATE is
 	// compared with.
-	backfill := func(label string, i int, opts ...dualwrite.BackfillOption) (dualwrite.BackfillResult, float64) {
+	backfill := func(label string, i int, opts ...dualwrite.Option) (dualwrite.BackfillResult, float64) {
 		mg, m := newMove(label, i)
 		fresh(func() {
 			if _, err := mg.Advance(ctx, m.Name, move.WriteBoth); err != nil {
@@ -199,7 +199,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 		// on both sides equally.
 		var first string
 		sqlRun := func() {
-			r, wall = backfill("sql", i, slices.Concat(opts, []dualwrite.BackfillOption{dualwrite.OnProgress(func(p dualwrite.Progress) {
+			r, wall = backfill("sql", i, slices.Concat(opts, []dualwrite.Option{dualwrite.WithProgress(func(p dualwrite.Progress) {
 				if !p.Finished {
 					batches = append(batches, p.BatchTime)
 				}
@@ -236,7 +236,7 @@ func benchBackfill(b *testing.B, db *dialect.DB, rows, passes, goPasses int, opt
 	var goBatches []time.Duration
 	for i := 1; i <= goPasses; i++ {
 		s := single()
-		r, wall := backfill("go", i, slices.Concat(opts, []dualwrite.BackfillOption{dualwrite.UseGo(), dualwrite.OnProgress(func(p dualwrite.Progress) {
+		r, wall := backfill("go", i, slices.Concat(opts, []dualwrite.Option{dualwrite.WithGoTransforms(), dualwrite.WithProgress(func(p dualwrite.Progress) {
 			if !p.Finished {
 				goBatches = append(goBatches, p.BatchTime)
 			}

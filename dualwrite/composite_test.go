@@ -34,7 +34,7 @@ func TestCompositeKeyBackfill(t *testing.T) {
 					New: move.Target{Table: "resource_props", Column: "data", Key: []string{"stack_id", "resource_name"},
 						Type: move.ColumnType{SQL: "TEXT"}, KeyType: []move.ColumnType{{SQL: "BIGINT"}, {SQL: "VARCHAR(40)"}}},
 					Forward: move.Transform{Go: func(v any) (any, error) { return v, nil }, SQL: "{value}"}}
-				if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+				if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
 					t.Fatal(err)
 				}
 				reg, err := services.New(ctx, db)
@@ -48,12 +48,12 @@ func TestCompositeKeyBackfill(t *testing.T) {
 				if _, err := mg.Advance(ctx, "props", move.WriteBoth); err != nil {
 					t.Fatal(err)
 				}
-				opts := []dualwrite.BackfillOption{dualwrite.BatchSize(70, 70, 70)}
+				opts := []dualwrite.Option{dualwrite.WithBatchSize(70, 70, 70)}
 				if mode == "go" {
-					opts = append(opts, dualwrite.UseGo())
+					opts = append(opts, dualwrite.WithGoTransforms())
 				}
 				kctx, cancel := context.WithCancel(ctx)
-				_, err = mg.Backfill(kctx, "props", append(opts, dualwrite.OnProgress(func(p dualwrite.Progress) {
+				_, err = mg.Backfill(kctx, "props", append(opts, dualwrite.WithProgress(func(p dualwrite.Progress) {
 					if p.Batch == 7 {
 						cancel()
 					}

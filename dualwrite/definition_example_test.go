@@ -11,6 +11,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/schema"
 )
 
 // Example_definitions shows the ledger as the one truth about a move: New
@@ -24,6 +25,7 @@ func Example_definitions() {
 	db, _ := dialect.Open(ctx, "sqlite://"+filepath.Join(dir, "shop.db"))
 	defer db.Close()
 	db.MustExec(`CREATE TABLE products (id INTEGER PRIMARY KEY, price DECIMAL(12,2))`)
+	_, _ = schema.Ensure(ctx, db, dualwrite.Tables()) // tandem schema ensure
 
 	m := move.Move{Name: "price_cents", Table: "products", Key: []string{"id"}, Old: "price",
 		New:      move.Target{Column: "price_cents", Type: move.ColumnType{SQL: "INTEGER"}},
@@ -42,7 +44,7 @@ func Example_definitions() {
 	if errors.As(err, &drift) {
 		fmt.Println(errors.Is(err, dualwrite.ErrDrift), drift.Fields[0])
 	}
-	_, err = dualwrite.New(ctx, db, []move.Move{later}, dualwrite.Amend("price_cents", "read-new ships in 44"))
+	_, err = dualwrite.New(ctx, db, []move.Move{later}, dualwrite.WithAmend("price_cents", "read-new ships in 44"))
 	fmt.Println(err)
 
 	mg, _ := dualwrite.Load(ctx, db, nil)

@@ -65,7 +65,7 @@ func TestDefinitionDrift(t *testing.T) {
 		_, err = dualwrite.New(e.ctx, db, []move.Move{later})
 		var de *dualwrite.DriftError
 		if !errors.Is(err, dualwrite.ErrDrift) || !errors.As(err, &de) || len(de.Fields) != 1 || de.Fields[0].Field != "releases.contracted" ||
-			de.Refused() || !strings.Contains(err.Error(), `dualwrite.Amend("price_cents"`) {
+			de.Refused() || !strings.Contains(err.Error(), `dualwrite.WithAmend("price_cents"`) {
 			t.Fatalf("drift: %v", err)
 		}
 		if _, err := dualwrite.NewTracker(e.ctx, db, 43, []move.Move{later}); !errors.Is(err, dualwrite.ErrDrift) || !strings.Contains(err.Error(), "releases.contracted") {
@@ -75,7 +75,7 @@ func TestDefinitionDrift(t *testing.T) {
 			t.Fatalf("load with a drifted declaration: %v", err)
 		}
 
-		if _, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.Amend(m.Name, "contract ships one release later")); err != nil {
+		if _, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.WithAmend(m.Name, "contract ships one release later")); err != nil {
 			t.Fatalf("amend: %v", err)
 		}
 		defs, err = dualwrite.DefinitionHistory(e.ctx, db, db.Engine(), m.Name)
@@ -98,7 +98,7 @@ func TestDefinitionDrift(t *testing.T) {
 		// Triggers on, past write-both: refused, with the reason.
 		trig := later
 		trig.Triggers = true
-		_, err = dualwrite.New(e.ctx, db, []move.Move{trig}, dualwrite.Amend(m.Name, "try"))
+		_, err = dualwrite.New(e.ctx, db, []move.Move{trig}, dualwrite.WithAmend(m.Name, "try"))
 		if !errors.Is(err, dualwrite.ErrAmendRefused) || !errors.As(err, &de) || de.Fields[0].Field != "triggers" || !strings.Contains(de.Fields[0].Refused, "write-both") {
 			t.Fatalf("refused amendment: %v", err)
 		}

@@ -22,7 +22,7 @@ func Example() {
 	defer db.Close()
 	db.MustExec(`CREATE TABLE products (id INTEGER PRIMARY KEY, price DECIMAL(12,2))`)
 	db.MustExec(`INSERT INTO products (id, price) VALUES (1, 9.99), (2, 12.50)`)
-	_, _ = schema.Ensure(ctx, db, services.Tables())
+	_, _ = schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...))
 	reg, _ := services.New(ctx, db)
 
 	m := move.Move{Name: "price_cents", Table: "products", Key: []string{"id"}, Old: "price",

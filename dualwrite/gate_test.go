@@ -158,7 +158,7 @@ func TestRollback(t *testing.T) {
 		if v, _ := r.Read(e.ctx, db, move.WriteBoth, 5); dualwrite.SameValue(v, 12345) {
 			t.Fatal("old was not stale: the test proves nothing")
 		}
-		res, err := e.mg.Backfill(e.ctx, e.m.Name, dualwrite.Reverse())
+		res, err := e.mg.Backfill(e.ctx, e.m.Name, dualwrite.WithReverse())
 		if err != nil || !res.Complete || res.Op != "reverse-backfill" {
 			t.Fatalf("reverse backfill: %+v %v", res, err)
 		}
@@ -244,7 +244,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 func TestDryRunAndStepLog(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		e := newEnv(t, db, 10, priceMove())
-		tr, err := e.mg.Advance(e.ctx, e.m.Name, move.WriteBoth, dualwrite.DryRun())
+		tr, err := e.mg.Advance(e.ctx, e.m.Name, move.WriteBoth, dualwrite.WithDryRun())
 		if err != nil || !tr.DryRun || tr.Done || len(tr.Steps) != 1 || !strings.Contains(tr.Steps[0].SQL[0], "ADD COLUMN") {
 			t.Fatalf("dry run: %+v %v", tr, err)
 		}
@@ -382,7 +382,7 @@ func TestEveryGateListsInstancesInOneOrder(t *testing.T) {
 		check("write-new -> read-new", err)
 		ackAll(move.WriteNew)
 		e.advance(move.ReadNew) // rows may be new only: old is stale
-		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.Reverse())
+		_, err = e.mg.Backfill(e.ctx, e.m.Name, dualwrite.WithReverse())
 		check("reverse backfill", err)
 	})
 }

@@ -28,7 +28,7 @@ func newEnv(t *testing.T, db *dialect.DB, rows int, m move.Move, opts ...dualwri
 	e := &env{t: t, ctx: ctx, db: db, m: m}
 	e.exec(`CREATE TABLE products (id BIGINT PRIMARY KEY, name VARCHAR(50), price DECIMAL(12,2))`)
 	e.seed(1, rows)
-	if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+	if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
 		t.Fatal(err)
 	}
 	reg, err := services.New(ctx, db)
@@ -125,4 +125,13 @@ func (e *env) count(q string, args ...any) int64 {
 		e.t.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+// ensureLedger creates tandem's tables, as `tandem schema ensure` does:
+// no constructor creates them.
+func ensureLedger(t testing.TB, db *dialect.DB) {
+	t.Helper()
+	if _, err := schema.Ensure(context.Background(), db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
+		t.Fatal(err)
+	}
 }

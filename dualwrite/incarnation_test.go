@@ -64,7 +64,7 @@ func TestReadNewSeesSupersededOldWriter(t *testing.T) {
 		if kinds(bs) != "old-writers" || len(bs[0].Instances) != 1 || bs[0].Instances[0].ID != "web-2" || bs[0].Instances[0].Release != 41 || !strings.Contains(err.Error(), "--restart") {
 			t.Fatalf("read-new after a superseded web-2 wrote old only: %v", err)
 		}
-		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.Restart()); err != nil {
+		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.WithRestart()); err != nil {
 			t.Fatal(err)
 		}
 		if v, err := e.mg.Verify(e.ctx, m.Name); err != nil || v.Mismatches != 0 {

@@ -287,7 +287,7 @@ func lifecycle(t *testing.T, db *dialect.DB, s scenario) []tandemtest.Boundary {
 		}
 	}
 	bs := tandemtest.Run(t, db, tandemtest.Case{Move: s.m, Setup: setup, Old: code(1), New: code(2), Check: check,
-		Backfill: []dualwrite.BackfillOption{dualwrite.BatchSize(50, 10, 0)}})
+		Backfill: []dualwrite.Option{dualwrite.WithBatchSize(50, 10, 0)}})
 	rep := ops.Check(histories.CheckOptions{})
 	for _, f := range rep.Failures {
 		t.Errorf("%s: %v", s.m.Name, f)

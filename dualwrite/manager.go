@@ -56,82 +56,18 @@ type Manager struct {
 	met        *runMetrics           // nil without metrics
 }
 
-// Option configures a Manager.
-type Option func(*Manager)
-
-// WithRegistry sets where instances and the phases they act on are read.
-// When src also implements Finalizer (a *services.Registry does), it is used
-// to finalize too.
-func WithRegistry(src services.Source) Option {
-	return func(m *Manager) {
-		m.src = src
-		if f, ok := src.(Finalizer); ok && m.fin == nil {
-			m.fin = f
-		}
-	}
-}
-
-// WithFinalizer sets who records finalization (default: the registry).
-func WithFinalizer(f Finalizer) Option { return func(m *Manager) { m.fin = f } }
-
-// WithRelease records the release of the runner in the ledger and step log.
-func WithRelease(r int64) Option { return func(m *Manager) { m.release = r } }
-
-// WithLockWait bounds the wait for another runner's lock (default 60s).
-func WithLockWait(d time.Duration) Option { return func(m *Manager) { m.lockWait = d } }
-
-// WithLogger sets a logger; the Manager is silent by default.
-func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
-
-// WithoutSetup makes New only read: it neither creates the ledger tables,
-// nor records definitions, nor gives moves their rows, so status can run
-// with read-only rights or before the first advance (a move the ledger
-// does not know then reads as legacy). Declared moves are still compared
-// with their recorded definitions. Load is New with WithoutSetup and
-// WithRecorded.
-func WithoutSetup() Option { return func(m *Manager) { m.noSetup = true } }
-
-// WithRecorded makes the Manager run, besides the declared moves, every
-// move the ledger records, rebuilt from its recorded definition: a command
-// needs no declaration for a move the ledger knows.
-func WithRecorded() Option { return func(m *Manager) { m.recorded = true } }
-
-// Amend asks New to record the declared definition of the move named name
-// as an amendment when it differs from the recorded one, with why in the
-// definition's and the phase history. A change that would alter data
-// already written at the move's phase is still refused (errors.Is
-// ErrAmendRefused).
-func Amend(name, why string) Option {
-	return func(m *Manager) {
-		if m.amends == nil {
-			m.amends = map[string]string{}
-		}
-		m.amends[name] = why
-	}
-}
-
-// DeclaredIn names where the declared moves come from (such as "plan
-// tandem-plan.yaml") and the command that records an intended change, for
-// the *DriftError of a move that differs from its recorded definition.
-func DeclaredIn(source string, amendCommand func(move string) string) Option {
-	return func(m *Manager) { m.source, m.amendCmd = source, amendCommand }
-}
-
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
-
 // New validates moves, brings the ledger tables up to date, records each
 // move's definition the first time (see Definition) and gives each move a
 // ledger row (at legacy) when it has none. A move whose declaration
 // differs from its recorded definition is refused with a *DriftError
-// (errors.Is ErrDrift) naming every differing field, unless Amend asks to
+// (errors.Is ErrDrift) naming every differing field, unless WithAmend asks to
 // record the change and the change is safe at the move's phase.
 func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option) (*Manager, error) {
 	mg := &Manager{db: db, moves: map[string]move.Move{}, lockWait: 60 * time.Second,
 		log: slog.New(slog.DiscardHandler), now: time.Now, source: "the Go declaration",
 		amendCmd: goAmendCommand}
-	for _, o := range opts {
-		o(mg)
+	if err := applyOptions("New", mg, opts, func(o Option) func(*Manager) { return o.manager }); err != nil {
+		return nil, err
 	}
 	if err := mg.validate(); err != nil {
 		return nil, err
@@ -161,7 +97,9 @@ func New(ctx context.Context, db *dialect.DB, moves []move.Move, opts ...Option)
 		return nil, err
 	}
 	mg.ready = true
-	if _, err := schema.Ensure(ctx, db, Tables(), schema.WithLockWait(mg.lockWait)); err != nil {
+	// Tables are created by schema.Ensure (tandem schema ensure), never by
+	// a constructor: see the schema package.
+	if err := schema.Check(ctx, db, Tables()); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
 	for _, name := range mg.order {
@@ -488,40 +426,6 @@ type advanceConfig struct {
 	started time.Time
 }
 
-// AdvanceOption configures Advance.
-type AdvanceOption func(*advanceConfig)
-
-// DryRun makes Advance check the gate and return the steps with their SQL,
-// changing nothing.
-func DryRun() AdvanceOption { return func(c *advanceConfig) { c.dryRun = true } }
-
-// Note records why, in the phase history.
-func Note(s string) AdvanceOption { return func(c *advanceConfig) { c.note = s } }
-
-// ExpectFrom makes Advance refuse, with a *PhaseChangedError, unless the
-// ledger still stands at p (or already at the target) when read under the
-// lock. A caller that chose the target from a phase read earlier ("the
-// next phase") passes it, so that a move another runner advanced meanwhile
-// is neither advanced again nor taken one step back: with the ledger two
-// phases on, p's next phase is the ledger's previous one, and Advance
-// would treat it as a rollback. When another runner made the very
-// transition asked for, Advance succeeds with Already set and
-// Transition.ByOther true.
-func ExpectFrom(p move.Phase) AdvanceOption {
-	return func(c *advanceConfig) { c.from = &p }
-}
-
-// StartedAt says when the caller started (before it read the phase it
-// chose the target from). If the move made a transition since, another
-// runner made it while this one was starting up or waiting for the lock:
-// Advance changes nothing and reports ByOther with that transition. With
-// ExpectFrom this makes two runners started together, that each take "the
-// next phase", make one transition, even when one of them reads the phase
-// only after the other wrote it. Transitions are compared by the time the
-// runner that made them recorded, so the runners' clocks must agree to
-// within the time a transition takes.
-func StartedAt(t time.Time) AdvanceOption { return func(c *advanceConfig) { c.started = t } }
-
 // Advance moves a move to phase to, which must be next to the current one
 // (forward, or back within the rollback window). The gate is checked first
 // and the transition refused with a *GateError naming what blocks it;
@@ -534,10 +438,10 @@ func StartedAt(t time.Time) AdvanceOption { return func(c *advanceConfig) { c.st
 // the same transition at once make it once. A move that already stands at
 // to is not an error: Advance changes nothing and reports Already, so a
 // caller can retry an advance that may have succeeded.
-func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts ...AdvanceOption) (Transition, error) {
+func (mg *Manager) Advance(ctx context.Context, name string, to move.Phase, opts ...Option) (Transition, error) {
 	var cfg advanceConfig
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("Advance", &cfg, opts, func(o Option) func(*advanceConfig) { return o.advance }); err != nil {
+		return Transition{}, err
 	}
 	m, err := mg.Move(name)
 	if err != nil {

@@ -18,19 +18,6 @@ import (
 // Manager's metrics.
 const ScrapeTimeout = 10 * time.Second
 
-// WithMetrics registers the manager's metrics on reg: what the ledger and
-// the registry say of each move, read when scraped (the phase, the next
-// gate and its blockers by kind, backfill progress, failed rows, verify
-// mismatches), and what this process's backfills did (batch durations,
-// rows, rows per second). docs/observability.md lists them.
-func WithMetrics(reg prometheus.Registerer) Option { return func(m *Manager) { m.metricsReg = reg } }
-
-// WithTrackerMetrics registers tandem_dualwrite_acting_phase, the phase
-// this instance acts on per move, on reg.
-func WithTrackerMetrics(reg prometheus.Registerer) TrackerOption {
-	return func(t *Tracker) { t.metricsReg = reg }
-}
-
 // ledgerCollector reports Status when scraped.
 type ledgerCollector struct {
 	mg *Manager

@@ -57,7 +57,7 @@ func TestMetrics(t *testing.T) {
 
 		// c catches up and the backfill runs in batches of 100.
 		e.ack("c", move.WriteBoth)
-		res, err := e.mg.Backfill(e.ctx, e.m.Name, dualwrite.BatchSize(100, 100, 100))
+		res, err := e.mg.Backfill(e.ctx, e.m.Name, dualwrite.WithBatchSize(100, 100, 100))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func TestMetrics(t *testing.T) {
 		absent("tandem_dualwrite_blockers", mv)
 
 		// A tracker of this build acts on the ledger's write-both.
-		tr, err := dualwrite.NewTracker(e.ctx, db, 1, []move.Move{e.m}, dualwrite.WithTrackerMetrics(pr))
+		tr, err := dualwrite.NewTracker(e.ctx, db, 1, []move.Move{e.m}, dualwrite.WithMetrics(pr))
 		if err != nil {
 			t.Fatal(err)
 		}

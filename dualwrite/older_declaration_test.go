@@ -28,7 +28,7 @@ func TestKnownOlderDeclaration(t *testing.T) {
 		// Release 43 amends: read-new ships one release later.
 		v2 := v1
 		v2.Releases = move.Releases{WriteBoth: 42, ReadNew: 44, WriteNew: 45, Contracted: 46}
-		if _, err := dualwrite.New(e.ctx, db, []move.Move{v2}, dualwrite.Amend(v1.Name, "read-new one release later")); err != nil {
+		if _, err := dualwrite.New(e.ctx, db, []move.Move{v2}, dualwrite.WithAmend(v1.Name, "read-new one release later")); err != nil {
 			t.Fatalf("amend: %v", err)
 		}
 		defsAfterAmend := e.count(`SELECT COUNT(*) FROM tandem_move_definitions`)
@@ -36,7 +36,7 @@ func TestKnownOlderDeclaration(t *testing.T) {
 
 		// Release 42, declaring v1, crash-restarts mid-rollout.
 		var logs bytes.Buffer
-		tr, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{v1}, dualwrite.WithTrackerLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		tr, err := dualwrite.NewTracker(e.ctx, db, 42, []move.Move{v1}, dualwrite.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 		if err != nil {
 			t.Fatalf("tracker with the earlier declaration: %v", err)
 		}
@@ -113,7 +113,7 @@ func TestAmendmentAtomic(t *testing.T) {
 		d0, h0 := defs(), hist()
 
 		e.exec(`ALTER TABLE tandem_move_history DROP COLUMN note`)
-		_, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.Amend(m.Name, "contract later"))
+		_, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.WithAmend(m.Name, "contract later"))
 		if err == nil || errors.Is(err, dualwrite.ErrDrift) {
 			t.Fatalf("amend with the history insert failing: %v", err)
 		}
@@ -122,7 +122,7 @@ func TestAmendmentAtomic(t *testing.T) {
 		}
 
 		e.exec(`ALTER TABLE tandem_move_history ADD COLUMN note TEXT`)
-		if _, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.Amend(m.Name, "contract later")); err != nil {
+		if _, err := dualwrite.New(e.ctx, db, []move.Move{later}, dualwrite.WithAmend(m.Name, "contract later")); err != nil {
 			t.Fatalf("amend: %v", err)
 		}
 		if d, h := defs(), hist(); d != d0+1 || h != h0+1 {

@@ -57,7 +57,7 @@ func TestReadNewWaitsOutOldWritersThatLeft(t *testing.T) {
 			t.Fatalf("status gate: %+v", g)
 		}
 		// A restarted backfill covers what web-2 wrote.
-		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.Restart()); err != nil {
+		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.WithRestart()); err != nil {
 			t.Fatal(err)
 		}
 		if v, err := e.mg.Verify(e.ctx, m.Name); err != nil || v.Mismatches != 0 {

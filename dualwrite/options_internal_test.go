@@ -6,14 +6,14 @@ import "testing"
 // adaptive size always stays within [min, max].
 func TestBackfillDefaultsFitBounds(t *testing.T) {
 	for _, tc := range []struct {
-		opts                []BackfillOption
+		opts                []Option
 		initial, minB, maxB int
 	}{
 		{nil, 1000, 100, 1_000_000},
-		{[]BackfillOption{BatchSize(0, 0, 50)}, 50, 50, 50},
-		{[]BackfillOption{BatchSize(50, 0, 0)}, 50, 50, 1_000_000},
-		{[]BackfillOption{BatchSize(5_000_000, 0, 0)}, 5_000_000, 100, 5_000_000},
-		{[]BackfillOption{BatchSize(0, 2000, 0)}, 2000, 2000, 1_000_000},
+		{[]Option{WithBatchSize(0, 0, 50)}, 50, 50, 50},
+		{[]Option{WithBatchSize(50, 0, 0)}, 50, 50, 1_000_000},
+		{[]Option{WithBatchSize(5_000_000, 0, 0)}, 5_000_000, 100, 5_000_000},
+		{[]Option{WithBatchSize(0, 2000, 0)}, 2000, 2000, 1_000_000},
 	} {
 		c, err := newBackfillConfig(tc.opts)
 		if err != nil || c.initial != tc.initial || c.minBatch != tc.minB || c.maxBatch != tc.maxB {

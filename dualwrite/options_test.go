@@ -19,31 +19,31 @@ import (
 func TestOptionsValidated(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts []dualwrite.BackfillOption
+		opts []dualwrite.Option
 		bad  string // the option the error names; "" when valid
 	}{
 		{"defaults", nil, ""},
-		{"zeros keep defaults", []dualwrite.BackfillOption{dualwrite.BatchSize(0, 0, 0), dualwrite.TargetBatchTime(0), dualwrite.RateLimit(0)}, ""},
-		{"max alone below the default min", []dualwrite.BackfillOption{dualwrite.BatchSize(0, 0, 50)}, ""},
-		{"initial alone above the default max", []dualwrite.BackfillOption{dualwrite.BatchSize(5_000_000, 0, 0)}, ""},
-		{"min above max", []dualwrite.BackfillOption{dualwrite.BatchSize(0, 500, 50), dualwrite.TargetBatchTime(-time.Second)}, "TargetBatchTime"},
-		{"min above max alone", []dualwrite.BackfillOption{dualwrite.BatchSize(0, 500, 50)}, "BatchSize"},
-		{"initial outside the bounds", []dualwrite.BackfillOption{dualwrite.BatchSize(10, 50, 100)}, "BatchSize"},
-		{"negative initial", []dualwrite.BackfillOption{dualwrite.BatchSize(-5, 0, 0)}, "BatchSize initial"},
-		{"negative min", []dualwrite.BackfillOption{dualwrite.BatchSize(0, -1, 0)}, "BatchSize min"},
-		{"negative max", []dualwrite.BackfillOption{dualwrite.BatchSize(0, 0, -1)}, "BatchSize max"},
-		{"negative target", []dualwrite.BackfillOption{dualwrite.TargetBatchTime(-5 * time.Second)}, "TargetBatchTime"},
-		{"negative rate", []dualwrite.BackfillOption{dualwrite.RateLimit(-1)}, "RateLimit"},
-		{"NaN rate", []dualwrite.BackfillOption{dualwrite.RateLimit(math.NaN())}, "RateLimit"},
-		{"infinite rate", []dualwrite.BackfillOption{dualwrite.RateLimit(math.Inf(1))}, "RateLimit"},
+		{"zeros keep defaults", []dualwrite.Option{dualwrite.WithBatchSize(0, 0, 0), dualwrite.WithTargetBatchTime(0), dualwrite.WithRateLimit(0)}, ""},
+		{"max alone below the default min", []dualwrite.Option{dualwrite.WithBatchSize(0, 0, 50)}, ""},
+		{"initial alone above the default max", []dualwrite.Option{dualwrite.WithBatchSize(5_000_000, 0, 0)}, ""},
+		{"min above max", []dualwrite.Option{dualwrite.WithBatchSize(0, 500, 50), dualwrite.WithTargetBatchTime(-time.Second)}, "WithTargetBatchTime"},
+		{"min above max alone", []dualwrite.Option{dualwrite.WithBatchSize(0, 500, 50)}, "WithBatchSize"},
+		{"initial outside the bounds", []dualwrite.Option{dualwrite.WithBatchSize(10, 50, 100)}, "WithBatchSize"},
+		{"negative initial", []dualwrite.Option{dualwrite.WithBatchSize(-5, 0, 0)}, "WithBatchSize initial"},
+		{"negative min", []dualwrite.Option{dualwrite.WithBatchSize(0, -1, 0)}, "WithBatchSize min"},
+		{"negative max", []dualwrite.Option{dualwrite.WithBatchSize(0, 0, -1)}, "WithBatchSize max"},
+		{"negative target", []dualwrite.Option{dualwrite.WithTargetBatchTime(-5 * time.Second)}, "WithTargetBatchTime"},
+		{"negative rate", []dualwrite.Option{dualwrite.WithRateLimit(-1)}, "WithRateLimit"},
+		{"NaN rate", []dualwrite.Option{dualwrite.WithRateLimit(math.NaN())}, "WithRateLimit"},
+		{"infinite rate", []dualwrite.Option{dualwrite.WithRateLimit(math.Inf(1))}, "WithRateLimit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := dualwrite.CheckBackfillOptions(tc.opts...)
 			checkOptionError(t, err, tc.bad)
 		})
 	}
-	checkOptionError(t, dualwrite.CheckVerifyOptions(dualwrite.ListMismatches(-1)), "ListMismatches")
-	checkOptionError(t, dualwrite.CheckVerifyOptions(dualwrite.ListMismatches(0)), "")
+	checkOptionError(t, dualwrite.CheckVerifyOptions(dualwrite.WithListMismatches(-1)), "WithListMismatches")
+	checkOptionError(t, dualwrite.CheckVerifyOptions(dualwrite.WithListMismatches(0)), "")
 }
 
 func checkOptionError(t *testing.T, err error, bad string) {
@@ -82,10 +82,10 @@ moves:
 		}
 		e := newEnv(t, db, 10, m)
 		before = dbtest.Dump(t, db)
-		if _, err := e.mg.Backfill(ctx, m.Name, dualwrite.BatchSize(0, 500, 50), dualwrite.TargetBatchTime(-time.Second)); !errors.Is(err, dualwrite.ErrInvalidOption) {
+		if _, err := e.mg.Backfill(ctx, m.Name, dualwrite.WithBatchSize(0, 500, 50), dualwrite.WithTargetBatchTime(-time.Second)); !errors.Is(err, dualwrite.ErrInvalidOption) {
 			t.Fatalf("Backfill = %v, want ErrInvalidOption", err)
 		}
-		if _, err := e.mg.Verify(ctx, m.Name, dualwrite.ListMismatches(-1)); !errors.Is(err, dualwrite.ErrInvalidOption) {
+		if _, err := e.mg.Verify(ctx, m.Name, dualwrite.WithListMismatches(-1)); !errors.Is(err, dualwrite.ErrInvalidOption) {
 			t.Fatalf("Verify = %v, want ErrInvalidOption", err)
 		}
 		if after := dbtest.Dump(t, db); after != before {

@@ -141,9 +141,9 @@ func TestExpectFromRefusesAMovedMove(t *testing.T) {
 		// meanwhile the move went on to write-new, where read-new is a
 		// rollback.
 		for _, dry := range []bool{true, false} {
-			opts := []dualwrite.AdvanceOption{dualwrite.ExpectFrom(move.WriteBoth)}
+			opts := []dualwrite.Option{dualwrite.WithExpectFrom(move.WriteBoth)}
 			if dry {
-				opts = append(opts, dualwrite.DryRun())
+				opts = append(opts, dualwrite.WithDryRun())
 			}
 			tr, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, opts...)
 			var pc *dualwrite.PhaseChangedError
@@ -158,7 +158,7 @@ func TestExpectFromRefusesAMovedMove(t *testing.T) {
 			t.Fatalf("history: %+v", h)
 		}
 		// The expected phase: the advance goes through.
-		if _, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, dualwrite.ExpectFrom(move.WriteNew)); err != nil {
+		if _, err := e.mg.Advance(e.ctx, e.m.Name, move.ReadNew, dualwrite.WithExpectFrom(move.WriteNew)); err != nil {
 			t.Fatal(err)
 		}
 	})

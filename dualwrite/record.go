@@ -267,7 +267,7 @@ func ledgerOrLegacy(ctx context.Context, q dialect.Querier, d sqldialect.Dialect
 
 // goAmendCommand is how a Go declaration records an intended change.
 func goAmendCommand(name string) string {
-	return fmt.Sprintf("pass dualwrite.Amend(%q, \"why\") to dualwrite.New, or `tandem moves apply --plan FILE --amend %s` with the plan exported from the same declaration", name, name)
+	return fmt.Sprintf("pass dualwrite.WithAmend(%q, \"why\") to dualwrite.New, or `tandem moves apply --plan FILE --amend %s` with the plan exported from the same declaration", name, name)
 }
 
 // recordDeclared records the definitions of moves the ledger does not

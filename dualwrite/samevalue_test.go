@@ -99,7 +99,7 @@ func TestGoVerifyRecordsRowsItCannotTransform(t *testing.T) {
 		if _, err := e.mg.Backfill(e.ctx, m.Name); err != nil {
 			t.Fatal(err)
 		}
-		v, err := e.mg.Verify(e.ctx, m.Name, dualwrite.VerifyUseGo())
+		v, err := e.mg.Verify(e.ctx, m.Name, dualwrite.WithGoTransforms())
 		if err != nil || v.Mode != "go" || v.Failed != 1 || v.Mismatches != 0 || len(v.FailedRows) != 1 || v.FailedRows[0].Key != "[7]" || !strings.Contains(v.FailedRows[0].Error, "7.07") {
 			t.Fatalf("verify: %+v %v", v, err)
 		}
@@ -111,7 +111,7 @@ func TestGoVerifyRecordsRowsItCannotTransform(t *testing.T) {
 			t.Fatalf("status failed rows: %d", st.FailedRows)
 		}
 		// A second verify records the row once.
-		if v, err := e.mg.Verify(e.ctx, m.Name, dualwrite.VerifyUseGo()); err != nil || v.Failed != 1 || e.status().FailedRows != 1 {
+		if v, err := e.mg.Verify(e.ctx, m.Name, dualwrite.WithGoTransforms()); err != nil || v.Failed != 1 || e.status().FailedRows != 1 {
 			t.Fatalf("verify again: %+v %v", v, err)
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/schema"
 )
 
 // Effective is the phase an instance acts on: the ledger's phase, capped by
@@ -60,18 +61,6 @@ type Tracker struct {
 	metricsReg prometheus.Registerer // WithTrackerMetrics
 }
 
-// TrackerOption configures NewTracker.
-type TrackerOption func(*Tracker)
-
-// WithTrackerLogger sets the tracker's logger; it is silent by default.
-func WithTrackerLogger(l *slog.Logger) TrackerOption {
-	return func(t *Tracker) {
-		if l != nil {
-			t.log = l
-		}
-	}
-}
-
 // phaseCount is the number of phases; running counts are indexed by phase.
 const phaseCount = int(move.Contracted) + 1
 
@@ -106,14 +95,17 @@ type moveState struct {
 // adjacent phases run side by side and the gates wait for the instance.
 // A release that ships up to read-new, say, may start while the ledger is
 // at write-new. The error names the release to run.
-func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move, opts ...TrackerOption) (*Tracker, error) {
+func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move.Move, opts ...Option) (*Tracker, error) {
 	if err := move.ValidateAll(moves); err != nil {
 		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
 	t := &Tracker{db: db, release: release, moves: slices.Clone(moves), state: make(map[string]*moveState, len(moves)), stopped: make(chan struct{}),
 		log: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(t)
+	if err := applyOptions("NewTracker", t, opts, func(o Option) func(*Tracker) { return o.tracker }); err != nil {
+		return nil, err
+	}
+	if err := schema.Check(ctx, db, Tables()); err != nil {
+		return nil, fmt.Errorf("dualwrite: tracker: %w", err)
 	}
 	// The build's declarations must be what the ledger records (and are
 	// recorded if it knows none): an instance acting on another transform

@@ -301,14 +301,14 @@ func TestTrackerReportsRunningOperations(t *testing.T) {
 		if got := report(); got != "write-new" {
 			t.Fatalf("reported %s while a write-new operation runs", got)
 		}
-		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.Reverse()); !errors.Is(err, dualwrite.ErrBlocked) {
+		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.WithReverse()); !errors.Is(err, dualwrite.ErrBlocked) {
 			t.Fatalf("reverse backfill while a write-new operation runs: %v", err)
 		}
 		newDone()
 		if got := report(); got != "read-new" {
 			t.Fatalf("reported %s once nothing runs", got)
 		}
-		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.Reverse()); err != nil {
+		if _, err := e.mg.Backfill(e.ctx, m.Name, dualwrite.WithReverse()); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -318,6 +318,7 @@ func TestTrackerReportsRunningOperations(t *testing.T) {
 // move the tracker does not know acts on legacy.
 func TestTrackerBeginAllocatesNothing(t *testing.T) {
 	db := dbtest.Open(t, dialect.SQLite)
+	ensureLedger(t, db)
 	m := releasedMove()
 	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
 	if err != nil {
@@ -343,6 +344,7 @@ func TestTrackerBeginAllocatesNothing(t *testing.T) {
 
 func TestTrackerDoneTwicePanics(t *testing.T) {
 	db := dbtest.Open(t, dialect.SQLite)
+	ensureLedger(t, db)
 	m := releasedMove()
 	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
 	if err != nil {
@@ -361,6 +363,7 @@ func TestTrackerDoneTwicePanics(t *testing.T) {
 // Wait returns once every operation has ended, or when its context does.
 func TestTrackerWait(t *testing.T) {
 	db := dbtest.Open(t, dialect.SQLite)
+	ensureLedger(t, db)
 	m := releasedMove()
 	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
 	if err != nil {

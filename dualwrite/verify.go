@@ -41,19 +41,6 @@ type verifyConfig struct {
 	batch    int
 }
 
-// VerifyOption configures Verify.
-type VerifyOption func(*verifyConfig)
-
-// ListMismatches sets how many mismatching rows are listed (default 20;
-// 0 lists none, a negative count is refused with ErrInvalidOption).
-func ListMismatches(n int) VerifyOption { return func(c *verifyConfig) { c.list = n } }
-
-// VerifyUseGo compares with the Go transform even when SQL exists.
-func VerifyUseGo() VerifyOption { return func(c *verifyConfig) { c.forceGo = true } }
-
-// VerifyProgress is called after every batch of a Go-mode verify.
-func VerifyProgress(f func(Progress)) VerifyOption { return func(c *verifyConfig) { c.progress = f } }
-
 // Verify counts, and lists the first few of, the rows where new differs from
 // Forward(old), NULL-safely, and records the count and the time in the
 // ledger: read-new needs a verify after the backfill finished that found
@@ -66,7 +53,7 @@ func VerifyProgress(f func(Progress)) VerifyOption { return func(c *verifyConfig
 // report a row: MySQL and SQLite turn a bad value into 0 or NULL without an
 // error (CAST('abc' AS SIGNED) is 0), so such an expression must guard
 // itself (CASE WHEN ... THEN ... ELSE NULL END).
-func (mg *Manager) Verify(ctx context.Context, name string, opts ...VerifyOption) (VerifyResult, error) {
+func (mg *Manager) Verify(ctx context.Context, name string, opts ...Option) (VerifyResult, error) {
 	cfg, err := newVerifyConfig(opts)
 	if err != nil {
 		return VerifyResult{}, err

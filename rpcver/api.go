@@ -103,28 +103,6 @@ type upgradeDecl struct {
 	fn  func(protoreflect.Message) error
 }
 
-// APIOption configures NewAPI.
-type APIOption func(*apiConfig)
-
-// WithCurrent makes the API claim current version v instead of the one the
-// .proto declares. An older v is what an older build would serve: methods
-// and fields newer than v are unknown to it. Same major only.
-func WithCurrent(v Version) APIOption { return func(c *apiConfig) { c.current = &v } }
-
-// WithOldest sets the oldest version servers accept (default: the .proto's
-// (tandem.oldest), else major.0).
-func WithOldest(v Version) APIOption { return func(c *apiConfig) { c.oldest = &v } }
-
-// WithMessages adds messages that are not in any method, such as stored
-// objects, so their history is read and their steps can be registered.
-func WithMessages(msgs ...proto.Message) APIOption {
-	return func(c *apiConfig) {
-		for _, m := range msgs {
-			c.messages = append(c.messages, m.ProtoReflect().Descriptor())
-		}
-	}
-}
-
 // Backport registers the step that turns field of M, when set, into the
 // fields an older version knows. It runs on a copy of the caller's message
 // and only when the target is older than the field; return an error when
@@ -132,38 +110,46 @@ func WithMessages(msgs ...proto.Message) APIOption {
 // the step succeeds. On an enum field whose value is newer than the target,
 // the step maps the value to one the target knows instead: the field is
 // not cleared, and a value still too new afterwards fails the backport.
-func Backport[M proto.Message](field string, fn func(m M, to Version) error) APIOption {
+func Backport[M proto.Message](field string, fn func(m M, to Version) error) Option {
 	var zero M
 	md := zero.ProtoReflect().Descriptor()
-	return func(c *apiConfig) {
+	o := Option{name: "Backport", api: func(c *apiConfig) {
 		c.backports = append(c.backports, backportDecl{msg: md, field: field, fn: func(m protoreflect.Message, to Version) error {
 			return fn(m.Interface().(M), to)
 		}})
+	}}
+	if fn == nil {
+		o.bad, o.val = "a nil step", field
 	}
+	return o
 }
 
 // Upgrade registers the step that brings an M read at a version before to
 // up to version to, e.g. filling a new field from old ones. Steps run in
 // version order, on requests a server receives, on responses a capped
 // client receives and on stored objects read back.
-func Upgrade[M proto.Message](to string, fn func(m M) error) APIOption {
+func Upgrade[M proto.Message](to string, fn func(m M) error) Option {
 	var zero M
 	md := zero.ProtoReflect().Descriptor()
-	return func(c *apiConfig) {
+	o := Option{name: "Upgrade", api: func(c *apiConfig) {
 		c.upgrades = append(c.upgrades, upgradeDecl{msg: md, to: to, fn: func(m protoreflect.Message) error {
 			return fn(m.Interface().(M))
 		}})
+	}}
+	if fn == nil {
+		o.bad, o.val = "a nil step", to
 	}
+	return o
 }
 
 // NewAPI reads the API's history from the service descriptor's tandem
 // options: (tandem.api), (tandem.version), (tandem.oldest) on the service,
 // (tandem.method_since) on methods, (tandem.since) on fields, (tandem.enum_since)
 // on enum values.
-func NewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) (*API, error) {
+func NewAPI(sd protoreflect.ServiceDescriptor, opts ...Option) (*API, error) {
 	var cfg apiConfig
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("NewAPI", &cfg, opts, func(o Option) func(*apiConfig) { return o.api }); err != nil {
+		return nil, err
 	}
 	name, _ := proto.GetExtension(sd.Options(), tandempb.E_Api).(string)
 	if name == "" {
@@ -337,7 +323,7 @@ func NewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) (*API, error) 
 }
 
 // MustNewAPI is NewAPI for package-level variables; it panics on error.
-func MustNewAPI(sd protoreflect.ServiceDescriptor, opts ...APIOption) *API {
+func MustNewAPI(sd protoreflect.ServiceDescriptor, opts ...Option) *API {
 	a, err := NewAPI(sd, opts...)
 	if err != nil {
 		panic(err)

@@ -92,7 +92,7 @@ func TestNewAPIErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		sd   protoreflect.ServiceDescriptor
-		opts []rpcver.APIOption
+		opts []rpcver.Option
 	}{
 		{"no version", buildService(t, svcSpec{}), nil},
 		{"version not major.minor", buildService(t, svcSpec{version: "1"}), nil},
@@ -102,13 +102,13 @@ func TestNewAPIErrors(t *testing.T) {
 		{"bad field since", buildService(t, svcSpec{version: "1.2", fieldSince: "one"}), nil},
 		{"method since after the version", buildService(t, svcSpec{version: "1.2", methodSince: "1.4"}), nil},
 		{"streaming method", buildService(t, svcSpec{version: "1.0", streaming: true}), nil},
-		{"current in another major", sd, []rpcver.APIOption{rpcver.WithCurrent(rpcver.Version{Major: 2})}},
-		{"oldest after current", sd, []rpcver.APIOption{rpcver.WithOldest(v1_3)}},
-		{"backport of an unknown field", sd, []rpcver.APIOption{rpcver.Backport("nope", func(*pb.Item, rpcver.Version) error { return nil })}},
-		{"backport of a field with no since", sd, []rpcver.APIOption{rpcver.Backport("name", func(*pb.Item, rpcver.Version) error { return nil })}},
-		{"two backports of one field", sd, []rpcver.APIOption{rpcver.Backport("tags", func(*pb.Item, rpcver.Version) error { return nil })}},
-		{"upgrade of a message outside the API", sd, []rpcver.APIOption{rpcver.Upgrade("1.1", func(*descriptorpb.FileOptions) error { return nil })}},
-		{"upgrade to a bad version", sd, []rpcver.APIOption{rpcver.Upgrade("1.x", func(*pb.Item) error { return nil })}},
+		{"current in another major", sd, []rpcver.Option{rpcver.WithCurrent(rpcver.Version{Major: 2})}},
+		{"oldest after current", sd, []rpcver.Option{rpcver.WithOldest(v1_3)}},
+		{"backport of an unknown field", sd, []rpcver.Option{rpcver.Backport("nope", func(*pb.Item, rpcver.Version) error { return nil })}},
+		{"backport of a field with no since", sd, []rpcver.Option{rpcver.Backport("name", func(*pb.Item, rpcver.Version) error { return nil })}},
+		{"two backports of one field", sd, []rpcver.Option{rpcver.Backport("tags", func(*pb.Item, rpcver.Version) error { return nil })}},
+		{"upgrade of a message outside the API", sd, []rpcver.Option{rpcver.Upgrade("1.1", func(*descriptorpb.FileOptions) error { return nil })}},
+		{"upgrade to a bad version", sd, []rpcver.Option{rpcver.Upgrade("1.x", func(*pb.Item) error { return nil })}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,32 +57,14 @@ type clientConfig struct {
 	metrics prometheus.Registerer
 }
 
-// ClientOption configures NewClient.
-type ClientOption func(*clientConfig)
-
-// WithClientPrefix sets the subject prefix (default DefaultPrefix); it must
-// match the servers'.
-func WithClientPrefix(p string) ClientOption { return func(c *clientConfig) { c.prefix = p } }
-
-// WithClientCluster sets the cluster whose servers the client calls (see
-// services.ClusterTable); by default it is the cluster of caps when caps
-// knows one (a *services.Cache does), and none otherwise.
-func WithClientCluster(id string) ClientOption { return func(c *clientConfig) { c.cluster = id } }
-
-// WithTimeout bounds calls whose context has no deadline (default 5s).
-func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
-
-// WithClientLogger sets a logger; the client is silent by default.
-func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.log = l } }
-
 // NewClient returns a client of api over nc's NATS servers, capped by caps
 // (for instance a *services.Cache). A nil caps means no cap: the client
 // sends at its current version. It opens a connection of its own with nc's
 // options and no reconnect buffer; Close closes it, and so does closing nc.
-func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*Client, error) {
+func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...Option) (*Client, error) {
 	cfg := clientConfig{prefix: DefaultPrefix, timeout: 5 * time.Second, log: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("NewClient", &cfg, opts, func(o Option) func(*clientConfig) { return o.client }); err != nil {
+		return nil, err
 	}
 	if nc == nil || api == nil {
 		return nil, &DefinitionError{API: "?", Where: "NewClient", Reason: "a NATS connection and an API are required"}
@@ -91,9 +73,9 @@ func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...ClientOption) (*
 		return nil, &DefinitionError{API: api.name, Where: "WithTimeout", Reason: "timeout must be positive"}
 	}
 	if err := checkPrefix(cfg.prefix); err != nil {
-		return nil, &DefinitionError{API: api.name, Where: "WithClientPrefix", Reason: err.Error()}
+		return nil, &DefinitionError{API: api.name, Where: "WithPrefix", Reason: err.Error()}
 	}
-	cluster, err := pickCluster(api.name, "WithClientCluster", cfg.cluster, clusterOf(caps))
+	cluster, err := pickCluster(api.name, "WithCluster", cfg.cluster, clusterOf(caps))
 	if err != nil {
 		return nil, err
 	}

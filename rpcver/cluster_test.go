@@ -125,7 +125,7 @@ func TestTwoClustersOneNATS(t *testing.T) {
 			rpcver.WithRegistry(cs[0].reg, services.Instance{ID: "x", Service: "inventory"}, time.Hour)); !errors.Is(err, rpcver.ErrInvalid) {
 			t.Fatalf("server of cluster b with cluster a's registry: %v, want ErrInvalid", err)
 		}
-		if _, err := rpcver.NewClient(natstest.Connect(t, ns), inventory.API, nil, rpcver.WithClientCluster("a.b")); !errors.Is(err, rpcver.ErrInvalid) {
+		if _, err := rpcver.NewClient(natstest.Connect(t, ns), inventory.API, nil, rpcver.WithCluster("a.b")); !errors.Is(err, rpcver.ErrInvalid) {
 			t.Fatalf("malformed cluster: %v, want ErrInvalid", err)
 		}
 	})

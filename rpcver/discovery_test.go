@@ -52,7 +52,7 @@ func TestDiscoveryMetadata(t *testing.T) {
 		rpcver.WithHeartbeat(func() services.Heartbeat {
 			return services.Heartbeat{Phases: map[string]string{"price": phase.Load().(string), "volume": "contracted"}}
 		}))
-	client := newClient(t, nc, inventory.API, nil, rpcver.WithClientCluster(reg.Cluster()))
+	client := newClient(t, nc, inventory.API, nil, rpcver.WithCluster(reg.Cluster()))
 
 	// What `tandem services list` shows of the instance is what micro shows.
 	matches := func(md map[string]string, price string) error {

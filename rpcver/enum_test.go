@@ -70,8 +70,8 @@ func TestEnumValueBackport(t *testing.T) {
 	c, cs, cm := md.Fields().ByName("c"), md.Fields().ByName("cs"), md.Fields().ByName("cm")
 	const green, blue = protoreflect.EnumNumber(1), protoreflect.EnumNumber(2)
 	v1_0, v1_1 := Version{Major: 1}, Version{Major: 1, Minor: 1}
-	step := func(fn stepFunc) APIOption {
-		return func(cfg *apiConfig) { cfg.backports = append(cfg.backports, backportDecl{msg: md, field: "c", fn: fn}) }
+	step := func(fn stepFunc) Option {
+		return Option{name: "Backport", api: func(cfg *apiConfig) { cfg.backports = append(cfg.backports, backportDecl{msg: md, field: "c", fn: fn}) }}
 	}
 	toGreen := step(func(m protoreflect.Message, _ Version) error {
 		if m.Get(c).Enum() == blue {
@@ -100,7 +100,7 @@ func TestEnumValueBackport(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		opts    []APIOption
+		opts    []Option
 		m       *dynamicpb.Message
 		to      Version
 		strict  bool
@@ -112,9 +112,9 @@ func TestEnumValueBackport(t *testing.T) {
 		{"new value at its own version", nil, msg(single(blue)), v1_1, true, false, blue},
 		{"new value in a repeated field", nil, msg(list), v1_0, true, true, 0},
 		{"new value in a map", nil, msg(mapped), v1_0, true, true, 0},
-		{"a step maps it", []APIOption{toGreen}, msg(single(blue)), v1_0, true, false, green},
-		{"the step leaves it", []APIOption{leaves}, msg(single(blue)), v1_0, true, true, 0},
-		{"the step refuses", []APIOption{refuses}, msg(single(blue)), v1_0, true, true, 0},
+		{"a step maps it", []Option{toGreen}, msg(single(blue)), v1_0, true, false, green},
+		{"the step leaves it", []Option{leaves}, msg(single(blue)), v1_0, true, true, 0},
+		{"the step refuses", []Option{refuses}, msg(single(blue)), v1_0, true, true, 0},
 		{"lenient (responses) keeps it", nil, msg(single(blue)), v1_0, false, false, blue},
 	}
 	for _, tc := range tests {
@@ -144,9 +144,9 @@ func TestEnumValueBackport(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewAPI(sd, func(cfg *apiConfig) {
+	if _, err := NewAPI(sd, Option{name: "Backport", api: func(cfg *apiConfig) {
 		cfg.backports = append(cfg.backports, backportDecl{msg: md, field: "cs", fn: func(protoreflect.Message, Version) error { return nil }})
-	}); err != nil {
+	}}); err != nil {
 		t.Fatalf("a step on a repeated enum field with versioned values: %v", err)
 	}
 }

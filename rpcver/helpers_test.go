@@ -66,7 +66,7 @@ func capAt(v rpcver.Version) *fixedCaps {
 }
 
 // startServer runs an inventory server at api's version over store.
-func startServer(t testing.TB, nc *nats.Conn, api *rpcver.API, store inventory.Store, opts ...rpcver.ServerOption) *rpcver.Server {
+func startServer(t testing.TB, nc *nats.Conn, api *rpcver.API, store inventory.Store, opts ...rpcver.Option) *rpcver.Server {
 	t.Helper()
 	s, err := rpcver.NewServer(nc, api, opts...)
 	if err != nil {
@@ -85,9 +85,9 @@ func startServer(t testing.TB, nc *nats.Conn, api *rpcver.API, store inventory.S
 	return s
 }
 
-func newClient(t testing.TB, nc *nats.Conn, api *rpcver.API, caps rpcver.CapSource, opts ...rpcver.ClientOption) *rpcver.Client {
+func newClient(t testing.TB, nc *nats.Conn, api *rpcver.API, caps rpcver.CapSource, opts ...rpcver.Option) *rpcver.Client {
 	t.Helper()
-	c, err := rpcver.NewClient(nc, api, caps, append([]rpcver.ClientOption{rpcver.WithTimeout(5 * time.Second)}, opts...)...)
+	c, err := rpcver.NewClient(nc, api, caps, append([]rpcver.Option{rpcver.WithTimeout(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

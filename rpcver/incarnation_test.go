@@ -171,7 +171,7 @@ func TestRestartOfAKilledInstance(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer svc.Stop() //nolint:errcheck
-			client, err := rpcver.NewClient(nc, inventoryAt(t, v1_0), capAt(v1_0), rpcver.WithTimeout(5*time.Second), rpcver.WithClientCluster(reg.Cluster()))
+			client, err := rpcver.NewClient(nc, inventoryAt(t, v1_0), capAt(v1_0), rpcver.WithTimeout(5*time.Second), rpcver.WithCluster(reg.Cluster()))
 			if err != nil {
 				t.Fatal(err)
 			}

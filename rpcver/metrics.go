@@ -38,23 +38,6 @@ const (
 	RefusalUnsupportedVersion = "unsupported_version"
 )
 
-// WithClientMetrics registers the client's metrics on reg:
-// tandem_rpcver_client_calls_total, tandem_rpcver_client_call_seconds,
-// tandem_rpcver_backports_total, tandem_rpcver_upgrades_total,
-// tandem_rpcver_refusals_total and tandem_rpcver_cap_minor (see
-// docs/observability.md). Without it a call pays nothing for metrics.
-func WithClientMetrics(reg prometheus.Registerer) ClientOption {
-	return func(c *clientConfig) { c.metrics = reg }
-}
-
-// WithMetrics registers the server's metrics on reg:
-// tandem_rpcver_server_requests_total, tandem_rpcver_server_request_seconds,
-// tandem_rpcver_backports_total, tandem_rpcver_upgrades_total and
-// tandem_rpcver_refusals_total.
-func WithMetrics(reg prometheus.Registerer) ServerOption {
-	return func(c *serverConfig) { c.metrics = reg }
-}
-
 // sharedMetrics are the collectors of one registerer.
 type sharedMetrics struct {
 	calls     *prometheus.CounterVec

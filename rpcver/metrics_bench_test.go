@@ -33,8 +33,8 @@ func BenchmarkRPCMetrics(b *testing.B) {
 		name string
 		caps rpcver.CapSource
 	}{{"current", newBenchCaps(v1_2)}, {"backport", newBenchCaps(v1_1)}} {
-		off := newClient(b, cliConn, inventory.API, c.caps, rpcver.WithClientPrefix("off"))
-		on := newClient(b, cliConn, inventory.API, c.caps, rpcver.WithClientPrefix("on"), rpcver.WithClientMetrics(reg))
+		off := newClient(b, cliConn, inventory.API, c.caps, rpcver.WithPrefix("off"))
+		on := newClient(b, cliConn, inventory.API, c.caps, rpcver.WithPrefix("on"), rpcver.WithMetrics(reg))
 		req := benchRequest(b)
 		callOff := func() error { _, err := inventory.PutItem.Call(ctx, off, req); return err }
 		callOn := func() error { _, err := inventory.PutItem.Call(ctx, on, req); return err }

@@ -17,7 +17,7 @@ import (
 
 // A client's metrics on the application's registry: a call at the cap,
 // backported on the way out, and a call refused before it was sent.
-func ExampleWithClientMetrics() {
+func ExampleWithMetrics() {
 	ns, err := natstest.Start(0, "")
 	if err != nil {
 		panic(err)
@@ -39,7 +39,7 @@ func ExampleWithClientMetrics() {
 
 	prom := prometheus.NewRegistry()
 	client, _ := rpcver.NewClient(nc, inventory.API, capsOf{"inventory": services.MustParseVersion("1.1")},
-		rpcver.WithTimeout(5*time.Second), rpcver.WithClientMetrics(prom))
+		rpcver.WithTimeout(5*time.Second), rpcver.WithMetrics(prom))
 	defer client.Close()
 	_, _ = inventory.PutItem.Call(ctx, client, &pb.PutItemRequest{Item: &pb.Item{Id: "bolt", Tags: []string{"steel"}}})
 	_, _ = inventory.RenameItem.Call(ctx, client, &pb.RenameItemRequest{Id: "bolt", Name: "m8"})

@@ -39,7 +39,7 @@ func TestMetrics(t *testing.T) {
 		if err := cache.Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
-		client := newClient(t, nc, inventory.API, cache, rpcver.WithClientMetrics(pr))
+		client := newClient(t, nc, inventory.API, cache, rpcver.WithMetrics(pr))
 		value := func(name string, labels ...string) float64 {
 			t.Helper()
 			v, _ := promreg.Value(pr, name, labels...)
@@ -97,7 +97,7 @@ func TestMetrics(t *testing.T) {
 		want("tandem_rpcver_client_calls_total", 1, "method=RenameItem", "version=1.1", "outcome=refused")
 
 		// A 1.3 build whose cap source says 1.3: both servers refuse it.
-		wrong := newClient(t, nc, inventoryAt(t, v1_3), capAt(v1_3), rpcver.WithClientMetrics(pr), rpcver.WithClientCluster(reg.Cluster()))
+		wrong := newClient(t, nc, inventoryAt(t, v1_3), capAt(v1_3), rpcver.WithMetrics(pr), rpcver.WithCluster(reg.Cluster()))
 		if _, err := inventory.GetItem.Call(ctx, wrong, &pb.GetItemRequest{Id: "x"}); !errors.Is(err, rpcver.ErrUnsupportedVersion) {
 			t.Fatalf("err = %v, want ErrUnsupportedVersion", err)
 		}

@@ -41,22 +41,14 @@ type objectsConfig struct {
 	reader string
 }
 
-// ObjectsOption configures NewObjects.
-type ObjectsOption func(*objectsConfig)
-
-// WithReaderAPI gates writes and write-backs on the cap of the API named
-// name instead of the API's own: for objects read by processes that do not
-// all serve the API. Each of them registers name (see Registration).
-func WithReaderAPI(name string) ObjectsOption { return func(c *objectsConfig) { c.reader = name } }
-
 // NewObjects returns the store codec of T, whose history is api's (add T
 // with WithMessages when no method uses it). caps is the cluster's cap
 // source, normally the same *services.Cache the clients use; nil declares
 // that every instance runs this build, so older bytes are always rewritten.
-func NewObjects[T proto.Message](api *API, caps CapSource, opts ...ObjectsOption) (*Objects[T], error) {
+func NewObjects[T proto.Message](api *API, caps CapSource, opts ...Option) (*Objects[T], error) {
 	cfg := objectsConfig{reader: api.name}
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("NewObjects", &cfg, opts, func(o Option) func(*objectsConfig) { return o.objects }); err != nil {
+		return nil, err
 	}
 	var zero T
 	md := zero.ProtoReflect().Descriptor()

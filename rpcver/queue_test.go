@@ -183,7 +183,7 @@ func TestQueueLimit(t *testing.T) {
 		t.Fatalf("stats %+v, want 1 refused", qs)
 	}
 
-	for _, o := range []rpcver.ServerOption{rpcver.WithQueueLimit(0), rpcver.WithConcurrency(0), rpcver.WithConcurrency(-3)} {
+	for _, o := range []rpcver.Option{rpcver.WithQueueLimit(0), rpcver.WithConcurrency(0), rpcver.WithConcurrency(-3)} {
 		if _, err := rpcver.NewServer(nc, inventory.API, o); !errors.Is(err, rpcver.ErrInvalid) {
 			t.Errorf("bad option: %v, want ErrInvalid", err)
 		}

@@ -83,70 +83,11 @@ type serverConfig struct {
 	metrics prometheus.Registerer
 }
 
-// ServerOption configures NewServer.
-type ServerOption func(*serverConfig)
-
-// WithPrefix sets the subject prefix (default DefaultPrefix).
-func WithPrefix(p string) ServerOption { return func(c *serverConfig) { c.prefix = p } }
-
-// WithCluster sets the cluster the server serves (see
-// services.ClusterTable); by default it is the cluster of WithRegistry's
-// registry, and none without one. Clients reach it only with the same
-// cluster.
-func WithCluster(id string) ServerOption { return func(c *serverConfig) { c.cluster = id } }
-
-// WithLogger sets a logger; the server is silent by default.
-func WithLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.log = l } }
-
-// WithHandlerTimeout bounds a handler whose request carries no caller
-// deadline (TimeoutHeader), for instance one sent with the nats tool: its
-// context ends after d. Requests from rpcver clients always carry the time
-// their caller will wait, and the handler's context ends with it. Zero, the
-// default, leaves such handlers unbounded.
-func WithHandlerTimeout(d time.Duration) ServerOption {
-	return func(c *serverConfig) { c.timeout = d }
-}
-
-// WithConcurrency runs up to n handlers of each endpoint at once (default
-// 1: an endpoint's requests are handled one at a time, in order, as
-// nats.go delivers them). Whatever n, a request's time counts from when it
-// reached the server, so one waiting for a busy handler never starts after
-// its caller gave up.
-func WithConcurrency(n int) ServerOption { return func(c *serverConfig) { c.workers = n } }
-
-// WithQueueLimit sets how many requests of an endpoint may wait for a
-// handler (default DefaultQueueLimit); one more is answered
-// CodeUnavailable at once.
-func WithQueueLimit(n int) ServerOption { return func(c *serverConfig) { c.queue = n } }
-
-// WithRegistry makes Start register inst, with this API added to its APIs,
-// through rep (a *services.Registry or a *services.Remote), heartbeat every
-// interval, and Shutdown report draining then deregister. A process that
-// serves several APIs registers once itself and passes no registry here.
-func WithRegistry(rep services.Reporter, inst services.Instance, every time.Duration) ServerOption {
-	return func(c *serverConfig) { c.rep, c.inst, c.every = rep, inst, every }
-}
-
-// WithHeartbeat sets what each heartbeat of WithRegistry reports, such as
-// the phase this instance acts on per move (a dualwrite.Tracker's Phases),
-// so moves' gates see the server's acknowledgements.
-func WithHeartbeat(hb func() services.Heartbeat) ServerOption {
-	return func(c *serverConfig) { c.hb = hb }
-}
-
-// WithOnFenced calls fn once when the registry fences the server's
-// instance (WithRegistry): an operator deleted it, or a newer process of
-// the same id superseded it. By then the server has withdrawn its
-// endpoints and logged why; fn gets the *services.FencedError
-// (errors.Is services.ErrFenced) and should stop what else acts for the
-// instance, such as its dualwrite.Tracker (pass tracker.Stop), and exit.
-func WithOnFenced(fn func(error)) ServerOption { return func(c *serverConfig) { c.fenced = fn } }
-
 // NewServer returns a server of api over nc's NATS servers.
-func NewServer(nc *nats.Conn, api *API, opts ...ServerOption) (*Server, error) {
+func NewServer(nc *nats.Conn, api *API, opts ...Option) (*Server, error) {
 	cfg := serverConfig{prefix: DefaultPrefix, log: slog.New(slog.DiscardHandler), every: 10 * time.Second, workers: 1, queue: DefaultQueueLimit}
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("NewServer", &cfg, opts, func(o Option) func(*serverConfig) { return o.server }); err != nil {
+		return nil, err
 	}
 	if nc == nil || api == nil {
 		return nil, &DefinitionError{API: "?", Where: "NewServer", Reason: "a NATS connection and an API are required"}
@@ -275,7 +216,7 @@ func (s *Server) Start(ctx context.Context) error {
 			// Change notices on NATS fence at once; the heartbeat does
 			// within one interval otherwise.
 			err := services.KeepAlive(kctx, s.rep, inst.ID, s.every, hb,
-				services.WatchChanges(own), services.OnFenced(func(err error) { s.fence(inst.ID, err) }))
+				services.WithNATS(own), services.WithOnFenced(func(err error) { s.fence(inst.ID, err) }))
 			if err != nil && !errors.Is(err, services.ErrFenced) {
 				s.log.Warn("rpcver: heartbeats stopped", "api", s.api.name, "instance", inst.ID, "err", err)
 			}

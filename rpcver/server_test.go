@@ -50,7 +50,7 @@ func TestShutdownDrains(t *testing.T) {
 		if a, ok := in.API("inventory"); !ok || a.Current != v1_2 || a.Oldest != v1_0 || in.State != services.StateUp {
 			t.Fatalf("registered %+v", in)
 		}
-		client := newClient(t, nc, inventory.API, nil, rpcver.WithClientCluster(reg.Cluster()))
+		client := newClient(t, nc, inventory.API, nil, rpcver.WithCluster(reg.Cluster()))
 
 		type result struct {
 			resp *pb.GetItemResponse
@@ -300,7 +300,7 @@ type probingReporter struct {
 	listening chan bool
 }
 
-func (p *probingReporter) Register(ctx context.Context, in services.Instance, opts ...services.RegisterOption) error {
+func (p *probingReporter) Register(ctx context.Context, in services.Instance, opts ...services.Option) error {
 	_, err := p.nc.Request(p.subject, nil, 2*time.Second)
 	p.listening <- !errors.Is(err, nats.ErrNoResponders)
 	return p.Registry.Register(ctx, in, opts...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/option"
 	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
@@ -79,17 +80,51 @@ type config struct {
 	stopAfter int
 }
 
-// Option configures Ensure.
-type Option func(*config)
+// ErrInvalidOption means an option value is out of range (a nil logger, a
+// negative duration).
+var ErrInvalidOption = option.ErrInvalid
 
-// DryRun makes Ensure report the SQL it would run and change nothing.
-func DryRun() Option { return func(c *config) { c.dryRun = true } }
+// OptionError names the option and the value refused, and why.
+type OptionError = option.Error
 
-// WithLockWait bounds the wait for another runner's lock (default 60s).
-func WithLockWait(d time.Duration) Option { return func(c *config) { c.lockWait = d } }
+// Option is an optional setting of Ensure; a value out of range is refused
+// with an *OptionError (errors.Is ErrInvalidOption) before anything runs.
+type Option struct {
+	name, bad string
+	val       any
+	apply     func(*config)
+}
 
-// WithLogger sets a logger; Ensure is silent by default.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func newConfig(opts []Option) (config, error) {
+	cfg := config{lockWait: 60 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if o.apply == nil {
+			return cfg, &OptionError{Pkg: "schema", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
+		}
+		if o.bad != "" {
+			return cfg, option.Bad("schema", o.name, o.val, o.bad)
+		}
+		o.apply(&cfg)
+	}
+	return cfg, nil
+}
+
+// WithDryRun makes Ensure report the SQL it would run and change nothing.
+func WithDryRun() Option {
+	return Option{name: "WithDryRun", apply: func(c *config) { c.dryRun = true }}
+}
+
+// WithLockWait bounds the wait for another runner's lock (default 60s; at
+// least 0).
+func WithLockWait(d time.Duration) Option {
+	return Option{name: "WithLockWait", val: d, bad: option.NotNegative(d), apply: func(c *config) { c.lockWait = d }}
+}
+
+// WithLogger sets a logger; Ensure is silent by default. A nil logger is
+// refused.
+func WithLogger(l *slog.Logger) Option {
+	return Option{name: "WithLogger", val: "nil", bad: option.Logger(l), apply: func(c *config) { c.logger = l }}
+}
 
 // errInterrupted is the simulated crash used by tests.
 var errInterrupted = errors.New("schema: interrupted (test hook)")
@@ -97,9 +132,9 @@ var errInterrupted = errors.New("schema: interrupted (test hook)")
 // Ensure brings every table to its latest version and returns what it did,
 // one Result per table in order.
 func Ensure(ctx context.Context, db *dialect.DB, tables []Table, opts ...Option) ([]Result, error) {
-	cfg := config{lockWait: 60 * time.Second, logger: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
-		o(&cfg)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := validate(tables); err != nil {
 		return nil, err
@@ -108,7 +143,7 @@ func Ensure(ctx context.Context, db *dialect.DB, tables []Table, opts ...Option)
 		return plan(ctx, db, tables)
 	}
 	var results []Result
-	err := sqldialect.Of(db).Locked(ctx, db.SQLX(), "schema", cfg.lockWait, func(ctx context.Context, q dialect.Querier) error {
+	err = sqldialect.Of(db).Locked(ctx, db.SQLX(), "schema", cfg.lockWait, func(ctx context.Context, q dialect.Querier) error {
 		results = results[:0]
 		r := runner{d: sqldialect.Of(db), q: q, cfg: &cfg}
 		if err := r.bootstrap(ctx); err != nil {

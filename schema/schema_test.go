@@ -71,7 +71,7 @@ func TestEnsureCreatesThenMigrates(t *testing.T) {
 func TestDryRunChangesNothing(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		rs, err := schema.Ensure(ctx, db, []schema.Table{widgets(2)}, schema.DryRun())
+		rs, err := schema.Ensure(ctx, db, []schema.Table{widgets(2)}, schema.WithDryRun())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestInterruptedMigrationIsHealed(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A dry run sees the interruption and lists only what is missing.
-		rs, err := schema.Ensure(ctx, db, []schema.Table{widgets(2)}, schema.DryRun())
+		rs, err := schema.Ensure(ctx, db, []schema.Table{widgets(2)}, schema.WithDryRun())
 		if err != nil {
 			t.Fatal(err)
 		}

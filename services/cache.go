@@ -139,28 +139,13 @@ type CacheEvent struct {
 	Lag time.Duration
 }
 
-// CacheOption configures a Cache.
-type CacheOption func(*Cache)
-
-// WithTTL sets how long the cache goes without checking its source when
-// no notice arrives.
-func WithTTL(d time.Duration) CacheOption { return func(c *Cache) { c.ttl = d } }
-
-// WithCacheLogger sets a logger; the cache is silent by default.
-func WithCacheLogger(l *slog.Logger) CacheOption { return func(c *Cache) { c.log = l } }
-
-// WithCacheEvents calls fn for every notice, snapshot and catch-up the
-// cache applies, for measurements. fn runs while the cache holds its lock:
-// keep it short and do not call the cache from it.
-func WithCacheEvents(fn func(CacheEvent)) CacheOption { return func(c *Cache) { c.hook = fn } }
-
 // NewCache reads src once and keeps the result fresh until Close. nc may be
 // nil, in which case only the TTL refreshes it.
-func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...CacheOption) (*Cache, error) {
+func NewCache(ctx context.Context, src Source, nc *nats.Conn, opts ...Option) (*Cache, error) {
 	c := &Cache{src: src, ttl: DefaultTTL, log: slog.New(slog.DiscardHandler), kick: make(chan struct{}, 1),
 		nudge: make(chan struct{}, 1), done: make(chan struct{}), changed: make(chan struct{})}
-	for _, o := range opts {
-		o(c)
+	if err := applyOptions("NewCache", c, opts, func(o Option) func(*Cache) { return o.cache }); err != nil {
+		return nil, err
 	}
 	if c.ttl <= 0 {
 		return nil, fmt.Errorf("services: cache: %w", &ValidationError{Field: "TTL", Value: c.ttl.String(), Reason: "must be positive"})

@@ -22,7 +22,7 @@ import (
 func TestClusterIdentity(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
-		res, err := schema.Ensure(ctx, db, services.Tables(), schema.DryRun())
+		res, err := schema.Ensure(ctx, db, services.Tables(), schema.WithDryRun())
 		if err != nil {
 			t.Fatal(err)
 		}

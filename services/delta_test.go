@@ -136,7 +136,7 @@ func TestCachesEqualTheDatabaseAfterRandomChanges(t *testing.T) {
 			case n < 25:
 				op = "register"
 				in := inst(id, 40+int64(rng.IntN(4)), randAPIs()...)
-				err = reg.Register(ctx, in, services.Replace())
+				err = reg.Register(ctx, in, services.WithReplace())
 			case n < 40:
 				op = "heartbeat-state"
 				st := []services.State{services.StateUp, services.StateDraining, services.StateError}[rng.IntN(3)]

@@ -30,7 +30,7 @@ func TestIncarnationsSupersedeFenceAndRefuse(t *testing.T) {
 		}
 		// Replace supersedes a live one; it is fenced at its next heartbeat
 		// and its deregistration leaves the successor alone.
-		if err := second.Register(ctx, inst("a", 43), services.Replace()); err != nil {
+		if err := second.Register(ctx, inst("a", 43), services.WithReplace()); err != nil {
 			t.Fatal(err)
 		}
 		var fe *services.FencedError

@@ -11,13 +11,6 @@ import (
 	"github.com/tandem-go/tandem/internal/promreg"
 )
 
-// WithMetrics registers the cache's metrics on reg, labelled with its
-// cluster: the floor, the instances by release and state, each API's cap
-// and the finalized release, read from the cached snapshot when scraped
-// (no query), and the cache's refreshes, the age of its snapshot and the
-// change notices it received. docs/observability.md lists them.
-func WithMetrics(reg prometheus.Registerer) CacheOption { return func(c *Cache) { c.metricsReg = reg } }
-
 // cacheMetrics collects one cache's view; its counters are bumped by the
 // cache, its gauges read from the cache's state at scrape time.
 type cacheMetrics struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/sqldialect"
+	"github.com/tandem-go/tandem/schema"
 )
 
 // Change is the payload published on ChangedSubject.
@@ -59,7 +60,7 @@ func changeOf(event string, in Instance) Change {
 // Reporter is what an instance needs to take part: the Registry itself for
 // nodes with database credentials, a Remote for nodes without.
 type Reporter interface {
-	Register(ctx context.Context, in Instance, opts ...RegisterOption) error
+	Register(ctx context.Context, in Instance, opts ...Option) error
 	Heartbeat(ctx context.Context, id string, hb Heartbeat) error
 	Deregister(ctx context.Context, id string) error
 }
@@ -103,39 +104,21 @@ var (
 	_ Source   = (*Registry)(nil)
 )
 
-// Option configures a Registry.
-type Option func(*Registry)
-
-// WithNATS announces changes on conn, on the cluster's ChangedSubject.
-func WithNATS(conn *nats.Conn) Option { return func(r *Registry) { r.nc = conn } }
-
-// WithMissingAfter sets the heartbeat age after which an instance is missing.
-func WithMissingAfter(d time.Duration) Option { return func(r *Registry) { r.missingAfter = d } }
-
-// WithLogger sets a logger; the registry is silent by default.
-func WithLogger(l *slog.Logger) Option { return func(r *Registry) { r.log = l } }
-
-// WithClock replaces time.Now, for tests of missing instances.
-func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
-
 // New returns a registry on db. Its tables must exist (schema.Ensure with
 // Tables()); New checks that they do and says how to create them otherwise.
 func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error) {
 	r := &Registry{db: db, missingAfter: DefaultMissingAfter, log: slog.New(slog.DiscardHandler), now: time.Now, held: map[string]int64{}}
-	for _, o := range opts {
-		o(r)
+	if err := applyOptions("New", r, opts, func(o Option) func(*Registry) { return o.registry }); err != nil {
+		return nil, err
 	}
-	if r.missingAfter <= 0 {
-		return nil, &ValidationError{Field: "missing-after", Value: r.missingAfter.String(), Reason: "must be positive"}
-	}
-	for _, t := range Tables() {
-		ok, err := sqldialect.Of(db).TableExists(ctx, db, t.Name)
-		if err != nil {
-			return nil, fmt.Errorf("services: check table %s: %w", t.Name, err)
+	// Constructors never create tables (see schema.Check): a missing or
+	// older table is refused with the command that ensures it.
+	if err := schema.Check(ctx, db, Tables()); err != nil {
+		var ne *schema.NotEnsuredError
+		if errors.As(err, &ne) {
+			return nil, fmt.Errorf("services: %w: %w", ErrNoSchema, err)
 		}
-		if !ok {
-			return nil, fmt.Errorf("services: %w: table %s does not exist; run `tandem schema ensure` (or schema.Ensure with services.Tables())", ErrNoSchema, t.Name)
-		}
+		return nil, fmt.Errorf("services: %w", err)
 	}
 	var err error
 	if r.cluster, err = readCluster(ctx, db); err != nil {
@@ -147,9 +130,6 @@ func New(ctx context.Context, db *dialect.DB, opts ...Option) (*Registry, error)
 // MissingAfter returns the heartbeat age after which an instance is missing.
 func (r *Registry) MissingAfter() time.Duration { return r.missingAfter }
 
-// RegisterOption configures Register.
-type RegisterOption func(*registerConfig)
-
 type registerConfig struct {
 	replace bool
 	// liveness is the token a remote node holds (Serve sets it); empty
@@ -158,13 +138,6 @@ type registerConfig struct {
 	// probe is the connection Serve pings remote predecessors on.
 	probe *nats.Conn
 }
-
-// Replace supersedes the id's current incarnation even while it looks
-// alive: it is fenced at its next heartbeat. A restarted process does not
-// need it (a dead predecessor is superseded at once, see Register); use it
-// only when the old process cannot leave a liveness token to check, as an
-// in-process restart does.
-func Replace() RegisterOption { return func(c *registerConfig) { c.replace = true } }
 
 type row struct {
 	ID             string       `db:"instance_id"`
@@ -230,10 +203,10 @@ func marshalField(v any) string {
 // answers on its own NATS subject while its connection lives. A dead
 // predecessor is superseded at once, and its record (release, phases,
 // registered and last-seen times) is kept in IncarnationsTable.
-func (r *Registry) Register(ctx context.Context, in Instance, opts ...RegisterOption) error {
+func (r *Registry) Register(ctx context.Context, in Instance, opts ...Option) error {
 	var cfg registerConfig
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("Register", &cfg, opts, func(o Option) func(*registerConfig) { return o.register }); err != nil {
+		return err
 	}
 	_, err := r.register(ctx, in, cfg)
 	return err

@@ -336,10 +336,10 @@ func remoteErr(op, code string, msg *nats.Msg) error {
 // to a subject of its own and answers on it while its connection lives:
 // that is how the registry tells a dead predecessor (nothing answers) from
 // a live one when the same id registers again.
-func (r *Remote) Register(ctx context.Context, in Instance, opts ...RegisterOption) error {
+func (r *Remote) Register(ctx context.Context, in Instance, opts ...Option) error {
 	var cfg registerConfig
-	for _, o := range opts {
-		o(&cfg)
+	if err := applyOptions("Register", &cfg, opts, func(o Option) func(*registerConfig) { return o.register }); err != nil {
+		return err
 	}
 	// Validate here too, so a bad input fails before any network round trip.
 	check := in

@@ -105,7 +105,7 @@ type Case struct {
 	// Rounds is how many times Old and New each run per boundary (default 3).
 	Rounds int
 	// Backfill options (batch size, ...) for the backfill before read-new.
-	Backfill []dualwrite.BackfillOption
+	Backfill []dualwrite.Option
 	// Until stops the walk at this phase (default Contracted).
 	Until move.Phase
 }
@@ -132,7 +132,7 @@ func Run(t testing.TB, db *dialect.DB, c Case) []Boundary {
 	if c.Setup != nil {
 		c.Setup(ctx, t, db)
 	}
-	if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+	if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
 		t.Fatalf("tandemtest: registry tables: %v", err)
 	}
 	reg, err := services.New(ctx, db)
@@ -270,7 +270,7 @@ func Run(t testing.TB, db *dialect.DB, c Case) []Boundary {
 				}
 			}
 		}
-		tr, err := mg.Advance(ctx, name, to, dualwrite.Note("tandemtest"))
+		tr, err := mg.Advance(ctx, name, to, dualwrite.WithNote("tandemtest"))
 		if err != nil {
 			fail("tandemtest: advance %s -> %s: %v", from, to, err)
 		}

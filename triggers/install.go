@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/internal/option"
 	"github.com/tandem-go/tandem/internal/sqldialect"
 )
 
@@ -20,21 +21,44 @@ type config struct {
 	logger *slog.Logger
 }
 
-// Option configures Install and Drop.
-type Option func(*config)
+// ErrInvalidOption means an option value is out of range (a nil logger).
+var ErrInvalidOption = option.ErrInvalid
+
+// OptionError names the option and the value refused, and why.
+type OptionError = option.Error
+
+// Option is an optional setting of Install and Drop; a value out of range
+// is refused with an *OptionError (errors.Is ErrInvalidOption) before
+// anything runs.
+type Option struct {
+	name, bad string
+	val       any
+	apply     func(*config)
+}
 
 // WithDryRun computes the statements and executes none of them.
-func WithDryRun() Option { return func(c *config) { c.dryRun = true } }
+func WithDryRun() Option {
+	return Option{name: "WithDryRun", apply: func(c *config) { c.dryRun = true }}
+}
 
-// WithLogger logs each statement executed; tandem is silent by default.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// WithLogger logs each statement executed; tandem is silent by default. A
+// nil logger is refused.
+func WithLogger(l *slog.Logger) Option {
+	return Option{name: "WithLogger", val: "nil", bad: option.Logger(l), apply: func(c *config) { c.logger = l }}
+}
 
-func newConfig(opts []Option) config {
+func newConfig(opts []Option) (config, error) {
 	c := config{logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
-		o(&c)
+		if o.apply == nil {
+			return c, &OptionError{Pkg: "triggers", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
+		}
+		if o.bad != "" {
+			return c, option.Bad("triggers", o.name, o.val, o.bad)
+		}
+		o.apply(&c)
 	}
-	return c
+	return c, nil
 }
 
 // Result says what Install or Drop did, or would do in a dry run. SQL holds
@@ -171,8 +195,11 @@ func Check(ctx context.Context, q dialect.Querier, set Set) (Report, error) {
 // interrupted install leaves some triggers in place and the next Install
 // completes it.
 func Install(ctx context.Context, q dialect.Querier, set Set, opts ...Option) (Result, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
 	res := Result{Move: set.Move, Dialect: set.Dialect, DryRun: cfg.dryRun}
+	if err != nil {
+		return res, err
+	}
 	d, err := sqldialect.For(set.Dialect)
 	if err != nil {
 		return res, fmt.Errorf("install triggers: %w", err)
@@ -233,8 +260,11 @@ func Install(ctx context.Context, q dialect.Querier, set Set, opts ...Option) (R
 // tandem made it: it reads them from the database, so it needs no
 // declaration and works after the move changed. Dropping nothing is fine.
 func Drop(ctx context.Context, q dialect.Querier, d dialect.Name, move string, opts ...Option) (Result, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
 	res := Result{Move: move, Dialect: d, DryRun: cfg.dryRun}
+	if err != nil {
+		return res, err
+	}
 	if err := dialect.CheckIdentifier(move); err != nil {
 		return res, &GenerateError{Move: move, Dialect: string(d), Err: err}
 	}

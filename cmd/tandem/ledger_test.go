@@ -231,7 +231,7 @@ func TestReadsOnANewLedger(t *testing.T) {
 			}
 			defer db.Close()
 			db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2), label VARCHAR(40), note VARCHAR(40))`)
-			if _, err := schema.Ensure(ctx, db, services.Tables()); err != nil {
+			if _, err := schema.Ensure(ctx, db, append(services.Tables(), dualwrite.Tables()...)); err != nil {
 				t.Fatal(err)
 			}
 			for _, args := range [][]string{

@@ -208,18 +208,18 @@ another runner advanced the move and changes nothing. A move already at
 			} else if !ok {
 				return &usageError{fmt.Errorf("move %s is contracted: there is no next phase", name)}
 			}
-			var opts []dualwrite.AdvanceOption
+			var opts []dualwrite.Option
 			if to == "" {
 				// "The next phase" is relative to cur, and to when this
 				// command started: if another runner moved the move since,
 				// report it and change nothing.
-				opts = append(opts, dualwrite.ExpectFrom(cur), dualwrite.StartedAt(mc.a.started))
+				opts = append(opts, dualwrite.WithExpectFrom(cur), dualwrite.WithStartedAt(mc.a.started))
 			}
 			if dryRun {
-				opts = append(opts, dualwrite.DryRun())
+				opts = append(opts, dualwrite.WithDryRun())
 			}
 			if note != "" {
-				opts = append(opts, dualwrite.Note(note))
+				opts = append(opts, dualwrite.WithNote(note))
 			}
 			tr, err := mg.Advance(ctx, name, target, opts...)
 			var ge *dualwrite.GateError
@@ -350,8 +350,8 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 			// before the database is opened.
 			ev := mc.a.stream()
 			show, shown := mc.a.progressPrinter(ev)
-			opts := []dualwrite.BackfillOption{dualwrite.OnProgress(show), dualwrite.RateLimit(rate),
-				dualwrite.TargetBatchTime(target), dualwrite.BatchSize(batch, 0, 0)}
+			opts := []dualwrite.Option{dualwrite.WithProgress(show), dualwrite.WithRateLimit(rate),
+				dualwrite.WithTargetBatchTime(target), dualwrite.WithBatchSize(batch, 0, 0)}
 			if err := dualwrite.CheckBackfillOptions(opts...); err != nil {
 				return &usageError{fmt.Errorf("moves backfill: --rate, --target-batch-time or --batch: %w", err)}
 			}
@@ -363,7 +363,7 @@ when rows failed to transform, 130 when interrupted by SIGINT or SIGTERM
 			if err := mg.CheckTransform(args[0], reverse, useGo); err != nil {
 				return movesError(err)
 			}
-			for flag, o := range map[*bool]dualwrite.BackfillOption{&reverse: dualwrite.Reverse(), &restart: dualwrite.Restart(), &retry: dualwrite.RetryFailed(), &useGo: dualwrite.UseGo()} {
+			for flag, o := range map[*bool]dualwrite.Option{&reverse: dualwrite.WithReverse(), &restart: dualwrite.WithRestart(), &retry: dualwrite.WithRetryFailed(), &useGo: dualwrite.WithGoTransforms()} {
 				if *flag {
 					opts = append(opts, o)
 				}
@@ -416,7 +416,7 @@ func (mc *movesCmd) verify() *cobra.Command {
 		Short: "Count and list the rows where new differs from transform(old); exits 5 if any",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := dualwrite.CheckVerifyOptions(dualwrite.ListMismatches(list)); err != nil {
+			if err := dualwrite.CheckVerifyOptions(dualwrite.WithListMismatches(list)); err != nil {
 				return &usageError{fmt.Errorf("moves verify --list: %w", err)}
 			}
 			mg, done, err := mc.manager(cmd.Context())
@@ -429,7 +429,7 @@ func (mc *movesCmd) verify() *cobra.Command {
 			}
 			ev := mc.a.stream()
 			show, shown := mc.a.progressPrinter(ev)
-			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.ListMismatches(list), dualwrite.VerifyProgress(show))
+			res, err := mg.Verify(cmd.Context(), args[0], dualwrite.WithListMismatches(list), dualwrite.WithProgress(show))
 			shown()
 			if err != nil {
 				return mc.a.streamRefusal(ev, dualwrite.OpVerify, err)

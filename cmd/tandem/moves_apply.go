@@ -66,7 +66,7 @@ them). Running it again changes nothing.`,
 				if !slices.Contains(names, n) {
 					return &usageError{fmt.Errorf("moves apply --amend %s: %w", n, &dualwrite.UnknownMoveError{Name: n, Known: names})}
 				}
-				opts = append(opts, dualwrite.Amend(n, note))
+				opts = append(opts, dualwrite.WithAmend(n, note))
 			}
 			db, err := mc.a.openDB(ctx)
 			if err != nil {

@@ -60,7 +60,7 @@ func (a *app) declared() ([]move.Move, error) {
 // planSource says, in a drift error, where the declaration came from and
 // how to record an intended change.
 func (a *app) planSource() dualwrite.Option {
-	return dualwrite.DeclaredIn("plan "+a.plan, func(name string) string {
+	return dualwrite.WithDeclaredIn("plan "+a.plan, func(name string) string {
 		return fmt.Sprintf("tandem moves apply --plan %s --amend %s --note WHY", a.plan, name)
 	})
 }

@@ -78,7 +78,7 @@ With --dry-run the SQL is printed and nothing changes.`,
 			}()
 			var opts []schema.Option
 			if dryRun {
-				opts = append(opts, schema.DryRun())
+				opts = append(opts, schema.WithDryRun())
 			}
 			opts = append(opts, schema.WithLogger(a.logger()))
 			results, err := schema.Ensure(cmd.Context(), db, tandemTables(), opts...)

@@ -120,7 +120,7 @@ func (a *app) newStatusServer(ctx context.Context, reg *services.Registry, db *d
 	// The cluster-wide view: the registry through a cache (no query per
 	// scrape), the ledger and the triggers read per scrape.
 	var err error
-	s.cache, err = services.NewCache(ctx, reg, nc, services.WithTTL(2*time.Second), services.WithMetrics(s.prom), services.WithCacheLogger(s.log))
+	s.cache, err = services.NewCache(ctx, reg, nc, services.WithTTL(2*time.Second), services.WithMetrics(s.prom), services.WithLogger(s.log))
 	if err != nil {
 		return nil, err
 	}

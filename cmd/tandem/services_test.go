@@ -100,7 +100,7 @@ func testDeleteFences(t *testing.T, engine dialect.Name, every time.Duration, an
 		wg      sync.WaitGroup
 	)
 	for range 4 {
-		client, err := rpcver.NewClient(natstest.Connect(t, ns), api, fixedCap{api.Current()}, rpcver.WithTimeout(time.Second), rpcver.WithClientCluster(reg.Cluster()))
+		client, err := rpcver.NewClient(natstest.Connect(t, ns), api, fixedCap{api.Current()}, rpcver.WithTimeout(time.Second), rpcver.WithCluster(reg.Cluster()))
 		if err != nil {
 			t.Fatal(err)
 		}

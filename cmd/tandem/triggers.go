@@ -135,14 +135,15 @@ func (tc *triggersCmd) locked(ctx context.Context, db *dialect.DB, name string, 
 	return sqldialect.Of(db).Locked(ctx, db.SQLX(), "move:"+name, tc.wait, fn)
 }
 
-// ensureLedger creates the ledger's tables if needed, so a repair made with
-// these commands is logged in tandem_steps like any phase transition's.
+// ensureLedger checks that the ledger's tables exist and are current, so
+// a repair made with these commands is logged in tandem_steps like any
+// phase transition's; `tandem schema ensure` creates them (no other
+// command writes the schema).
 func (tc *triggersCmd) ensureLedger(ctx context.Context, db *dialect.DB, dryRun bool) error {
 	if dryRun {
 		return nil
 	}
-	_, err := schema.Ensure(ctx, db, tandemTables(), schema.WithLogger(tc.a.logger()))
-	return err
+	return schema.Check(ctx, db, tandemTables())
 }
 
 func (tc *triggersCmd) printResult(res triggers.Result) error {

@@ -46,6 +46,13 @@ func TestTriggersCommands(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		dsn := db.DSN().Redacted()
 		args := func(a ...string) []string { return append([]string{"--db", dsn}, append(a, "--plan", plan)...) }
+		// Only schema ensure creates tandem's tables.
+		if _, errOut, code := tandem(t, args("triggers", "install", "price_mills")...); code != exitBadInput || !strings.Contains(errOut, "tandem schema ensure") {
+			t.Fatalf("install before schema ensure: %d %s", code, errOut)
+		}
+		if _, errOut, code := tandem(t, "--db", dsn, "schema", "ensure"); code != exitOK {
+			t.Fatalf("schema ensure: %d %s", code, errOut)
+		}
 		if _, errOut, code := tandem(t, args("triggers", "install", "price_mills")...); code != exitBadInput || !strings.Contains(errOut, "expand") {
 			t.Fatalf("install before the table exists: %d %s", code, errOut)
 		}

@@ -26,8 +26,8 @@ var (
 const TagLabelPrefix = "tag/"
 
 // Steps are the backport and upgrade steps between the API's versions.
-func Steps() []rpcver.APIOption {
-	return []rpcver.APIOption{
+func Steps() []rpcver.Option {
+	return []rpcver.Option{
 		// 1.1 -> 1.0: whole units only.
 		rpcver.Backport("price_cents", func(it *pb.Item, to rpcver.Version) error {
 			if it.PriceCents%100 != 0 {
@@ -82,7 +82,7 @@ func Steps() []rpcver.APIOption {
 
 // NewAPI builds the inventory API with its steps; opts come after them, so
 // rpcver.WithCurrent can make an older build for tests and demos.
-func NewAPI(opts ...rpcver.APIOption) (*rpcver.API, error) {
+func NewAPI(opts ...rpcver.Option) (*rpcver.API, error) {
 	return rpcver.NewAPI(pb.File_inventory_v1_inventory_proto.Services().ByName("Inventory"), append(Steps(), opts...)...)
 }
 

@@ -64,7 +64,7 @@ func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, releas
 		defer in.wg.Done()
 		_ = services.KeepAlive(run, reg, id, every, func() services.Heartbeat {
 			return services.Heartbeat{Phases: tr.Phases()}
-		}, services.OnFenced(tr.Stop), services.WatchChanges(nc))
+		}, services.WithOnFenced(tr.Stop), services.WithNATS(nc))
 	}()
 	in.srv, err = rpcver.NewServer(nc, api, rpcver.WithCluster(reg.Cluster()), rpcver.WithLogger(log))
 	if err == nil {

@@ -24,7 +24,7 @@ var (
 
 // NewAPI builds the stacks API from the .proto; rpcver.WithCurrent makes an
 // older build.
-func NewAPI(opts ...rpcver.APIOption) (*rpcver.API, error) {
+func NewAPI(opts ...rpcver.Option) (*rpcver.API, error) {
 	return rpcver.NewAPI(pb.File_stacks_v1_stacks_proto.Services().ByName("Stacks"), opts...)
 }
 

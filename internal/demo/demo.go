@@ -328,7 +328,7 @@ func (r *run) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: moves: %w", err)
 	}
-	r.cache, err = services.NewCache(ctx, r.reg, r.loadNC, services.WithTTL(r.s.cacheTTL), services.WithCacheLogger(r.log))
+	r.cache, err = services.NewCache(ctx, r.reg, r.loadNC, services.WithTTL(r.s.cacheTTL), services.WithLogger(r.log))
 	if err != nil {
 		return fmt.Errorf("demo: cache: %w", err)
 	}

@@ -199,7 +199,7 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	inst := services.Instance{ID: sl.id, Service: "inventory", Host: "demo", Release: release,
 		APIs: []services.API{api.Registration()}, Phases: in.phases(),
 		Metadata: map[string]string{"slot": fmt.Sprint(sl.n)}}
-	if err := r.reg.Register(ctx, inst, services.Replace()); err != nil {
+	if err := r.reg.Register(ctx, inst, services.WithReplace()); err != nil {
 		return fail(err)
 	}
 	in.wg.Add(2)

@@ -125,7 +125,7 @@ func (r *run) say(blocked map[string]string, name string, g dualwrite.Gate) {
 }
 
 func (r *run) advance(ctx context.Context, m move.Move, to move.Phase) {
-	tr, err := r.mg.Advance(ctx, m.Name, to, dualwrite.Note("tandem demo"))
+	tr, err := r.mg.Advance(ctx, m.Name, to, dualwrite.WithNote("tandem demo"))
 	var ge *dualwrite.GateError
 	var na *dualwrite.NotAdjacentError
 	switch {
@@ -154,7 +154,7 @@ func (r *run) advance(ctx context.Context, m move.Move, to move.Phase) {
 func (r *run) backfill(ctx context.Context, m move.Move) {
 	r.tl.printf("%s: backfill starts: price_cents = price * 100, in batches", m.Name)
 	last := time.Time{}
-	opts := []dualwrite.BackfillOption{dualwrite.OnProgress(func(p dualwrite.Progress) {
+	opts := []dualwrite.Option{dualwrite.WithProgress(func(p dualwrite.Progress) {
 		if p.Finished || time.Since(last) < r.s.dwell/2 {
 			return
 		}
@@ -162,9 +162,9 @@ func (r *run) backfill(ctx context.Context, m move.Move) {
 		r.tl.printf("%s: backfill %d/%d rows (%.0f%%), %.0f rows/s, batch of %d", m.Name, p.Done, p.Total, p.Percent(), p.RowsPerS, p.BatchSize)
 	})}
 	if r.s.rate > 0 {
-		opts = append(opts, dualwrite.RateLimit(r.s.rate), dualwrite.BatchSize(500, 100, 2000))
+		opts = append(opts, dualwrite.WithRateLimit(r.s.rate), dualwrite.WithBatchSize(500, 100, 2000))
 	} else {
-		opts = append(opts, dualwrite.BatchSize(100, 50, 1000))
+		opts = append(opts, dualwrite.WithBatchSize(100, 50, 1000))
 	}
 	res, err := r.mg.Backfill(ctx, m.Name, opts...)
 	var ge *dualwrite.GateError

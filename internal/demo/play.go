@@ -58,7 +58,7 @@ func (r *run) play(ctx context.Context) {
 	var loadWG sync.WaitGroup
 	var keysMu sync.Mutex
 	var keys []*keyState
-	client, err := rpcver.NewClient(r.loadNC, inventory.API, r.cache, rpcver.WithTimeout(r.s.attempt), rpcver.WithClientLogger(r.log))
+	client, err := rpcver.NewClient(r.loadNC, inventory.API, r.cache, rpcver.WithTimeout(r.s.attempt), rpcver.WithLogger(r.log))
 	if err != nil {
 		r.problem("client: %v", err)
 	} else {

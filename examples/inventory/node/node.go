@@ -104,7 +104,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.Tracker, err = dualwrite.NewTracker(ctx, db, cfg.Release, []move.Move{m}, dualwrite.WithTrackerLogger(cfg.Log)); err != nil {
+	if n.Tracker, err = dualwrite.NewTracker(ctx, db, cfg.Release, []move.Move{m}, dualwrite.WithLogger(cfg.Log)); err != nil {
 		return nil, err
 	}
 	if n.Store, err = inventory.NewSQLStore(db, m, n.Tracker); err != nil {
@@ -136,12 +136,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.stop(err, false)
 		}
 	}()
-	kaOpts := []services.KeepAliveOption{services.OnFenced(func(err error) {
+	kaOpts := []services.Option{services.WithOnFenced(func(err error) {
 		n.Tracker.Stop(err) // no new operation begins from here on
 		n.stop(err, true)
 	})}
 	if cfg.NATS != nil {
-		kaOpts = append(kaOpts, services.WatchChanges(cfg.NATS)) // fenced at once, not at the next heartbeat
+		kaOpts = append(kaOpts, services.WithNATS(cfg.NATS)) // fenced at once, not at the next heartbeat
 	}
 	go func() {
 		defer n.wg.Done()
