@@ -46,6 +46,7 @@ func TestAdoptedPoolRoutesWrites(t *testing.T) {
 				New:      move.Target{Column: "price_cents"},
 				Forward:  move.Transform{SQL: "{value} * 100"},
 				Backward: move.Transform{SQL: "{value} / 100", Dialects: map[dialect.Name]string{dialect.MySQL: "{value} DIV 100"}}}
+			ensureLedger(t, db)
 			if _, err := dualwrite.New(ctx, db, []move.Move{m}); err != nil {
 				t.Fatalf("dualwrite.New on the adopted pool: %v", err)
 			}
