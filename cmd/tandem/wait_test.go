@@ -244,7 +244,7 @@ func TestWaitWokenByNATS(t *testing.T) {
 		t.Fatalf("first event: %+v", ev)
 	}
 	changed := time.Now()
-	if err := reg.Register(ctx, services.Instance{ID: "web-1", Service: "shop", Release: 8}, services.Replace()); err != nil {
+	if err := reg.Register(ctx, services.Instance{ID: "web-1", Service: "shop", Release: 8}, services.WithReplace()); err != nil {
 		t.Fatal(err)
 	}
 	if ev, code := result(t, evs, done); code != exitOK || ev.Outcome != "met" || ev.State.Floor.Release != 8 {
