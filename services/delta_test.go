@@ -276,7 +276,7 @@ func TestHeartbeatRevisions(t *testing.T) {
 		}
 		// A successor registers: the old incarnation's quiet heartbeat is
 		// fenced, not recorded.
-		if err := reg.Register(ctx, in, services.Replace()); err != nil {
+		if err := reg.Register(ctx, in, services.WithReplace()); err != nil {
 			t.Fatal(err)
 		}
 		if err := reg.Heartbeat(ctx, "a", services.Heartbeat{Incarnation: 1}); !errors.Is(err, services.ErrFenced) {
