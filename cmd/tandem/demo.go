@@ -107,10 +107,11 @@ not name on its command line.`,
 
 // demoWatch serves the live page on ln, as tandem serve does, for the
 // demo's database and NATS while the demo runs.
-func (a *app) demoWatch(ln net.Listener) func(ctx context.Context, dsn, natsURL string) (func(), error) {
-	return func(ctx context.Context, dsn, natsURL string) (func(), error) {
+func (a *app) demoWatch(ln net.Listener) func(ctx context.Context, w demo.Watched) (func(), error) {
+	return func(ctx context.Context, w demo.Watched) (func(), error) {
 		// No plan: the demo's moves are in its ledger.
-		sub := &app{dsn: dsn, natsURL: natsURL, command: "status", started: a.started, verbose: a.verbose, stdout: io.Discard, stderr: a.stderr}
+		sub := &app{dsn: w.DSN, natsURL: w.NATSURL, missingAfter: w.MissingAfter, command: "status", started: a.started, logFormat: a.logFormat, log: a.log,
+			verbose: a.verbose, stdout: io.Discard, stderr: a.stderr}
 		reg, db, done, err := sub.registry(ctx)
 		if err != nil {
 			return nil, err

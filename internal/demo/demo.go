@@ -81,11 +81,10 @@ type Config struct {
 	// Logger receives the packages' logs; nil is silent.
 	Logger *slog.Logger
 	// Watch, when set, is called once the database and NATS are ready,
-	// with where they are (the DSN as given to the demo, which may hold a
-	// password: keep it in the process), and returns a func that stops
-	// whatever it started; the demo calls it before it closes or drops
-	// the database. `tandem demo --serve` starts the live page with it.
-	Watch func(ctx context.Context, dsn, natsURL string) (stop func(), err error)
+	// with where they are, and returns a func that stops whatever it
+	// started; the demo calls it before it closes or drops the database.
+	// `tandem demo --serve` starts the live page with it.
+	Watch func(ctx context.Context, w Watched) (stop func(), err error)
 
 	// tune adjusts the timings, for tests.
 	tune func(*settings)
@@ -97,6 +96,15 @@ type Config struct {
 	// it returns true ignores its caller's deadline, and is applied only
 	// once its caller has seen it fail.
 	ghost func(it *pb.Item) bool
+}
+
+// Watched is what Config.Watch is given: where the demo runs. DSN is as
+// given to the demo and may hold a password: keep it in the process.
+type Watched struct {
+	DSN, NATSURL string
+	// MissingAfter is the heartbeat age after which the demo's registry
+	// counts an instance missing; a watcher's registry must use it too.
+	MissingAfter time.Duration
 }
 
 // settings are the timings of one mode.
@@ -243,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	if cfg.Watch != nil {
-		stop, err := cfg.Watch(ctx, r.dsn, r.natsURL)
+		stop, err := cfg.Watch(ctx, Watched{DSN: r.dsn, NATSURL: r.natsURL, MissingAfter: r.s.missingAfter})
 		if err != nil {
 			return Summary{}, fmt.Errorf("demo: watch: %w", err)
 		}
