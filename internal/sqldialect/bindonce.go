@@ -1,10 +1,7 @@
 package sqldialect
 
 import (
-	"strconv"
 	"strings"
-
-	"github.com/tandem-go/tandem/dialect"
 )
 
 // UpdateOneValue returns an UPDATE of table that sets cols[i] to exprs[i]
@@ -20,34 +17,19 @@ import (
 // MySQL, whose parameters cannot be numbered, reads it from a one-row
 // derived table joined to the update.
 func UpdateOneValue(d Dialect, table string, cols, exprs []string, ref string, keys []string) string {
-	var value string
-	param := func(i int) string { return "?" }
-	switch d.Name() {
-	case dialect.Postgres:
-		value = "$1"
-		param = func(i int) string { return "$" + strconv.Itoa(i) }
-	case dialect.SQLite:
-		value = "?1"
-		param = func(i int) string { return "?" + strconv.Itoa(i) }
-	default:
-		value = "tandem_value.v"
-	}
+	return d.updateOneValue(table, cols, exprs, ref, keys)
+}
+
+// numberedUpdateOneValue is UpdateOneValue for the engines that number
+// their parameters: param(i) is the i-th.
+func numberedUpdateOneValue(table string, cols, exprs []string, ref string, keys []string, param func(int) string) string {
 	sets := make([]string, len(cols))
 	for i, c := range cols {
-		sets[i] = c + " = " + strings.ReplaceAll(exprs[i], ref, value)
+		sets[i] = c + " = " + strings.ReplaceAll(exprs[i], ref, param(1))
 	}
 	where := make([]string, len(keys))
 	for i, k := range keys {
 		where[i] = k + " = " + param(i+2)
-	}
-	if d.Name() == dialect.MySQL {
-		for i, k := range keys {
-			where[i] = table + "." + k + " = ?"
-		}
-		for i, c := range cols {
-			sets[i] = table + "." + c + " = " + strings.ReplaceAll(exprs[i], ref, value)
-		}
-		return "UPDATE " + table + " JOIN (SELECT ? AS v) tandem_value SET " + strings.Join(sets, ", ") + " WHERE " + strings.Join(where, " AND ")
 	}
 	return "UPDATE " + table + " SET " + strings.Join(sets, ", ") + " WHERE " + strings.Join(where, " AND ")
 }

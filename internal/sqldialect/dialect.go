@@ -41,6 +41,37 @@ type Dialect interface {
 	Locked(ctx context.Context, db *sqlx.DB, key string, wait time.Duration, fn func(ctx context.Context, q dialect.Querier) error) error
 	// TransactionalDDL reports whether a failed DDL step rolls back cleanly.
 	TransactionalDDL() bool
+	// BlobType is the column type for opaque bytes.
+	BlobType() string
+
+	engineSQL
+}
+
+// engineSQL is each engine's part of the statements this package builds
+// (moves.go, bindonce.go, database.go, catalog.go, expression.go,
+// triggers.go): one implementation per engine file, so the builders
+// themselves hold no engine switch.
+type engineSQL interface {
+	updateOneValue(table string, cols, exprs []string, ref string, keys []string) string
+	keyCompare(cols []string, op string) (string, []int)
+	forUpdate() string
+	forUpdateOf(alias string) string
+	distinct(a, b string) string
+	upsertTail(keys []string, col string) string
+	updateRows(table string, keys []string, col string, rows int) string
+	bulkSession(ctx context.Context, conn dialect.Querier) (func(context.Context) error, error)
+	durableCommitSQL() string
+	lockBeforeInsertSelect(table, alias, cond string) string
+	singleWriter() bool
+	placeholder(n int) string
+	rebind(q string) string
+	databaseSQL(verb, quoted string) (string, error)
+	tablesQuery() string
+	triggersQuery() string
+	boundValue(table string) (ref, from string)
+	readOnly(ctx context.Context, db *sqlx.DB, fn func(queryer) error) error
+	triggerObjects(g *trigGen) []TriggerObject
+	listTriggerObjects(ctx context.Context, q dialect.Querier) ([]InstalledTrigger, error)
 }
 
 // Of returns the Dialect of db's engine.

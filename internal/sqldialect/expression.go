@@ -71,14 +71,7 @@ func CheckExpression(ctx context.Context, db *sqlx.DB, d Dialect, c ExpressionCh
 	ref, from, args := c.Column, c.Table, []any(nil)
 	if ref == "" {
 		args = []any{nil}
-		switch d.Name() {
-		case dialect.Postgres:
-			ref = "$1"
-		case dialect.SQLite:
-			ref = "?1"
-		default:
-			ref, from = "tandem_value.v", c.Table+" JOIN (SELECT ? AS v) tandem_value"
-		}
+		ref, from = d.boundValue(c.Table)
 	}
 	expr, err := c.Render(ref)
 	if err != nil {
@@ -89,7 +82,7 @@ func CheckExpression(ctx context.Context, db *sqlx.DB, d Dialect, c ExpressionCh
 		return &ExpressionError{Engine: d.Name(), Expr: c.Expr, Statement: stmt, Reason: reason}
 	}
 	var cols []string
-	err = readOnly(ctx, db, d, func(q queryer) error {
+	err = d.readOnly(ctx, db, func(q queryer) error {
 		rows, err := q.QueryContext(ctx, stmt, args...)
 		if err != nil {
 			return err
@@ -129,25 +122,9 @@ type txError struct{ err error }
 
 func (e *txError) Error() string { return e.err.Error() }
 
-// readOnly runs fn in a transaction that can only read, and rolls it back.
-// SQLite's DSN makes BEGIN take the write lock (immediate), which a check
-// must neither need nor wait for, so there it is a deferred one.
-func readOnly(ctx context.Context, db *sqlx.DB, d Dialect, fn func(queryer) error) error {
-	if d.Name() == dialect.SQLite {
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			return &txError{err}
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
-			return &txError{err}
-		}
-		ferr := fn(conn)
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil && ferr == nil {
-			return &txError{err}
-		}
-		return ferr
-	}
+// readOnlyTx runs fn in a transaction that can only read, and rolls it
+// back (SQLite has its own, see sqlite.go).
+func readOnlyTx(ctx context.Context, db *sqlx.DB, fn func(queryer) error) error {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return &txError{err}

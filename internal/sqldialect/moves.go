@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/tandem-go/tandem/dialect"
 )
 
@@ -65,16 +64,24 @@ func keyCompare(d Dialect, cols []string, op string) (string, []int) {
 	if len(cols) == 1 {
 		return cols[0] + " " + op + " ?", []int{0}
 	}
-	if d.Name() != dialect.MySQL {
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
-		idx := make([]int, len(cols))
-		for i := range idx {
-			idx[i] = i
-		}
-		return "(" + strings.Join(cols, ", ") + ") " + op + " (" + ph + ")", idx
+	return d.keyCompare(cols, op)
+}
+
+// rowValueCompare is "(a, b) op (?, ?)", for engines that compare row
+// values.
+func rowValueCompare(cols []string, op string) (string, []int) {
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+	idx := make([]int, len(cols))
+	for i := range idx {
+		idx[i] = i
 	}
-	// (a, b) > (x, y)  ==  a > x OR (a = x AND b > y); for <=, the last
-	// comparison is <= and the others strict.
+	return "(" + strings.Join(cols, ", ") + ") " + op + " (" + ph + ")", idx
+}
+
+// expandedCompare spells a row-value comparison out:
+// (a, b) > (x, y)  ==  a > x OR (a = x AND b > y); for <=, the last
+// comparison is <= and the others strict.
+func expandedCompare(cols []string, op string) (string, []int) {
 	strict := strings.TrimSuffix(op, "=")
 	var ors []string
 	var idx []int
@@ -97,23 +104,10 @@ func keyCompare(d Dialect, cols []string, op string) (string, []int) {
 
 // ForUpdate is the suffix that locks the rows a SELECT reads. SQLite has
 // none: its write transaction already excludes every other writer.
-func ForUpdate(d Dialect) string {
-	if d.Name() == dialect.SQLite {
-		return ""
-	}
-	return " FOR UPDATE"
-}
+func ForUpdate(d Dialect) string { return d.forUpdate() }
 
 // DistinctSQL is a NULL-safe "a differs from b".
-func DistinctSQL(d Dialect, a, b string) string {
-	switch d.Name() {
-	case dialect.MySQL:
-		return "NOT (" + a + " <=> " + b + ")"
-	case dialect.SQLite:
-		return "(" + a + " IS NOT " + b + ")"
-	}
-	return "(" + a + " IS DISTINCT FROM " + b + ")"
-}
+func DistinctSQL(d Dialect, a, b string) string { return d.distinct(a, b) }
 
 // UpsertSQL inserts one row (keys..., col) into table or, when the key
 // exists, sets col.
@@ -129,12 +123,10 @@ func UpsertSelectSQL(d Dialect, table string, keys []string, col, selectSQL stri
 	return "INSERT INTO " + table + " (" + strings.Join(keys, ", ") + ", " + col + ") " + selectSQL + upsertTail(d, keys, col)
 }
 
-func upsertTail(d Dialect, keys []string, col string) string {
-	if d.Name() == dialect.MySQL {
-		// VALUES(col) is deprecated on MySQL 8.0.20+ but is what MariaDB
-		// understands; both accept it.
-		return " ON DUPLICATE KEY UPDATE " + col + " = VALUES(" + col + ")"
-	}
+func upsertTail(d Dialect, keys []string, col string) string { return d.upsertTail(keys, col) }
+
+// onConflictTail is the upsert tail of the engines that name the conflict.
+func onConflictTail(keys []string, col string) string {
 	return " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO UPDATE SET " + col + " = excluded." + col
 }
 
@@ -153,51 +145,7 @@ func LimitSQL(n int) string { return " LIMIT " + strconv.Itoa(n) }
 // matches no row. MySQL/MariaDB spell the list as a UNION ALL of SELECTs,
 // which both accept (their VALUES row constructors differ).
 func UpdateRowsSQL(d Dialect, table string, keys []string, col string, rows int) string {
-	nk := len(keys)
-	row := "(" + strings.Repeat("?, ", nk) + "?)"
-	var b strings.Builder
-	switch d.Name() {
-	case dialect.MySQL:
-		b.WriteString("UPDATE " + table + " JOIN (SELECT ")
-		for i := range keys {
-			b.WriteString("? AS k" + strconv.Itoa(i+1) + ", ")
-		}
-		b.WriteString("? AS val")
-		sel := " UNION ALL SELECT " + strings.TrimSuffix(strings.Repeat("?, ", nk+1), ", ")
-		for i := 1; i < rows; i++ {
-			b.WriteString(sel)
-		}
-		b.WriteString(") AS v ON ")
-		b.WriteString(joinKeys(table, keys, "v.k"))
-		b.WriteString(" SET " + table + "." + col + " = v.val")
-		return b.String()
-	case dialect.Postgres:
-		b.WriteString("UPDATE " + table + " SET " + col + " = v.val FROM (VALUES (")
-		for _, k := range keys {
-			b.WriteString("(NULL::" + table + ")." + k + ", ")
-		}
-		b.WriteString("(NULL::" + table + ")." + col + ")")
-		for range rows {
-			b.WriteString(", " + row)
-		}
-		b.WriteString(") AS v (")
-		for i := range keys {
-			b.WriteString("k" + strconv.Itoa(i+1) + ", ")
-		}
-		b.WriteString("val) WHERE " + joinKeys(table, keys, "v.k"))
-		return b.String()
-	default:
-		// SQLite names a VALUES list's columns column1, column2, ...
-		b.WriteString("UPDATE " + table + " SET " + col + " = v.column" + strconv.Itoa(nk+1) + " FROM (VALUES ")
-		for i := range rows {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(row)
-		}
-		b.WriteString(") AS v WHERE " + joinKeys(table, keys, "v.column"))
-		return b.String()
-	}
+	return d.updateRows(table, keys, col, rows)
 }
 
 // joinKeys is "table.k1 = <prefix>1 AND table.k2 = <prefix>2 ...".
@@ -252,36 +200,10 @@ func MaxRowsPerStatement(cols int) int {
 //     setting and checkpoints what the run left in the WAL.
 //   - MySQL/MariaDB: nothing; innodb_flush_log_at_trx_commit is global.
 func BulkSession(ctx context.Context, conn dialect.Querier, d Dialect) (undo func(context.Context) error, err error) {
-	switch d.Name() {
-	case dialect.Postgres:
-		if _, err := conn.ExecContext(ctx, `SET synchronous_commit = off`); err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) error {
-			_, err := conn.ExecContext(ctx, `RESET synchronous_commit`)
-			return err
-		}, nil
-	case dialect.SQLite:
-		var pages int
-		if err := conn.GetContext(ctx, &pages, `PRAGMA wal_autocheckpoint`); err != nil {
-			return nil, err
-		}
-		if pages <= 0 || pages >= sqliteBulkCheckpointPages {
-			return func(context.Context) error { return nil }, nil // off, or large already
-		}
-		if _, err := conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint = `+strconv.Itoa(sqliteBulkCheckpointPages)); err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) error {
-			if _, err := conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint = `+strconv.Itoa(pages)); err != nil {
-				return err
-			}
-			_, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-			return err
-		}, nil
-	}
-	return func(context.Context) error { return nil }, nil
+	return d.bulkSession(ctx, conn)
 }
+
+func noUndo(context.Context) error { return nil }
 
 // sqliteBulkCheckpointPages is 20 MB of 4 KB pages.
 const sqliteBulkCheckpointPages = 5000
@@ -289,12 +211,7 @@ const sqliteBulkCheckpointPages = 5000
 // DurableCommitSQL is the statement that makes the current transaction's
 // commit wait for durability again inside a BulkSession, "" where nothing
 // is needed.
-func DurableCommitSQL(d Dialect) string {
-	if d.Name() == dialect.Postgres {
-		return `SET LOCAL synchronous_commit = on`
-	}
-	return ""
-}
+func DurableCommitSQL(d Dialect) string { return d.durableCommitSQL() }
 
 // LockBeforeInsertSelectSQL returns a statement that locks the rows of
 // table (aliased alias) matching cond, to run before an INSERT ... SELECT
@@ -303,47 +220,26 @@ func DurableCommitSQL(d Dialect) string {
 // between the snapshot and the insert would be overwritten with a stale
 // value. MySQL/MariaDB's locks what it reads; SQLite has one writer.
 func LockBeforeInsertSelectSQL(d Dialect, table, alias, cond string) string {
-	if d.Name() != dialect.Postgres {
-		return ""
-	}
-	return `SELECT 1 FROM ` + table + ` ` + alias + ` WHERE ` + cond + ` FOR UPDATE`
+	return d.lockBeforeInsertSelect(table, alias, cond)
 }
 
 // ForUpdateOf is ForUpdate for a SELECT with a join that must lock only
 // the rows of alias: PostgreSQL names it (FOR UPDATE OF alias), MySQL and
 // MariaDB cannot and lock the rows of every table read.
-func ForUpdateOf(d Dialect, alias string) string {
-	switch d.Name() {
-	case dialect.SQLite:
-		return ""
-	case dialect.Postgres:
-		return " FOR UPDATE OF " + alias
-	}
-	return " FOR UPDATE"
-}
+func ForUpdateOf(d Dialect, alias string) string { return d.forUpdateOf(alias) }
 
 // SingleWriter reports whether a write transaction excludes every other
 // writer of the database (SQLite): nothing can be inserted between two
 // statements of it, so a count taken in it needs no upper bound.
-func SingleWriter(d Dialect) bool { return d.Name() == dialect.SQLite }
+func SingleWriter(d Dialect) bool { return d.singleWriter() }
 
 // Placeholder is the n-th (from 1) bind parameter of a statement in the
 // engine's own style: $n on PostgreSQL, ? elsewhere. Statements built with
 // it are final: they need no Rebind, so an expression of the caller's may
 // hold a literal '?' (PostgreSQL's jsonb ? operator).
-func Placeholder(d Dialect, n int) string {
-	if d.Name() == dialect.Postgres {
-		return "$" + strconv.Itoa(n)
-	}
-	return "?"
-}
+func Placeholder(d Dialect, n int) string { return d.placeholder(n) }
 
 // Rebind numbers the '?' placeholders of q in the engine's style (see
 // Placeholder). q must hold no other '?': statements of quoted names and
 // placeholders only.
-func Rebind(d Dialect, q string) string {
-	if d.Name() == dialect.Postgres {
-		return sqlx.Rebind(sqlx.DOLLAR, q)
-	}
-	return q
-}
+func Rebind(d Dialect, q string) string { return d.rebind(q) }

@@ -132,15 +132,7 @@ func TriggerObjects(d Dialect, s TriggerSpec) ([]TriggerObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch d.Name() {
-	case dialect.SQLite:
-		return g.sqlite(), nil
-	case dialect.Postgres:
-		return g.postgres(), nil
-	case dialect.MySQL:
-		return g.mysql(), nil
-	}
-	return nil, &TriggerSpecError{Move: s.Move, Field: "dialect", Reason: "unknown engine " + string(d.Name())}
+	return d.triggerObjects(g), nil
 }
 
 // trigGen holds a validated spec with every identifier already quoted.
@@ -275,20 +267,7 @@ type InstalledTrigger struct {
 // ListTriggerObjects returns every trigger (and on PostgreSQL every trigger
 // function) in the current schema that belongs to move, sorted by name.
 func ListTriggerObjects(ctx context.Context, q dialect.Querier, d Dialect, move string) ([]InstalledTrigger, error) {
-	var (
-		all []InstalledTrigger
-		err error
-	)
-	switch d.Name() {
-	case dialect.SQLite:
-		all, err = sqliteListTriggers(ctx, q, d)
-	case dialect.Postgres:
-		all, err = postgresListTriggers(ctx, q, d)
-	case dialect.MySQL:
-		all, err = mysqlListTriggers(ctx, q, d)
-	default:
-		return nil, fmt.Errorf("list triggers: unknown engine %q", d.Name())
-	}
+	all, err := d.listTriggerObjects(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("list triggers of move %q: %w", move, err)
 	}
