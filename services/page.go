@@ -108,7 +108,10 @@ func (r *Registry) ListPage(ctx context.Context, q ListQuery) (InstancePage, err
 		if err != nil {
 			return InstancePage{}, fmt.Errorf("services: list: %w", err)
 		}
-		sql += ` AND (service > ? OR (service = ? AND instance_id > ?))`
+		// The prefix bound lets every engine read a range of the
+		// (service, instance_id) index in order and stop at the limit
+		// (MariaDB would scan the table for a row-value comparison).
+		sql += ` AND service >= ? AND (service > ? OR instance_id > ?)`
 		args = append(args, c.Service, c.Service, c.ID)
 	}
 	sql += ` ORDER BY service, instance_id`

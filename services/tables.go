@@ -52,6 +52,11 @@ func Tables() []schema.Table {
 				// The lapsed-heartbeat check reads only the missing rows.
 				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_heartbeat", Columns: []string{"state", "heartbeat_at"}},
 			},
+		}, {
+			Version: 4, Description: "the listing's order, so a page of it reads only its own rows",
+			Steps: []schema.Step{
+				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_service", Columns: []string{"service", "instance_id"}},
+			},
 		}}},
 		{Name: IncarnationsTable, Migrations: []schema.Migration{{
 			Version: 1, Description: "create the history of superseded incarnations",
