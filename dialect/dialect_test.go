@@ -70,7 +70,7 @@ func TestUnreachableDatabaseNeverShowsPassword(t *testing.T) {
 		"mysql://u:hunter2@127.0.0.1:1/db",
 		"sqlite:///nonexistent-dir-for-tandem/sub/app.db",
 	} {
-		_, err := dialect.Open(context.Background(), dsn, dialect.WithPingTimeout(3*time.Second))
+		_, err := dialect.Open(context.Background(), dsn, dialect.WithTimeout(3*time.Second))
 		if !errors.Is(err, dialect.ErrUnreachable) {
 			t.Fatalf("Open(%s) = %v, want ErrUnreachable", dsn, err)
 		}

@@ -14,6 +14,8 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/tandem-go/tandem/internal/option"
 )
 
 // pool is the embedded *sqlx.DB under a name of its own, so that DB has
@@ -50,25 +52,52 @@ type openConfig struct {
 	mustExist   bool
 }
 
-// OpenOption configures Open.
-type OpenOption func(*openConfig)
+// ErrInvalidOption means an option value is out of range (a nil logger, a
+// timeout that is not positive).
+var ErrInvalidOption = option.ErrInvalid
 
-// WithPingTimeout bounds how long Open waits for the database to answer.
-func WithPingTimeout(d time.Duration) OpenOption { return func(c *openConfig) { c.pingTimeout = d } }
+// OptionError names the option and the value refused, and why.
+type OptionError = option.Error
 
-// MustExist refuses to create a SQLite file that is not there yet, so a
-// mistyped path fails instead of silently opening an empty database. Use it
-// for commands that only read.
-func MustExist() OpenOption { return func(c *openConfig) { c.mustExist = true } }
+// Option is an optional setting of Open; a value out of range is refused
+// with an *OptionError (errors.Is ErrInvalidOption) before anything is
+// opened.
+type Option struct {
+	name, bad string
+	val       any
+	apply     func(*openConfig)
+}
 
-// WithLogger sets a logger; tandem is silent by default.
-func WithLogger(l *slog.Logger) OpenOption { return func(c *openConfig) { c.logger = l } }
+// WithTimeout bounds how long Open waits for the database to answer
+// (default 10s; must be positive).
+func WithTimeout(d time.Duration) Option {
+	return Option{name: "WithTimeout", val: d, bad: option.Positive(d), apply: func(c *openConfig) { c.pingTimeout = d }}
+}
+
+// WithMustExist refuses to create a SQLite file that is not there yet, so
+// a mistyped path fails instead of silently opening an empty database. Use
+// it for commands that only read.
+func WithMustExist() Option {
+	return Option{name: "WithMustExist", apply: func(c *openConfig) { c.mustExist = true }}
+}
+
+// WithLogger sets a logger; tandem is silent by default. A nil logger is
+// refused.
+func WithLogger(l *slog.Logger) Option {
+	return Option{name: "WithLogger", val: "nil", bad: option.Logger(l), apply: func(c *openConfig) { c.logger = l }}
+}
 
 // Open parses dsn, opens a pool and checks that the database answers.
-func Open(ctx context.Context, dsn string, opts ...OpenOption) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	cfg := openConfig{pingTimeout: 10 * time.Second, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
-		o(&cfg)
+		if o.apply == nil {
+			return nil, &OptionError{Pkg: "dialect", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
+		}
+		if o.bad != "" {
+			return nil, option.Bad("dialect", o.name, o.val, o.bad)
+		}
+		o.apply(&cfg)
 	}
 	parsed, err := ParseDSN(dsn)
 	if err != nil {

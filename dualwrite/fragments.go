@@ -30,6 +30,8 @@ import (
 type Args struct {
 	d    sqldialect.Dialect
 	vals []any
+	ph   []string // the engine's first placeholders (see placeholders)
+	buf  [4]any   // vals' first backing array: most statements bind a few
 }
 
 // NewArgs starts the arguments of a statement on engine (db.Engine()); an
@@ -45,14 +47,30 @@ func NewArgs(engine dialect.Name, own ...any) *Args {
 }
 
 func newArgs(d sqldialect.Dialect, own ...any) *Args {
-	a := &Args{d: d, vals: make([]any, 0, len(own)+4)}
-	a.vals = append(a.vals, own...)
+	a := &Args{d: d, ph: placeholders[d.Name()]}
+	a.vals = append(a.buf[:0], own...)
 	return a
 }
+
+// placeholders caches the first placeholders of each engine's style, so
+// binding allocates nothing.
+var placeholders = func() map[dialect.Name][]string {
+	out := map[dialect.Name][]string{}
+	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
+		d, _ := sqldialect.For(name)
+		for n := 1; n <= 64; n++ {
+			out[name] = append(out[name], sqldialect.Placeholder(d, n))
+		}
+	}
+	return out
+}()
 
 // Bind adds v and returns its placeholder.
 func (a *Args) Bind(v any) string {
 	a.vals = append(a.vals, v)
+	if n := len(a.vals); n <= len(a.ph) {
+		return a.ph[n-1]
+	}
 	return sqldialect.Placeholder(a.d, len(a.vals))
 }
 
@@ -157,6 +175,29 @@ type column struct {
 
 var onePlaceholder = []string{"", ""}
 
+// columns holds the one or two columns a write sets, by value, so that
+// building a write allocates nothing for them.
+type columns struct {
+	c [2]column
+	n int
+}
+
+func (cs *columns) add(c column) { cs.c[cs.n] = c; cs.n++ }
+
+func (cs *columns) list() []column { return cs.c[:cs.n] }
+
+// size estimates the text of the columns' clauses, to grow a builder once.
+func (cs *columns) size(a *Args) int {
+	n := 0
+	for _, c := range cs.list() {
+		n += len(c.name) + 5
+		for _, p := range c.parts {
+			n += len(p) + 4
+		}
+	}
+	return n
+}
+
 func (c column) writeValue(b *strings.Builder, a *Args) {
 	for i, part := range c.parts {
 		if i > 0 {
@@ -170,7 +211,7 @@ func (c column) writeValue(b *strings.Builder, a *Args) {
 // at one phase: Clauses among its SET clauses, then Finish in the same
 // transaction for what the phase writes in another table.
 type Set struct {
-	cols []column
+	cols columns
 	companion
 }
 
@@ -178,14 +219,15 @@ type Set struct {
 // (write-new and contracted of a cross-table move): then the statement
 // has no clause of the move's, and if it sets nothing of its own either,
 // only Finish remains (after checking the source row: see Finish).
-func (s Set) Empty() bool { return len(s.cols) == 0 }
+func (s Set) Empty() bool { return s.cols.n == 0 }
 
 // Clauses returns `"old" = <value>, "new" = <value>` (as the phase writes),
 // or "" when Empty, binding the values in a at this point: call it where
 // the clauses go in the statement, after binding what comes before them.
 func (s Set) Clauses(a *Args) string {
 	var b strings.Builder
-	for i, c := range s.cols {
+	b.Grow(s.cols.size(a))
+	for i, c := range s.cols.list() {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -218,7 +260,7 @@ func (r *Router) Set(p move.Phase, value any) (Set, error) {
 // value of a new row at one phase: Columns after its own columns, Values
 // after its own values, then Finish in the same transaction.
 type Insert struct {
-	cols []column
+	cols columns
 	companion
 }
 
@@ -227,7 +269,7 @@ type Insert struct {
 // phase writes nothing in the move's table.
 func (s Insert) Columns() string {
 	var b strings.Builder
-	for _, c := range s.cols {
+	for _, c := range s.cols.list() {
 		b.WriteString(", ")
 		b.WriteString(c.name)
 	}
@@ -239,7 +281,8 @@ func (s Insert) Columns() string {
 // after binding the statement's own values.
 func (s Insert) Values(a *Args) string {
 	var b strings.Builder
-	for _, c := range s.cols {
+	b.Grow(s.cols.size(a))
+	for _, c := range s.cols.list() {
 		b.WriteString(", ")
 		c.writeValue(&b, a)
 	}
@@ -270,26 +313,26 @@ func (r *Router) Insert(p move.Phase, value any) (Insert, error) {
 
 // writeColumns returns the columns of the move's table that phase p writes
 // and the value of each.
-func (r *Router) writeColumns(p move.Phase, value any) ([]column, error) {
-	var cols []column
+func (r *Router) writeColumns(p move.Phase, value any) (columns, error) {
+	var cols columns
 	if p.WritesOld() {
 		switch {
 		case r.m.Backward.HasGo():
 			old, err := r.m.Backward.Apply(goValue(value))
 			if err != nil {
-				return nil, &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
+				return cols, &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
 			}
-			cols = append(cols, column{name: r.oldc, parts: onePlaceholder, arg: old})
+			cols.add(column{name: r.oldc, parts: onePlaceholder, arg: old})
 		case r.backwardErr != nil:
-			return nil, fmt.Errorf("dualwrite: move %q: write old: %w", r.m.Name, r.backwardErr)
+			return cols, fmt.Errorf("dualwrite: move %q: write old: %w", r.m.Name, r.backwardErr)
 		default:
 			// Each {value} of the expression gets a placeholder of its own
 			// (the same value); the text around them is never scanned.
-			cols = append(cols, column{name: r.oldc, parts: r.backwardParts, arg: value})
+			cols.add(column{name: r.oldc, parts: r.backwardParts, arg: value})
 		}
 	}
 	if p.WritesNew() && !r.m.CrossTable() {
-		cols = append(cols, column{name: r.newc, parts: onePlaceholder, arg: value})
+		cols.add(column{name: r.newc, parts: onePlaceholder, arg: value})
 	}
 	return cols, nil
 }

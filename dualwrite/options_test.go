@@ -3,6 +3,7 @@ package dualwrite_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/schema"
 )
 
 // TestOptionsValidated: every option value out of range is refused with
@@ -92,4 +94,64 @@ moves:
 			t.Fatalf("a refused backfill or verify changed the database:\n%s\n%s", before, after)
 		}
 	})
+}
+
+// One Option type: each constructor or call refuses an option that does
+// not apply to it, naming where it does, and a value out of range, before
+// it touches anything; constructors never create tandem's tables.
+func TestOptionsApplyWhereTheyBelong(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.Open(t, dialect.SQLite)
+	mustExec(t, db, `CREATE TABLE products (id BIGINT PRIMARY KEY, name VARCHAR(50), price DECIMAL(12,2))`)
+	m := priceMove()
+	if _, err := dualwrite.New(ctx, db, []move.Move{m}); !errors.Is(err, schema.ErrNotEnsured) || !strings.Contains(err.Error(), "tandem schema ensure") {
+		t.Fatalf("New before schema ensure: %v", err)
+	}
+	if _, err := dualwrite.NewTracker(ctx, db, 1, []move.Move{m}); !errors.Is(err, schema.ErrNotEnsured) {
+		t.Fatalf("NewTracker before schema ensure: %v", err)
+	}
+	ensureLedger(t, db)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string // in the message
+	}{
+		{"New takes no progress", func() error {
+			_, err := dualwrite.New(ctx, db, []move.Move{m}, dualwrite.WithProgress(func(dualwrite.Progress) {}))
+			return err
+		}(),
+			"WithProgress: does not apply to New (it applies to Backfill, Verify)"},
+		{"NewTracker takes no clock", func() error {
+			_, err := dualwrite.NewTracker(ctx, db, 1, []move.Move{m}, dualwrite.WithClock(time.Now))
+			return err
+		}(),
+			"WithClock: does not apply to NewTracker (it applies to New)"},
+		{"a nil logger", func() error {
+			_, err := dualwrite.NewTracker(ctx, db, 1, []move.Move{m}, dualwrite.WithLogger(nil))
+			return err
+		}(),
+			"WithLogger = nil: a nil logger"},
+		{"a negative lock wait", func() error {
+			_, err := dualwrite.New(ctx, db, []move.Move{m}, dualwrite.WithLockWait(-time.Second))
+			return err
+		}(),
+			"WithLockWait = -1s"},
+		{"Backfill takes no dry run", dualwrite.CheckBackfillOptions(dualwrite.WithDryRun()), "WithDryRun: does not apply to Backfill (it applies to Advance)"},
+		{"Verify does not reverse", dualwrite.CheckVerifyOptions(dualwrite.WithReverse()), "WithReverse: does not apply to Verify (it applies to Backfill)"},
+		{"a zero Option", dualwrite.CheckVerifyOptions(dualwrite.Option{}), "a zero Option"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var oe *dualwrite.OptionError
+			if !errors.Is(tc.err, dualwrite.ErrInvalidOption) || !errors.As(tc.err, &oe) || !strings.Contains(tc.err.Error(), tc.want) {
+				t.Fatalf("err = %v, want an *OptionError saying %q", tc.err, tc.want)
+			}
+		})
+	}
+	// What applies in two places works in both.
+	if _, err := dualwrite.NewTracker(ctx, db, 1, []move.Move{m}, dualwrite.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
+		t.Fatal(err)
+	}
+	if err := dualwrite.CheckVerifyOptions(dualwrite.WithProgress(func(dualwrite.Progress) {}), dualwrite.WithGoTransforms()); err != nil {
+		t.Fatal(err)
+	}
 }

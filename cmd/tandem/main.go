@@ -226,7 +226,7 @@ func envOr(key, def string) string {
 // in --db fails instead of creating an empty database (only `schema ensure`
 // creates one, through openOrCreateDB).
 func (a *app) openDB(ctx context.Context) (*dialect.DB, error) {
-	return dialect.Open(ctx, a.dsn, dialect.WithLogger(a.logger()), dialect.MustExist())
+	return dialect.Open(ctx, a.dsn, dialect.WithLogger(a.logger()), dialect.WithMustExist())
 }
 
 func (a *app) openOrCreateDB(ctx context.Context) (*dialect.DB, error) {
