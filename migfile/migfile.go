@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/option"
 	"github.com/tandem-go/tandem/move"
 )
 
@@ -46,8 +47,20 @@ type config struct {
 	now     func() time.Time
 }
 
-// Option configures Generate.
-type Option func(*config)
+// ErrInvalidOption means an option value is out of range (a nil clock).
+var ErrInvalidOption = option.ErrInvalid
+
+// OptionError names the option and the value refused, and why.
+type OptionError = option.Error
+
+// Option is an optional setting of Generate; a value out of range is
+// refused with an *OptionError (errors.Is ErrInvalidOption), a version that
+// is not digits with an *InputError, before anything is rendered.
+type Option struct {
+	name, bad string
+	val       any
+	apply     func(*config)
+}
 
 // WithVersion sets the version the file names start with (digits, kept
 // as given, zero padding included); when a format writes several
@@ -55,10 +68,15 @@ type Option func(*config)
 // current UTC time as YYYYMMDDHHMMSS, as `goose create` and `migrate
 // create` name theirs; NextVersion picks one that follows a directory's
 // files.
-func WithVersion(v string) Option { return func(c *config) { c.version = v } }
+func WithVersion(v string) Option {
+	return Option{name: "WithVersion", apply: func(c *config) { c.version = v }}
+}
 
-// WithClock replaces time.Now for the default version.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+// WithClock replaces time.Now for the default version; a nil clock is
+// refused.
+func WithClock(now func() time.Time) Option {
+	return Option{name: "WithClock", val: "nil", bad: option.Clock(now), apply: func(c *config) { c.now = now }}
+}
 
 // checkVersion accepts 1 to 19 digits: a version both tools parse as a
 // 64-bit integer.
@@ -93,7 +111,13 @@ type plan struct {
 func Generate(m move.Move, d dialect.Name, to move.Phase, f Format, opts ...Option) ([]File, error) {
 	cfg := config{now: time.Now}
 	for _, o := range opts {
-		o(&cfg)
+		if o.apply == nil {
+			return nil, &OptionError{Pkg: "migfile", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
+		}
+		if o.bad != "" {
+			return nil, option.Bad("migfile", o.name, o.val, o.bad)
+		}
+		o.apply(&cfg)
 	}
 	if _, err := ParseFormat(string(f)); err != nil {
 		return nil, err

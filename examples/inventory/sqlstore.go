@@ -83,8 +83,8 @@ type SQLStore struct {
 	applied func(item *pb.Item, at time.Time)
 }
 
-// SQLStoreOption configures NewSQLStore.
-type SQLStoreOption func(*SQLStore)
+// Option configures NewSQLStore.
+type Option func(*SQLStore)
 
 // WithPutCheck runs check, inside Put's transaction, before an existing
 // item is overwritten; stored holds its id, name and quantity. An error
@@ -92,7 +92,7 @@ type SQLStoreOption func(*SQLStore)
 // its optimistic concurrency: at-least-once delivery can hand a server a
 // request whose caller has long since retried it, succeeded, and written
 // again, and only the data can tell that the request is late.
-func WithPutCheck(check func(stored, incoming *pb.Item) error) SQLStoreOption {
+func WithPutCheck(check func(stored, incoming *pb.Item) error) Option {
 	return func(s *SQLStore) { s.check = check }
 }
 
@@ -101,13 +101,13 @@ func WithPutCheck(check func(stored, incoming *pb.Item) error) SQLStoreOption {
 // request bookkeeping that tells whether a write was applied after its
 // caller had been told it failed (a ghost write): compare at with when the
 // caller saw the failure. applied must be quick; it runs on Put's path.
-func WithApplied(applied func(item *pb.Item, at time.Time)) SQLStoreOption {
+func WithApplied(applied func(item *pb.Item, at time.Time)) Option {
 	return func(s *SQLStore) { s.applied = applied }
 }
 
 // NewSQLStore returns a store of items in m's table, acting on the phase
 // phases gives for m (a *dualwrite.Tracker).
-func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource, opts ...SQLStoreOption) (*SQLStore, error) {
+func NewSQLStore(db *dialect.DB, m move.Move, phases PhaseSource, opts ...Option) (*SQLStore, error) {
 	r, err := dualwrite.NewRouter(m, db.Engine())
 	if err != nil {
 		return nil, fmt.Errorf("inventory: store: %w", err)
