@@ -73,5 +73,5 @@
 // Metrics: a Manager built WithMetrics exports each move's phase, gate and
 // blockers by kind, backfill progress, failed rows and verify mismatches,
 // read from the ledger when scraped, and its backfill batches; a Tracker
-// WithTrackerMetrics, the phase the instance acts on (docs/observability.md).
+// WithMetrics on NewTracker, the phase the instance acts on (docs/observability.md).
 package dualwrite

@@ -305,7 +305,7 @@ const (
 )
 
 // newBackfillConfig applies opts and validates the result, once, before a
-// backfill touches anything: every BackfillOption is checked here.
+// backfill touches anything: every option given to Backfill is checked here.
 func newBackfillConfig(opts []Option) (backfillConfig, error) {
 	var c backfillConfig
 	if err := applyOptions("Backfill", &c, opts, func(o Option) func(*backfillConfig) { return o.backfill }); err != nil {

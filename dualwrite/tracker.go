@@ -58,7 +58,7 @@ type Tracker struct {
 	stopErr  error
 
 	log        *slog.Logger
-	metricsReg prometheus.Registerer // WithTrackerMetrics
+	metricsReg prometheus.Registerer // WithMetrics
 }
 
 // phaseCount is the number of phases; running counts are indexed by phase.

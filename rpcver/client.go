@@ -31,7 +31,7 @@ type Client struct {
 	timeout time.Duration
 	log     *slog.Logger
 	methods map[string]*clientMethod
-	met     *clientMetrics // nil without WithClientMetrics
+	met     *clientMetrics // nil without WithMetrics
 }
 
 type clientMethod struct {
@@ -90,7 +90,7 @@ func NewClient(nc *nats.Conn, api *API, caps CapSource, opts ...Option) (*Client
 	if cfg.metrics != nil {
 		if c.met, err = newClientMetrics(cfg.metrics, api); err != nil {
 			l.close()
-			return nil, &DefinitionError{API: api.name, Where: "WithClientMetrics", Reason: err.Error()}
+			return nil, &DefinitionError{API: api.name, Where: "WithMetrics", Reason: err.Error()}
 		}
 		c.met.shared.targets.add(c)
 		for name, cm := range c.methods {

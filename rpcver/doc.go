@@ -48,7 +48,7 @@
 //
 //	go generate ./rpcver/
 //
-// Metrics: WithClientMetrics and WithMetrics register calls and requests
+// Metrics: WithMetrics, on a client or a server, registers calls and requests
 // by API, method, version and outcome, their latency, backports, upgrades,
 // refusals by kind and the version in force per API on a
 // prometheus.Registerer the application passes; without them a call does

@@ -14,7 +14,7 @@ import (
 )
 
 // Metrics are off unless an application passes a registerer: WithMetrics
-// for a server, WithClientMetrics for a client. Every label has few values:
+// for a server and a client alike. Every label has few values:
 // API and method names are the API's own, a version is one of the few an
 // API accepts, an outcome or refusal kind is one of the constants below.
 // Clients and servers sharing a registerer share the collectors.

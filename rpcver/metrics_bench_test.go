@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkRPCMetrics measures what metrics cost a call: a client and a
-// server with metrics on (WithClientMetrics, WithMetrics, one registry)
+// server with metrics on (WithMetrics on both, one registry)
 // against a pair with them off, under separate prefixes on one embedded
 // nats-server. paired/ alternates an on call and an off call in every
 // iteration (flipping which goes first), so both see the same load, and
