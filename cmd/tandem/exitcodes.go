@@ -143,7 +143,7 @@ func exitCode(err error) (int, string) {
 	case errors.Is(err, dialect.ErrUnreachable):
 		return exitUnreachable, codeDBUnreachable
 	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadURL), errors.Is(err, dialect.ErrBadIdentifier),
-		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew), errors.Is(err, schema.ErrNotEnsured),
+		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
 		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
 		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly),
 		errors.Is(err, move.ErrSchema), errors.Is(err, sqldialect.ErrBadExpression), errors.Is(err, dualwrite.ErrInvalidOption):

@@ -47,7 +47,7 @@ func TestTriggersCommands(t *testing.T) {
 		dsn := db.DSN().Redacted()
 		args := func(a ...string) []string { return append([]string{"--db", dsn}, append(a, "--plan", plan)...) }
 		// Only schema ensure creates tandem's tables.
-		if _, errOut, code := tandem(t, args("triggers", "install", "price_mills")...); code != exitBadInput || !strings.Contains(errOut, "tandem schema ensure") {
+		if _, errOut, code := tandem(t, args("triggers", "install", "price_mills")...); code != exitFailed || !strings.Contains(errOut, "tandem schema ensure") {
 			t.Fatalf("install before schema ensure: %d %s", code, errOut)
 		}
 		if _, errOut, code := tandem(t, "--db", dsn, "schema", "ensure"); code != exitOK {
