@@ -48,6 +48,9 @@ func TestExitCodes(t *testing.T) {
 		{exitBadInput, codeUnknownCommand, "an unknown subcommand", func(t *testing.T, dsn string, db *dialect.DB, plan string) []string {
 			return []string{"--db", dsn, "moves", "frobnicate"}
 		}},
+		{exitBadInput, codeUnknownCommand, "an unknown subcommand asked for help", func(t *testing.T, dsn string, db *dialect.DB, plan string) []string {
+			return []string{"--db", dsn, "moves", "frobnicate", "--help"}
+		}},
 		{exitBadInput, codeBadInput, "an unknown move", func(t *testing.T, dsn string, db *dialect.DB, plan string) []string {
 			return []string{"--db", dsn, "moves", "advance", "nosuch"}
 		}},

@@ -50,7 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := refuseUnknownBeforeHelp(root, args)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -210,6 +213,24 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 		return &unknownCommandError{msg: msg}
 	}
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// refuseUnknownBeforeHelp refuses an unknown subcommand given with --help
+// (tandem moves frobnicate --help): cobra shows help before it checks
+// arguments, which would print the group's help and exit 0.
+func refuseUnknownBeforeHelp(root *cobra.Command, args []string) error {
+	c, rest, err := root.Find(args)
+	if err != nil || !c.HasSubCommands() || c.Args == nil {
+		return nil
+	}
+	c.InitDefaultHelpFlag()
+	if c.ParseFlags(rest) != nil {
+		return nil // cobra reports the bad flag itself
+	}
+	if pos := c.Flags().Args(); len(pos) > 0 {
+		return c.Args(c, pos)
+	}
+	return nil
 }
 
 // extraCommands lets other files of this command add their subcommands.

@@ -120,6 +120,8 @@ func TestCLIExitCodesAndRedaction(t *testing.T) {
 		{"malformed DSN", []string{"--db", "oracle://u:pw@h/x", "status"}, exitBadInput, "unknown engine"},
 		{"unreachable database", []string{"--db", "postgres://u:topsecret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", "status"}, exitUnreachable, "cannot reach database"},
 		{"unknown flag", []string{"status", "--frobnicate"}, exitBadInput, "unknown flag"},
+		{"unknown command with --help", []string{"frobnicate", "--help"}, exitBadInput, "unknown command"},
+		{"unknown subcommand with --help", []string{"moves", "frobnicate", "-h"}, exitBadInput, "unknown command"},
 		{"missing argument", []string{"--db", filepath.Join(dir, "x.db"), "services", "delete"}, exitBadInput, "accepts 1 arg"},
 		{"mistyped SQLite path", []string{"--db", filepath.Join(dir, "y.db"), "services", "delete", "ghost"}, exitUnreachable, "does not exist"},
 		{"dry run on a new path", []string{"--db", filepath.Join(dir, "y.db"), "schema", "ensure", "--dry-run"}, exitOK, "does not exist yet"},
