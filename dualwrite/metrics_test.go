@@ -149,3 +149,44 @@ func TestMetricsFailedRows(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricsReverseBackfill: after a rollback from write-new, the reverse
+// backfill's progress and batches are reported by direction and op, apart
+// from the forward backfill's.
+func TestMetricsReverseBackfill(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
+		pr := prometheus.NewPedanticRegistry()
+		e := newEnv(t, db, 300, priceMove(), dualwrite.WithMetrics(pr))
+		want := func(name string, w float64, labels ...string) {
+			t.Helper()
+			if got, ok := promreg.Value(pr, name, labels...); !ok || got != w {
+				t.Errorf("%s%v = %v (found %v), want %v", name, labels, got, ok, w)
+			}
+		}
+		mv, rev := "move=price_cents", "direction=reverse-backfill"
+		e.toWriteNew()
+		if v, ok := promreg.Value(pr, "tandem_dualwrite_backfill_rows_done", mv, rev); ok && v != 0 {
+			t.Errorf("reverse backfill rows done before any rollback = %v, want none or 0", v)
+		}
+		r, err := dualwrite.NewRouter(e.m, db.Engine())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Write(e.ctx, db, move.WriteNew, int64(12345), 5); err != nil {
+			t.Fatal(err)
+		}
+		e.advance(move.ReadNew)
+		e.ack("a", move.ReadNew)
+		e.ack("b", move.ReadNew)
+		want("tandem_dualwrite_phase", 2, mv)
+		res, err := e.mg.Backfill(e.ctx, e.m.Name, dualwrite.WithReverse(), dualwrite.WithBatchSize(100, 100, 100))
+		if err != nil || !res.Complete {
+			t.Fatalf("reverse backfill: %+v %v", res, err)
+		}
+		want("tandem_dualwrite_backfill_rows_done", 300, mv, rev)
+		want("tandem_dualwrite_backfill_rows_total", 300, mv, rev)
+		want("tandem_dualwrite_backfill_rows_done", 300, mv, "direction=backfill")
+		want("tandem_dualwrite_backfill_rows_processed_total", 300, mv, "op=reverse-backfill")
+		want("tandem_dualwrite_batch_seconds", float64(res.Batches), mv, "op=reverse-backfill")
+	})
+}
