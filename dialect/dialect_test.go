@@ -35,6 +35,9 @@ func TestParseDSN(t *testing.T) {
 		{in: "postgres://u@h:5432/db?password=S3CRETpw&sslmode=disable", engine: dialect.Postgres, redacted: "postgres://u@h:5432/db?password=xxxxx&sslmode=disable"},
 		{in: "postgres://u:pa@ss word@127.0.0.1/x", wantErr: true},
 		{in: "postgres://u:p@h/db\nDROP", wantErr: true},
+		{in: "host=127.0.0.1 user=postgres password=s3cret dbname=x", wantErr: true},
+		{in: "dbname=x PASSWORD = s3cret", wantErr: true},
+		{in: "/tmp/price=1.db", engine: dialect.SQLite, redacted: "sqlite:///tmp/price=1.db"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -43,7 +46,7 @@ func TestParseDSN(t *testing.T) {
 				if !errors.Is(err, dialect.ErrBadDSN) {
 					t.Fatalf("ParseDSN(%q) = %v, want ErrBadDSN", tc.in, err)
 				}
-				for _, secret := range []string{":p@", "p%zz", "ss word", "pa@"} {
+				for _, secret := range []string{":p@", "p%zz", "ss word", "pa@", "s3cret"} {
 					if strings.Contains(err.Error(), secret) {
 						t.Fatalf("error leaks the password: %v", err)
 					}

@@ -3,6 +3,7 @@ package dialect
 import (
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -46,6 +47,10 @@ func (d DSN) Driver() (driver, source string) { return d.driver, d.source }
 // ParseDSN parses one of the documented DSN forms. Its errors (*DSNError)
 // never carry a secret: a DSN that parses is shown redacted, one that does
 // not is shown as its scheme only (see RedactDSN), with a hint.
+// conninfoKey finds a key of libpq's key=value connection strings at the
+// start of a bare value or after a space.
+var conninfoKey = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|user|password|dbname|port|sslmode|passfile|service)\s*=`)
+
 func ParseDSN(raw string) (DSN, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
@@ -60,6 +65,11 @@ func ParseDSN(raw string) (DSN, error) {
 			// Something like "postgres//u:pw@h/db" or "u:pw@h/db": neither a
 			// path nor a URL, and possibly a password.
 			return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "missing scheme:// (write postgres://, mysql:// or sqlite:// in front; a bare value is read as a SQLite file path, which cannot contain ':' or '@')"}
+		}
+		if conninfoKey.MatchString(raw) {
+			// "host=h user=u password=pw dbname=x": libpq's key=value form,
+			// not a file name; read as one, its password would be shown.
+			return DSN{}, &DSNError{DSN: hiddenValue(raw), Reason: "a key=value connection string (host=... password=...) is not accepted: write it as a URL"}
 		}
 		return sqliteDSN(raw, raw)
 	}
