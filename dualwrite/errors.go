@@ -47,9 +47,9 @@ type UnknownMoveError struct {
 
 func (e *UnknownMoveError) Error() string {
 	if len(e.Known) == 0 {
-		return fmt.Sprintf("unknown move %q: no moves are declared", e.Name)
+		return fmt.Sprintf("unknown move %q: no moves are declared (record one with tandem moves apply --plan FILE)", e.Name)
 	}
-	return fmt.Sprintf("unknown move %q: declared moves are %s", e.Name, strings.Join(e.Known, ", "))
+	return fmt.Sprintf("unknown move %q: declared moves are %s (tandem moves list shows them)", e.Name, strings.Join(e.Known, ", "))
 }
 
 func (e *UnknownMoveError) Unwrap() error { return ErrUnknownMove }

@@ -365,7 +365,16 @@ func (mg *Manager) opGate(ctx context.Context, in gateInput, op string) (Gate, e
 	switch op {
 	case OpBackfill:
 		if row.phase != move.WriteBoth && row.phase != move.ReadNew {
-			return done(Blocker{Kind: BlockBackfill, Message: fmt.Sprintf("the backfill runs in write-both (or read-new, to retry); the move is at %s", row.phase)})
+			b := Blocker{Kind: BlockBackfill, Message: fmt.Sprintf("the backfill runs in write-both (or read-new, to retry); the move is at %s", row.phase)}
+			switch {
+			case row.phase == move.Legacy:
+				b.NextCommand = "tandem moves advance " + m.Name
+				b.Message += ": advance it to write-both first: " + b.NextCommand
+			case row.phase == move.WriteNew && !row.FinalizedAt.Valid:
+				b.NextCommand = "tandem moves advance " + m.Name + " --to read-new"
+				b.Message += ": new is already complete; to refresh old after going back, run " + b.NextCommand + ", then tandem moves backfill " + m.Name + " --reverse"
+			}
+			return done(b)
 		}
 		switch {
 		case m.Triggers:

@@ -140,6 +140,11 @@ func TestRollback(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
 		e := newEnv(t, db, 300, priceMove())
 		e.toWriteNew()
+		// A backfill asked for at write-new names the way back first.
+		_, err := e.mg.Backfill(e.ctx, e.m.Name)
+		if bs := blockers(t, err); kinds(bs) != "backfill" || bs[0].NextCommand != "tandem moves advance price_cents --to read-new" || !strings.Contains(bs[0].Message, "--reverse") {
+			t.Fatalf("backfill at write-new: %+v", bs)
+		}
 		r, err := dualwrite.NewRouter(e.m, db.Engine())
 		if err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -219,6 +220,12 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 // (tandem moves frobnicate --help): cobra shows help before it checks
 // arguments, which would print the group's help and exit 0.
 func refuseUnknownBeforeHelp(root *cobra.Command, args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		return nil // completion requests: cobra adds that command itself
+	}
+	if !slices.Contains(args, "--help") && !slices.Contains(args, "-h") {
+		return nil // without help, the command's own Args check refuses
+	}
 	c, rest, err := root.Find(args)
 	if err != nil || !c.HasSubCommands() || c.Args == nil {
 		return nil
