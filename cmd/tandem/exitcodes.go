@@ -44,7 +44,7 @@ var exitCodes = []exitCodeDoc{
 	{exitBlocked, "blocked", "not yet: a gate is closed while instances roll, another runner holds the move's backfill or verify; run the same command again later"},
 	{exitUnreachable, "unreachable", "the database or the NATS server could not be reached (the message says which)"},
 	{exitAttention, "needs attention", "waiting will not fix it, someone must act first: an instance is missing or in error, triggers differ from what the phase needs, a step or backfill was interrupted, a backfill, verify or finalize must run, rows failed to transform or verify found mismatches; each blocker names the command to run"},
-	{exitInterrupted, "interrupted", "stopped by SIGINT or SIGTERM; work done is kept (a backfill resumes from its cursor) and the command can be run again"},
+	{exitInterrupted, "interrupted", "stopped by SIGINT or SIGTERM; work done is kept (a backfill resumes from its cursor); tandem serve, asked to stop, exits 0 and the command can be run again"},
 }
 
 // Error codes: the stable "code" of a JSON error object on stderr.
