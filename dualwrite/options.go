@@ -44,32 +44,17 @@ type Option struct {
 }
 
 // appliesTo lists where o applies, for the error of a call it does not.
-func (o Option) appliesTo() []string {
-	var out []string
-	for _, c := range []struct {
-		ok   bool
-		name string
-	}{{o.manager != nil, "New"}, {o.tracker != nil, "NewTracker"}, {o.backfill != nil, "Backfill"}, {o.verify != nil, "Verify"}, {o.advance != nil, "Advance"}} {
-		if c.ok {
-			out = append(out, c.name)
-		}
-	}
-	return out
+func (o Option) appliesTo() []option.Call {
+	return []option.Call{{Applies: o.manager != nil, Name: "New"}, {Applies: o.tracker != nil, Name: "NewTracker"}, {Applies: o.backfill != nil, Name: "Backfill"}, {Applies: o.verify != nil, Name: "Verify"}, {Applies: o.advance != nil, Name: "Advance"}}
 }
 
 // applyOptions applies opts to t for call, where pick gives each option's
 // effect (nil: it does not apply).
 func applyOptions[T any](call string, t *T, opts []Option, pick func(Option) func(*T)) error {
 	for _, o := range opts {
-		if o.name == "" {
-			return &OptionError{Pkg: "dualwrite", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
-		}
-		if o.bad != "" {
-			return badOption(o.name, o.val, o.bad)
-		}
 		f := pick(o)
-		if f == nil {
-			return option.NotFor("dualwrite", o.name, call, o.appliesTo()...)
+		if err := option.Check("dualwrite", call, o.name, o.bad, o.val, f != nil, o.appliesTo); err != nil {
+			return err
 		}
 		f(t)
 	}

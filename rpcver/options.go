@@ -37,34 +37,17 @@ type Option struct {
 	objects func(*objectsConfig)
 }
 
-func (o Option) appliesTo() []string {
-	var out []string
-	for _, c := range []struct {
-		ok   bool
-		name string
-	}{{o.api != nil, "NewAPI"}, {o.server != nil, "NewServer"}, {o.client != nil, "NewClient"}, {o.objects != nil, "NewObjects"}} {
-		if c.ok {
-			out = append(out, c.name)
-		}
-	}
-	return out
+func (o Option) appliesTo() []option.Call {
+	return []option.Call{{Applies: o.api != nil, Name: "NewAPI"}, {Applies: o.server != nil, Name: "NewServer"}, {Applies: o.client != nil, Name: "NewClient"}, {Applies: o.objects != nil, Name: "NewObjects"}}
 }
 
 func applyOptions[T any](call string, t *T, opts []Option, pick func(Option) func(*T)) error {
 	for _, o := range opts {
-		var err *OptionError
-		switch f := pick(o); {
-		case o.name == "":
-			err = &OptionError{Pkg: "rpcver", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
-		case o.bad != "":
-			err = option.Bad("rpcver", o.name, o.val, o.bad)
-		case f == nil:
-			err = option.NotFor("rpcver", o.name, call, o.appliesTo()...)
-		default:
-			f(t)
-			continue
+		f := pick(o)
+		if err := option.Check("rpcver", call, o.name, o.bad, o.val, f != nil, o.appliesTo); err != nil {
+			return fmt.Errorf("%w (%w)", err, ErrInvalid)
 		}
-		return fmt.Errorf("%w (%w)", err, ErrInvalid)
+		f(t)
 	}
 	return nil
 }

@@ -33,30 +33,15 @@ type Option struct {
 	cache     func(*Cache)
 }
 
-func (o Option) appliesTo() []string {
-	var out []string
-	for _, c := range []struct {
-		ok   bool
-		name string
-	}{{o.registry != nil, "New"}, {o.register != nil, "Register"}, {o.keepAlive != nil, "KeepAlive"}, {o.cache != nil, "NewCache"}} {
-		if c.ok {
-			out = append(out, c.name)
-		}
-	}
-	return out
+func (o Option) appliesTo() []option.Call {
+	return []option.Call{{Applies: o.registry != nil, Name: "New"}, {Applies: o.register != nil, Name: "Register"}, {Applies: o.keepAlive != nil, Name: "KeepAlive"}, {Applies: o.cache != nil, Name: "NewCache"}}
 }
 
 func applyOptions[T any](call string, t *T, opts []Option, pick func(Option) func(*T)) error {
 	for _, o := range opts {
-		if o.name == "" {
-			return &OptionError{Pkg: "services", Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
-		}
-		if o.bad != "" {
-			return option.Bad("services", o.name, o.val, o.bad)
-		}
 		f := pick(o)
-		if f == nil {
-			return option.NotFor("services", o.name, call, o.appliesTo()...)
+		if err := option.Check("services", call, o.name, o.bad, o.val, f != nil, o.appliesTo); err != nil {
+			return err
 		}
 		f(t)
 	}

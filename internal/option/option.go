@@ -85,3 +85,31 @@ func NotNegative(d time.Duration) string {
 	}
 	return ""
 }
+
+// Call is one call an option may apply to: Applies says whether it does.
+type Call struct {
+	Applies bool
+	Name    string
+}
+
+// Check is the rule every package's options share, for one option given
+// to call: a zero option (no name), a value out of range (bad says why)
+// and an option for other calls are refused; nil means apply it. calls is
+// asked only for the error of an option that does not apply.
+func Check(pkg, call, name, bad string, val any, applies bool, calls func() []Call) *Error {
+	switch {
+	case name == "":
+		return &Error{Pkg: pkg, Option: "Option{}", Reason: "a zero Option; build options with the With... functions"}
+	case bad != "":
+		return Bad(pkg, name, val, bad)
+	case !applies:
+		var names []string
+		for _, c := range calls() {
+			if c.Applies {
+				names = append(names, c.Name)
+			}
+		}
+		return NotFor(pkg, name, call, names...)
+	}
+	return nil
+}
