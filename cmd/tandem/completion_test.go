@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/services"
 )
@@ -42,18 +41,8 @@ func TestCompletionScripts(t *testing.T) {
 func TestCompletionReadsOnly(t *testing.T) {
 	for _, e := range dbtest.Engines {
 		t.Run(string(e.Name), func(t *testing.T) {
-			dsn := dbtest.DSN(t, e.Name)
-			plan := filepath.Join(t.TempDir(), "plan.yaml")
-			if err := os.WriteFile(plan, []byte(testPlan), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dsn, plan, db := productsFixture(t, e.Name)
 			ctx := context.Background()
-			db, err := dialect.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2))`)
 			if _, _, code := tandem(t, "--db", dsn, "schema", "ensure"); code != exitOK {
 				t.Fatal("schema ensure failed")
 			}

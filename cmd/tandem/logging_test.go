@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tandem-go/tandem/dialect"
-	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/services"
 )
 
@@ -40,18 +38,8 @@ func TestLogFormatRefused(t *testing.T) {
 // DDL step and per backfill batch, as JSON lines on stderr with
 // --log-format json, while stdout keeps the results.
 func TestVerboseLogsEachStep(t *testing.T) {
-	dsn := dbtest.DSN(t, dialect.SQLite)
-	plan := filepath.Join(t.TempDir(), "plan.yaml")
-	if err := os.WriteFile(plan, []byte(testPlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dsn, plan, db := productsFixture(t, dialect.SQLite)
 	ctx := context.Background()
-	db, err := dialect.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2))`)
 	for i := 1; i <= 50; i++ {
 		db.MustExec(fmt.Sprintf(`INSERT INTO products (id, price) VALUES (%d, %d.25)`, i, i))
 	}

@@ -28,6 +28,25 @@ moves:
     backward: {sql: "{value} / 100.0"}
 `
 
+// productsFixture gives a test its own database on engine with the
+// products table testPlan moves, and the plan in a file: the start of
+// every CLI test that walks that move.
+func productsFixture(t *testing.T, engine dialect.Name) (dsn, plan string, db *dialect.DB) {
+	t.Helper()
+	dsn = dbtest.DSN(t, engine)
+	plan = filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(plan, []byte(testPlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := dialect.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2))`)
+	return dsn, plan, db
+}
+
 func TestMovesCommands(t *testing.T) {
 	plan := filepath.Join(t.TempDir(), "plan.yaml")
 	if err := os.WriteFile(plan, []byte(testPlan), 0o644); err != nil {

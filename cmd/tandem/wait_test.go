@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,18 +102,8 @@ func result(t *testing.T, evs <-chan waitEventJSON, done <-chan int) (waitEventJ
 func TestWait(t *testing.T) {
 	for _, e := range dbtest.Engines {
 		t.Run(string(e.Name), func(t *testing.T) {
-			dsn := dbtest.DSN(t, e.Name)
-			plan := filepath.Join(t.TempDir(), "plan.yaml")
-			if err := os.WriteFile(plan, []byte(testPlan), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dsn, plan, db := productsFixture(t, e.Name)
 			ctx := context.Background()
-			db, err := dialect.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.MustExec(`CREATE TABLE products (id BIGINT PRIMARY KEY, price DECIMAL(12,2))`)
 			db.MustExec(`INSERT INTO products (id, price) VALUES (1, 1.50), (2, 2.25), (3, 3.00)`)
 			do := func(want int, args ...string) string {
 				t.Helper()
