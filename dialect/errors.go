@@ -11,8 +11,12 @@ import (
 var (
 	// ErrBadDSN means a DSN could not be parsed or names an unknown engine.
 	ErrBadDSN = errors.New("bad database DSN")
-	// ErrUnreachable means the database could not be reached or refused the login.
+	// ErrUnreachable means the database could not be reached.
 	ErrUnreachable = errors.New("database unreachable")
+	// ErrLoginRefused means the server answered and refused the login: a
+	// wrong user or password, or a database that does not exist. Waiting
+	// does not help; the DSN must change.
+	ErrLoginRefused = errors.New("database refused the login")
 	// ErrBadIdentifier means a table or column name cannot be quoted safely.
 	ErrBadIdentifier = errors.New("unsafe SQL identifier")
 	// ErrNoSuchFile means a SQLite file opened with MustExist is not there.
@@ -54,13 +58,23 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
-	if errors.Is(e.Err, ErrNoSuchFile) {
+	switch {
+	case errors.Is(e.Err, ErrNoSuchFile):
 		return fmt.Sprintf("cannot open database %s: %v", e.DSN, e.Err)
+	case loginRefused(e.Err):
+		return fmt.Sprintf("database %s refused the login: %v (check the user, the password and the database name in the DSN)", e.DSN, e.Err)
 	}
 	return fmt.Sprintf("cannot reach database %s: %v (is the server running and the DSN right?)", e.DSN, e.Err)
 }
 
-func (e *ConnectError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+// Unwrap gives ErrLoginRefused when the server refused the login and
+// ErrUnreachable otherwise, then the driver's error.
+func (e *ConnectError) Unwrap() []error {
+	if loginRefused(e.Err) {
+		return []error{ErrLoginRefused, e.Err}
+	}
+	return []error{ErrUnreachable, e.Err}
+}
 
 // IdentifierError reports a name refused by Quote.
 type IdentifierError struct {

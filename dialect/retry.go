@@ -103,3 +103,21 @@ func IsUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
 }
+
+// loginRefused reports whether err is the server refusing a login: bad
+// credentials or an unknown database (PostgreSQL class 28 and 3D000,
+// MySQL/MariaDB 1044, 1045, 1049 and 1698).
+func loginRefused(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000"
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1044, 1045, 1049, 1698:
+			return true
+		}
+	}
+	return false
+}

@@ -54,6 +54,7 @@ const (
 	codeUnknownCommand  = "unknown_command"
 	codeRefused         = "refused"
 	codeReadOnly        = "read_only"
+	codeLoginRefused    = "login_refused"
 	codeBlocked         = "blocked"
 	codeBusy            = "busy"
 	codeTimeout         = "timeout"
@@ -140,6 +141,9 @@ func exitCode(err error) (int, string) {
 		return exitBadInput, codeReadOnly
 	case errors.Is(err, errNATSUnreachable):
 		return exitUnreachable, codeNATSUnreachable
+	case errors.Is(err, dialect.ErrLoginRefused):
+		// Wrong credentials or database: waiting does not help.
+		return exitBadInput, codeLoginRefused
 	case errors.Is(err, dialect.ErrUnreachable):
 		return exitUnreachable, codeDBUnreachable
 	case errors.As(err, &usage), errors.Is(err, dialect.ErrBadDSN), errors.Is(err, dialect.ErrBadURL), errors.Is(err, dialect.ErrBadIdentifier),

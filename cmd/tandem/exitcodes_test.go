@@ -51,6 +51,9 @@ func TestExitCodes(t *testing.T) {
 		{exitBadInput, codeUnknownCommand, "an unknown subcommand asked for help", func(t *testing.T, dsn string, db *dialect.DB, plan string) []string {
 			return []string{"--db", dsn, "moves", "frobnicate", "--help"}
 		}},
+		{exitBadInput, codeUnknownCommand, "help for an unknown command", func(t *testing.T, dsn string, db *dialect.DB, plan string) []string {
+			return []string{"--db", dsn, "help", "moves", "frobnicate"}
+		}},
 		{exitBadInput, codeBadInput, "an unknown move", func(t *testing.T, dsn string, db *dialect.DB, plan string) []string {
 			return []string{"--db", dsn, "moves", "advance", "nosuch"}
 		}},
@@ -239,5 +242,29 @@ func TestExitCodeTables(t *testing.T) {
 			slices.Sort(extra)
 			t.Errorf("%s: the exit-code table lacks %v, or has codes tandem does not use: %v", path, missing, extra)
 		}
+	}
+}
+
+// A server that refuses the login is bad input (exit 2), not unreachable:
+// no wait makes a wrong password right.
+func TestRefusedLoginExitsBadInput(t *testing.T) {
+	base := os.Getenv("TANDEM_TEST_MYSQL")
+	if base == "" {
+		t.Skipf("%s: TANDEM_TEST_MYSQL not set", dbtest.SkipMarker)
+	}
+	dsn := strings.Replace(base, "mysql://root@", "mysql://root:hunter2-wrong@", 1)
+	if dsn == base {
+		t.Skip("TANDEM_TEST_MYSQL is not root without a password; nothing to make wrong")
+	}
+	out, errOut, code := tandem(t, "--db", dsn, "--json", "status")
+	if code != exitBadInput {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitBadInput, out, errOut)
+	}
+	var e struct{ Code, Message string }
+	if err := json.Unmarshal([]byte(errOut), &e); err != nil || e.Code != codeLoginRefused {
+		t.Fatalf("stderr %q: want code %s (%v)", errOut, codeLoginRefused, err)
+	}
+	if strings.Contains(out+errOut, "hunter2") {
+		t.Fatalf("password shown: %s", errOut)
 	}
 }

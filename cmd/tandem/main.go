@@ -179,6 +179,7 @@ error is one JSON object on stderr with "code", "exit" and "message".
 		root.AddCommand(add(a))
 	}
 	a.addCompletion(root)
+	root.SetHelpCommand(helpCommand(root))
 	refuseUnknownSubcommands(root)
 	return root
 }
@@ -197,23 +198,69 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 		if len(args) == 0 {
 			return nil
 		}
-		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-		if cmd.SuggestionsMinimumDistance <= 0 {
-			cmd.SuggestionsMinimumDistance = 2
-		}
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
-		}
-		var names []string
-		for _, sub := range cmd.Commands() {
-			if sub.IsAvailableCommand() {
-				names = append(names, sub.Name())
-			}
-		}
-		msg += fmt.Sprintf(" (%s has: %s; see %s --help)", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
-		return &unknownCommandError{msg: msg}
+		return unknownCommand(cmd, args[0])
 	}
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// unknownCommand is the refusal of a name parent does not have, with the
+// names it has and the closest ones.
+func unknownCommand(parent *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, parent.CommandPath())
+	if parent.SuggestionsMinimumDistance <= 0 {
+		parent.SuggestionsMinimumDistance = 2
+	}
+	if s := parent.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+	}
+	var names []string
+	for _, sub := range parent.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	msg += fmt.Sprintf(" (%s has: %s; see %s --help)", parent.CommandPath(), strings.Join(names, ", "), parent.CommandPath())
+	return &unknownCommandError{msg: msg}
+}
+
+// helpCommand replaces cobra's own, which prints "Unknown help topic" and
+// exits 0: help for a command that does not exist is bad input (exit 2).
+func helpCommand(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help shows the help of any command: tandem help moves advance.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			target, _, err := root.Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range target.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, sub.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			target := root
+			for _, name := range args {
+				var next *cobra.Command
+				for _, sub := range target.Commands() {
+					if sub.Name() == name || sub.HasAlias(name) {
+						next = sub
+						break
+					}
+				}
+				if next == nil {
+					return unknownCommand(target, name)
+				}
+				target = next
+			}
+			return target.Help()
+		},
+	}
 }
 
 // refuseUnknownBeforeHelp refuses an unknown subcommand given with --help

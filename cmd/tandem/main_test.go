@@ -122,6 +122,8 @@ func TestCLIExitCodesAndRedaction(t *testing.T) {
 		{"unknown flag", []string{"status", "--frobnicate"}, exitBadInput, "unknown flag"},
 		{"unknown command with --help", []string{"frobnicate", "--help"}, exitBadInput, "unknown command"},
 		{"unknown subcommand with --help", []string{"moves", "frobnicate", "-h"}, exitBadInput, "unknown command"},
+		{"help for an unknown command", []string{"help", "frobnicate"}, exitBadInput, "unknown command \"frobnicate\" for \"tandem\""},
+		{"help for an unknown subcommand", []string{"help", "moves", "frobnicate"}, exitBadInput, "tandem moves has: "},
 		{"missing argument", []string{"--db", filepath.Join(dir, "x.db"), "services", "delete"}, exitBadInput, "accepts 1 arg"},
 		{"mistyped SQLite path", []string{"--db", filepath.Join(dir, "y.db"), "services", "delete", "ghost"}, exitUnreachable, "does not exist"},
 		{"dry run on a new path", []string{"--db", filepath.Join(dir, "y.db"), "schema", "ensure", "--dry-run"}, exitOK, "does not exist yet"},
