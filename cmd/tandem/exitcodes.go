@@ -40,7 +40,7 @@ type exitCodeDoc struct {
 var exitCodes = []exitCodeDoc{
 	{exitOK, "ok", "done; or the state asked about holds (nothing blocks)"},
 	{exitFailed, "failed", "the operation failed for a reason not below (a bug, a disk error, a failed demo): read the message"},
-	{exitBadInput, "bad input", "the command can never succeed as things stand: bad flags or arguments, unknown command, move or instance, an invalid plan, a refused step such as a rollback after finalize; change the command, not the timing"},
+	{exitBadInput, "bad input", "the command can never succeed as things stand: bad flags or arguments, unknown command, move or instance, an invalid plan, a login the database refused, a refused step such as a rollback after finalize; change the command, not the timing"},
 	{exitBlocked, "blocked", "not yet: a gate is closed while instances roll, another runner holds the move's backfill or verify; run the same command again later"},
 	{exitUnreachable, "unreachable", "the database or the NATS server could not be reached (the message says which)"},
 	{exitAttention, "needs attention", "waiting will not fix it, someone must act first: an instance is missing or in error, triggers differ from what the phase needs, a step or backfill was interrupted, a backfill, verify or finalize must run, rows failed to transform or verify found mismatches; each blocker names the command to run"},
