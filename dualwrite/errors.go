@@ -37,6 +37,14 @@ var (
 	// ErrNoTriggers means the move uses triggers but no trigger engine was
 	// configured (see WithTriggers).
 	ErrNoTriggers = errors.New("no trigger engine configured")
+	// ErrFrozen means a write was refused because the operator froze
+	// writes on its move (tandem freeze); the *FrozenError says why and
+	// since when. Reads go on. Retry after tandem thaw.
+	// It is move.ErrFrozen, which an RPC client's error matches too.
+	ErrFrozen = move.ErrFrozen
+	// ErrFreezeInput means a freeze or thaw was asked wrongly: no reason,
+	// no scope, moves and every move at once.
+	ErrFreezeInput = errors.New("invalid freeze or thaw")
 )
 
 // UnknownMoveError names a move that is not declared.
@@ -216,3 +224,44 @@ func (e *PlanError) Unwrap() []error {
 	}
 	return []error{ErrPlan}
 }
+
+// FrozenError is a write refused because its move is frozen. It unwraps to
+// ErrFrozen. An rpcver server answers a handler error that is (or wraps)
+// one with code 423 (rpcver.CodeFrozen) and this error's message, and the
+// caller's error matches ErrFrozen too.
+type FrozenError struct {
+	// Move is the move the refused write was on.
+	Move string
+	// All: every move is frozen; else Moves are.
+	All    bool
+	Moves  []string
+	Reason string
+	Since  time.Time
+	// Seq is the freeze state that refused it (see FreezeState).
+	Seq int64
+}
+
+func (e *FrozenError) Error() string {
+	what := "writes on move " + e.Move + " are frozen"
+	if e.All {
+		what = "writes are frozen on every move"
+	}
+	return fmt.Sprintf("%s since %s: %s (reads go on; retry once the operator has run tandem thaw)", what, e.Since.UTC().Format(time.RFC3339), e.Reason)
+}
+
+func (e *FrozenError) Unwrap() error { return ErrFrozen }
+
+// Frozen marks the error as a refusal of a frozen write, for packages that
+// do not import dualwrite: rpcver maps a handler error with this method
+// to CodeFrozen.
+func (e *FrozenError) Frozen() bool { return true }
+
+// FreezeInputError is a freeze or thaw refused before anything was read.
+type FreezeInputError struct {
+	Op     string // "freeze" or "thaw"
+	Reason string
+}
+
+func (e *FreezeInputError) Error() string { return e.Op + ": " + e.Reason }
+
+func (e *FreezeInputError) Unwrap() error { return ErrFreezeInput }

@@ -98,5 +98,21 @@ func Tables() []schema.Table {
 				{Name: "change_note", Type: schema.Text, Null: true},
 			}, PrimaryKey: []string{"move", "version"}},
 		}}}},
+		{Name: FreezeTable, Migrations: []schema.Migration{{Version: 1, Description: "write freezes and thaws", Steps: []schema.Step{
+			schema.CreateTable{Name: FreezeTable, Columns: []schema.Column{
+				{Name: "seq", Type: schema.BigInt},
+				{Name: "action", Type: schema.Key},
+				// scope is what the command named: a JSON list of moves,
+				// or "*" for every move.
+				{Name: "scope", Type: schema.Text},
+				// frozen_all and frozen_moves are the state after it.
+				{Name: "frozen_all", Type: schema.BigInt, Default: "0"},
+				{Name: "frozen_moves", Type: schema.Text},
+				{Name: "reason", Type: schema.Text},
+				{Name: "since", Type: ts, Null: true},
+				{Name: "at", Type: ts},
+				{Name: "host", Type: schema.Key},
+			}, PrimaryKey: []string{"seq"}},
+		}}}},
 	}
 }

@@ -49,6 +49,15 @@ type Tracker struct {
 	// path only reads a map and touches atomics.
 	state map[string]*moveState
 
+	// freeze is the write freeze the tracker holds (never nil once
+	// started); otherWrites counts writes begun with BeginWrite on names
+	// the tracker does not know, and otherDone ends one.
+	freeze      atomic.Pointer[FreezeState]
+	otherWrites atomic.Int64
+	otherDone   func()
+	ackMu       sync.Mutex // guards acked
+	acked       int64      // the freeze state FreezeAck last acknowledged
+
 	waiters atomic.Int32 // goroutines in Wait
 	mu      sync.Mutex   // guards idle
 	idle    chan struct{}
@@ -70,6 +79,10 @@ type moveState struct {
 	// done holds one func per phase, built once, so Begin allocates
 	// nothing.
 	done [phaseCount]func()
+	// writes counts the operations begun with BeginWrite that run, and
+	// writeDone ends one begun at each phase.
+	writes    atomic.Int64
+	writeDone [phaseCount]func()
 	// declared and recorded are the definition versions the build
 	// declared and the ledger recorded as current at construction.
 	declared, recorded int64
@@ -101,6 +114,8 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 	}
 	t := &Tracker{db: db, release: release, moves: slices.Clone(moves), state: make(map[string]*moveState, len(moves)), stopped: make(chan struct{}),
 		log: slog.New(slog.DiscardHandler)}
+	t.freeze.Store(&FreezeState{Moves: []string{}})
+	t.otherDone = func() { t.endWrite(&t.otherWrites, true) }
 	if err := applyOptions("NewTracker", t, opts, func(o Option) func(*Tracker) { return o.tracker }); err != nil {
 		return nil, err
 	}
@@ -122,6 +137,10 @@ func NewTracker(ctx context.Context, db *dialect.DB, release int64, moves []move
 		s := &moveState{}
 		for p := range s.done {
 			s.done[p] = func() { t.end(s, move.Phase(p), true) }
+			s.writeDone[p] = func() {
+				t.end(s, move.Phase(p), true)
+				t.endWrite(&s.writes, true)
+			}
 		}
 		t.state[m.Name] = s
 		if found == nil {
@@ -232,8 +251,16 @@ func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 		}
 		out[i] = Effective(ledger, can)
 	}
+	fz, err := ReadFreeze(ctx, t.db)
+	if err != nil {
+		return fmt.Errorf("dualwrite: tracker: read freeze: %w", err)
+	}
 	for i, m := range t.moves {
 		t.state[m.Name].held.Store(int32(out[i]))
+	}
+	if cur := t.freeze.Load(); cur.Seq != fz.Seq {
+		t.freeze.Store(&fz)
+		t.log.Info("dualwrite: write freeze", "seq", fz.Seq, "action", fz.Action, "frozen_all", fz.All, "frozen_moves", fz.Moves, "reason", fz.Reason)
 	}
 	return nil
 }
@@ -278,7 +305,14 @@ func (t *Tracker) end(s *moveState, p move.Phase, done bool) {
 	if n < 0 && done {
 		panic("dualwrite: Tracker.Begin's done called more than once")
 	}
-	if n == 0 && t.waiters.Load() > 0 {
+	if n == 0 {
+		t.wake()
+	}
+}
+
+// wake lets Wait look again once a count reached zero.
+func (t *Tracker) wake() {
+	if t.waiters.Load() > 0 {
 		t.mu.Lock()
 		if t.idle != nil {
 			close(t.idle)
@@ -286,6 +320,101 @@ func (t *Tracker) end(s *moveState, p move.Phase, done bool) {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// BeginWrite starts an operation that writes the move's values (or any
+// write the operator may freeze, under a name of the application's
+// choosing): like Begin, it returns the phase to act on and a func to call
+// exactly once when the operation has ended (committed or rolled back).
+// While the operator has frozen writes on the move (tandem freeze), it
+// begins nothing and returns a *FrozenError (errors.Is ErrFrozen) with the
+// freeze's reason and since when, and a done that does nothing: the write
+// is refused, not failed, and may be retried after the thaw.
+//
+// Reads go on during a freeze: an operation that only reads uses Begin,
+// which a freeze never refuses. An operation that may write uses
+// BeginWrite, so that the instance acknowledges a freeze (FreezeAck) only
+// once no write it began before still runs, and refuses every write
+// begun after it has seen the freeze. The tracker sees a freeze at its next
+// refresh (Run's interval).
+//
+// For a name the tracker does not know BeginWrite returns legacy; every
+// move frozen (--all) refuses it too. It does no I/O and allocates nothing
+// unless it refuses.
+func (t *Tracker) BeginWrite(name string) (move.Phase, func(), error) {
+	s := t.state[name]
+	w := &t.otherWrites
+	if s != nil {
+		w = &s.writes
+	}
+	// Count first, then look at the freeze, as Begin does with the phase:
+	// FreezeAck stores nothing, but reads the counts after the freeze was
+	// stored, so it sees this write, or this write sees the freeze.
+	w.Add(1)
+	if fz := t.freeze.Load(); fz.Covers(name) {
+		t.endWrite(w, false)
+		return t.Phase(name), noop, fz.Err(name)
+	}
+	if s == nil {
+		return move.Legacy, t.otherDone, nil
+	}
+	p, _ := t.Begin(name)
+	return p, s.writeDone[p], nil
+}
+
+func (t *Tracker) endWrite(w *atomic.Int64, done bool) {
+	n := w.Add(-1)
+	if n < 0 && done {
+		panic("dualwrite: Tracker.BeginWrite's done called more than once")
+	}
+	if n == 0 {
+		t.wake()
+	}
+}
+
+// Freeze returns the write freeze the tracker holds: the ledger's as of
+// its last refresh.
+func (t *Tracker) Freeze() FreezeState { return *t.freeze.Load() }
+
+// FreezeAck returns the freeze state (its Seq) this instance acknowledges,
+// for services.Heartbeat.Freeze (and services.Instance.Freeze at
+// registration): the one the tracker holds once no write begun with
+// BeginWrite on a move it freezes still runs, else the one acknowledged
+// before. A thaw is acknowledged as soon as the tracker holds it. 0 while
+// the ledger never recorded a freeze.
+func (t *Tracker) FreezeAck() int64 {
+	t.ackMu.Lock()
+	defer t.ackMu.Unlock()
+	fz := t.freeze.Load()
+	if t.acked != fz.Seq && !t.writing(fz) {
+		t.acked = fz.Seq
+	}
+	return t.acked
+}
+
+// writing says whether a write on a move fz freezes still runs.
+func (t *Tracker) writing(fz *FreezeState) bool {
+	if fz.All {
+		for _, s := range t.state {
+			if s.writes.Load() > 0 {
+				return true
+			}
+		}
+		return t.otherWrites.Load() > 0
+	}
+	for _, n := range fz.Moves {
+		s := t.state[n]
+		if s == nil {
+			if t.otherWrites.Load() > 0 {
+				return true
+			}
+			continue
+		}
+		if s.writes.Load() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // reported is the phase Phases reports for one move: the held phase,
@@ -334,7 +463,7 @@ func (t *Tracker) Phases() map[string]string {
 	return out
 }
 
-// Wait blocks until no operation begun with Begin runs, or ctx ends (it
+// Wait blocks until no operation begun with Begin or BeginWrite runs, or ctx ends (it
 // then returns ctx's error). A process that stops calls it once it has
 // stopped starting operations, before it reports itself gone, so that
 // nothing it began writes afterwards.
@@ -361,6 +490,9 @@ func (t *Tracker) Wait(ctx context.Context) error {
 }
 
 func (t *Tracker) busy() bool {
+	if t.otherWrites.Load() > 0 {
+		return true
+	}
 	for _, s := range t.state {
 		for p := range s.running {
 			if s.running[p].Load() > 0 {

@@ -28,6 +28,11 @@ var (
 	ErrNoGo = errors.New("transform has no Go function")
 	// ErrTransform means a Go transform failed on a value.
 	ErrTransform = errors.New("transform failed")
+	// ErrFrozen means a write was refused because the operator froze
+	// writes on its move (tandem freeze). It is the one value behind
+	// dualwrite.ErrFrozen and what rpcver's client returns for a server's
+	// frozen refusal (code 423), so errors.Is matches both with either.
+	ErrFrozen = errors.New("writes are frozen")
 )
 
 // ValidationError names the field of a declaration that is wrong and why.

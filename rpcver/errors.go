@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tandem-go/tandem/move"
 )
 
 // Sentinel errors. Match them with errors.Is; the typed errors below carry
@@ -41,14 +43,34 @@ var (
 	ErrBadObject = errors.New("bad stored object")
 	// ErrServerState means a server was started twice, or used after shutdown.
 	ErrServerState = errors.New("server state")
+	// ErrFrozen means the server refused a write because writes are
+	// frozen (CodeFrozen). It is move.ErrFrozen, the value behind
+	// dualwrite.ErrFrozen: errors.Is(err, dualwrite.ErrFrozen) holds for a
+	// call's error too.
+	ErrFrozen = move.ErrFrozen
 )
+
+// frozen is what a handler error says when it is a refusal of a frozen
+// write (dualwrite.FrozenError has it).
+type frozen interface{ Frozen() bool }
+
+// isFrozen says whether err is, or wraps, a frozen write's refusal.
+func isFrozen(err error) bool {
+	var f frozen
+	return errors.As(err, &f) && f.Frozen()
+}
 
 // Error codes carried in micro's Nats-Service-Error-Code header.
 const (
-	CodeBadRequest         = "400"
-	CodeNotFound           = "404"
-	CodeConflict           = "409"
-	CodeCannotBackport     = "422"
+	CodeBadRequest     = "400"
+	CodeNotFound       = "404"
+	CodeConflict       = "409"
+	CodeCannotBackport = "422"
+	// CodeFrozen: the handler refused a write because the operator froze
+	// writes (a handler error with a Frozen() bool method returning true,
+	// such as *dualwrite.FrozenError). The caller's *RemoteError matches
+	// ErrFrozen. Reads go on; retry after the thaw.
+	CodeFrozen             = "423"
 	CodeInternal           = "500"
 	CodeFenced             = "503" // the server's instance was deleted or superseded
 	CodeUnavailable        = "503" // the server cannot take the request now (queue full, shutting down)
@@ -181,7 +203,7 @@ func (e *DisconnectedError) Unwrap() []error {
 
 // RemoteError is an error a server answered with, from micro's error
 // headers. Code CodeBadRequest unwraps to ErrBadRequest, CodeCannotBackport
-// to ErrCannotBackport, CodeDeadlineExceeded to ErrRemote and
+// to ErrCannotBackport, CodeFrozen to ErrRemote and ErrFrozen, CodeDeadlineExceeded to ErrRemote and
 // context.DeadlineExceeded (the handler ran out of the caller's time),
 // anything else to ErrRemote.
 type RemoteError struct {
@@ -201,6 +223,8 @@ func (e *RemoteError) Unwrap() []error {
 		return []error{ErrBadRequest}
 	case CodeCannotBackport:
 		return []error{ErrCannotBackport}
+	case CodeFrozen:
+		return []error{ErrRemote, ErrFrozen}
 	case CodeDeadlineExceeded:
 		return []error{ErrRemote, context.DeadlineExceeded}
 	}

@@ -301,7 +301,7 @@ func (m *serverMetrics) served(mm *methodMetrics, method string, v Version, code
 // StatusError codes count as "handler_error".
 func serverOutcome(code string) string {
 	switch code {
-	case CodeBadRequest, CodeNotFound, CodeConflict, CodeCannotBackport, CodeInternal, CodeUnavailable, CodeDeadlineExceeded, CodeUnsupportedVersion:
+	case CodeBadRequest, CodeNotFound, CodeConflict, CodeCannotBackport, CodeFrozen, CodeInternal, CodeUnavailable, CodeDeadlineExceeded, CodeUnsupportedVersion:
 		return code
 	}
 	return "handler_error"

@@ -458,6 +458,12 @@ func (s *Server) handle(d *dispatcher, q *queue, j job) (Version, string) {
 			d.fail(q, r, se.Code, se.Message, nil)
 			return v, se.Code
 		}
+		if isFrozen(err) {
+			// A refusal the operator asked for, not a failure: the caller
+			// sees why (the freeze's reason), and that it may retry later.
+			d.fail(q, r, CodeFrozen, err.Error(), nil)
+			return v, CodeFrozen
+		}
 		id := newErrorID()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == context.DeadlineExceeded {
 			s.log.Info("rpcver: handler ran out of its caller's time", "api", s.api.name, "method", ep.info.name, "error_id", id, "err", err)

@@ -155,17 +155,17 @@ func (r *Registry) registerOnce(ctx context.Context, in Instance, cfg registerCo
 			}
 		}
 		if !found {
-			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`),
+			_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO `+InstancesTable+` (`+selectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)`),
 				in.ID, in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases),
-				in.Incarnation, in.PID, liveness, in.Revision)
+				in.Incarnation, in.PID, liveness, in.Revision, in.Freeze)
 			if sqldialect.Of(r.db).IsUniqueViolation(err) {
 				return &DuplicateError{ID: in.ID, Holder: Claim{Host: "(registering concurrently)"}, Claimant: Claim{Host: in.Host, PID: in.PID, Since: now}}
 			}
 			return err
 		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET service = ?, host = ?, app_release = ?, apis = ?, state = ?, started_at = ?, heartbeat_at = ?, state_changed_at = ?, deleted_at = NULL, metadata = ?, phases = ?, incarnation = ?, pid = ?, liveness = ?, revision = ? WHERE instance_id = ?`),
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET service = ?, host = ?, app_release = ?, apis = ?, state = ?, started_at = ?, heartbeat_at = ?, state_changed_at = ?, deleted_at = NULL, metadata = ?, phases = ?, incarnation = ?, pid = ?, liveness = ?, revision = ?, freeze_ack = ? WHERE instance_id = ?`),
 			in.Service, in.Host, in.Release, marshalField(in.APIs), string(in.State), now, now, now, marshalField(in.Metadata), marshalField(in.Phases),
-			in.Incarnation, in.PID, liveness, in.Revision, in.ID)
+			in.Incarnation, in.PID, liveness, in.Revision, in.Freeze, in.ID)
 		return err
 	})
 	if err != nil {

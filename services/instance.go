@@ -60,6 +60,11 @@ type Instance struct {
 	// (see Registry.Revision); 0 for a row no change has touched since
 	// revisions were recorded.
 	Revision int64 `json:"revision,omitempty"`
+	// Freeze is the write freeze state (its seq, see dualwrite.FreezeState)
+	// the instance last acknowledged: it refuses the writes that state
+	// freezes and no write it began before is still running. 0 when it
+	// never acknowledged one.
+	Freeze int64 `json:"freeze,omitempty"`
 }
 
 // API returns the named API the instance serves.
@@ -78,6 +83,9 @@ type Heartbeat struct {
 	State  State             `json:"state,omitempty"`
 	APIs   []API             `json:"apis,omitempty"`
 	Phases map[string]string `json:"phases,omitempty"`
+	// Freeze is the write freeze state the instance acknowledges (a
+	// dualwrite.Tracker's FreezeAck); 0 leaves the stored one.
+	Freeze int64 `json:"freeze,omitempty"`
 	// Incarnation is the incarnation that reports; KeepAlive sets it. A
 	// heartbeat of a superseded or deleted incarnation is refused with a
 	// *FencedError. Zero checks only that the id is not deleted.

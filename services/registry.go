@@ -28,7 +28,7 @@ import (
 // release a finalize notice recorded. Revision and Record came last, for
 // caches that apply notices as deltas (see Cache).
 type Change struct {
-	Event    string    `json:"event"` // register, state, apis, phases, delete, finalize
+	Event    string    `json:"event"` // register, state, apis, phases, freeze, delete, finalize
 	Instance string    `json:"instance,omitempty"`
 	At       time.Time `json:"at"` // just after the change committed
 	// Release is the instance's release; 0 for a finalize notice.
@@ -156,13 +156,14 @@ type row struct {
 	PID            int64        `db:"pid"`
 	Liveness       string       `db:"liveness"`
 	Revision       int64        `db:"revision"`
+	Freeze         int64        `db:"freeze_ack"`
 }
 
-const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases, incarnation, pid, liveness, revision`
+const selectColumns = `instance_id, service, host, app_release, apis, state, started_at, heartbeat_at, state_changed_at, deleted_at, metadata, phases, incarnation, pid, liveness, revision, freeze_ack`
 
 func (r *Registry) instance(w row) (Instance, error) {
 	in := Instance{ID: w.ID, Service: w.Service, Host: w.Host, Release: w.Release, State: State(w.State),
-		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC(), Incarnation: w.Incarnation, PID: int(w.PID), Revision: w.Revision}
+		StartedAt: w.StartedAt.UTC(), HeartbeatAt: w.HeartbeatAt.UTC(), Incarnation: w.Incarnation, PID: int(w.PID), Revision: w.Revision, Freeze: w.Freeze}
 	if err := unmarshalField(w.APIs, &in.APIs); err != nil {
 		return in, fmt.Errorf("instance %s: apis: %w", w.ID, err)
 	}
@@ -267,7 +268,7 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 		if err := fencedBy(prev, inc); err != nil {
 			return err
 		}
-		state, apis, phases := old.State, old.APIs, old.Phases
+		state, apis, phases, freeze := old.State, old.APIs, old.Phases, old.Freeze
 		changedAt := old.StateChangedAt
 		if hb.State != "" && string(hb.State) != old.State {
 			state, changedAt, event = string(hb.State), now, "state"
@@ -288,6 +289,12 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 				}
 			}
 		}
+		if hb.Freeze != 0 && hb.Freeze != old.Freeze {
+			freeze = hb.Freeze
+			if event == "" {
+				event = "freeze" // an acknowledgement a freeze or thaw waits for
+			}
+		}
 		// Only a change takes a revision: a heartbeat that changes nothing
 		// but its time is no news to a cache (missing is derived).
 		rev := old.Revision
@@ -298,8 +305,8 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 		}
 		// The guards keep a heartbeat racing an operator's delete, or a
 		// successor's register, from bringing the row back to life.
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ?, revision = ? WHERE instance_id = ? AND state <> ? AND incarnation = ?`),
-			now, state, changedAt, apis, phases, rev, id, string(StateDeleted), old.Incarnation)
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE `+InstancesTable+` SET heartbeat_at = ?, state = ?, state_changed_at = ?, apis = ?, phases = ?, freeze_ack = ?, revision = ? WHERE instance_id = ? AND state <> ? AND incarnation = ?`),
+			now, state, changedAt, apis, phases, freeze, rev, id, string(StateDeleted), old.Incarnation)
 		if err != nil {
 			return err
 		}
@@ -315,7 +322,7 @@ func (r *Registry) heartbeat(ctx context.Context, id string, inc int64, hb Heart
 			}
 		}
 		if event != "" {
-			old.HeartbeatAt, old.State, old.StateChangedAt, old.APIs, old.Phases, old.Revision = now, state, changedAt, apis, phases, rev
+			old.HeartbeatAt, old.State, old.StateChangedAt, old.APIs, old.Phases, old.Freeze, old.Revision = now, state, changedAt, apis, phases, freeze, rev
 			record, err = r.instance(old)
 		}
 		return err
@@ -357,6 +364,10 @@ func (r *Registry) quietHeartbeat(ctx context.Context, id string, inc int64, hb 
 	if hb.Phases != nil {
 		q += ` AND phases = ?`
 		args = append(args, marshalField(hb.Phases))
+	}
+	if hb.Freeze != 0 {
+		q += ` AND freeze_ack = ?`
+		args = append(args, hb.Freeze)
 	}
 	res, err := r.db.ExecContext(ctx, r.db.Rebind(q), args...)
 	if err != nil {

@@ -57,6 +57,11 @@ func Tables() []schema.Table {
 			Steps: []schema.Step{
 				schema.CreateIndex{Table: InstancesTable, Name: "tandem_services_by_service", Columns: []string{"service", "instance_id"}},
 			},
+		}, {
+			Version: 5, Description: "the write freeze each instance acknowledged (a freeze state's seq, 0 for none)",
+			Steps: []schema.Step{
+				schema.AddColumn{Table: InstancesTable, Column: schema.Column{Name: "freeze_ack", Type: schema.BigInt, Default: "0"}},
+			},
 		}}},
 		{Name: IncarnationsTable, Migrations: []schema.Migration{{
 			Version: 1, Description: "create the history of superseded incarnations",

@@ -90,6 +90,13 @@ func (g *goldenRun) heartbeat(id string, phases map[string]string) {
 	}
 }
 
+func (g *goldenRun) ackFreeze(id string, seq int64) {
+	g.t.Helper()
+	if err := g.reg.Heartbeat(context.Background(), id, services.Heartbeat{Freeze: seq}); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
 // TestJSONGolden walks every command with --json through a rollout on
 // each engine and compares each output, stdout and stderr, with its
 // golden file; it also checks the contract itself on every document
@@ -330,6 +337,26 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "status-triggers-differ", perEngine: true, code: exitAttention, args: []string{"status"}},
 		{name: "triggers-install-dry-run", perEngine: true, args: []string{"triggers", "install", "label", "--dry-run"}},
 		{name: "triggers-install", perEngine: true, args: []string{"triggers", "install", "label"}},
+		// A write freeze: recorded, acknowledged by the one instance's
+		// heartbeat, shown in status, thawed.
+		{name: "freeze-no-reason", code: exitBadInput, args: []string{"freeze", "--move", "cents"}},
+		{name: "freeze-unknown-move", code: exitBadInput, args: []string{"freeze", "--move", "nosuch", "--reason", "offline upgrade"}},
+		{name: "freeze-move-and-all", code: exitBadInput, args: []string{"freeze", "--move", "cents", "--all", "--reason", "offline upgrade"}},
+		{name: "freeze-no-wait", args: []string{"freeze", "--move", "cents", "--reason", "offline upgrade", "--no-wait"},
+			before: func(g *goldenRun) {
+				g.register("web-3", map[string]string{"cents": "write-new", "label": "write-both"})
+			}},
+		{name: "wait-frozen-timeout", code: exitBlocked, args: []string{"wait", "--frozen", "--timeout", "300ms", "--interval", "100ms"}},
+		{name: "freeze-timeout", code: exitBlocked, args: []string{"freeze", "--move", "cents", "--reason", "offline upgrade", "--timeout", "300ms", "--interval", "100ms"}},
+		{name: "wait-frozen", args: []string{"wait", "--frozen", "--move", "cents", "--timeout", "1m"},
+			before: func(g *goldenRun) { g.ackFreeze("web-3", 1) }},
+		{name: "status-frozen", perEngine: true, code: exitAttention, args: []string{"status"}},
+		{name: "services-list-frozen", args: []string{"services", "list"}},
+		{name: "wait-thawed-never", code: exitBadInput, args: []string{"wait", "--thawed", "--timeout", "1m"}},
+		{name: "thaw-no-wait", args: []string{"thaw", "--all", "--no-wait"}},
+		{name: "wait-thawed", args: []string{"wait", "--thawed", "--timeout", "1m"},
+			before: func(g *goldenRun) { g.ackFreeze("web-3", 2) }},
+		{name: "thaw-again", args: []string{"thaw", "--all"}},
 		// Errors: one object on stderr.
 		{name: "error-unknown-command", code: exitBadInput, args: []string{"moves", "frobnicate"}},
 		{name: "error-unknown-move", code: exitBadInput, args: []string{"moves", "advance", "nosuch"}},

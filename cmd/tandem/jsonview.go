@@ -84,12 +84,15 @@ type instanceJSON struct {
 	HeartbeatAt *rfc3339          `json:"heartbeat_at"`
 	Incarnation int64             `json:"incarnation"`
 	PID         int               `json:"pid"`
+	// Freeze is the write freeze state the instance acknowledged last
+	// (tandem freeze, tandem thaw); 0 for none.
+	Freeze int64 `json:"freeze"`
 }
 
 func instanceView(in services.Instance) instanceJSON {
 	out := instanceJSON{ID: in.ID, Service: in.Service, Host: in.Host, Release: in.Release, State: string(in.State),
 		APIs: []apiJSON{}, Phases: in.Phases, Metadata: in.Metadata, StartedAt: ts(in.StartedAt), HeartbeatAt: ts(in.HeartbeatAt),
-		Incarnation: in.Incarnation, PID: in.PID}
+		Incarnation: in.Incarnation, PID: in.PID, Freeze: in.Freeze}
 	for _, a := range in.APIs {
 		out.APIs = append(out.APIs, apiJSON{Name: a.Name, Current: a.Current.String(), Oldest: a.Oldest.String()})
 	}

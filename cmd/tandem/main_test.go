@@ -26,7 +26,7 @@ func TestCLIOnEveryEngine(t *testing.T) {
 		t.Run(string(e.Name), func(t *testing.T) {
 			dsn := dbtest.DSN(t, e.Name)
 			out, errOut, code := tandem(t, "--db", dsn, "schema", "ensure", "--dry-run")
-			if code != 0 || !strings.Contains(out, "Would migrate table 'tandem_services' from version 0 to 4") || !strings.Contains(out, "CREATE TABLE") {
+			if code != 0 || !strings.Contains(out, "Would migrate table 'tandem_services' from version 0 to 5") || !strings.Contains(out, "CREATE TABLE") {
 				t.Fatalf("dry run: code %d\n%s%s", code, out, errOut)
 			}
 			// The dry run changed nothing: the registry still has no tables
@@ -36,11 +36,11 @@ func TestCLIOnEveryEngine(t *testing.T) {
 				t.Fatalf("list before ensure: code %d, %s", code, errOut)
 			}
 			out, _, code = tandem(t, "--db", dsn, "schema", "ensure")
-			if code != 0 || !strings.Contains(out, "Migrated table 'tandem_services' from version 0 to 4") {
+			if code != 0 || !strings.Contains(out, "Migrated table 'tandem_services' from version 0 to 5") {
 				t.Fatalf("ensure: %d %s", code, out)
 			}
 			out, _, _ = tandem(t, "--db", dsn, "schema", "ensure")
-			if !strings.Contains(out, "Table 'tandem_services' is up to date (version 4)") {
+			if !strings.Contains(out, "Table 'tandem_services' is up to date (version 5)") {
 				t.Fatalf("second ensure: %s", out)
 			}
 

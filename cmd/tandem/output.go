@@ -179,10 +179,14 @@ func printInstances(w io.Writer, ins []services.Instance, indent string) {
 
 func printInstancesJSON(w io.Writer, ins []instanceJSON, indent string) {
 	tw := table(w)
-	fmt.Fprintf(tw, "%sID\tSERVICE\tHOST\tRELEASE\tSTATE\tAPIS\tSTARTED\tLAST HEARTBEAT\tINCARNATION\tPID\n", indent)
+	fmt.Fprintf(tw, "%sID\tSERVICE\tHOST\tRELEASE\tSTATE\tAPIS\tSTARTED\tLAST HEARTBEAT\tINCARNATION\tPID\tFREEZE ACK\n", indent)
 	for _, in := range ins {
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", indent, in.ID, in.Service, in.Host, in.Release, in.State,
-			apisText(in.APIs), in.StartedAt.String(), in.HeartbeatAt.ago(), in.Incarnation, in.PID)
+		ack := "-"
+		if in.Freeze > 0 {
+			ack = fmt.Sprint(in.Freeze)
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", indent, in.ID, in.Service, in.Host, in.Release, in.State,
+			apisText(in.APIs), in.StartedAt.String(), in.HeartbeatAt.ago(), in.Incarnation, in.PID, ack)
 	}
 	tw.Flush()
 }

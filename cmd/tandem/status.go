@@ -30,6 +30,9 @@ type statusDoc struct {
 	// for the floor and caps.
 	Attention []instanceJSON `json:"attention"`
 	Moves     []moveJSON     `json:"moves"`
+	// Freeze is the write freeze in force (seq 0: none was ever
+	// recorded) and who has not acknowledged it.
+	Freeze freezeJSON `json:"freeze"`
 	// Blockers is everything that makes the next step unsafe, each with
 	// the command to run; Safe is true only when it is empty.
 	Blockers []blockerJSON `json:"blockers"`
@@ -78,6 +81,11 @@ func (a *app) buildStatus(ctx context.Context, db *dialect.DB, reg *services.Reg
 			rep.Blockers = append(rep.Blockers, mv.Blockers...)
 		}
 	}
+	fz, err := dualwrite.ReadFreeze(ctx, db)
+	if err != nil {
+		return rep, fmt.Errorf("status: freeze: %w", err)
+	}
+	rep.Freeze = freezeView(dualwrite.FreezeAcks(fz, snap))
 	rep.Safe = len(rep.Blockers) == 0
 	rep.Exit, _ = exitCode(rep.verdict())
 	return rep, nil
@@ -152,6 +160,9 @@ func (r statusDoc) print(w io.Writer) {
 	}
 	if len(r.status.Moves) > 0 {
 		r.status.WriteText(w)
+	}
+	if r.Freeze.Seq > 0 {
+		r.Freeze.text(w, "")
 	}
 	if len(r.Blockers) > 0 {
 		fmt.Fprintln(w, "Blocked:")

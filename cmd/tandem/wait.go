@@ -36,6 +36,8 @@ type waitFlags struct {
 	phase    string
 	gateOpen bool
 	acked    bool
+	frozen   bool
+	thawed   bool
 	floor    int64
 	service  string
 	timeout  time.Duration
@@ -44,7 +46,8 @@ type waitFlags struct {
 
 // waitCondition is one condition tandem wait can wait for.
 type waitCondition struct {
-	// Kind is "phase", "gate_open", "acked" or "floor".
+	// Kind is "phase", "gate_open", "acked", "floor", "frozen" or
+	// "thawed".
 	Kind    string  `json:"kind"`
 	Move    *string `json:"move"`
 	Phase   *string `json:"phase"`
@@ -64,13 +67,16 @@ type waitState struct {
 	// Now is what holds now, for a person.
 	Now string `json:"now"`
 	// What the condition is about, as far as it applies (null otherwise).
-	Phase     *string         `json:"phase"`
-	Finalized *bool           `json:"finalized"`
-	NextGate  *gateJSON       `json:"next_gate"`
-	Floor     *floorJSON      `json:"floor"`
-	Lagging   []laggingJSON   `json:"lagging"`
-	Instances *int            `json:"instances"`
-	detail    func() []string // lines for a person under Now
+	Phase     *string       `json:"phase"`
+	Finalized *bool         `json:"finalized"`
+	NextGate  *gateJSON     `json:"next_gate"`
+	Floor     *floorJSON    `json:"floor"`
+	Lagging   []laggingJSON `json:"lagging"`
+	Instances *int          `json:"instances"`
+	// Freeze is the write freeze and who acknowledged it, for --frozen
+	// and --thawed (null otherwise).
+	Freeze *freezeJSON     `json:"freeze"`
+	detail func() []string // lines for a person under Now
 }
 
 // laggingJSON is an instance that does not act yet on the phase its move
@@ -108,8 +114,8 @@ type waitResult struct {
 func (a *app) waitCommand() *cobra.Command {
 	var f waitFlags
 	cmd := &cobra.Command{
-		Use:   "wait (--move NAME --phase P | --move NAME --gate-open | --acked [--move NAME] | --floor R [--service S])",
-		Short: "Block until a move reaches a phase, its next gate opens, every instance acknowledges, or the floor reaches a release",
+		Use:   "wait (--move NAME --phase P | --move NAME --gate-open | --acked [--move NAME] | --floor R [--service S] | --frozen [--move NAME] | --thawed [--move NAME])",
+		Short: "Block until a move reaches a phase, its next gate opens, every instance acknowledges, the floor reaches a release, or a write freeze or thaw is acknowledged everywhere",
 		Long: `Block until one condition holds, or --timeout passes, the way kubectl
 rollout status does, so a script can chain rollout steps on exit codes:
 
@@ -120,6 +126,10 @@ rollout status does, so a script can chain rollout steps on exit codes:
                           phase its move stands at (each move, or NAME)
   --floor R [--service S] the release floor (among S's instances) is R or
                           higher: every instance not deleted runs R or newer
+  --frozen [--move NAME]  writes are frozen (on NAME) and every instance not
+                          deleted has acknowledged the freeze in force
+  --thawed [--move NAME]  writes are not frozen (on NAME) and every instance
+                          not deleted has acknowledged the thaw
 
 It only reads: the ledger and the registry are read every --interval, and
 at once when the registry announces a change on NATS (--nats; ledger
@@ -131,7 +141,8 @@ event each time what it sees changes, then one "result" event.
 Exit codes: 0 the condition holds; 3 --timeout passed first; 2 it can
 never hold as things stand (bad flags, an unknown move, a contracted move
 or a finalized one asked for an earlier phase, a contracted move's next
-gate); 4 the database or NATS unreachable; 130 interrupted. A floor can
+gate, --frozen while nothing is frozen, --thawed while the freeze is in
+force); 4 the database or NATS unreachable; 130 interrupted. A floor can
 always still rise (a newer release may register), so --floor never exits 2.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -148,6 +159,8 @@ always still rise (a newer release may register), so --floor never exits 2.`,
 	fl.BoolVar(&f.gateOpen, "gate-open", false, "wait until the gate of the move's next phase is open")
 	fl.BoolVar(&f.acked, "acked", false, "wait until every instance acts on the phase each move stands at")
 	fl.Int64Var(&f.floor, "floor", 0, "wait until the release floor is at least this release")
+	fl.BoolVar(&f.frozen, "frozen", false, "wait until writes are frozen (on --move) and every instance has acknowledged the freeze")
+	fl.BoolVar(&f.thawed, "thawed", false, "wait until writes are not frozen (on --move) and every instance has acknowledged the thaw")
 	fl.StringVar(&f.service, "service", "", "with --floor: the floor among this service's instances")
 	fl.DurationVar(&f.timeout, "timeout", defaultWaitTimeout, "give up after this long, exit 3 (0: wait without limit)")
 	fl.DurationVar(&f.interval, "interval", defaultWaitInterval, "how often to read the ledger and the registry (at least 100ms)")
@@ -162,14 +175,14 @@ func (f waitFlags) condition(cmd *cobra.Command) (waitCondition, error) {
 	}
 	changed := cmd.Flags().Changed
 	var kinds []string
-	for _, k := range []string{"phase", "gate-open", "acked", "floor"} {
+	for _, k := range []string{"phase", "gate-open", "acked", "floor", "frozen", "thawed"} {
 		if changed(k) {
 			kinds = append(kinds, "--"+k)
 		}
 	}
 	switch {
 	case len(kinds) == 0:
-		return bad("say what to wait for: --move NAME --phase P, --move NAME --gate-open, --acked or --floor R (see tandem wait --help)")
+		return bad("say what to wait for: --move NAME --phase P, --move NAME --gate-open, --acked, --floor R, --frozen or --thawed (see tandem wait --help)")
 	case len(kinds) > 1:
 		return bad("%s: wait for one condition at a time (run tandem wait once for each)", strings.Join(kinds, " and "))
 	case f.timeout < 0:
@@ -207,6 +220,16 @@ func (f waitFlags) condition(cmd *cobra.Command) (waitCondition, error) {
 		c.Kind, c.text = "acked", "every instance acting on the phase each move stands at"
 		if f.move != "" {
 			c.text = "every instance acting on the phase move " + f.move + " stands at"
+		}
+	case "--frozen":
+		c.Kind, c.text, c.never = "frozen", "writes frozen everywhere", "writes can never be frozen everywhere"
+		if f.move != "" {
+			c.text, c.never = "writes on move "+f.move+" frozen everywhere", "writes on move "+f.move+" can never be frozen everywhere"
+		}
+	case "--thawed":
+		c.Kind, c.text, c.never = "thawed", "writes thawed everywhere", "writes can never be thawed everywhere"
+		if f.move != "" {
+			c.text, c.never = "writes on move "+f.move+" thawed everywhere", "writes on move "+f.move+" can never be thawed everywhere"
 		}
 	case "--floor":
 		if f.floor < 1 {
@@ -367,6 +390,13 @@ func (w *waiter) look(ctx context.Context) (waitState, error) {
 			return waitState{}, err
 		}
 		return floorState(snap, w.cond), nil
+	}
+	if w.cond.Kind == "frozen" || w.cond.Kind == "thawed" {
+		fs, err := w.mg.FreezeStatus(ctx)
+		if err != nil {
+			return waitState{}, err
+		}
+		return freezeState(fs, w.cond), nil
 	}
 	st, err := w.mg.Status(ctx)
 	if err != nil {
@@ -533,4 +563,50 @@ func floorState(snap services.Snapshot, c waitCondition) waitState {
 	}
 	st.Now = fmt.Sprintf("the floor%s is release %d, held by %s", of, f.Release, strings.Join(holders, ", "))
 	return st
+}
+
+// freezeState is a look at the freeze for --frozen and --thawed: met when
+// the freeze in force is the one asked for and every instance not deleted
+// acknowledged it; never when it is the opposite, which only another
+// freeze or thaw changes.
+func freezeState(fs dualwrite.FreezeStatus, c waitCondition) waitState {
+	v := freezeView(fs)
+	st := waitState{Freeze: &v, Lagging: []laggingJSON{}}
+	n := len(fs.Acked) + len(fs.Pending)
+	st.Instances = &n
+	frozen := fs.Frozen()
+	what := "writes"
+	if c.Move != nil {
+		frozen = fs.Covers(*c.Move)
+		what = "writes on move " + *c.Move
+	}
+	want := c.Kind == "frozen"
+	state := map[bool]string{true: "frozen", false: "not frozen"}[frozen]
+	switch {
+	case frozen != want && want:
+		st.never = what + " are not frozen: freeze them first (tandem freeze " + freezeFlagsOf(c) + ` --reason TEXT)`
+	case frozen != want:
+		st.never = fmt.Sprintf("%s are frozen (freeze state %d, since %s: %s): thaw them first (tandem thaw %s)", what, fs.Seq, fs.Since.Format(time.RFC3339), fs.Reason, freezeFlagsOf(c))
+	}
+	st.Met = frozen == want && fs.Everywhere()
+	if st.Met {
+		st.Now = fmt.Sprintf("%s are %s and every instance (%d) acknowledged freeze state %d", what, state, n, fs.Seq)
+	} else {
+		st.Now = fmt.Sprintf("%s are %s (freeze state %d); %d of %d instance(s) have not acknowledged it", what, state, fs.Seq, len(fs.Pending), n)
+	}
+	st.detail = func() []string {
+		out := make([]string, 0, len(v.Pending))
+		for _, p := range v.Pending {
+			out = append(out, p.Message)
+		}
+		return out
+	}
+	return st
+}
+
+func freezeFlagsOf(c waitCondition) string {
+	if c.Move != nil {
+		return "--move " + *c.Move
+	}
+	return "--all"
 }
