@@ -19,7 +19,7 @@ var releaseFields = map[string]move.Phase{
 // the ledger has it, or "" when the change is safe: it alters nothing
 // already written or acted on.
 //
-//   - description: always;
+//   - description and freeze: always;
 //   - the release of a phase the move has not entered yet: instances act
 //     on entered phases by their recorded release;
 //   - transforms: until the backfill starts, and no later than write-both
@@ -31,7 +31,9 @@ var releaseFields = map[string]move.Phase{
 func amendable(field string, row ledgerRow) string {
 	at := row.phase
 	switch {
-	case field == "description":
+	case field == "description", field == "freeze":
+		// The freeze says which steps run under a write freeze: it
+		// changes no data and nothing an instance does.
 		return ""
 	case strings.HasPrefix(field, "releases."):
 		p, ok := releaseFields[field]

@@ -106,6 +106,14 @@ func Canonical(m move.Move) []byte {
 		}
 	}
 	c.Move.Forward, c.Move.Backward = canonicalTransform(m.Forward), canonicalTransform(m.Backward)
+	// The freeze is a set: one order. Empty is left out, so definitions
+	// recorded before the field existed keep their digest.
+	c.Move.Freeze = nil
+	if len(m.Freeze) > 0 {
+		c.Move.Freeze = slices.Clone(m.Freeze)
+		slices.Sort(c.Move.Freeze)
+		c.Move.Freeze = slices.Compact(c.Move.Freeze)
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		// Only strings, bools, ints, slices and maps with string keys:

@@ -230,6 +230,40 @@ func triggersBlocker(ctx context.Context, in gateInput) (*Blocker, error) {
 	return nil, nil
 }
 
+// InstanceWait is the rule of a transition's instance wait: it returns
+// what the phase every non-deleted instance acts on must satisfy before m
+// goes from from to to, or nil when the transition waits for no instance.
+// Every transition waits for every instance to act on the current phase,
+// so that no instance ever acts two phases behind the ledger; triggers
+// relax this before contract (they keep old and new in sync for any mix
+// of writers), and nothing waits to leave legacy.
+func InstanceWait(m move.Move, from, to move.Phase) func(move.Phase) bool {
+	switch {
+	case from == move.Legacy:
+		return nil // everyone acts on legacy or reports nothing
+	case m.Triggers && to == move.Contracted:
+		return func(p move.Phase) bool { return p >= move.WriteNew }
+	case m.Triggers && from >= move.WriteBoth && to != move.Contracted:
+		return nil
+	}
+	return func(p move.Phase) bool { return p == from }
+}
+
+// OpInstanceWait is the instance wait of an operation that is not a
+// transition (OpBackfill, OpFinalize), as InstanceWait: nil when it waits
+// for no instance. A backfill without triggers waits for every instance to
+// write both (a legacy writer could change a row after the backfill passed
+// it); finalize waits for every instance to act on write-new.
+func OpInstanceWait(m move.Move, op string) func(move.Phase) bool {
+	switch {
+	case op == OpBackfill && !m.Triggers:
+		return func(p move.Phase) bool { return p >= move.WriteBoth }
+	case op == OpFinalize:
+		return func(p move.Phase) bool { return p >= move.WriteNew }
+	}
+	return nil
+}
+
 func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase) (Gate, error) {
 	m, row, from := in.m, in.row, in.row.phase
 	g := Gate{Move: m.Name, From: from, To: to}
@@ -239,20 +273,7 @@ func (mg *Manager) computeGate(ctx context.Context, in gateInput, to move.Phase)
 	block := func(b Blocker) { g.Blockers = append(g.Blockers, b) }
 	forward := to > from
 
-	// Every transition waits for every instance to act on the current
-	// phase, so that no instance ever acts two phases behind the ledger.
-	// Triggers relax this before contract: they keep old and new in sync
-	// for any mix of writers.
-	need := func(p move.Phase) bool { return p == from }
-	if m.Triggers && from >= move.WriteBoth && to != move.Contracted {
-		need = nil
-	}
-	if m.Triggers && to == move.Contracted {
-		need = func(p move.Phase) bool { return p >= move.WriteNew }
-	}
-	if from == move.Legacy {
-		need = nil // nothing to wait for: everyone acts on legacy or reports nothing
-	}
+	need := InstanceWait(m, from, to)
 	if need != nil {
 		if in.snap == nil {
 			block(noRegistry("tandem cannot see which phase each instance acts on"))
@@ -390,7 +411,7 @@ func (mg *Manager) opGate(ctx context.Context, in gateInput, op string) (Gate, e
 		default:
 			// Rows a legacy writer changes after the backfill passed
 			// them would keep a stale new: wait for everyone.
-			if lag := lagging(in.snap, m, func(p move.Phase) bool { return p >= move.WriteBoth }); len(lag) > 0 {
+			if lag := lagging(in.snap, m, OpInstanceWait(m, OpBackfill)); len(lag) > 0 {
 				return done(waitBlocker(lag, "do not write both yet", "the backfill starts when every instance acts on write-both: "+upgradeOrDelete(lag)))
 			}
 		}
@@ -416,7 +437,7 @@ func (mg *Manager) opGate(ctx context.Context, in gateInput, op string) (Gate, e
 		if in.snap == nil || !in.canFinalize {
 			return done(noRegistry("finalize must record the floor with the registry"))
 		}
-		if lag := lagging(in.snap, m, func(p move.Phase) bool { return p >= move.WriteNew }); len(lag) > 0 {
+		if lag := lagging(in.snap, m, OpInstanceWait(m, OpFinalize)); len(lag) > 0 {
 			return done(waitBlocker(lag, "do not act on write-new yet", upgradeOrDelete(lag)))
 		}
 	default:

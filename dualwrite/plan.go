@@ -40,6 +40,7 @@ const PlanVersion = 1
 //	      sql: "{value} / 100.0"
 //	    releases: {write_both: 42, read_new: 43, write_new: 44, contracted: 45}
 //	    triggers: false
+//	    # freeze: [read-new]          # phases entered under a write freeze (the upgrade path plans it)
 //
 // A plan holds SQL transforms only: Go functions live in the application.
 // Unknown fields are refused, so a typo is not silently ignored.

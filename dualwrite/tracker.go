@@ -24,6 +24,32 @@ func Effective(ledger, build move.Phase) move.Phase {
 	return min(ledger, build)
 }
 
+// CheckRelease is the rule a tracker applies to its own build: it returns
+// a *TooOldError when a build of release may not act on m while the ledger
+// has it at ledger, starting (a process starting now) or running (one
+// already registered), and nil when it may. A build may not act two or more
+// phases behind the ledger (with triggers, which keep both columns in
+// step, only behind a contracted move), and may not start acting on legacy,
+// writing old only, once a move without triggers is at write-both or
+// later: the backfill may already have passed the rows it writes.
+func CheckRelease(m move.Move, release int64, ledger move.Phase, starting bool) error {
+	can := m.Releases.Highest(release)
+	// With triggers the database keeps old and new in sync for any
+	// mix of phases short of contract, so a lagging build is safe.
+	lagOK := m.Triggers && ledger <= move.WriteNew
+	switch {
+	case !lagOK && int(can) < int(ledger)-1:
+		return &TooOldError{Move: m.Name, Release: release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger - 1), Starting: starting}
+	case starting && !m.Triggers && ledger >= move.WriteBoth && can == move.Legacy:
+		// A running one was registered before the move left legacy,
+		// and the backfill waits until it writes both or is deleted;
+		// one starting now could register after the backfill started
+		// and write old only behind its back.
+		return &TooOldError{Move: m.Name, Release: release, Can: can, Ledger: ledger, Need: m.Releases.For(move.WriteBoth), Starting: true, OldOnly: true}
+	}
+	return nil
+}
+
 // Tracker is the instance side of moves: it reads the ledger and says, with
 // no I/O on the hot path, which phase this instance acts on for each move.
 //
@@ -235,21 +261,10 @@ func (t *Tracker) refresh(ctx context.Context, starting bool) error {
 				ledger = row.phase
 			}
 		}
-		can := m.Releases.Highest(t.release)
-		// With triggers the database keeps old and new in sync for any
-		// mix of phases short of contract, so a lagging build is safe.
-		lagOK := m.Triggers && ledger <= move.WriteNew
-		switch {
-		case !lagOK && int(can) < int(ledger)-1:
-			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(ledger - 1), Starting: starting}
-		case starting && !m.Triggers && ledger >= move.WriteBoth && can == move.Legacy:
-			// A running one was registered before the move left
-			// legacy, and the backfill waits until it writes both or is
-			// deleted; one starting now could register after the
-			// backfill started and write old only behind its back.
-			return &TooOldError{Move: m.Name, Release: t.release, Can: can, Ledger: ledger, Need: m.Releases.For(move.WriteBoth), Starting: true, OldOnly: true}
+		if err := CheckRelease(m, t.release, ledger, starting); err != nil {
+			return err
 		}
-		out[i] = Effective(ledger, can)
+		out[i] = Effective(ledger, m.Releases.Highest(t.release))
 	}
 	fz, err := ReadFreeze(ctx, t.db)
 	if err != nil {

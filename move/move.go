@@ -34,6 +34,16 @@ type Move struct {
 	// triggers), so instances need not write both themselves and the move
 	// needs fewer releases.
 	Triggers bool `yaml:"triggers,omitempty" json:"triggers,omitempty"`
+	// Freeze lists the phases the move enters under a write freeze on it
+	// (tandem freeze --move NAME): writes to the moved value are refused
+	// from before the steps into the phase until after them, while reads go
+	// on. Declare it for a change whose data cannot be kept right both ways
+	// while writers run (a transform that is not a function of the row, a
+	// change no trigger or dual write can mirror); read-new freezes the
+	// backfill and verify before it too. The upgrade path planner (package
+	// upgradepath) puts the freeze and thaw around those steps; nothing
+	// else changes. Empty for a move that needs none.
+	Freeze []Phase `yaml:"freeze,omitempty" json:"freeze,omitempty"`
 	// Description is free text shown in status.
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 }
@@ -115,6 +125,9 @@ func (r Releases) Highest(release int64) Phase {
 	}
 	return best
 }
+
+// FreezesInto reports whether the move enters p under a write freeze.
+func (m Move) FreezesInto(p Phase) bool { return slices.Contains(m.Freeze, p) }
 
 // CrossTable reports whether new lives in a table of its own.
 func (m Move) CrossTable() bool { return m.New.Table != "" && m.New.Table != m.Table }
@@ -229,6 +242,14 @@ func (m Move) Validate() error {
 	for _, ct := range append([]ColumnType{m.New.Type}, m.New.KeyType...) {
 		if err := checkType(m.Name, ct); err != nil {
 			return err
+		}
+	}
+	for i, p := range m.Freeze {
+		switch {
+		case !p.Valid() || p == Legacy:
+			return bad("Freeze", p.String(), "a move enters write-both, read-new, write-new or contracted: legacy is where it starts", nil)
+		case slices.Contains(m.Freeze[:i], p):
+			return bad("Freeze", p.String(), "listed twice", nil)
 		}
 	}
 	prev, prevPhase := int64(0), Legacy

@@ -200,6 +200,8 @@ func TestStatusFromTheLedger(t *testing.T) {
 				{"triggers", "drop", "label_done", "--dry-run"},
 				{"services", "list"}, {"services", "list", "--all"}, {"services", "floor"}, {"services", "cluster"},
 				{"schema", "ensure", "--dry-run"},
+				{"path"}, {"--json", "path"}, {"path", "--to", "3"}, {"--json", "path", "--to", "3"},
+				{"--plan", plan, "path"}, {"--plan", plan, "path", "--to", "2"},
 			}
 			for _, args := range reads {
 				before := dbtest.Dump(t, db)

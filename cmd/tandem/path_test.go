@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tandem-go/tandem/dialect"
+	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/examples/inventory"
+	"github.com/tandem-go/tandem/internal/dbtest"
+	"github.com/tandem-go/tandem/internal/demo"
+	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/services"
+)
+
+// pathFleet is a fleet of inventory instances for the planner's tests:
+// each instance reports, for every move, the phase a tracker of its
+// release would act on, as a heartbeat would once it acknowledged.
+type pathFleet struct {
+	t     *testing.T
+	db    *dialect.DB
+	moves []move.Move
+	ids   []string
+	rel   map[string]int64
+	regs  map[string]*services.Registry
+}
+
+// apiOf is what each release of the demo serves.
+var pathAPIOf = map[int64]string{41: "1.0", 42: "1.1", 43: "1.2", 44: "1.2"}
+
+func (f *pathFleet) phases(release int64) map[string]string {
+	f.t.Helper()
+	mg, err := dualwrite.Load(context.Background(), f.db, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, m := range f.moves {
+		p, err := mg.Phase(context.Background(), m.Name)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out[m.Name] = dualwrite.Effective(p, m.Releases.Highest(release)).String()
+	}
+	return out
+}
+
+// start starts (or restarts, as a new process) instance id on release.
+func (f *pathFleet) start(id string, release int64) {
+	f.t.Helper()
+	ctx := context.Background()
+	if old := f.regs[id]; old != nil {
+		old.Close() // the process ends: its successor supersedes it at once
+	} else {
+		f.ids = append(f.ids, id)
+	}
+	reg, err := services.New(ctx, f.db)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { reg.Close() })
+	v := services.MustParseVersion(pathAPIOf[release])
+	err = reg.Register(ctx, services.Instance{ID: id, Service: "inventory", Host: "h-" + id, Release: release,
+		APIs:   []services.API{{Name: "inventory", Current: v, Oldest: services.MustParseVersion("1.0")}},
+		Phases: f.phases(release)})
+	if err != nil {
+		f.t.Fatalf("start %s on release %d: %v", id, release, err)
+	}
+	f.regs[id], f.rel[id] = reg, release
+}
+
+// ack has every instance report the phases it acts on now.
+func (f *pathFleet) ack() {
+	f.t.Helper()
+	for _, id := range f.ids {
+		if err := f.regs[id].Heartbeat(context.Background(), id, services.Heartbeat{Phases: f.phases(f.rel[id])}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// withTriggersFlipped is the demo's moves with and without triggers the
+// other way round.
+func withTriggersFlipped() []move.Move {
+	var out []move.Move
+	for _, m := range demo.Moves() {
+		m.Triggers = !m.Triggers
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestPathGolden follows the planner's path for the demo's moves, from
+// every instance on release 41 to release 44, on every engine: at each
+// state (every phase of each move, with and without triggers, and with
+// one instance one release behind halfway through each roll) it compares
+// `tandem path --to 44` and its JSON with a golden file, then runs the
+// first step's command exactly as printed (a roll restarts the instances
+// one at a time, then runs the printed tandem wait). The path must end,
+// and every engine must print the same.
+func TestPathGolden(t *testing.T) {
+	t.Setenv("TANDEM_PLAN", "")
+	t.Setenv("TANDEM_NATS", "")
+	variants := []struct {
+		name  string
+		moves []move.Move
+	}{
+		{"demo", demo.Moves()},
+		{"demo-triggers-flipped", withTriggersFlipped()},
+	}
+	for _, v := range variants {
+		for _, e := range dbtest.Engines {
+			t.Run(v.name+"/"+string(e.Name), func(t *testing.T) {
+				got := walkPath(t, e, v.moves)
+				compareGolden(t, filepath.Join("testdata", "path", v.name+".golden"), got, e.Name == dialect.SQLite)
+			})
+		}
+	}
+}
+
+func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
+	ctx := context.Background()
+	dsn := dbtest.DSN(t, e.Name)
+	db, err := dialect.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, m := range moves {
+		ddl, err := inventory.CreateTableSQL(m.Table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.MustExec(ddl)
+		db.MustExec(`INSERT INTO ` + m.Table + ` (id, name, quantity, price) VALUES ('a', 'apple', 3, 2), ('b', 'bread', 1, 5)`)
+	}
+	must(t, exitOK, "--db", dsn, "schema", "ensure")
+	var plan strings.Builder
+	if err := dualwrite.WritePlan(&plan, moves); err != nil {
+		t.Fatal(err)
+	}
+	planFile := writeFile(t, "plan.yaml", plan.String())
+	must(t, exitOK, "--db", dsn, "--plan", planFile, "moves", "apply")
+
+	f := &pathFleet{t: t, db: db, moves: moves, rel: map[string]int64{}, regs: map[string]*services.Registry{}}
+	for i := 1; i <= 3; i++ {
+		f.start(fmt.Sprintf("inventory-%d", i), 41)
+	}
+	norm := normalizer{repl: []string{dialect.RedactDSN(dsn), "<dsn>", dsn, "<dsn>"}}
+	var out strings.Builder
+	state := 0
+	record := func(what string, ack bool) []pathStepJSON {
+		t.Helper()
+		if ack {
+			f.ack()
+		}
+		state++
+		before := freshDump(t, dsn)
+		text, textErr, textCode := tandem(t, "--db", dsn, "path", "--to", "44")
+		js, jsErr, jsCode := tandem(t, "--db", dsn, "--json", "path", "--to", "44")
+		if after := freshDump(t, dsn); after != before {
+			t.Fatalf("tandem path changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if textCode != jsCode || textCode == exitFailed || textCode == exitBadInput {
+			t.Fatalf("state %d (%s): path exits %d (text) and %d (json)\n%s%s\n%s%s", state, what, textCode, jsCode, text, textErr, js, jsErr)
+		}
+		checkContract(t, "path", js, jsErr, jsCode)
+		fmt.Fprintf(&out, "=== state %d: %s\n$ tandem path --to 44\nexit %d\n%s$ tandem --json path --to 44\n%s", state, what, textCode, norm.apply(text), norm.apply(js))
+		var doc pathDoc
+		if err := json.Unmarshal([]byte(js), &doc); err != nil {
+			t.Fatalf("path --json: %v\n%s", err, js)
+		}
+		if doc.Exit != jsCode {
+			t.Fatalf("path --json says exit %d, exits %d", doc.Exit, jsCode)
+		}
+		return doc.Steps
+	}
+	what := "every instance on release 41, every move at legacy"
+	for range 40 {
+		steps := record(what, true)
+		if len(steps) == 0 {
+			for _, id := range f.ids {
+				if f.rel[id] != 44 {
+					t.Fatalf("the path ended with %s on release %d", id, f.rel[id])
+				}
+			}
+			for _, m := range moves {
+				if p := f.phases(44)[m.Name]; p != move.Contracted.String() {
+					t.Fatalf("the path ended with %s at %s", m.Name, p)
+				}
+			}
+			return out.String()
+		}
+		s := steps[0]
+		args := strings.Fields(s.Command)
+		if args[0] != "tandem" {
+			t.Fatalf("step %+v: not a tandem command", s)
+		}
+		if s.Kind == "roll" {
+			// One at a time: the state with one instance left one
+			// release behind is planned too.
+			for i, id := range s.Instances {
+				if i == len(s.Instances)-1 && len(s.Instances) > 1 {
+					record(fmt.Sprintf("rolling release %d: %s still on release %d", *s.Release, id, f.rel[id]), true)
+				}
+				f.start(id, *s.Release)
+			}
+			f.ack()
+		}
+		if o, errOut, code := tandem(t, append([]string{"--db", dsn}, args[1:]...)...); code != exitOK {
+			t.Fatalf("step %d (%s): %s: exit %d\n%s%s", s.N, s.Kind, s.Command, code, o, errOut)
+		}
+		what = "after " + s.Command
+		if s.Kind == "advance" && *s.To == move.ReadNew.String() {
+			// Before the instances acknowledge the phase, the next
+			// step waits for them.
+			record(what+", before the instances acknowledge it", false)
+		}
+	}
+	t.Fatalf("the path did not end:\n%s", out.String())
+	return ""
+}
+
+// freshDump dumps the database through a connection of its own: the
+// walk's connection may hold statements prepared before a contract
+// dropped a column (PostgreSQL refuses to reuse those).
+func freshDump(t *testing.T, dsn string) string {
+	t.Helper()
+	db, err := dialect.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return dbtest.Dump(t, db)
+}
