@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -92,6 +93,10 @@ type Input struct {
 	Finalized int64
 	// Blockers is what blocks right now, as status reports it.
 	Blockers []Blocker
+	// Freeze is the write freeze in force (dualwrite.ReadFreeze): a
+	// window the path opened and has not closed yet goes on without a
+	// second freeze, and any other is thawed first.
+	Freeze dualwrite.FreezeState
 }
 
 // FromStatus builds an Input from a status of the moves, the moves it
@@ -221,6 +226,10 @@ type fleet struct {
 	ids   []string
 	rel   map[string]int64
 	moves []Move
+	// frozen holds the moves whose writes are frozen; frozenAll, every
+	// move's.
+	frozen    map[string]bool
+	frozenAll bool
 }
 
 func (f *fleet) floor() int64 {
@@ -287,8 +296,15 @@ func Plan(in Input) (Path, error) {
 		return p, &TargetError{Target: in.Target, Reason: fmt.Sprintf("below release %d, the finalized floor: older releases may not register", in.Finalized)}
 	}
 	f.moves = slices.Clone(in.Moves)
+	p.Steps = f.thawFirst(in)
 	goal := func(m Move) move.Phase { return m.Move.Releases.Highest(in.Target) }
 	for range 64 {
+		if f.frozenAll && !f.offlineNext(in) {
+			fz := in.Freeze
+			p.Steps = append(p.Steps, Step{Kind: StepThaw, Command: "tandem thaw --all",
+				Why: fmt.Sprintf("writes to every move are frozen (%q, since %s) and the next step needs no freeze: thaw once that reason is gone", fz.Reason, fz.Since.UTC().Format(time.RFC3339))})
+			f.frozenAll = false
+		}
 		progressed := false
 		for i := range f.moves {
 			for f.moves[i].Phase < goal(f.moves[i]) {
@@ -337,7 +353,7 @@ func (f *fleet) next(i int) []Step {
 			return nil // a frozen window holds backfill, verify and advance together
 		}
 		if frozen {
-			add(freezeStep(name, to))
+			f.freeze(add, name, to)
 		}
 		if !m.Backfilled {
 			s := Step{Kind: StepBackfill, Command: "tandem moves backfill " + name, Frozen: frozen,
@@ -363,14 +379,14 @@ func (f *fleet) next(i int) []Step {
 			Why: "closes the rollback window: the move can no longer go back, and releases older than the floor may no longer register"})
 		m.Finalized = true
 		if frozen {
-			add(freezeStep(name, to))
+			f.freeze(add, name, to)
 		}
 	default:
 		if !advanceOK {
 			return nil
 		}
 		if frozen {
-			add(freezeStep(name, to))
+			f.freeze(add, name, to)
 		}
 	}
 	if !advanceOK {
@@ -391,14 +407,66 @@ func (f *fleet) next(i int) []Step {
 	m.Phase = to
 	if frozen {
 		add(Step{Kind: StepThaw, Command: "tandem thaw --move " + name, Why: fmt.Sprintf("%s is at %s: writes go on", name, to)})
+		delete(f.frozen, name)
 	}
 	return steps
 }
 
-func freezeStep(name string, to move.Phase) Step {
+// freeze opens the write freeze of a move entering to, unless it is open.
+func (f *fleet) freeze(add func(Step), name string, to move.Phase) {
+	if f.frozen[name] {
+		return
+	}
+	f.frozen[name] = true
 	reason := fmt.Sprintf("%s enters %s under a write freeze", name, to)
-	return Step{Kind: StepFreeze, Command: fmt.Sprintf("tandem freeze --move %s --reason '%s'", name, reason),
-		Why: fmt.Sprintf("the move declares freeze: [%s]: its data cannot be kept right both ways while writers run; reads go on", to)}
+	add(Step{Kind: StepFreeze, Command: fmt.Sprintf("tandem freeze --move %s --reason '%s'", name, reason),
+		Why: fmt.Sprintf("the move declares freeze: [%s]: its data cannot be kept right both ways while writers run; reads go on", to)})
+}
+
+// thawFirst keeps the freeze in force where it is a window the path is in
+// (a move frozen short of a phase it enters frozen; every move frozen
+// before an offline roll) and thaws the rest first.
+func (f *fleet) thawFirst(in Input) []Step {
+	f.frozen = map[string]bool{}
+	fz := in.Freeze
+	if !fz.Frozen() {
+		return nil
+	}
+	why := fmt.Sprintf("writes are frozen (%q, since %s) and no step of the path needs it: thaw once that reason is gone", fz.Reason, fz.Since.UTC().Format(time.RFC3339))
+	if fz.All {
+		f.frozenAll = true
+		return nil // roll decides: an offline roll goes on under it, anything else thaws it
+	}
+	var steps []Step
+	for _, name := range fz.Moves {
+		i := slices.IndexFunc(f.moves, func(m Move) bool { return m.Move.Name == name })
+		if i >= 0 {
+			m := f.moves[i]
+			if to, ok := m.Phase.Next(); ok && m.Move.FreezesInto(to) {
+				f.frozen[name] = true
+				continue
+			}
+		}
+		steps = append(steps, Step{Kind: StepThaw, Move: name, Command: "tandem thaw --move " + name, Why: why})
+	}
+	return steps
+}
+
+// offlineNext says whether the path's next step is an offline roll: no
+// move can advance with the fleet as it is, and the release to roll next
+// shares no RPC version with the ones running.
+func (f *fleet) offlineNext(in Input) bool {
+	sim := &fleet{ids: f.ids, rel: maps.Clone(f.rel), moves: slices.Clone(f.moves), frozen: map[string]bool{}, frozenAll: true}
+	for i := range sim.moves {
+		if sim.moves[i].Phase < sim.moves[i].Move.Releases.Highest(in.Target) && len(sim.next(i)) > 0 {
+			return false
+		}
+	}
+	if sim.floor() >= in.Target || len(sim.ids) == 0 {
+		return false
+	}
+	steps, err := sim.roll(in)
+	return err == nil && slices.ContainsFunc(steps, func(s Step) bool { return s.Offline })
 }
 
 // roll picks the next release and restarts every instance below it.
@@ -461,11 +529,14 @@ func (f *fleet) roll(in Input) ([]Step, error) {
 		reason := fmt.Sprintf("release %d shares no RPC version with release %s", pick, joinInts(from))
 		s.Offline, s.Frozen = true, true
 		s.Why = fmt.Sprintf("restart %s on release %d all at once, not one at a time: %s; the command returns once the floor is %d", strings.Join(ids, ", "), pick, clash, pick)
-		steps = append(steps,
-			Step{Kind: StepFreeze, Command: fmt.Sprintf("tandem freeze --all --reason '%s'", reason),
-				Why: "an offline window: the two releases cannot talk to each other, so writes stop until every instance runs the new one; reads go on where they can"},
-			s,
+		if !f.frozenAll {
+			steps = append(steps, Step{Kind: StepFreeze, Command: fmt.Sprintf("tandem freeze --all --reason '%s'", reason),
+				Why: "an offline window: the two releases cannot talk to each other, so writes stop until every instance runs the new one; reads go on where they can"})
+		}
+		steps = append(steps, s,
 			Step{Kind: StepThaw, Command: "tandem thaw --all", Why: fmt.Sprintf("every instance runs release %d: writes go on", pick)})
+		f.frozenAll = false
+		clear(f.frozen)
 	} else {
 		steps = append(steps, s)
 	}

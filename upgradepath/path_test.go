@@ -118,6 +118,24 @@ func TestPlan(t *testing.T) {
 			"", nil},
 		{"at the target already", upgradepath.Input{Target: 45, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.Contracted, Finalized: true}}, Instances: instances(45)},
 			"", nil},
+		{"a freeze window the path opened goes on", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: frozenRN, Phase: move.WriteBoth, Backfilled: true}}, Instances: instances(43),
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "price_cents enters read-new under a write freeze"}},
+			"verify:price_cents* advance:price_cents>read-new* thaw:price_cents", nil},
+		{"a freeze the path does not need is thawed first", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.ReadNew}}, Instances: instances(43),
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "maintenance"}},
+			"thaw:price_cents", nil},
+		{"every move frozen, no offline roll next: thaw first", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteBoth, Backfilled: true, Verified: true}}, Instances: instances(42),
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", All: true, Reason: "maintenance"}},
+			"thaw advance:price_cents>read-new roll@43",
+			func(t *testing.T, p upgradepath.Path) {
+				if p.Steps[0].Command != "tandem thaw --all" {
+					t.Fatalf("%+v", p.Steps[0])
+				}
+			}},
+		{"every move frozen for an offline roll: the roll goes on, then thaw", upgradepath.Input{Target: 42, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteBoth}}, Instances: instances(41, 41),
+			APIs:   map[int64][]services.API{41: api("inventory", "1.0", "1.2"), 42: api("inventory", "2.0", "2.0")},
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", All: true, Reason: "release 42 shares no RPC version with release 41"}},
+			"roll@42* thaw", nil},
 		{"the demo's moves", func() upgradepath.Input {
 			var ms []upgradepath.Move
 			for _, m := range demo.Moves() {

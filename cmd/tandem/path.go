@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/upgradepath"
 )
@@ -74,7 +75,11 @@ func (a *app) path(ctx context.Context, to int64) error {
 	if err != nil {
 		return err
 	}
-	p, err := upgradepath.Plan(upgradepath.FromStatus(to, rep.status, mg.Moves(), snap, history))
+	in := upgradepath.FromStatus(to, rep.status, mg.Moves(), snap, history)
+	if in.Freeze, err = dualwrite.ReadFreeze(ctx, db); err != nil {
+		return err
+	}
+	p, err := upgradepath.Plan(in)
 	switch {
 	case errors.Is(err, upgradepath.ErrTarget), errors.Is(err, upgradepath.ErrNoPath):
 		return refused(err.Error())

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
@@ -73,14 +75,80 @@ func (f *pathFleet) start(id string, release int64) {
 	f.regs[id], f.rel[id] = reg, release
 }
 
-// ack has every instance report the phases it acts on now.
+// ack has every instance report the phases it acts on now, and the write
+// freeze state in force, as a tracker does once no write begun before it
+// still runs.
 func (f *pathFleet) ack() {
 	f.t.Helper()
+	fz, err := dualwrite.ReadFreeze(context.Background(), f.db)
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	for _, id := range f.ids {
-		if err := f.regs[id].Heartbeat(context.Background(), id, services.Heartbeat{Phases: f.phases(f.rel[id])}); err != nil {
+		if err := f.regs[id].Heartbeat(context.Background(), id, services.Heartbeat{Phases: f.phases(f.rel[id]), Freeze: fz.Seq}); err != nil {
 			f.t.Fatal(err)
 		}
 	}
+}
+
+// runAcking runs a tandem command that waits for the instances (a freeze
+// or a thaw) while they acknowledge what it records.
+func (f *pathFleet) runAcking(args ...string) (string, string, int) {
+	f.t.Helper()
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut)
+		done <- result{out.String(), errOut.String(), code}
+	}()
+	for {
+		select {
+		case r := <-done:
+			return r.out, r.errOut, r.code
+		case <-time.After(50 * time.Millisecond):
+			f.ack()
+		}
+	}
+}
+
+// shellWords splits a command line as a shell does the commands tandem
+// path prints: words, and '...' quoted ones.
+func shellWords(line string) []string {
+	var words []string
+	var cur strings.Builder
+	in, started := false, false
+	for _, r := range line {
+		switch {
+		case r == '\'':
+			in, started = !in, true
+		case r == ' ' && !in:
+			if started {
+				words = append(words, cur.String())
+				cur.Reset()
+				started = false
+			}
+		default:
+			cur.WriteRune(r)
+			started = true
+		}
+	}
+	if started {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// withFreezes is the demo's moves, items_price_cents entering read-new
+// and catalog_price_cents entering contracted under a write freeze.
+func withFreezes() []move.Move {
+	out := demo.Moves()
+	out[0].Freeze = []move.Phase{move.ReadNew}
+	out[1].Freeze = []move.Phase{move.Contracted}
+	return out
 }
 
 // withTriggersFlipped is the demo's moves with and without triggers the
@@ -111,6 +179,7 @@ func TestPathGolden(t *testing.T) {
 	}{
 		{"demo", demo.Moves()},
 		{"demo-triggers-flipped", withTriggersFlipped()},
+		{"demo-freezes", withFreezes()},
 	}
 	for _, v := range variants {
 		for _, e := range dbtest.Engines {
@@ -196,7 +265,7 @@ func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
 			return out.String()
 		}
 		s := steps[0]
-		args := strings.Fields(s.Command)
+		args := shellWords(s.Command)
 		if args[0] != "tandem" {
 			t.Fatalf("step %+v: not a tandem command", s)
 		}
@@ -211,10 +280,20 @@ func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
 			}
 			f.ack()
 		}
-		if o, errOut, code := tandem(t, append([]string{"--db", dsn}, args[1:]...)...); code != exitOK {
+		runIt := func(args ...string) (string, string, int) { return tandem(t, args...) }
+		if s.Kind == "freeze" || s.Kind == "thaw" {
+			runIt = f.runAcking
+		}
+		if o, errOut, code := runIt(append([]string{"--db", dsn}, args[1:]...)...); code != exitOK {
 			t.Fatalf("step %d (%s): %s: exit %d\n%s%s", s.N, s.Kind, s.Command, code, o, errOut)
 		}
 		what = "after " + s.Command
+		if s.Kind == "freeze" {
+			// The freeze is in force: status (and path) show it.
+			if o, _, _ := tandem(t, "--db", dsn, "--json", "status"); !strings.Contains(o, `"frozen": true`) {
+				t.Fatalf("status after %s:\n%s", s.Command, o)
+			}
+		}
 		if s.Kind == "advance" && *s.To == move.ReadNew.String() {
 			// Before the instances acknowledge the phase, the next
 			// step waits for them.
@@ -236,4 +315,43 @@ func freshDump(t *testing.T, dsn string) string {
 	}
 	defer db.Close()
 	return dbtest.Dump(t, db)
+}
+
+// TestPathRefuses: a target that can never be reached as things stand is
+// bad input (exit 2), with the JSON error object only.
+func TestPathRefuses(t *testing.T) {
+	t.Setenv("TANDEM_PLAN", "")
+	t.Setenv("TANDEM_NATS", "")
+	for _, e := range dbtest.Engines {
+		t.Run(string(e.Name), func(t *testing.T) {
+			dsn, db := ledgerDB(t, e)
+			reg, err := services.New(context.Background(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Close()
+			if err := reg.Register(context.Background(), services.Instance{ID: "web-1", Service: "shop", Host: "h-web-1", Release: 3}); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"--to", "2"}, "older than release 3, which instances run"},
+				{[]string{"--to", "0"}, "a release is a positive integer"},
+				{[]string{"--to", "forty"}, "invalid argument"},
+				{[]string{"extra"}, "accepts 0 arg(s)"},
+			} {
+				out, errOut, code := tandem(t, append([]string{"--db", dsn, "--json", "path"}, tc.args...)...)
+				if code != exitBadInput || out != "" || !strings.Contains(errOut, tc.want) {
+					t.Fatalf("path %v: exit %d, want %d\nstdout: %s\nstderr: %s", tc.args, code, exitBadInput, out, errOut)
+				}
+				checkContract(t, "path", out, errOut, code)
+			}
+			// Release 3 itself: nothing to do, nothing blocks.
+			if out := must(t, exitOK, "--db", dsn, "path", "--to", "3"); !strings.Contains(out, "nothing to do") {
+				t.Fatalf("path --to 3: %s", out)
+			}
+		})
+	}
 }
