@@ -239,6 +239,16 @@ func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
 		}
 		checkContract(t, "path", js, jsErr, jsCode)
 		fmt.Fprintf(&out, "=== state %d: %s\n$ tandem path --to 44\nexit %d\n%s$ tandem --json path --to 44\n%s", state, what, textCode, norm.apply(text), norm.apply(js))
+		// The table marks where each move stands.
+		tableArgs := []string{"path"}
+		if state == 1 {
+			tableArgs = []string{"--json", "path"}
+		}
+		table, tableErr, tableCode := tandem(t, append([]string{"--db", dsn}, tableArgs...)...)
+		if tableCode != exitOK {
+			t.Fatalf("tandem %v: exit %d\n%s%s", tableArgs, tableCode, table, tableErr)
+		}
+		fmt.Fprintf(&out, "$ tandem %s\n%s", strings.Join(tableArgs, " "), norm.apply(table))
 		var doc pathDoc
 		if err := json.Unmarshal([]byte(js), &doc); err != nil {
 			t.Fatalf("path --json: %v\n%s", err, js)
@@ -247,6 +257,17 @@ func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
 			t.Fatalf("path --json says exit %d, exits %d", doc.Exit, jsCode)
 		}
 		return doc.Steps
+	}
+	// An instance in error holds every step: someone must act.
+	f.ack()
+	if err := f.regs["inventory-2"].Heartbeat(ctx, "inventory-2", services.Heartbeat{State: services.StateError}); err != nil {
+		t.Fatal(err)
+	}
+	if steps := record("inventory-2 reports an error", false); len(steps) == 0 {
+		t.Fatal("no path")
+	}
+	if err := f.regs["inventory-2"].Heartbeat(ctx, "inventory-2", services.Heartbeat{State: services.StateUp}); err != nil {
+		t.Fatal(err)
 	}
 	what := "every instance on release 41, every move at legacy"
 	for range 40 {
