@@ -27,9 +27,11 @@
 //   - Router: reads and writes the moved value as a phase requires. Its
 //     fragments (Select, Set, Insert, with Args for the placeholders and
 //     Finish for a cross-table move's other table) go into the
-//     application's own statements, at no query of their own; ReadValue
-//     and WriteValue are the typed one-statement helpers; Read and Write
-//     run a query of their own per value.
+//     application's own statements, at no query of their own; a
+//     Statement keeps such a statement per phase for a hot path, so a
+//     call binds only its values; ReadValue and WriteValue are the typed
+//     one-statement helpers; Read and Write run a query of their own per
+//     value.
 //   - Plans: the same moves as a YAML file, for moves the ledger does not
 //     know yet (ParsePlan); WritePlan exports Go declarations.
 //

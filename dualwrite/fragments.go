@@ -28,10 +28,11 @@ import (
 // their placeholders appear in the statement (PostgreSQL does not mind the
 // order; the other engines number by position).
 type Args struct {
-	d    sqldialect.Dialect
-	vals []any
-	ph   []string // the engine's first placeholders (see placeholders)
-	buf  [4]any   // vals' first backing array: most statements bind a few
+	d     sqldialect.Dialect
+	vals  []any
+	ph    []string // the engine's first placeholders (see placeholders)
+	qmark bool     // every placeholder is '?': a fragment's text does not depend on its position
+	buf   [4]any   // vals' first backing array: most statements bind a few
 }
 
 // NewArgs starts the arguments of a statement on engine (db.Engine()); an
@@ -47,7 +48,8 @@ func NewArgs(engine dialect.Name, own ...any) *Args {
 }
 
 func newArgs(d sqldialect.Dialect, own ...any) *Args {
-	a := &Args{d: d, ph: placeholders[d.Name()]}
+	ph := placeholders[d.Name()]
+	a := &Args{d: d, ph: ph, qmark: len(ph) > 1 && ph[0] == "?" && ph[1] == "?"}
 	a.vals = append(a.buf[:0], own...)
 	return a
 }
@@ -94,20 +96,43 @@ type Select struct {
 	// without a destination row reads as NULL, as Router.Read does.
 	Join string
 
+	info *selectInfo // the router's; nil in a Select the application made
+}
+
+// selectInfo is what reading a Select's column needs besides its text:
+// the move's name for errors and the Go Forward transform, if any. The
+// router keeps one per kind, so a Select and Into's scanner carry a
+// pointer, not copies.
+type selectInfo struct {
 	move    string
 	forward func(any) (any, error) // nil: the value is read as is
+}
+
+func (s Select) moveName() string {
+	if s.info == nil {
+		return ""
+	}
+	return s.info.move
+}
+
+func (s Select) forward() func(any) (any, error) {
+	if s.info == nil {
+		return nil
+	}
+	return s.info.forward
 }
 
 // Value turns a value scanned from Expr into the moved value in the new
 // form (driver bytes become a string; a Go Forward transform is applied).
 func (s Select) Value(raw any) (any, error) {
 	v := move.Normalize(raw)
-	if s.forward == nil {
+	forward := s.forward()
+	if forward == nil {
 		return v, nil
 	}
-	out, err := s.forward(v)
+	out, err := forward(v)
 	if err != nil {
-		return nil, &move.TransformError{Move: s.move, Direction: "forward", Value: v, Err: err}
+		return nil, &move.TransformError{Move: s.moveName(), Direction: "forward", Value: v, Err: err}
 	}
 	return out, nil
 }
@@ -135,14 +160,14 @@ func (r *Router) Select(p move.Phase, from string) (Select, error) {
 }
 
 func (r *Router) buildSelect(p move.Phase, src string) (Select, error) {
-	s := Select{move: r.m.Name}
+	s := Select{info: &r.readAsIs}
 	switch {
 	case p.ReadsOld():
 		col := src + "." + r.oldc
 		s.Expr = col
 		if r.m.Forward.HasGo() {
 			if !r.m.Forward.IsIdentity() {
-				s.forward = r.m.Forward.Apply
+				s.info = &r.readForward
 			}
 		} else {
 			expr, err := r.m.Forward.Render(r.d.Name(), col)
@@ -168,9 +193,10 @@ func (r *Router) buildSelect(p move.Phase, src string) (Select, error) {
 // parts joined by a placeholder of arg each (one placeholder: {"", ""}; a
 // SQL Backward expression: its text split at each {value}).
 type column struct {
-	name  string
-	parts []string
-	arg   any
+	name       string
+	parts      []string
+	arg        any
+	goBackward bool // arg is the value through the Go Backward transform
 }
 
 var onePlaceholder = []string{"", ""}
@@ -198,6 +224,15 @@ func (cs *columns) size(a *Args) int {
 	return n
 }
 
+// bind binds the columns' values as their text would, without the text.
+func (cs *columns) bind(a *Args) {
+	for _, c := range cs.list() {
+		for range len(c.parts) - 1 {
+			a.Bind(c.arg)
+		}
+	}
+}
+
 func (c column) writeValue(b *strings.Builder, a *Args) {
 	for i, part := range c.parts {
 		if i > 0 {
@@ -212,7 +247,15 @@ func (c column) writeValue(b *strings.Builder, a *Args) {
 // transaction for what the phase writes in another table.
 type Set struct {
 	cols columns
+	text *writeText // the router's text of the phase's fragments with '?' placeholders
 	companion
+}
+
+// writeText is the text of one phase's write fragments on an engine whose
+// placeholders are all '?': the same for every call, so Clauses and
+// Values return it and only bind.
+type writeText struct {
+	clauses, columns, values string
 }
 
 // Empty reports whether the phase sets nothing in the move's table
@@ -225,6 +268,10 @@ func (s Set) Empty() bool { return s.cols.n == 0 }
 // or "" when Empty, binding the values in a at this point: call it where
 // the clauses go in the statement, after binding what comes before them.
 func (s Set) Clauses(a *Args) string {
+	if s.text != nil && a.qmark {
+		s.cols.bind(a)
+		return s.text.clauses
+	}
 	var b strings.Builder
 	b.Grow(s.cols.size(a))
 	for i, c := range s.cols.list() {
@@ -253,7 +300,7 @@ func (r *Router) Set(p move.Phase, value any) (Set, error) {
 	if err != nil {
 		return Set{}, err
 	}
-	return Set{cols: cols, companion: r.companionFor(p, value)}, nil
+	return Set{cols: cols, text: r.writeTextFor(p), companion: r.companionFor(p, value)}, nil
 }
 
 // Insert is what an INSERT into the move's table adds to write the moved
@@ -261,6 +308,7 @@ func (r *Router) Set(p move.Phase, value any) (Set, error) {
 // after its own values, then Finish in the same transaction.
 type Insert struct {
 	cols columns
+	text *writeText // as Set's
 	companion
 }
 
@@ -268,6 +316,9 @@ type Insert struct {
 // after a comma, to follow the statement's own columns), or "" when the
 // phase writes nothing in the move's table.
 func (s Insert) Columns() string {
+	if s.text != nil {
+		return s.text.columns // names only: the same on every engine
+	}
 	var b strings.Builder
 	for _, c := range s.cols.list() {
 		b.WriteString(", ")
@@ -280,6 +331,10 @@ func (s Insert) Columns() string {
 // comma), binding them in a at this point: call it where the values go,
 // after binding the statement's own values.
 func (s Insert) Values(a *Args) string {
+	if s.text != nil && a.qmark {
+		s.cols.bind(a)
+		return s.text.values
+	}
 	var b strings.Builder
 	b.Grow(s.cols.size(a))
 	for _, c := range s.cols.list() {
@@ -308,33 +363,64 @@ func (r *Router) Insert(p move.Phase, value any) (Insert, error) {
 	if err != nil {
 		return Insert{}, err
 	}
-	return Insert{cols: cols, companion: r.companionFor(p, value)}, nil
+	return Insert{cols: cols, text: r.writeTextFor(p), companion: r.companionFor(p, value)}, nil
+}
+
+// writeTextFor returns the kept text of phase p's write fragments, or nil.
+func (r *Router) writeTextFor(p move.Phase) *writeText {
+	if int(p) < 0 || int(p) >= len(r.wtext) {
+		return nil
+	}
+	return r.wtext[p]
 }
 
 // writeColumns returns the columns of the move's table that phase p writes
 // and the value of each.
 func (r *Router) writeColumns(p move.Phase, value any) (columns, error) {
+	cols, err := r.writeShape(p)
+	if err != nil {
+		return cols, err
+	}
+	return cols, r.fill(&cols, value)
+}
+
+// writeShape returns the columns of the move's table that phase p writes,
+// without their values: the same for every call at p.
+func (r *Router) writeShape(p move.Phase) (columns, error) {
 	var cols columns
 	if p.WritesOld() {
 		switch {
 		case r.m.Backward.HasGo():
-			old, err := r.m.Backward.Apply(goValue(value))
-			if err != nil {
-				return cols, &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
-			}
-			cols.add(column{name: r.oldc, parts: onePlaceholder, arg: old})
+			cols.add(column{name: r.oldc, parts: onePlaceholder, goBackward: true})
 		case r.backwardErr != nil:
 			return cols, fmt.Errorf("dualwrite: move %q: write old: %w", r.m.Name, r.backwardErr)
 		default:
 			// Each {value} of the expression gets a placeholder of its own
 			// (the same value); the text around them is never scanned.
-			cols.add(column{name: r.oldc, parts: r.backwardParts, arg: value})
+			cols.add(column{name: r.oldc, parts: r.backwardParts})
 		}
 	}
 	if p.WritesNew() && !r.m.CrossTable() {
-		cols.add(column{name: r.newc, parts: onePlaceholder, arg: value})
+		cols.add(column{name: r.newc, parts: onePlaceholder})
 	}
 	return cols, nil
+}
+
+// fill sets the value of each of cols, through a Go Backward transform
+// where the column is old and the move has one.
+func (r *Router) fill(cols *columns, value any) error {
+	for i := range cols.n {
+		c := &cols.c[i]
+		c.arg = value
+		if c.goBackward {
+			old, err := r.m.Backward.Apply(goValue(value))
+			if err != nil {
+				return &move.TransformError{Move: r.m.Name, Direction: "backward", Value: value, Err: err}
+			}
+			c.arg = old
+		}
+	}
+	return nil
 }
 
 // goValue is what a Go Backward transform receives: the value as a driver
@@ -430,6 +516,34 @@ func (r *Router) prepareFragments() {
 		// The key, then the value. The statement holds quoted names only,
 		// so numbering its '?' is safe.
 		r.upsertNew = sqldialect.Rebind(r.d, sqldialect.UpsertSQL(r.d, r.ntbl, r.nkeys, r.newc))
+	}
+	// The write fragments' text per phase, for engines whose placeholders
+	// are all '?' (the text does not depend on how many come before).
+	qmark := sqldialect.Placeholder(r.d, 1) == sqldialect.Placeholder(r.d, 2)
+	for _, p := range move.Phases() {
+		cols, err := r.writeShape(p)
+		if err != nil {
+			continue // the writes of this phase report it
+		}
+		if qmark {
+			a := newArgs(r.d)
+			a.qmark = false // build the text
+			set := Set{cols: cols}
+			ins := Insert{cols: cols}
+			r.wtext[p] = &writeText{clauses: set.Clauses(a), columns: ins.Columns(), values: ins.Values(a)}
+		}
+		// WriteValue's own statement: the clauses, then the key.
+		if cols.n > 0 {
+			a := newArgs(r.d)
+			a.qmark = false
+			where := make([]string, len(r.keys))
+			set := Set{cols: cols}
+			clauses := set.Clauses(a)
+			for i, k := range r.keys {
+				where[i] = k + " = " + a.Bind(nil)
+			}
+			r.write[p] = "UPDATE " + r.tbl + " SET " + clauses + " WHERE " + strings.Join(where, " AND ")
+		}
 	}
 	// Every move: an update that reports no row checks it with this.
 	r.lockSrc = sqldialect.Rebind(r.d, `SELECT 1 FROM `+r.tbl+` WHERE `+r.whereKey+sqldialect.ForUpdate(r.d))

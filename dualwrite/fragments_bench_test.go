@@ -19,11 +19,13 @@ import (
 // median time and their ratio (tandem/plain-p50; ns/op is both together).
 //
 // read: SELECT name, <moved> FROM products WHERE id = ? at read-new (the
-// statement built per call from Router.Select), against the SELECT naming
+// statement kept per phase by Router.Statement), against the SELECT naming
 // price_cents. write: UPDATE products SET name = ?, <moved> WHERE id = ?
-// at read-new, which writes old and new (Set.Clauses), against the UPDATE
-// naming both columns. read_value and write_value: ReadValue and
-// WriteValue against the one-column statements they amount to.
+// at read-new, which writes old and new (Fragments.Clauses), against the
+// UPDATE naming both columns. read_built and write_built: the same
+// statements built per call from Router.Select, Router.Set and Args.
+// read_value and write_value: ReadValue and WriteValue against the
+// one-column statements they amount to.
 func BenchmarkFragments(b *testing.B) {
 	for _, e := range dbtest.Engines {
 		b.Run("engine="+string(e.Name), func(b *testing.B) {
@@ -102,7 +104,38 @@ func benchFragments(b *testing.B, db *dialect.DB) {
 	}
 	var name string
 	var cents int64
+	// The hot path: the statement kept per phase (Router.Statement), each
+	// call binding its values.
+	get := r.Statement(func(f *dualwrite.Fragments) (string, error) {
+		sel, err := f.Select("")
+		return `SELECT name, ` + sel.Expr + ` FROM products` + sel.Join + ` WHERE id = ` + f.Arg(), err
+	})
+	put := r.Statement(func(f *dualwrite.Fragments) (string, error) {
+		return `UPDATE products SET name = ` + f.Arg() + `, ` + f.Clauses() + ` WHERE id = ` + f.Arg(), nil
+	})
 	pair("read", func(i int) error {
+		return pool.QueryRowContext(ctx, plainRead, id(i)).Scan(&name, &cents)
+	}, func(i int) error {
+		q, err := get.Query(p, id(i))
+		if err != nil {
+			return err
+		}
+		return pool.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&name, dualwrite.Into(q.Select, &cents))
+	})
+	pair("write", func(i int) error {
+		v := int64(i % 100000)
+		_, err := pool.ExecContext(ctx, plainWrite, "item", v, v, id(i))
+		return err
+	}, func(i int) error {
+		w, err := put.Exec(p, int64(i%100000), "item", id(i))
+		if err != nil {
+			return err
+		}
+		_, err = pool.ExecContext(ctx, w.SQL, w.Args...)
+		return err
+	})
+	// The same statements built per call from the fragments.
+	pair("read_built", func(i int) error {
 		return pool.QueryRowContext(ctx, plainRead, id(i)).Scan(&name, &cents)
 	}, func(i int) error {
 		sel, err := r.Select(p, "")
@@ -113,7 +146,7 @@ func benchFragments(b *testing.B, db *dialect.DB) {
 		return pool.QueryRowContext(ctx, `SELECT name, `+sel.Expr+` FROM products`+sel.Join+` WHERE id = `+a.Bind(id(i)), a.Values()...).
 			Scan(&name, dualwrite.Into(sel, &cents))
 	})
-	pair("write", func(i int) error {
+	pair("write_built", func(i int) error {
 		v := int64(i % 100000)
 		_, err := pool.ExecContext(ctx, plainWrite, "item", v, v, id(i))
 		return err

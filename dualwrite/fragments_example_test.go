@@ -83,3 +83,49 @@ func ExampleRouter_Insert() {
 	// read-new: INSERT INTO resource (id, "properties") VALUES (?, ?); new table written: true; reads {"n": 1}
 	// write-new: INSERT INTO resource (id) VALUES (?); new table written: true; reads {"n": 2}
 }
+
+// A hot path keeps its statement per phase: the fragments are written into
+// it once for each phase, and each call binds only the values.
+func ExampleRouter_Statement() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "tandem-example")
+	defer os.RemoveAll(dir)
+	db, _ := dialect.Open(ctx, "sqlite://"+filepath.Join(dir, "shop.db"))
+	defer db.Close()
+	db.MustExec(`CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price DECIMAL(12,2), price_cents INTEGER)`)
+	db.MustExec(`INSERT INTO products (id, name, price, price_cents) VALUES (1, 'tea', 9.99, 999)`)
+	m := move.Move{Name: "price_cents", Table: "products", Key: []string{"id"}, Old: "price",
+		New:      move.Target{Column: "price_cents"},
+		Forward:  move.Transform{SQL: "CAST(ROUND({value} * 100) AS INTEGER)"},
+		Backward: move.Transform{SQL: "{value} / 100.0"}}
+	r, _ := dualwrite.NewRouter(m, db.Engine())
+
+	// Once, at start: the statements, each with a placeholder per own
+	// argument (f.Arg) and the move's fragments.
+	rename := r.Statement(func(f *dualwrite.Fragments) (string, error) {
+		return `UPDATE products SET name = ` + f.Arg() + `, ` + f.Clauses() + ` WHERE id = ` + f.Arg(), nil
+	})
+	get := r.Statement(func(f *dualwrite.Fragments) (string, error) {
+		sel, err := f.Select("")
+		return `SELECT name, ` + sel.Expr + ` FROM products` + sel.Join + ` WHERE id = ` + f.Arg(), err
+	})
+
+	// Per call: the phase, the moved value and the statement's own
+	// arguments, in the order of its placeholders.
+	for i, p := range []move.Phase{move.WriteBoth, move.ReadNew} {
+		w, _ := rename.Exec(p, int64(1250+i), "green tea", 1)
+		_, _ = db.ExecContext(ctx, w.SQL, w.Args...)
+		_ = w.Finish(ctx, db, 1) // a cross-table move's other table; nothing here
+		q, _ := get.Query(p, 1)
+		var name string
+		var cents int64
+		_ = db.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&name, dualwrite.Into(q.Select, &cents))
+		fmt.Println(p, w.SQL, w.Args)
+		fmt.Println(p, q.SQL, name, cents)
+	}
+	// Output:
+	// write-both UPDATE products SET name = ?, "price" = (? / 100.0), "price_cents" = ? WHERE id = ? [green tea 1250 1250 1]
+	// write-both SELECT name, (CAST(ROUND("products"."price" * 100) AS INTEGER)) FROM products WHERE id = ? green tea 1250
+	// read-new UPDATE products SET name = ?, "price" = (? / 100.0), "price_cents" = ? WHERE id = ? [green tea 1251 1251 1]
+	// read-new SELECT name, "products"."price_cents" FROM products WHERE id = ? green tea 1251
+}

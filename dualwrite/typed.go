@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/tandem-go/tandem/move"
 )
@@ -24,22 +23,35 @@ var ErrNull = errors.New("the moved value is NULL")
 //	sel, _ := router.Select(phase, "")
 //	err := db.QueryRowContext(ctx, `SELECT name, `+sel.Expr+` FROM items`+sel.Join+` WHERE items.id = ?`, id).
 //		Scan(&name, dualwrite.Into(sel, &cents))
-func Into[T any](s Select, dst *T) sql.Scanner { return &into[T]{s: s, dst: dst} }
+func Into[T any](s Select, dst *T) sql.Scanner { return &into[T]{info: s.info, dst: dst} }
 
+// into is Into's scanner: two pointers, so the one allocation per scan is
+// small.
 type into[T any] struct {
-	s   Select
-	dst *T
+	info *selectInfo
+	dst  *T
 }
 
 func (d *into[T]) Scan(src any) error {
-	v := src
-	if d.s.forward != nil {
-		var err error
-		if v, err = d.s.Value(src); err != nil {
-			return err
+	var moveName string
+	if d.info != nil {
+		moveName = d.info.move
+		if d.info.forward != nil {
+			v, err := Select{info: d.info}.Value(src)
+			if err != nil {
+				return err
+			}
+			return assign(moveName, d.dst, v)
 		}
 	}
-	return assign(d.s.move, d.dst, v)
+	// Read as is. A driver's value of type T is stored as it is: no *T
+	// whose T a driver returns (int64, float64, bool, []byte, string,
+	// time.Time) is a sql.Scanner, so assign would store it the same way.
+	if t, ok := src.(T); ok {
+		*d.dst = t
+		return nil
+	}
+	return assign(moveName, d.dst, src)
 }
 
 // assign stores v in *dst the way database/sql's Scan would.
@@ -117,34 +129,31 @@ func WriteValue[T any](ctx context.Context, q Conn, r *Router, p move.Phase, val
 	if err != nil {
 		return err
 	}
-	a := r.Args()
-	var stmt string
-	if !set.Empty() {
-		var b strings.Builder
-		b.Grow(len(r.tbl) + 64 + 32*len(key))
-		b.WriteString("UPDATE ")
-		b.WriteString(r.tbl)
-		b.WriteString(" SET ")
-		b.WriteString(set.Clauses(a))
-		b.WriteString(" WHERE ")
-		for i, k := range r.keys {
-			if i > 0 {
-				b.WriteString(" AND ")
-			}
-			b.WriteString(k)
-			b.WriteString(" = ")
-			b.WriteString(a.Bind(key[i]))
+	// The statement is the router's, kept per phase; only the values are
+	// bound here, in its order: the clauses', then the key.
+	stmt := r.write[p]
+	var args []any
+	if stmt != "" {
+		n := len(key)
+		for _, c := range set.cols.list() {
+			n += len(c.parts) - 1
 		}
-		stmt = b.String()
+		args = make([]any, 0, n)
+		for _, c := range set.cols.list() {
+			for range len(c.parts) - 1 {
+				args = append(args, c.arg)
+			}
+		}
+		args = append(args, key...)
 	}
 	if !set.Needed() {
-		return r.update(ctx, q, stmt, a.Values(), key)
+		return r.update(ctx, q, stmt, args, key)
 	}
 	// Two statements: the source row (updated, or only checked and locked
 	// where nothing of it changes), then the destination row.
 	write := func(q Conn) error {
 		if stmt != "" {
-			if err := r.update(ctx, q, stmt, a.Values(), key); err != nil {
+			if err := r.update(ctx, q, stmt, args, key); err != nil {
 				return err
 			}
 		} else if err := r.lockSource(ctx, q, key); err != nil {
