@@ -186,3 +186,82 @@ func median(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// BenchmarkFragmentsOwnWork is the fragment path's own work per call, with
+// no database: what BenchmarkFragments' tandem side adds to the plain
+// statement besides the statement's text (run with -benchmem). read: the
+// kept statement's Query and Into's scan of the value; write: the kept
+// statement's Exec; read_built and write_built: the statements built per
+// call; plain_args: the arguments of the plain statement, as a call
+// passes them (the plain side's own allocation).
+func BenchmarkFragmentsOwnWork(b *testing.B) {
+	m := priceMove()
+	m.Forward.Go, m.Backward.Go = nil, nil
+	r, err := dualwrite.NewRouter(m, dialect.SQLite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := move.ReadNew
+	get := r.Statement(func(f *dualwrite.Fragments) (string, error) {
+		sel, err := f.Select("")
+		return `SELECT name, ` + sel.Expr + ` FROM products` + sel.Join + ` WHERE id = ` + f.Arg(), err
+	})
+	put := r.Statement(func(f *dualwrite.Fragments) (string, error) {
+		return `UPDATE products SET name = ` + f.Arg() + `, ` + f.Clauses() + ` WHERE id = ` + f.Arg(), nil
+	})
+	var cents int64
+	var sink []any
+	var text string
+	b.Run("op=read", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			q, err := get.Query(p, int64(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := dualwrite.Into(q.Select, &cents).Scan(int64(i)); err != nil {
+				b.Fatal(err)
+			}
+			text, sink = q.SQL, q.Args
+		}
+	})
+	b.Run("op=write", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			w, err := put.Exec(p, int64(i), "item", int64(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			text, sink = w.SQL, w.Args
+		}
+	})
+	b.Run("op=read_built", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			sel, err := r.Select(p, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := r.Args()
+			text = `SELECT name, ` + sel.Expr + ` FROM products` + sel.Join + ` WHERE id = ` + a.Bind(int64(i))
+			if err := dualwrite.Into(sel, &cents).Scan(int64(i)); err != nil {
+				b.Fatal(err)
+			}
+			sink = a.Values()
+		}
+	})
+	b.Run("op=write_built", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			set, err := r.Set(p, int64(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := r.Args()
+			text = `UPDATE products SET name = ` + a.Bind("item") + `, ` + set.Clauses(a) + ` WHERE id = ` + a.Bind(int64(i))
+			sink = a.Values()
+		}
+	})
+	b.Run("op=plain_args", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			sink = []any{"item", int64(i), int64(i), int64(i)}
+		}
+	})
+	_, _ = text, sink
+}
