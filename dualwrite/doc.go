@@ -23,7 +23,14 @@
 //     ledger and its own build (Effective), with no I/O on the hot path;
 //     each operation takes its phase from Tracker.Begin and ends with
 //     done; report Tracker.Phases, which accounts for operations still
-//     running, with every heartbeat.
+//     running, with every heartbeat. An operation that may write begins
+//     with Tracker.BeginWrite instead, which refuses it while the operator
+//     froze writes on the move (a *FrozenError, errors.Is ErrFrozen);
+//     reads go on. Report Tracker.FreezeAck with the heartbeat too.
+//   - Write freeze (Manager.Freeze, Thaw, FreezeStatus; ReadFreeze): a
+//     freeze recorded in the ledger, which every instance refuses writes
+//     under and acknowledges once the writes it began before ended; the
+//     operator's tandem freeze returns once every instance has.
 //   - Router: reads and writes the moved value as a phase requires. Its
 //     fragments (Select, Set, Insert, with Args for the placeholders and
 //     Finish for a cross-table move's other table) go into the

@@ -59,6 +59,10 @@ func CheckRelease(m move.Move, release int64, ledger move.Phase, starting bool) 
 //	defer done()
 //	err := router.Write(ctx, tx, phase, cents, id) // and commit, before done
 //
+// An operation that may write begins with BeginWrite instead: it brackets
+// the operation the same way and is refused while the operator froze
+// writes on the move (see BeginWrite and FreezeAck); reads keep Begin.
+//
 // The operation acts on the phase Begin returned until done, even when the
 // tracker refreshes meanwhile. Report Phases with every heartbeat
 // (services.Heartbeat.Phases): per move it is the phase the tracker holds

@@ -393,7 +393,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // serve handles one request a worker took from q. Errors travel in
 // micro's error headers; the data of CodeUnsupportedVersion is the
-// server's range as JSON. A handler error that is no StatusError reaches
+// server's range as JSON. A handler error that is no StatusError (nor a
+// frozen write's refusal, answered CodeFrozen with its message) reaches
 // the caller as CodeInternal with an id and nothing else; the server's
 // logger gets the error with that id.
 func (s *Server) serve(d *dispatcher, q *queue, j job) {
