@@ -85,6 +85,9 @@ type MoveStatus struct {
 	Steps            []StepLog  `json:"steps"`
 	Interrupted      []StepLog  `json:"interrupted,omitempty"`
 	History          []History  `json:"history"`
+	// Backups are the copies of the database taken before the move's
+	// irreversible steps, oldest first.
+	Backups []Backup `json:"backups"`
 	// Path is the phases the move goes through and how many releases
 	// each needs; Shortcut says what triggers change about it.
 	Path     string `json:"path"`
@@ -203,7 +206,7 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 		}
 		ms.Next = &g
 	}
-	ms.Steps, ms.History = []StepLog{}, []History{}
+	ms.Steps, ms.History, ms.Backups = []StepLog{}, []History{}, []Backup{}
 	if mg.ready {
 		var err error
 		if ms.Steps, err = readSteps(ctx, mg.db, m.Name); err != nil {
@@ -216,6 +219,9 @@ func (mg *Manager) moveStatus(ctx context.Context, m move.Move, snap *services.S
 		}
 		ms.Problems = append(ms.Problems, interruptedBlockers(m, ms.Steps)...)
 		if ms.History, err = readHistory(ctx, mg.db, m.Name); err != nil {
+			return ms, err
+		}
+		if ms.Backups, err = readBackups(ctx, mg.db, sqldialect.Of(mg.db), m.Name); err != nil {
 			return ms, err
 		}
 	}
@@ -350,6 +356,9 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 		}
 	}
 	p("  verified: %s; failed rows: %d", ver, m.FailedRows)
+	for _, b := range m.Backups {
+		p("  %s", b)
+	}
 	for _, b := range m.Problems {
 		if b.Kind == BlockInterrupted {
 			p("  INTERRUPTED: %s", b.Message)
@@ -360,6 +369,8 @@ func (m MoveStatus) WriteText(w io.Writer, indent string) {
 	switch {
 	case m.Next == nil:
 		p("  done: the old column is dropped")
+	case m.Next.Open && Irreversible(m.Phase, m.Next.To):
+		p("  next: %s is open: tandem moves advance %s (it cannot be undone: it asks first, a script gives --yes, and --backup FILE takes a copy of the database first)", m.Next.To, m.Name)
 	case m.Next.Open:
 		p("  next: %s is open: tandem moves advance %s", m.Next.To, m.Name)
 	default:

@@ -11,6 +11,9 @@ const (
 	// DefinitionsTable keeps every recorded version of each move's
 	// definition (see Definition).
 	DefinitionsTable = "tandem_move_definitions"
+	// BackupsTable records the copies of the database taken before a
+	// step that cannot be undone (see Backup).
+	BackupsTable = "tandem_backups"
 )
 
 // Tables returns the ledger tables, for schema.Ensure.
@@ -113,6 +116,19 @@ func Tables() []schema.Table {
 				{Name: "at", Type: ts},
 				{Name: "host", Type: schema.Key},
 			}, PrimaryKey: []string{"seq"}},
+		}}}},
+		{Name: BackupsTable, Migrations: []schema.Migration{{Version: 1, Description: "backups taken before irreversible steps", Steps: []schema.Step{
+			schema.CreateTable{Name: BackupsTable, Columns: []schema.Column{
+				{Name: "move", Type: schema.Key},
+				{Name: "seq", Type: schema.BigInt},
+				{Name: "before_phase", Type: schema.Key},
+				{Name: "path", Type: schema.Text},
+				{Name: "host", Type: schema.Key},
+				{Name: "bytes", Type: schema.BigInt},
+				{Name: "tool", Type: schema.Key},
+				{Name: "taken_at", Type: ts},
+				{Name: "app_release", Type: schema.BigInt, Default: "0"},
+			}, PrimaryKey: []string{"move", "seq"}},
 		}}}},
 	}
 }

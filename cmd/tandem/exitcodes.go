@@ -8,6 +8,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/backup"
 	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
@@ -53,6 +54,7 @@ const (
 	codeBadInput        = "bad_input"
 	codeUnknownCommand  = "unknown_command"
 	codeRefused         = "refused"
+	codeUnconfirmed     = "unconfirmed"
 	codeReadOnly        = "read_only"
 	codeLoginRefused    = "login_refused"
 	codeBlocked         = "blocked"
@@ -150,7 +152,8 @@ func exitCode(err error) (int, string) {
 		errors.Is(err, services.ErrInvalid), errors.Is(err, services.ErrNotFound), errors.Is(err, schema.ErrTooNew),
 		errors.Is(err, dualwrite.ErrUnknownMove), errors.Is(err, dualwrite.ErrNotAdjacent), errors.Is(err, dualwrite.ErrPlan),
 		errors.Is(err, move.ErrInvalid), errors.Is(err, move.ErrBadPhase), errors.Is(err, dualwrite.ErrDrift), errors.Is(err, dualwrite.ErrGoOnly),
-		errors.Is(err, move.ErrSchema), errors.Is(err, sqldialect.ErrBadExpression), errors.Is(err, dualwrite.ErrInvalidOption):
+		errors.Is(err, move.ErrSchema), errors.Is(err, sqldialect.ErrBadExpression), errors.Is(err, dualwrite.ErrInvalidOption),
+		errors.Is(err, backup.ErrExists), errors.Is(err, backup.ErrBadPath), errors.Is(err, backup.ErrNoTool):
 		return exitBadInput, codeBadInput
 	}
 	return exitFailed, codeFailed

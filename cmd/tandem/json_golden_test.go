@@ -19,6 +19,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
+// No test's stdin is a terminal: an irreversible step is confirmed with
+// --yes, or answered on a terminal of the test's own (TestConfirm).
+func init() { stdin = strings.NewReader("") }
+
 // goldenPlan declares a plain move and one kept in sync by triggers.
 const goldenPlan = statusPlan
 
@@ -38,6 +42,7 @@ var (
 	reClusterID = regexp.MustCompile(`VALUES \('[0-9a-f]{16}'\)`)
 	reGo        = regexp.MustCompile(`"(go_version|platform)": "[^"]*"`)
 	reWaited    = regexp.MustCompile(`\(waited [^)]*\)`)
+	reBytes     = regexp.MustCompile(`"bytes":( ?)\d+`)
 )
 
 func (n normalizer) apply(s string) string {
@@ -50,6 +55,7 @@ func (n normalizer) apply(s string) string {
 	s = reClusterID.ReplaceAllString(s, "VALUES ('<cluster>')")
 	s = reGo.ReplaceAllString(s, `"$1": "<$1>"`)
 	s = reWaited.ReplaceAllString(s, "(waited <duration>)")
+	s = reBytes.ReplaceAllString(s, `"bytes":${1}0`)
 	return reManualID.ReplaceAllString(s, "/manual-$1-<n>")
 }
 
@@ -357,6 +363,14 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "wait-thawed", args: []string{"wait", "--thawed", "--timeout", "1m"},
 			before: func(g *goldenRun) { g.ackFreeze("web-3", 2) }},
 		{name: "thaw-again", args: []string{"thaw", "--all"}},
+		// The contract cannot be undone: refused where no one can confirm
+		// it, a dry run that would take a backup, a backup that would
+		// overwrite a file refused, then the backup taken and the contract.
+		{name: "moves-advance-contract-unconfirmed", code: exitBadInput, args: []string{"moves", "advance", "cents"}},
+		{name: "moves-advance-contract-dry-run", perEngine: true, args: []string{"moves", "advance", "cents", "--dry-run", "--backup", filepath.Join(filepath.Dir(g.plan), "cents.backup")}},
+		{name: "moves-advance-contract-backup-exists", code: exitBadInput, args: []string{"moves", "advance", "cents", "--yes", "--backup", g.plan}},
+		{name: "moves-advance-contract", perEngine: true, args: []string{"moves", "advance", "cents", "--yes", "--backup", filepath.Join(filepath.Dir(g.plan), "cents.backup")}},
+		{name: "moves-list-contracted", perEngine: true, args: []string{"moves", "list"}},
 		// Errors: one object on stderr.
 		{name: "error-unknown-command", code: exitBadInput, args: []string{"moves", "frobnicate"}},
 		{name: "error-unknown-move", code: exitBadInput, args: []string{"moves", "advance", "nosuch"}},

@@ -133,6 +133,12 @@ type transitionDoc struct {
 	Other   *historyJSON `json:"other"`
 	Gate    gateJSON     `json:"gate"`
 	Steps   []stepJSON   `json:"steps"`
+	// Irreversible: the step cannot be undone (the contract), so it is
+	// confirmed on a terminal or with --yes.
+	Irreversible bool `json:"irreversible"`
+	// Backup is the copy --backup took first (a dry run: the one it would
+	// take, with seq, bytes and taken_at null); null without --backup.
+	Backup *backupJSON `json:"backup"`
 }
 
 func transitionView(tr dualwrite.Transition) transitionDoc {

@@ -43,8 +43,10 @@ type moveJSON struct {
 	Steps            []stepLogJSON `json:"steps"`
 	Interrupted      []stepLogJSON `json:"interrupted"`
 	History          []historyJSON `json:"history"`
-	Path             string        `json:"path"`
-	Shortcut         string        `json:"shortcut"`
+	// Backups are the copies taken before the move's irreversible steps.
+	Backups  []backupJSON `json:"backups"`
+	Path     string       `json:"path"`
+	Shortcut string       `json:"shortcut"`
 }
 
 type definitionRefJSON struct {
@@ -123,7 +125,7 @@ func moveView(m dualwrite.MoveStatus) moveJSON {
 		Problems: blockersView(m.Name, "", m.Phase, m.Problems), Releases: []releaseJSON{}, Instances: []blockerInstanceJSON{},
 		Backfill: backfillStateView(m.Backfill), FailedRows: m.FailedRows, VerifiedAt: timeOrNil(m.VerifiedAt),
 		Mismatches: m.Mismatches, OldStale: m.OldStale, Finalized: m.Finalized, RollbackOpen: m.RollbackOpen,
-		Steps: stepLogsView(m.Steps), Interrupted: stepLogsView(m.Interrupted), History: []historyJSON{}, Path: m.Path, Shortcut: m.Shortcut}
+		Steps: stepLogsView(m.Steps), Interrupted: stepLogsView(m.Interrupted), History: []historyJSON{}, Backups: backupsView(m.Backups), Path: m.Path, Shortcut: m.Shortcut}
 	if d := m.Definition; d != nil {
 		out.Definition = &definitionRefJSON{Version: d.Version, Digest: d.Digest, RecordedAt: ts(d.RecordedAt)}
 	}

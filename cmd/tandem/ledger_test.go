@@ -126,7 +126,7 @@ func TestStatusFromTheLedger(t *testing.T) {
 				}
 			}
 			withPlan(exitOK, "moves", "finalize", "label_done")
-			withPlan(exitOK, "moves", "advance", "label_done", "--to", "contracted")
+			withPlan(exitOK, "moves", "advance", "label_done", "--to", "contracted", "--yes")
 			reg, err := services.New(context.Background(), db)
 			if err != nil {
 				t.Fatal(err)

@@ -226,7 +226,7 @@ func TestMigrationToolFiles(t *testing.T) {
 			for _, step := range [][]string{
 				{"advance", "--to", "write-both"}, {"backfill"}, {"verify"},
 				{"advance", "--to", "read-new"}, {"advance", "--to", "write-new"},
-				{"finalize"}, {"advance", "--to", "contracted"},
+				{"finalize"}, {"advance", "--to", "contracted", "--yes"},
 			} {
 				for _, name := range moves {
 					cli(t, refDSN, exitOK, append([]string{step[0], name}, step[1:]...)...)
@@ -301,7 +301,7 @@ func TestMigrationToolFiles(t *testing.T) {
 						cli(t, dsn, exitOK, "finalize", name)
 						cli(t, dsn, exitOK, "advance", name, "--to", "contracted", "--dry-run")
 						apply(name, "contracted")
-						cli(t, dsn, exitOK, "advance", name, "--to", "contracted")
+						cli(t, dsn, exitOK, "advance", name, "--to", "contracted", "--yes")
 					}
 					schemaIs("contracted")
 					if v := sortedKeys(applied); len(v) < 4 {

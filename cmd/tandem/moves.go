@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/dualwrite"
+	"github.com/tandem-go/tandem/internal/backup"
 	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/migfile"
 	"github.com/tandem-go/tandem/move"
@@ -158,8 +159,8 @@ func (mc *movesCmd) list() *cobra.Command {
 
 func (mc *movesCmd) advance() *cobra.Command {
 	var to string
-	var dryRun bool
-	var note string
+	var dryRun, yes bool
+	var note, backupFile string
 	cmd := &cobra.Command{
 		Use:   "advance NAME",
 		Short: "Move to the next phase (or --to an adjacent one, back within the rollback window)",
@@ -175,7 +176,17 @@ finalize).
 The transition is decided and written under tandem's lock on the move, so
 two advances started together make one transition: the second reports that
 another runner advanced the move and changes nothing. A move already at
---to P is left as it is, exit 0, so a CI job can retry that form.`,
+--to P is left as it is, exit 0, so a CI job can retry that form.
+
+The contract (write-new -> contracted) cannot be undone: it drops the old
+column and what it still holds. On a terminal it asks first; where no one
+can answer (a script, CI) it is refused, exit 2, unless --yes is given.
+--backup FILE first writes a consistent copy of the database into FILE,
+which must not exist (SQLite: VACUUM INTO; PostgreSQL: pg_dump, a script
+psql loads; MariaDB and MySQL: mariadb-dump or mysqldump, when installed,
+else the refusal names the command to run), and records it in the ledger
+(status and moves list show it); if the copy fails, the step does not run.
+--dry-run takes no copy and writes nothing.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -221,6 +232,33 @@ another runner advanced the move and changes nothing. A move already at
 			if note != "" {
 				opts = append(opts, dualwrite.WithNote(note))
 			}
+			step := irreversibleStep{move: name, from: cur, to: target, toFlag: to, yes: yes, backup: backupFile}
+			var taken *takenBackup
+			if !dryRun && (step.irreversible() || backupFile != "") {
+				// The gate first: a closed one is reported as it is, with
+				// nothing asked and nothing copied; an open one is checked
+				// again when the step runs.
+				tr, err := mg.Advance(ctx, name, target, append(opts, dualwrite.WithDryRun())...)
+				if stop, err := mc.reportUnlessOpen(tr, err); stop {
+					return err
+				}
+				if err := mc.confirm(ctx, step, tr.Steps); err != nil {
+					return err
+				}
+				if backupFile != "" {
+					if taken, err = mc.takeBackup(ctx, mg, name, target, backupFile); err != nil {
+						return err
+					}
+				}
+			}
+			var planned *backup.Plan
+			if dryRun && backupFile != "" {
+				p, err := mc.checkBackup(ctx, backupFile)
+				if err != nil {
+					return err
+				}
+				planned = &p
+			}
 			tr, err := mg.Advance(ctx, name, target, opts...)
 			var ge *dualwrite.GateError
 			if err != nil && !errors.As(err, &ge) {
@@ -230,12 +268,20 @@ another runner advanced the move and changes nothing. A move already at
 			if ge != nil {
 				blocked = verdict(gateView(ge.Gate).Blockers, ge.Error())
 			}
-			return mc.a.emit(transitionView(tr), func(w io.Writer) { printTransition(w, tr) }, blocked)
+			doc := transitionView(tr)
+			doc.Irreversible = step.irreversible()
+			doc.Backup = backupView(taken, planned, target)
+			return mc.a.emit(doc, func(w io.Writer) {
+				printTransition(w, tr)
+				printBackup(w, step, tr, planned)
+			}, blocked)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "target phase (default: the next one)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the gate and the SQL, change nothing")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the gate and the SQL, change nothing (with --backup: check the file and the dump tool, copy nothing)")
 	cmd.Flags().StringVar(&note, "note", "", "why, recorded in the phase history")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm a step that cannot be undone (the contract) without being asked; required where no terminal can answer")
+	cmd.Flags().StringVar(&backupFile, "backup", "", "first write a consistent copy of the database into this new `FILE` (SQLite: VACUUM INTO; PostgreSQL: pg_dump; MariaDB and MySQL: mariadb-dump or mysqldump), recorded in the ledger; the step does not run if the copy fails")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -69,7 +70,8 @@ func TestRolloutScript(t *testing.T) {
 				}
 			}
 			cmd := exec.Command("bash", filepath.Join("testdata", "rollout.sh"))
-			cmd.Env = append(os.Environ(), "TANDEM="+bin, "FLEET="+fleet, "PLAN="+plan, "TANDEM_DB="+dsn, "TANDEM_PLAN=", "TANDEM_NATS=")
+			backups := t.TempDir()
+			cmd.Env = append(os.Environ(), "TANDEM="+bin, "FLEET="+fleet, "PLAN="+plan, "TANDEM_DB="+dsn, "BACKUPS="+backups, "TANDEM_PLAN=", "TANDEM_NATS=")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("rollout.sh: %v\n%s", err, out)
@@ -95,6 +97,35 @@ func TestRolloutScript(t *testing.T) {
 				}
 				if len(rows) != 50 {
 					t.Fatalf("%s: %d rows", table, len(rows))
+				}
+			}
+			// Each contract took a copy first, recorded in the ledger: it
+			// restores to the database as it was, the old column and its
+			// values still there.
+			listed, errOut, code := tandem(t, "--json", "--db", dsn, "moves", "list")
+			var doc struct {
+				Moves []struct {
+					Name    string `json:"name"`
+					From    string `json:"from"`
+					Backups []struct {
+						Before string `json:"before"`
+						Path   string `json:"path"`
+						Bytes  int64  `json:"bytes"`
+					} `json:"backups"`
+				} `json:"moves"`
+			}
+			if err := json.Unmarshal([]byte(listed), &doc); err != nil || code != exitOK || len(doc.Moves) != 2 {
+				t.Fatalf("moves list: exit %d %v\n%s%s", code, err, listed, errOut)
+			}
+			for _, m := range doc.Moves {
+				if len(m.Backups) != 1 || m.Backups[0].Before != "contracted" || filepath.Dir(m.Backups[0].Path) != backups || m.Backups[0].Bytes == 0 {
+					t.Fatalf("%s: backups %+v", m.Name, m.Backups)
+				}
+				table, old, _ := strings.Cut(m.From, ".")
+				var n int
+				restored := dbtest.Restore(t, e.Name, m.Backups[0].Path)
+				if err := restored.Get(&n, `SELECT COUNT(*) FROM `+table+` WHERE `+old+` IS NOT NULL`); err != nil || n != 50 {
+					t.Fatalf("%s: the backup has %d rows with %s (%v), want 50", m.Name, n, m.From, err)
 				}
 			}
 			t.Logf("%s", out)

@@ -116,7 +116,7 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 		withPlan(e, "moves", "advance", "label", "--to", "write-new")
 		withPlan(e, "moves", "finalize", "label")
 		if contract {
-			withPlan(e, "moves", "advance", "label", "--to", "contracted")
+			withPlan(e, "moves", "advance", "label", "--to", "contracted", "--yes")
 		}
 	}
 	cases := []struct {

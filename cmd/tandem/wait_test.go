@@ -195,7 +195,7 @@ func TestWait(t *testing.T) {
 			}
 
 			// Contracted: no next gate, and no phase but contracted.
-			do(exitOK, "moves", "advance", "price_cents")
+			do(exitOK, "moves", "advance", "price_cents", "--yes")
 			do(exitOK, wait("wait", "--move", "price_cents", "--phase", "contracted")...)
 			if out := do(exitBadInput, wait("wait", "--move", "price_cents", "--gate-open")...); !strings.Contains(out, "can never open: move price_cents is contracted") {
 				t.Fatalf("gate of a contracted move: %q", out)

@@ -27,3 +27,12 @@ func DropDatabaseSQL(d Dialect, name string) (string, error) {
 
 // errNoDatabases is SQLite's answer: a database is a file.
 var errNoDatabases = fmt.Errorf("dialect: sqlite has no CREATE DATABASE: a database is a file")
+
+// BackupIntoSQL returns the statement that writes a consistent copy of
+// the database into the file named by its one placeholder, the file being
+// new or empty: SQLite's VACUUM INTO. ok is false on a server engine,
+// whose dump tool makes the copy (pg_dump, mariadb-dump).
+func BackupIntoSQL(d Dialect) (query string, ok bool) {
+	q := d.backupIntoSQL()
+	return q, q != ""
+}

@@ -61,6 +61,7 @@ type engineSQL interface {
 	updateRows(table string, keys []string, col string, rows int) string
 	bulkSession(ctx context.Context, conn dialect.Querier) (func(context.Context) error, error)
 	durableCommitSQL() string
+	backupIntoSQL() string
 	lockBeforeInsertSelect(table, alias, cond string) string
 	singleWriter() bool
 	placeholder(n int) string

@@ -165,3 +165,6 @@ func (mysqlDialect) triggerObjects(g *trigGen) []TriggerObject { return g.mysql(
 func (d mysqlDialect) listTriggerObjects(ctx context.Context, q dialect.Querier) ([]InstalledTrigger, error) {
 	return mysqlListTriggers(ctx, q, d)
 }
+
+// backupIntoSQL: none; the engine's dump tool makes the copy.
+func (mysqlDialect) backupIntoSQL() string { return "" }

@@ -179,3 +179,6 @@ func (postgresDialect) triggerObjects(g *trigGen) []TriggerObject { return g.pos
 func (d postgresDialect) listTriggerObjects(ctx context.Context, q dialect.Querier) ([]InstalledTrigger, error) {
 	return postgresListTriggers(ctx, q, d)
 }
+
+// backupIntoSQL: none; the engine's dump tool makes the copy.
+func (postgresDialect) backupIntoSQL() string { return "" }

@@ -184,3 +184,7 @@ func (sqliteDialect) triggerObjects(g *trigGen) []TriggerObject { return g.sqlit
 func (d sqliteDialect) listTriggerObjects(ctx context.Context, q dialect.Querier) ([]InstalledTrigger, error) {
 	return sqliteListTriggers(ctx, q, d)
 }
+
+// backupIntoSQL: VACUUM INTO writes a consistent copy of the database,
+// as one read transaction sees it, into a new (or empty) file.
+func (sqliteDialect) backupIntoSQL() string { return `VACUUM INTO ?` }

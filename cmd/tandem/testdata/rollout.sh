@@ -9,9 +9,10 @@
 # TANDEM is the tandem binary, FLEET the deploy tool ("FLEET roll R" restarts
 # every instance at release R; "FLEET sync" lets every instance heartbeat,
 # reporting the phases it now acts on), PLAN the plan declaring the moves.
-# TANDEM_DB names the database.
+# TANDEM_DB names the database, BACKUPS the directory that keeps the copy
+# of it taken before each contract.
 set -uo pipefail
-: "${TANDEM:?}" "${FLEET:?}" "${PLAN:?}" "${TANDEM_DB:?}"
+: "${TANDEM:?}" "${FLEET:?}" "${PLAN:?}" "${TANDEM_DB:?}" "${BACKUPS:?}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -45,7 +46,13 @@ drive() {
     cp "$work/out" "$work/list.json"
     for name in $(jq -r '.moves[] | select(.next_gate != null) | .name' "$work/list.json"); do
       if [ "$(jq -r --arg n "$name" '.moves[] | select(.name == $n) | .next_gate.open' "$work/list.json")" = true ]; then
-        step moves advance "$name" && progressed=1
+        if [ "$(jq -r --arg n "$name" '.moves[] | select(.name == $n) | .next_gate.to' "$work/list.json")" = contracted ]; then
+          # The contract cannot be undone: a copy of the database first,
+          # and --yes, since no one is at a terminal to confirm it.
+          step moves advance "$name" --yes --backup "$BACKUPS/$name-before-contract" && progressed=1
+        else
+          step moves advance "$name" && progressed=1
+        fi
         continue
       fi
       jq -r --arg n "$name" '.moves[] | select(.name == $n) | .blockers[] | select(.exit == 5 and .next_command != null) | .next_command' \

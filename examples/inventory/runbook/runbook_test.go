@@ -286,10 +286,10 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	}
 	// advance is step 4: the dry run, the transition, and the instances
 	// picking it up.
-	advance := func(to move.Phase) {
+	advance := func(to move.Phase, flags ...string) {
 		t.Helper()
 		must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run"})
-		must(t, bin, dsn, []string{"moves", "advance", "price_cents"}, to.String())
+		must(t, bin, dsn, append([]string{"moves", "advance", "price_cents"}, flags...), to.String())
 		// The runbook's wait: every instance acts on the new phase.
 		must(t, bin, dsn, []string{"wait", "--acked", "--move", "price_cents", "--timeout", "2m", "--interval", "100ms"})
 		waitActing(t, ctx, reg, to) // and the registry agrees
@@ -310,7 +310,12 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	must(t, bin, dsn, []string{"moves", "finalize", "price_cents"})
 	must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run"})
 	must(t, bin, dsn, []string{"moves", "sql", "price_cents", "--phase", "contracted", "--dialect", string(db.Engine())})
-	advance(move.Contracted)
+	// It cannot be undone: a copy of the database first, and --yes, as no
+	// one is at a terminal to confirm it.
+	backupFile := filepath.Join(t.TempDir(), "price_cents-before-contract")
+	must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run", "--backup", backupFile}, "would first take a backup into "+backupFile)
+	advance(move.Contracted, "--yes", "--backup", backupFile)
+	must(t, bin, dsn, []string{"status"}, "backup 1 before contracted: "+backupFile)
 	l.stop(t)
 	must(t, bin, dsn, []string{"status"}, "Nothing blocks: it is safe to roll the next instance.")
 	must(t, bin, dsn, []string{"moves", "list"}, "contracted")
