@@ -305,6 +305,14 @@ func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
 		if s.Kind == "freeze" || s.Kind == "thaw" {
 			runIt = f.runAcking
 		}
+		if s.Kind == "contract" {
+			// It cannot be undone: where no terminal can confirm it, the
+			// printed command is refused, and a script adds --yes.
+			if o, errOut, code := tandem(t, append([]string{"--db", dsn}, args[1:]...)...); code != exitBadInput || !strings.Contains(errOut, "--yes") {
+				t.Fatalf("step %d (%s): %s without --yes: exit %d\n%s%s", s.N, s.Kind, s.Command, code, o, errOut)
+			}
+			args = append(args, "--yes")
+		}
 		if o, errOut, code := runIt(append([]string{"--db", dsn}, args[1:]...)...); code != exitOK {
 			t.Fatalf("step %d (%s): %s: exit %d\n%s%s", s.N, s.Kind, s.Command, code, o, errOut)
 		}
