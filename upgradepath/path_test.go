@@ -252,3 +252,22 @@ func TestCompatibilityWithTriggers(t *testing.T) {
 		t.Fatalf("advance needs %+v", cat.Rows)
 	}
 }
+
+// BenchmarkPlan plans the demo's moves from release 41 to 44 for a fleet
+// of 1000 instances.
+func BenchmarkPlan(b *testing.B) {
+	var ms []upgradepath.Move
+	for _, m := range demo.Moves() {
+		ms = append(ms, upgradepath.Move{Move: m})
+	}
+	var ins []services.Instance
+	for i := range 1000 {
+		ins = append(ins, services.Instance{ID: "web-" + strconv.Itoa(i), Release: 41, State: services.StateUp})
+	}
+	in := upgradepath.Input{Target: 44, Moves: ms, Instances: ins}
+	for b.Loop() {
+		if _, err := upgradepath.Plan(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -107,11 +107,11 @@ func (d pathDoc) reason() string {
 }
 
 func (d pathDoc) print(w io.Writer) {
-	running := "no instance registered"
 	if len(d.Running) > 0 {
-		running = "release " + joinInt64(d.Running)
+		fmt.Fprintf(w, "Path from release %s to release %d:\n", joinInt64(d.Running), d.Target)
+	} else {
+		fmt.Fprintf(w, "Path to release %d (no instance registered: only the moves):\n", d.Target)
 	}
-	fmt.Fprintf(w, "Path from %s to release %d:\n", running, d.Target)
 	if len(d.Steps) == 0 {
 		fmt.Fprintf(w, "  nothing to do: every instance runs release %d or newer and every move is as far as it carries it\n", d.Target)
 	}
