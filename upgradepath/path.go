@@ -396,7 +396,7 @@ func (f *fleet) next(i int) []Step {
 		Why: fmt.Sprintf("instances acting on %s: %s", to, to.Does())}
 	if to == move.Contracted {
 		s.Kind, s.Irreversible = StepContract, true
-		s.Why = "drops the old column for good"
+		s.Why = "drops the old column for good: it asks for confirmation on a terminal (a script adds --yes), and --backup FILE takes a consistent copy of the database first"
 	}
 	before := oldestStart(m.Move, m.Phase)
 	s.Oldest = oldestStart(m.Move, to)
