@@ -3,7 +3,6 @@ package services
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -95,8 +94,9 @@ type cacheState struct {
 	byID map[string]*Instance
 	// gone remembers the revision at which an instance left, so an older
 	// notice about it (reordered, or replayed after a catch-up) does not
-	// bring it back.
-	gone     map[string]int64
+	// bring it back, and its last record, whose unchanged parts the
+	// notice of its next incarnation reuses (see decodeChange).
+	gone     map[string]goneRecord
 	releases map[int64]int
 	versions map[string]map[Version]int
 	floor    int64
@@ -105,6 +105,11 @@ type cacheState struct {
 	gapSince time.Time
 	reading  bool      // a read of the source is in progress: notices wait in pending
 	snap     *Snapshot // built on demand, dropped at each change
+}
+
+type goneRecord struct {
+	rev  int64
+	last *Instance
 }
 
 // CacheStats counts what a Cache did since it was created.
@@ -214,16 +219,18 @@ func (c *Cache) catchUpSoon() {
 // notice handles one message on ChangedSubject.
 func (c *Cache) notice(m *nats.Msg) {
 	c.met.noticed()
-	var ch Change
-	if err := json.Unmarshal(m.Data, &ch); err != nil || ch.Revision == 0 || (ch.Record == nil && ch.Event != "finalize") {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.st
+	// Decoded under the lock: the instance the cache holds lends the
+	// notice its unchanged parts.
+	ch, err := decodeChange(m.Data, s)
+	if err != nil || ch.Revision == 0 || (ch.Record == nil && ch.Event != "finalize") {
 		// A registry of an older release: its notice says only that
 		// something changed, and its writes record no revision.
 		c.Kick()
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := &c.st
 	switch {
 	case ch.Revision <= s.rev:
 		return // already in what the cache read
@@ -314,7 +321,7 @@ func (c *Cache) put(in *Instance) {
 	if held && old.Revision >= in.Revision && in.Revision != 0 {
 		return
 	}
-	if gone, ok := s.gone[in.ID]; ok && gone >= in.Revision && in.Revision != 0 {
+	if gone, ok := s.gone[in.ID]; ok && gone.rev >= in.Revision && in.Revision != 0 {
 		return
 	}
 	if held {
@@ -323,7 +330,7 @@ func (c *Cache) put(in *Instance) {
 	s.snap = nil
 	if in.State == StateDeleted {
 		delete(s.byID, in.ID)
-		s.gone[in.ID] = in.Revision
+		s.gone[in.ID] = goneRecord{rev: in.Revision, last: in}
 		return
 	}
 	delete(s.gone, in.ID)
@@ -408,11 +415,10 @@ func (s *cacheState) setCap(api string, v Version, ok bool) {
 // or the cluster moved since before, and wakes the Changed waiters.
 func (c *Cache) publish(before *cacheView) {
 	s := &c.st
-	v := &cacheView{cluster: s.cluster, caps: s.caps, floor: s.floor, finalized: s.finalized}
-	if before != nil && before.cluster == v.cluster && before.floor == v.floor && before.finalized == v.finalized && sameCaps(before.caps, v.caps) {
-		return
+	if before != nil && before.cluster == s.cluster && before.floor == s.floor && before.finalized == s.finalized && sameCaps(before.caps, s.caps) {
+		return // most changes move neither: no new view to allocate
 	}
-	c.view.Store(v)
+	c.view.Store(&cacheView{cluster: s.cluster, caps: s.caps, floor: s.floor, finalized: s.finalized})
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -560,7 +566,7 @@ func (c *Cache) refresh(ctx context.Context) error {
 	before := c.view.Load()
 	pending := c.st.pending
 	c.st = cacheState{rev: snap.Revision, cluster: snap.Cluster, finalized: snap.Finalized, takenAt: snap.TakenAt,
-		byID: make(map[string]*Instance, len(snap.Instances)), gone: map[string]int64{},
+		byID: make(map[string]*Instance, len(snap.Instances)), gone: map[string]goneRecord{},
 		releases: map[int64]int{}, versions: map[string]map[Version]int{}, caps: map[string]Version{}}
 	for i := range snap.Instances {
 		c.put(&snap.Instances[i])
