@@ -13,7 +13,7 @@ import (
 func noticeSamples(t testing.TB) [][]byte {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 	in := Instance{ID: "i00042", Service: "volume", Host: "h1", Release: 42, State: StateUp,
-		APIs: []API{{Name: "price", Current: Version{1, 2}, Oldest: Version{1, 0}}, {Name: "volume", Current: Version{3, 2}, Oldest: Version{3, 0}}},
+		APIs:      []API{{Name: "price", Current: Version{1, 2}, Oldest: Version{1, 0}}, {Name: "volume", Current: Version{3, 2}, Oldest: Version{3, 0}}},
 		StartedAt: at, HeartbeatAt: at.Add(time.Second), Metadata: map[string]string{"zone": "eu-1", "note": "caf\u00e9 \"quoted\"\n"},
 		Phases: map[string]string{"price": "write-both"}, Incarnation: 3, PID: 4242, Revision: 1234567}
 	var out [][]byte
@@ -36,15 +36,15 @@ func noticeSamples(t testing.TB) [][]byte {
 		` { "event" : "apis" , "revision" : 7 , "record" : { "id" : "a" , "apis" : [ ] , "phases" : { } } } `,
 		`{"event":"apis","revision":7,"record":{"id":"a","apis":[{"name":"x","current":" 1.2 ","oldest":"1.0"}]}}`,
 		`{"event":"register","revision":7,"unknown":{"deep":[1,-2.5e3,true,false,null,"\u00e9\n",{}]},"record":{"id":"a","extra":[]}}`,
-		`{"Event":"register","revision":7}`,                     // another case: encoding/json matches it
-		`{"event":"register","revision":7,"revision":8}`,        // a key twice
-		`{"event":"register","revision":7.0}`,                   // a fraction
-		`{"event":"register","revision":1e3}`,                   // an exponent
-		`{"event":"register","revision":"7"}`,                   // another type
-		`{"event":"register","revision":99999999999999999999}`,  // too large
-		`{"event":"register","revision":-0,"release":-12}`,      // negative
-		`{"event":"register","revision":01}`,                    // invalid
-		`{"event":"register","record":null,"revision":3}`,       // a null
+		`{"Event":"register","revision":7}`,                    // another case: encoding/json matches it
+		`{"event":"register","revision":7,"revision":8}`,       // a key twice
+		`{"event":"register","revision":7.0}`,                  // a fraction
+		`{"event":"register","revision":1e3}`,                  // an exponent
+		`{"event":"register","revision":"7"}`,                  // another type
+		`{"event":"register","revision":99999999999999999999}`, // too large
+		`{"event":"register","revision":-0,"release":-12}`,     // negative
+		`{"event":"register","revision":01}`,                   // invalid
+		`{"event":"register","record":null,"revision":3}`,      // a null
 		`{"event":"re\u0067ister","instance":"\u0061","revision":3,"record":{"id":"\u0061","host":"\ud800"}}`,
 		`{"event":"register","revision":3,"record":{"id":"a","phases":{"m":"x","m":"y"}}}`, // a map key twice
 		`{"event":"register","revision":3,"record":{"id":"a","started_at":"2026-03-01T12:00:00+02:00"}}`,
