@@ -103,8 +103,12 @@ type cacheState struct {
 	caps     map[string]Version
 	pending  map[int64]Change // notices above rev+1, waiting for the gap to fill
 	gapSince time.Time
-	reading  bool      // a read of the source is in progress: notices wait in pending
-	snap     *Snapshot // built on demand, dropped at each change
+	// reading is set while a full snapshot is read: notices wait in
+	// pending until it is applied. During a catch-up they apply as they
+	// come, and the catch-up keeps whatever is newer by revision.
+	reading bool
+
+	snap *Snapshot // built on demand, dropped at each change
 }
 
 type goneRecord struct {
@@ -235,8 +239,8 @@ func (c *Cache) notice(m *nats.Msg) {
 	case ch.Revision <= s.rev:
 		return // already in what the cache read
 	case s.reading:
-		// Applied once the read in progress is: it may hold this change
-		// or not, and the revision rule sorts that out.
+		// Applied once the snapshot being read is: it may hold this
+		// change or not, and the revision rule sorts that out.
 		if s.pending == nil {
 			s.pending = map[int64]Change{}
 		}
@@ -525,12 +529,12 @@ func (c *Cache) waitGap(ctx context.Context) bool {
 	return c.st.gapSince.IsZero()
 }
 
-// beginRead marks a read of the source in progress and returns the
-// revision the cache holds.
-func (c *Cache) beginRead() int64 {
+// beginRead returns the revision the cache holds and, for a full
+// snapshot, marks its read in progress.
+func (c *Cache) beginRead(full bool) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.st.reading = true
+	c.st.reading = full
 	return c.st.rev
 }
 
@@ -554,7 +558,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 }
 
 func (c *Cache) refresh(ctx context.Context) error {
-	c.beginRead()
+	c.beginRead(true)
 	snap, err := c.src.Snapshot(ctx)
 	c.met.refreshed(err)
 	if err != nil {
@@ -584,6 +588,9 @@ func (c *Cache) refresh(ctx context.Context) error {
 
 // CatchUp reads the changes after the cache's revision from its source
 // and applies them; a source that cannot list changes is read whole.
+// Notices keep applying while it reads (a read may take a while under
+// load, and the floor and caps must not wait for it): what it returns
+// replaces only what is older by revision.
 func (c *Cache) CatchUp(ctx context.Context) error {
 	c.reads.Lock()
 	defer c.reads.Unlock()
@@ -591,7 +598,7 @@ func (c *Cache) CatchUp(ctx context.Context) error {
 	if !ok {
 		return c.refresh(ctx)
 	}
-	since := c.beginRead()
+	since := c.beginRead(false)
 	d, err := cs.Changes(ctx, since)
 	c.met.refreshed(err)
 	if err != nil {
@@ -604,12 +611,13 @@ func (c *Cache) CatchUp(ctx context.Context) error {
 	defer c.mu.Unlock()
 	before := c.view.Load()
 	s := &c.st
-	s.reading = false
 	for i := range d.Changed {
-		c.put(&d.Changed[i])
+		c.put(&d.Changed[i]) // kept only when newer than what notices brought meanwhile
 	}
 	for _, id := range d.Lapsed {
-		if in, ok := s.byID[id]; ok && (in.State == StateUp || in.State == StateDraining) {
+		// An instance changed after the read began is as its notice
+		// says: a heartbeat that brought it back, for one.
+		if in, ok := s.byID[id]; ok && (in.State == StateUp || in.State == StateDraining) && in.Revision <= d.Revision {
 			missing := *in
 			missing.State = StateMissing
 			s.byID[id] = &missing
@@ -618,7 +626,9 @@ func (c *Cache) CatchUp(ctx context.Context) error {
 	}
 	s.finalized = max(s.finalized, d.Finalized)
 	s.rev = max(s.rev, d.Revision)
-	s.takenAt = d.TakenAt
+	if d.TakenAt.After(s.takenAt) {
+		s.takenAt = d.TakenAt
+	}
 	rows := len(d.Changed) + len(d.Lapsed)
 	c.stats.CatchUps++
 	c.stats.RowsRead += uint64(rows)

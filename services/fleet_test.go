@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,15 +24,20 @@ import (
 // fleet is one run of a whole-fleet rolling restart: instances registered
 // at release 41, caches following the registry, and every instance
 // restarted at release 42 (a deregistration, then a registration of a new
-// incarnation: two changes each) at a steady rate.
+// incarnation: two changes each) at a steady rate, by several writers at
+// once as the nodes of a fleet restart several instances at once.
 type fleet struct {
 	instances, caches, rate int
 	restarts                int // how many instances the rollout restarts; 0 means all
+	writers                 int // registries writing the rollout, each on its own database pool; 0 means 1
 }
 
 // fleetResult is what a run measured.
 type fleetResult struct {
 	changes       int
+	rate          float64       // changes per second the writers reached
+	writeP50      time.Duration // one change written (a deregistration or a registration)
+	writeP99      time.Duration
 	rowsPerChange float64 // instance rows read per change per cache
 	cpuPerChange  time.Duration
 	p50, p99, max time.Duration // from a change's commit to a cache applying it
@@ -40,6 +46,7 @@ type fleetResult struct {
 	gaps          uint64
 	missed        int // changes some cache did not end up holding
 	took          time.Duration
+	load          string // the load average at the start and at the end
 }
 
 // lagHistogram counts lags in 100 µs buckets up to 60 s, without locks.
@@ -88,14 +95,42 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func openDSN(tb testing.TB, dsn string) *dialect.DB {
+	tb.Helper()
+	db, err := dialect.Open(context.Background(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (f fleet) run(tb testing.TB, dsn string) fleetResult {
 	tb.Helper()
 	ctx := context.Background()
 	ns := natstest.New(tb)
-	writer := natstest.Connect(tb, ns)
+	db := openDSN(tb, dsn)
 	// Heartbeats are not part of this run (see BenchmarkHeartbeatLoad):
-	// nobody goes missing while the rollout takes its time.
-	reg := mustRegistry(tb, db, services.WithNATS(writer), services.WithMissingAfter(time.Hour))
+	// nobody goes missing while the rollout takes its time. reg is the
+	// caches' source; the writers are registries of their own, each with
+	// its own database pool and NATS connection, as nodes would be.
+	reg := mustRegistry(tb, db, services.WithMissingAfter(time.Hour))
+	writers := make([]*services.Registry, max(f.writers, 1))
+	for i := range writers {
+		writers[i] = mustRegistry(tb, openDSN(tb, dsn), services.WithNATS(natstest.Connect(tb, ns)), services.WithMissingAfter(time.Hour))
+	}
 
 	now := time.Now().UTC()
 	tx := db.MustBegin()
@@ -156,32 +191,66 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 		base.Gaps += s.Gaps
 	}
 
+	load0 := loadAverage()
 	start, cpu0 := time.Now(), cpuTime()
 	every := time.Second / time.Duration(f.rate)
-	changes := 0
-	pace := func() {
-		changes++
-		if d := time.Until(start.Add(time.Duration(changes) * every)); d > 0 {
-			time.Sleep(d)
-		}
-	}
 	restarts := f.restarts
 	if restarts == 0 || restarts > f.instances {
 		restarts = f.instances
 	}
-	for i := range restarts {
-		id := fmt.Sprintf("i%05d", i)
-		if err := reg.Deregister(ctx, id); err != nil {
-			tb.Fatalf("deregister %s: %v", id, err)
+	// Change k is due at start + k/rate, whichever writer makes it; a
+	// writer restarts the next instance not taken yet.
+	var (
+		due, taken atomic.Int64
+		writes     lagHistogram
+		wg         sync.WaitGroup
+		failed     atomic.Bool
+	)
+	pace := func() {
+		if d := time.Until(start.Add(time.Duration(due.Add(1)-1) * every)); d > 0 {
+			time.Sleep(d)
 		}
-		pace()
-		err := reg.Register(ctx, services.Instance{ID: id, Service: "volume", Host: "h", Release: 42,
-			APIs: []services.API{{Name: "volume", Current: services.MustParseVersion("3.2"), Oldest: services.MustParseVersion("3.0")}}})
-		if err != nil {
-			tb.Fatalf("register %s: %v", id, err)
-		}
-		pace()
 	}
+	timed := func(op func() error) error {
+		pace()
+		t0 := time.Now()
+		err := op()
+		writes.add(time.Since(t0))
+		return err
+	}
+	for _, w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(taken.Add(1)) - 1
+				if i >= restarts {
+					return
+				}
+				id := fmt.Sprintf("i%05d", i)
+				if err := timed(func() error { return w.Deregister(ctx, id) }); err != nil {
+					failed.Store(true)
+					tb.Errorf("deregister %s: %v", id, err)
+					return
+				}
+				err := timed(func() error {
+					return w.Register(ctx, services.Instance{ID: id, Service: "volume", Host: "h", Release: 42,
+						APIs: []services.API{{Name: "volume", Current: services.MustParseVersion("3.2"), Oldest: services.MustParseVersion("3.0")}}})
+				})
+				if err != nil {
+					failed.Store(true)
+					tb.Errorf("register %s: %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		tb.FailNow()
+	}
+	wrote := time.Since(start)
+	changes := 2 * restarts
 	want, err := reg.Snapshot(ctx)
 	if err != nil {
 		tb.Fatal(err)
@@ -199,7 +268,8 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 	took, cpu := time.Since(start), cpuTime()-cpu0
 
 	res := fleetResult{changes: changes, took: took, cpuPerChange: cpu / time.Duration(changes),
-		p50: lags.quantile(0.50), p99: lags.quantile(0.99), max: lags.quantile(1)}
+		rate: float64(changes) / wrote.Seconds(), writeP50: writes.quantile(0.50), writeP99: writes.quantile(0.99),
+		p50: lags.quantile(0.50), p99: lags.quantile(0.99), max: lags.quantile(1), load: load0 + " / " + loadAverage()}
 	var rows uint64
 	for _, c := range caches {
 		s := c.Stats()
@@ -224,8 +294,9 @@ func (f fleet) run(tb testing.TB, db *dialect.DB) fleetResult {
 }
 
 func (r fleetResult) String() string {
-	return fmt.Sprintf("%d changes in %s: %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups (%d gaps), %d missed",
-		r.changes, r.took.Round(time.Millisecond), r.rowsPerChange, r.cpuPerChange.Round(time.Microsecond), r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.gaps, r.missed)
+	return fmt.Sprintf("%d changes in %s at %.1f/s (write p50 %s p99 %s): %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups (%d gaps), %d missed; load %s",
+		r.changes, r.took.Round(time.Millisecond), r.rate, r.writeP50, r.writeP99, r.rowsPerChange, r.cpuPerChange.Round(time.Microsecond),
+		r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.gaps, r.missed, r.load)
 }
 
 // check fails tb when the run missed a target: at most one row read per
@@ -245,13 +316,15 @@ func (r fleetResult) check(tb testing.TB) {
 
 // TestFleetRollout is the fleet benchmark at a size CI runs in seconds:
 // 200 instances, 20 caches, every instance restarted at 200 changes per
-// second, on every engine, with the benchmark's targets.
+// second by 4 writers, on every engine, with the benchmark's targets.
 func TestFleetRollout(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, db *dialect.DB) {
-		r := fleet{instances: 200, caches: 20, rate: 200}.run(t, db)
-		t.Log(r)
-		r.check(t)
-	})
+	for _, e := range dbtest.Engines {
+		t.Run(string(e.Name), func(t *testing.T) {
+			r := fleet{instances: 200, caches: 20, rate: 200, writers: 4}.run(t, dbtest.DSN(t, e.Name))
+			t.Log(r)
+			r.check(t)
+		})
+	}
 }
 
 // fleetEnv reads a size from the environment, for a run smaller or larger
@@ -268,23 +341,27 @@ func fleetEnv(b *testing.B, name string, def int) int {
 }
 
 // BenchmarkFleetRollout is a rolling restart of a 10,000-instance fleet
-// with 1,000 caches at 100 changes per second (20,000 changes, over three
-// minutes per engine): run it with -benchtime=1x. TANDEM_FLEET_INSTANCES,
-// TANDEM_FLEET_CACHES, TANDEM_FLEET_RATE and TANDEM_FLEET_RESTARTS (how
-// many instances the rollout restarts) change the size.
+// with 1,000 caches at 100 changes per second by 8 writers (20,000
+// changes, over three minutes per engine): run it with -benchtime=1x.
+// TANDEM_FLEET_INSTANCES, TANDEM_FLEET_CACHES, TANDEM_FLEET_RATE,
+// TANDEM_FLEET_RESTARTS (how many instances the rollout restarts) and
+// TANDEM_FLEET_WRITERS change the size.
 func BenchmarkFleetRollout(b *testing.B) {
 	f := fleet{
 		instances: fleetEnv(b, "TANDEM_FLEET_INSTANCES", 10000),
 		caches:    fleetEnv(b, "TANDEM_FLEET_CACHES", 1000),
 		rate:      fleetEnv(b, "TANDEM_FLEET_RATE", 100),
 		restarts:  fleetEnv(b, "TANDEM_FLEET_RESTARTS", 10000),
+		writers:   fleetEnv(b, "TANDEM_FLEET_WRITERS", 8),
 	}
 	for _, e := range dbtest.Engines {
 		b.Run(string(e.Name), func(b *testing.B) {
 			for b.Loop() {
-				r := f.run(b, dbtest.Open(b, e.Name))
+				r := f.run(b, dbtest.DSN(b, e.Name))
 				b.Log(r)
 				r.check(b)
+				b.ReportMetric(r.rate, "changes/s")
+				b.ReportMetric(float64(r.writeP50.Microseconds())/1000, "write-p50-ms")
 				b.ReportMetric(r.rowsPerChange, "rows/change/cache")
 				b.ReportMetric(float64(r.cpuPerChange.Microseconds()), "cpu-µs/change")
 				b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")

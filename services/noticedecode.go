@@ -450,6 +450,9 @@ func (d *noticeDecoder) rawString() ([]byte, bool, bool) {
 		return nil, false, false
 	}
 	start, plain := d.i, true
+	for d.i < len(d.b) && plainByte[d.b[d.i]] {
+		d.i++ // the common case: the whole string is plain
+	}
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {
@@ -489,6 +492,15 @@ func (d *noticeDecoder) rawString() ([]byte, bool, bool) {
 	}
 	return nil, false, false
 }
+
+// plainByte holds the bytes a plain string is made of: printable ASCII
+// but the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
