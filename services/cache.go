@@ -107,8 +107,7 @@ type cacheState struct {
 	// pending until it is applied. During a catch-up they apply as they
 	// come, and the catch-up keeps whatever is newer by revision.
 	reading bool
-
-	snap *Snapshot // built on demand, dropped at each change
+	snap    *Snapshot // built on demand, dropped at each change
 }
 
 type goneRecord struct {
