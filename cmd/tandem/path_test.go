@@ -384,3 +384,59 @@ func TestPathRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestPathOffline: a release the registry saw serving only a major version
+// the running release does not speak (an instance of it since deleted) is
+// rolled in an offline window: every move frozen, every instance at once.
+func TestPathOffline(t *testing.T) {
+	t.Setenv("TANDEM_PLAN", "")
+	t.Setenv("TANDEM_NATS", "")
+	for _, e := range dbtest.Engines {
+		t.Run(string(e.Name), func(t *testing.T) {
+			ctx := context.Background()
+			dsn, db := ledgerDB(t, e)
+			reg, err := services.New(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Close()
+			serves := func(oldest, current string) []services.API {
+				return []services.API{{Name: "shop", Oldest: services.MustParseVersion(oldest), Current: services.MustParseVersion(current)}}
+			}
+			for _, in := range []services.Instance{
+				{ID: "canary", Service: "shop", Host: "h-canary", Release: 42, APIs: serves("2.0", "2.1")},
+				{ID: "web-1", Service: "shop", Host: "h-web-1", Release: 41, APIs: serves("1.0", "1.4")},
+				{ID: "web-2", Service: "shop", Host: "h-web-2", Release: 41, APIs: serves("1.0", "1.4")},
+			} {
+				if err := reg.Register(ctx, in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The canary tried release 42 and was taken out again.
+			if err := reg.Deregister(ctx, "canary"); err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code := tandem(t, "--db", dsn, "--json", "path", "--to", "42")
+			if code != exitOK {
+				t.Fatalf("path: exit %d\n%s%s", code, out, errOut)
+			}
+			var doc pathDoc
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range doc.Steps {
+				got = append(got, s.Command)
+			}
+			want := []string{"tandem freeze --all --reason 'release 42 shares no RPC version with release 41'", "tandem wait --floor 42", "tandem thaw --all"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") || !doc.Steps[1].Offline || !doc.Steps[1].Frozen ||
+				!strings.Contains(doc.Steps[1].Why, "all at once") || !strings.Contains(doc.Steps[1].Why, "API shop: release 41 serves 1.0 to 1.4, release 42 2.0 to 2.1") {
+				t.Fatalf("steps:\n%s\n%+v", strings.Join(got, "\n"), doc.Steps)
+			}
+			text := must(t, exitOK, "--db", dsn, "path", "--to", "42")
+			if !strings.Contains(text, "roll release 42 to web-1, web-2 [offline, frozen]") {
+				t.Fatalf("text:\n%s", text)
+			}
+		})
+	}
+}
