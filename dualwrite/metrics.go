@@ -23,6 +23,7 @@ type ledgerCollector struct {
 	mg *Manager
 
 	phase, gateOpen, blockers, rowsDone, rowsTotal, failed, mismatches, up *prometheus.Desc
+	frozen, unacked                                                        *prometheus.Desc
 }
 
 // runMetrics are what this process's backfills and verifies did.
@@ -47,6 +48,8 @@ func (mg *Manager) startMetrics() error {
 		failed:     d("tandem_dualwrite_failed_rows", "Rows whose transform failed, recorded in the ledger.", []string{"move"}, nil),
 		mismatches: d("tandem_dualwrite_verify_mismatches", "Rows where new differs from transform(old) at the last verify; absent until one ran.", []string{"move"}, nil),
 		up:         d("tandem_dualwrite_ledger_up", "1 when the last scrape read the ledger and the registry, 0 when it failed.", nil, nil),
+		frozen:     d("tandem_dualwrite_writes_frozen", "1 when the operator froze writes on the move (tandem freeze), 0 otherwise.", []string{"move"}, nil),
+		unacked:    d("tandem_dualwrite_freeze_unacknowledged", "Instances (not deleted) that have not acknowledged the write freeze or thaw in force.", nil, nil),
 	}
 	if _, err := promreg.Register(reg, lc); err != nil {
 		return fmt.Errorf("dualwrite: metrics: %w", err)
@@ -84,7 +87,7 @@ func (m *runMetrics) batch(name, op string, rows int, took time.Duration, rowsPe
 }
 
 func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.phase, c.gateOpen, c.blockers, c.rowsDone, c.rowsTotal, c.failed, c.mismatches, c.up} {
+	for _, d := range []*prometheus.Desc{c.phase, c.gateOpen, c.blockers, c.rowsDone, c.rowsTotal, c.failed, c.mismatches, c.up, c.frozen, c.unacked} {
 		ch <- d
 	}
 }
@@ -93,6 +96,10 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
 	defer cancel()
 	st, err := c.mg.Status(ctx)
+	var fs FreezeStatus
+	if err == nil {
+		fs, err = c.mg.FreezeStatus(ctx)
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -102,8 +109,16 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	gauge(c.up, 1)
+	if c.mg.src != nil {
+		gauge(c.unacked, float64(len(fs.Pending)))
+	}
 	for _, m := range st.Moves {
 		gauge(c.phase, float64(m.Phase), m.Name)
+		frozen := 0.0
+		if fs.Covers(m.Name) {
+			frozen = 1
+		}
+		gauge(c.frozen, frozen, m.Name)
 		kinds := map[BlockKind]int{}
 		for _, b := range m.Problems {
 			kinds[b.Kind]++
@@ -136,8 +151,8 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 
 // trackerCollector reports the phase the instance acts on per move.
 type trackerCollector struct {
-	t    *Tracker
-	desc *prometheus.Desc
+	t                    *Tracker
+	desc, acked, refused *prometheus.Desc
 }
 
 func (t *Tracker) startMetrics() error {
@@ -145,17 +160,29 @@ func (t *Tracker) startMetrics() error {
 		return nil
 	}
 	tc := &trackerCollector{t: t, desc: prometheus.NewDesc("tandem_dualwrite_acting_phase",
-		"The phase this instance acts on per move (legacy 0 to contracted 4): min(ledger, what its build carries), held while older operations run.", []string{"move"}, nil)}
+		"The phase this instance acts on per move (legacy 0 to contracted 4): min(ledger, what its build carries), held while older operations run.", []string{"move"}, nil),
+		acked: prometheus.NewDesc("tandem_dualwrite_freeze_acknowledged",
+			"The write freeze state (its seq) this instance acknowledges with its heartbeats; 0 before any freeze.", nil, nil),
+		refused: prometheus.NewDesc("tandem_dualwrite_writes_refused_total",
+			"Writes BeginWrite refused because writes on the move were frozen (other: names that are no move of this tracker).", []string{"move"}, nil)}
 	if _, err := promreg.Register(t.metricsReg, tc); err != nil {
 		return fmt.Errorf("dualwrite: tracker metrics: %w", err)
 	}
 	return nil
 }
 
-func (c *trackerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *trackerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	ch <- c.acked
+	ch <- c.refused
+}
 
 func (c *trackerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.t.moves {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.t.state[m.Name].reported()), m.Name)
+		s := c.t.state[m.Name]
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(s.reported()), m.Name)
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.refused.Load()), m.Name)
 	}
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(c.t.otherRefused.Load()), "other")
+	ch <- prometheus.MustNewConstMetric(c.acked, prometheus.GaugeValue, float64(c.t.FreezeAck()))
 }

@@ -1,6 +1,7 @@
 package dualwrite_test
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/tandem-go/tandem/internal/dbtest"
 	"github.com/tandem-go/tandem/internal/promreg"
 	"github.com/tandem-go/tandem/move"
+	"github.com/tandem-go/tandem/services"
 )
 
 // TestMetrics checks each dualwrite metric against the ledger and the
@@ -97,6 +99,30 @@ func TestMetrics(t *testing.T) {
 		if tr.Phase(e.m.Name) != move.WriteBoth {
 			t.Errorf("tracker acts on %s, want write-both", tr.Phase(e.m.Name))
 		}
+
+		// A write freeze: the move frozen, instances a and c not yet
+		// acknowledging it, the tracker's refusals counted.
+		want("tandem_dualwrite_writes_frozen", 0, mv)
+		st, err := e.mg.Freeze(e.ctx, dualwrite.FreezeScope{Moves: []string{e.m.Name}}, "restore")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Refresh(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tr.BeginWrite(e.m.Name); !errors.Is(err, dualwrite.ErrFrozen) {
+			t.Fatalf("a write while frozen: %v", err)
+		}
+		want("tandem_dualwrite_writes_frozen", 1, mv)
+		want("tandem_dualwrite_freeze_unacknowledged", 2)
+		want("tandem_dualwrite_writes_refused_total", 1, mv)
+		want("tandem_dualwrite_freeze_acknowledged", float64(st.Seq))
+		for _, id := range []string{"a", "c"} {
+			if err := e.reg.Heartbeat(e.ctx, id, services.Heartbeat{Freeze: tr.FreezeAck()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want("tandem_dualwrite_freeze_unacknowledged", 0)
 	})
 }
 

@@ -85,8 +85,10 @@ type Tracker struct {
 	freeze      atomic.Pointer[FreezeState]
 	otherWrites atomic.Int64
 	otherDone   func()
-	ackMu       sync.Mutex // guards acked
-	acked       int64      // the freeze state FreezeAck last acknowledged
+	// otherRefused counts the refusals of such names (metrics).
+	otherRefused atomic.Int64
+	ackMu        sync.Mutex // guards acked
+	acked        int64      // the freeze state FreezeAck last acknowledged
 
 	waiters atomic.Int32 // goroutines in Wait
 	mu      sync.Mutex   // guards idle
@@ -113,6 +115,7 @@ type moveState struct {
 	// writeDone ends one begun at each phase.
 	writes    atomic.Int64
 	writeDone [phaseCount]func()
+	refused   atomic.Int64 // BeginWrite's refusals, for metrics
 	// declared and recorded are the definition versions the build
 	// declared and the ledger recorded as current at construction.
 	declared, recorded int64
@@ -372,6 +375,11 @@ func (t *Tracker) BeginWrite(name string) (move.Phase, func(), error) {
 	w.Add(1)
 	if fz := t.freeze.Load(); fz.Covers(name) {
 		t.endWrite(w, false)
+		if s != nil {
+			s.refused.Add(1)
+		} else {
+			t.otherRefused.Add(1)
+		}
 		return t.Phase(name), noop, fz.Err(name)
 	}
 	if s == nil {
