@@ -426,3 +426,27 @@ func writeOnce(ctx context.Context, db *dialect.DB, id string, n int64) error {
 	time.Sleep(time.Millisecond)
 	return tx.Commit()
 }
+
+// The status page shows the freeze as status prints it: what is frozen,
+// the reason, and who has not acknowledged it.
+func TestPageShowsFreeze(t *testing.T) {
+	since := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	fs := dualwrite.FreezeAcks(dualwrite.FreezeState{Seq: 2, Moves: []string{"cents"}, Reason: "restore", Since: since, At: since},
+		services.Snapshot{Instances: []services.Instance{{ID: "web-1", Service: "shop", Host: "h1", Release: 1, State: services.StateUp, HeartbeatAt: since, Freeze: 2},
+			{ID: "web-2", Service: "shop", Host: "h2", Release: 1, State: services.StateMissing, HeartbeatAt: since, Freeze: 1}}})
+	v := newPageView(statusDoc{Freeze: freezeView(fs)}, services.Snapshot{}, since)
+	var b strings.Builder
+	if err := pageTemplate.ExecuteTemplate(&b, "live", v); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<ul id="freeze">`, "frozen on move cents since 2026-12-01T12:00:00Z (freeze state 2): restore", "NOT frozen everywhere", "web-2", "tandem services delete web-2"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q:\n%s", want, b.String())
+		}
+	}
+	v = newPageView(statusDoc{}, services.Snapshot{}, since)
+	b.Reset()
+	if err := pageTemplate.ExecuteTemplate(&b, "live", v); err != nil || strings.Contains(b.String(), `id="freeze"`) {
+		t.Errorf("a page before any freeze shows one: %v", err)
+	}
+}

@@ -21,8 +21,11 @@ type pageView struct {
 	Caps      []capJSON
 	Safe      bool
 	Blocked   []pageBlocker
-	Releases  []pageRelease
-	Moves     []pageMove
+	// Freeze is the write freeze in force and who has not acknowledged
+	// it, one line each, as status prints it; empty before any freeze.
+	Freeze   []string
+	Releases []pageRelease
+	Moves    []pageMove
 }
 
 type pageRelease struct {
@@ -83,6 +86,13 @@ func newPageView(rep statusDoc, snap services.Snapshot, now time.Time) pageView 
 		Blocked: pageBlockers(rep.Blockers)}
 	if rep.Floor != nil {
 		v.Floor = rep.Floor.Release
+	}
+	if rep.Freeze.Seq > 0 {
+		var b strings.Builder
+		rep.Freeze.text(&b, "")
+		for l := range strings.Lines(b.String()) {
+			v.Freeze = append(v.Freeze, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")))
+		}
 	}
 	if rep.Finalized != nil {
 		v.Finalized = *rep.Finalized
