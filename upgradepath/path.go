@@ -216,6 +216,12 @@ type Path struct {
 	// and what the first step's own gate waits for, less what that step
 	// itself clears (a backfill clears "the backfill has not run").
 	Blockers, Now []Blocker
+	// TargetKnown says a move names the target or an instance of it
+	// registered (deleted ones included, through Input.APIs); a target
+	// nothing knows is planned as carrying every phase the moves name up
+	// to it, and moves it brings that the ledger does not know yet are
+	// not in the path.
+	TargetKnown bool
 }
 
 // Done reports whether nothing is left to do.
@@ -296,6 +302,10 @@ func Plan(in Input) (Path, error) {
 		return p, &TargetError{Target: in.Target, Reason: fmt.Sprintf("below release %d, the finalized floor: older releases may not register", in.Finalized)}
 	}
 	f.moves = slices.Clone(in.Moves)
+	_, seen := in.APIs[in.Target]
+	p.TargetKnown = seen || slices.Contains(p.Running, in.Target) || slices.ContainsFunc(in.Moves, func(m Move) bool {
+		return slices.ContainsFunc(move.Phases()[1:], func(ph move.Phase) bool { return m.Move.Releases.For(ph) == in.Target })
+	})
 	p.Steps = f.thawFirst(in)
 	goal := func(m Move) move.Phase { return m.Move.Releases.Highest(in.Target) }
 	for range 64 {

@@ -116,6 +116,13 @@ func TestPlan(t *testing.T) {
 			"roll@42", nil},
 		{"no instance: the moves alone", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.ReadNew}}},
 			"", nil},
+		{"a target no move names and no instance ran", upgradepath.Input{Target: 50, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteNew}}, Instances: instances(45)},
+			"finalize:price_cents! contract:price_cents! roll@50",
+			func(t *testing.T, p upgradepath.Path) {
+				if p.TargetKnown {
+					t.Fatal("release 50 known")
+				}
+			}},
 		{"at the target already", upgradepath.Input{Target: 45, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.Contracted, Finalized: true}}, Instances: instances(45)},
 			"", nil},
 		{"a freeze window the path opened goes on", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: frozenRN, Phase: move.WriteBoth, Backfilled: true}}, Instances: instances(43),
@@ -153,6 +160,9 @@ func TestPlan(t *testing.T) {
 			}
 			if got := kinds(p); got != tc.want {
 				t.Fatalf("path:\n got %s\nwant %s", got, tc.want)
+			}
+			if !p.TargetKnown && tc.in.Target != 50 {
+				t.Fatalf("target %d unknown", tc.in.Target)
 			}
 			if p.Done() != (tc.want == "") {
 				t.Fatalf("done %v", p.Done())

@@ -9,6 +9,10 @@ import (
 type pathDoc struct {
 	Database string `json:"database"`
 	Target   int64  `json:"target"`
+	// TargetKnown is false when no move names the target and no instance
+	// of it ever registered: it is planned as carrying every phase the
+	// moves name up to it.
+	TargetKnown bool `json:"target_known"`
 	// Running lists the releases instances run now, lowest first.
 	Running []int64        `json:"running"`
 	Steps   []pathStepJSON `json:"steps"`
@@ -52,7 +56,7 @@ type pathStepJSON struct {
 }
 
 func pathView(p upgradepath.Path, st statusDoc) pathDoc {
-	d := pathDoc{Database: st.Database, Target: p.Target, Running: nonNil(p.Running), Steps: []pathStepJSON{}, Done: p.Done(),
+	d := pathDoc{Database: st.Database, Target: p.Target, TargetKnown: p.TargetKnown, Running: nonNil(p.Running), Steps: []pathStepJSON{}, Done: p.Done(),
 		Blockers: []blockerJSON{}}
 	for _, b := range p.Now {
 		d.Blockers = append(d.Blockers, blockerView(b.Move, "", b.Phase, b.Blocker))

@@ -112,6 +112,9 @@ func (d pathDoc) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "Path to release %d (no instance registered: only the moves):\n", d.Target)
 	}
+	if !d.TargetKnown {
+		fmt.Fprintf(w, "  (no move names release %d and no instance of it registered: it is taken to carry every phase the moves name up to it; moves it brings that the ledger does not know yet are not in this path)\n", d.Target)
+	}
 	if len(d.Steps) == 0 {
 		fmt.Fprintf(w, "  nothing to do: every instance runs release %d or newer and every move is as far as it carries it\n", d.Target)
 	}

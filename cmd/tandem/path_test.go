@@ -378,8 +378,12 @@ func TestPathRefuses(t *testing.T) {
 				checkContract(t, "path", out, errOut, code)
 			}
 			// Release 3 itself: nothing to do, nothing blocks.
-			if out := must(t, exitOK, "--db", dsn, "path", "--to", "3"); !strings.Contains(out, "nothing to do") {
+			if out := must(t, exitOK, "--db", dsn, "path", "--to", "3"); !strings.Contains(out, "nothing to do") || strings.Contains(out, "no move names") {
 				t.Fatalf("path --to 3: %s", out)
+			}
+			// A release nothing knows is planned, and said to be unknown.
+			if out := must(t, exitOK, "--db", dsn, "path", "--to", "9"); !strings.Contains(out, "roll release 9 to web-1") || !strings.Contains(out, "no move names release 9 and no instance of it registered") {
+				t.Fatalf("path --to 9: %s", out)
 			}
 		})
 	}
