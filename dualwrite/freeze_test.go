@@ -351,3 +351,54 @@ func TestTrackerBeginWriteAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkTrackerBeginWrite compares, in one run, Begin with BeginWrite
+// with nothing frozen, with another move frozen, and refused: what the
+// freeze check costs an operation.
+func BenchmarkTrackerBeginWrite(b *testing.B) {
+	db := dbtest.Open(b, dialect.SQLite)
+	ensureLedger(b, db)
+	ctx := context.Background()
+	m, other := releasedMove(), copyMove()
+	tr, err := dualwrite.NewTracker(ctx, db, 44, []move.Move{m, other})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mg, err := dualwrite.New(ctx, db, []move.Move{m, other})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(name string, op func()) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					op()
+				}
+			})
+		})
+	}
+	begin := func() { _, done := tr.Begin(m.Name); done() }
+	write := func() {
+		_, done, err := tr.BeginWrite(m.Name)
+		if err == nil {
+			done()
+		}
+	}
+	run("begin", begin)
+	run("begin_write", write)
+	if _, err := mg.Freeze(ctx, dualwrite.FreezeScope{Moves: []string{other.Name}}, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	if err := tr.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	run("begin_write_other_frozen", write)
+	if _, err := mg.Freeze(ctx, dualwrite.FreezeScope{Moves: []string{m.Name}}, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	if err := tr.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	run("begin_write_refused", write)
+}
