@@ -388,6 +388,11 @@ func (a *app) awaitFreeze(ctx context.Context, db *dialect.DB, reg *services.Reg
 				ids[i] = fmt.Sprintf("%s (%s)", p.Instance.ID, p.Instance.State)
 			}
 			fmt.Fprintf(a.stderr, "waiting for %d instance(s) to acknowledge freeze state %d: %s\n", len(ids), fs.Seq, strings.Join(ids, ", "))
+			for _, p := range freezeView(fs).Pending {
+				if p.NextCommand != nil { // missing or in error: waiting alone will not do
+					fmt.Fprintf(a.stderr, "  %s\n", p.Message)
+				}
+			}
 			last = len(fs.Pending)
 		}
 		select {

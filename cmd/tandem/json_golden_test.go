@@ -363,6 +363,21 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 		{name: "wait-thawed", args: []string{"wait", "--thawed", "--timeout", "1m"},
 			before: func(g *goldenRun) { g.ackFreeze("web-3", 2) }},
 		{name: "thaw-again", args: []string{"thaw", "--all"}},
+		// A missing instance cannot acknowledge: past the timeout the
+		// freeze needs attention, and names the delete.
+		{name: "freeze-missing-instance", code: exitAttention, args: []string{"freeze", "--all", "--reason", "major API version", "--timeout", "300ms", "--interval", "100ms"},
+			before: func(g *goldenRun) {
+				past := time.Now().Add(-10 * time.Minute)
+				reg, err := services.New(context.Background(), g.db, services.WithClock(func() time.Time { return past }))
+				if err != nil {
+					g.t.Fatal(err)
+				}
+				if err := reg.Register(context.Background(), services.Instance{ID: "web-4", Service: "shop", Host: "h-web-4", Release: 1}); err != nil {
+					g.t.Fatal(err)
+				}
+			}},
+		{name: "thaw-missing-instance", code: exitAttention, args: []string{"thaw", "--all", "--timeout", "300ms", "--interval", "100ms"}},
+		{name: "services-delete-missing-frozen", args: []string{"services", "delete", "web-4"}},
 		// The contract cannot be undone: refused where no one can confirm
 		// it, a dry run that would take a backup, a backup that would
 		// overwrite a file refused, then the backup taken and the contract.
