@@ -20,7 +20,9 @@ func TestDemoCommand(t *testing.T) {
 	}
 	for _, want := range []string{"inventory-2 restarted: release 42 -> 43", "items_price_cents: phase write-new -> contracted",
 		"requests failed        0", "lost writes            0", "wrong reads            0", "histories checked: ", " keys, linearizable",
-		"ghost writes 0  (of ", "result: OK"} {
+		"ghost writes 0  (of ", "result: OK",
+		"items_price_cents: write freeze recorded", "items_price_cents: every instance acknowledged the freeze", "items_price_cents: thawed",
+		"refused with dualwrite.ErrFrozen, not failures, while items_price_cents went read-new -> write-new under a write freeze", "0 applied while frozen"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -44,7 +46,14 @@ func TestDemoCommandJSON(t *testing.T) {
 			Operations   int
 			Linearizable bool
 		}
-		Moves []struct{ Name, Phase string }
+		Moves  []struct{ Name, Phase string }
+		Freeze *struct {
+			Move               string
+			From, To           string
+			RefusedWrites      int64 `json:"refused_writes"`
+			Reads              int64
+			AppliedWhileFrozen int64 `json:"applied_while_frozen"`
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -56,6 +65,11 @@ func TestDemoCommandJSON(t *testing.T) {
 	if s.Engine != "sqlite" || s.Requests == 0 || s.Failed != 0 || s.WrongReads != 0 || s.LostWrites != 0 || len(s.Moves) != 2 || s.Moves[0].Phase != "contracted" ||
 		s.GhostWrites != 0 || !s.Histories.Linearizable || s.Histories.Keys == 0 || s.Histories.Operations <= s.Histories.Keys {
 		t.Fatalf("summary %+v", s)
+	}
+	// One step ran under a write freeze: the move's writes were refused
+	// (not failed), its reads went on, and nothing was applied frozen.
+	if f := s.Freeze; f == nil || f.Move != "items_price_cents" || f.From != "read-new" || f.To != "write-new" || f.AppliedWhileFrozen != 0 || f.Reads == 0 {
+		t.Fatalf("freeze %+v", s.Freeze)
 	}
 }
 

@@ -406,7 +406,27 @@ type demoDoc struct {
 	Kills        int               `json:"kills"`
 	NATSRestarts int               `json:"nats_restarts"`
 	Moves        []demoMoveJSON    `json:"moves"`
-	Problems     []string          `json:"problems"`
+	// Freeze is the rollout's step that ran under a write freeze; null
+	// when the run never reached it.
+	Freeze   *demoFreezeJSON `json:"freeze"`
+	Problems []string        `json:"problems"`
+}
+
+type demoFreezeJSON struct {
+	Move   string `json:"move"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason"`
+	AtNS   int64  `json:"at_ns"`    // after the start, when it was recorded
+	AckNS  int64  `json:"acked_ns"` // until every instance acknowledged it
+	HeldNS int64  `json:"held_ns"`  // until the thaw was acknowledged
+	// RefusedWrites were refused with dualwrite.ErrFrozen (code 423 over
+	// RPC): not failures. Reads of the move's table were answered.
+	RefusedWrites int64 `json:"refused_writes"`
+	Reads         int64 `json:"reads"`
+	// AppliedWhileFrozen: writes applied between the acknowledgement and
+	// the thaw; any fails the run.
+	AppliedWhileFrozen int64 `json:"applied_while_frozen"`
 }
 
 type demoHistoriesJSON struct {
@@ -448,6 +468,10 @@ func demoView(s demo.Summary) demoDoc {
 			mv.Entered = append(mv.Entered, demoEnteredJSON{Phase: e.Phase.String(), AtNS: e.At.Nanoseconds()})
 		}
 		out.Moves = append(out.Moves, mv)
+	}
+	if f := s.Freeze; f != nil {
+		out.Freeze = &demoFreezeJSON{Move: f.Move, From: f.From.String(), To: f.To.String(), Reason: f.Reason, AtNS: f.At.Nanoseconds(),
+			AckNS: f.Acked.Nanoseconds(), HeldNS: f.Held.Nanoseconds(), RefusedWrites: f.RefusedWrites, Reads: f.Reads, AppliedWhileFrozen: f.AppliedWhileFrozen}
 	}
 	return out
 }

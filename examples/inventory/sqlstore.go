@@ -154,6 +154,30 @@ func (s *SQLStore) begin() (move.Phase, func(), error) {
 	return p, done, nil
 }
 
+// WriteSource is a PhaseSource that may refuse a write: while the operator
+// has frozen writes on the move (tandem freeze), BeginWrite begins nothing
+// and returns a *dualwrite.FrozenError. *dualwrite.Tracker is one.
+type WriteSource interface {
+	BeginWrite(move string) (phase move.Phase, done func(), err error)
+}
+
+// beginWrite is begin for an operation that writes the price: refused,
+// with the freeze's *dualwrite.FrozenError as it is, while the move's
+// writes are frozen (an RPC server answers it with rpcver.CodeFrozen), when
+// the phase source is a WriteSource.
+func (s *SQLStore) beginWrite() (move.Phase, func(), error) {
+	w, ok := s.phases.(WriteSource)
+	if !ok {
+		return s.begin()
+	}
+	if e, ok := s.phases.(interface{ Err() error }); ok {
+		if err := e.Err(); err != nil {
+			return 0, nil, fmt.Errorf("%w: %w", ErrStopped, err)
+		}
+	}
+	return w.BeginWrite(s.m.Name)
+}
+
 // Get reads an item; its price comes from the column the phase reads.
 func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
 	p, done, err := s.begin()
@@ -190,7 +214,7 @@ func (s *SQLStore) Get(ctx context.Context, id string) (*pb.Item, error) {
 
 // Put writes an item, the row and its price in one transaction.
 func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) error {
-	p, done, err := s.begin()
+	p, done, err := s.beginWrite()
 	if err != nil {
 		return err
 	}
@@ -253,7 +277,7 @@ func (s *SQLStore) Put(ctx context.Context, item *pb.Item, createOnly bool) erro
 // SetPrice sets an existing item's price, in cents, through the router
 // alone: what a job that imports a price list does.
 func (s *SQLStore) SetPrice(ctx context.Context, id string, cents int64) error {
-	p, done, err := s.begin()
+	p, done, err := s.beginWrite()
 	if err != nil {
 		return err
 	}

@@ -96,6 +96,10 @@ type Config struct {
 	// it returns true ignores its caller's deadline, and is applied only
 	// once its caller has seen it fail.
 	ghost func(it *pb.Item) bool
+	// ignoreFreeze, for tests, is a release with a third bug: it
+	// acknowledges write freezes but begins its writes as reads, so a
+	// freeze refuses none of them.
+	ignoreFreeze bool
 }
 
 // Watched is what Config.Watch is given: where the demo runs. DSN is as
@@ -186,6 +190,7 @@ type run struct {
 	rng   *rand.Rand
 
 	st     counters
+	freeze freezeWindow // the rollout's step under a write freeze
 	probMu sync.Mutex
 	probs  []string
 

@@ -51,6 +51,12 @@ func TestRun(t *testing.T) {
 				if s.Engine != string(e.Name) || s.RPCRequests == 0 || s.DBRequests == 0 || s.WritesChecked == 0 || s.SeedsChecked == 0 || s.ReadsChecked == 0 {
 					t.Fatalf("summary counted nothing:\n%s", out.String())
 				}
+				// One step ran under a write freeze: writes on the move
+				// refused (not failures), its reads answered, none applied.
+				if f := s.Freeze; f == nil || f.Move != itemsMove.Name || f.From != move.ReadNew || f.To != move.WriteNew ||
+					f.RefusedWrites == 0 || f.Reads == 0 || f.AppliedWhileFrozen != 0 {
+					t.Fatalf("freeze %+v:\n%s", s.Freeze, out.String())
+				}
 				for _, m := range s.Moves {
 					if m.Phase != move.Contracted || len(m.Entered) != 4 {
 						t.Fatalf("move %s: %s after %v\n%s", m.Name, m.Phase, m.Entered, out.String())
@@ -76,7 +82,8 @@ func TestRun(t *testing.T) {
 					"items_price_cents: phase write-both -> read-new", "blocked: waiting for",
 					"backfill done", "verify:", "finalized at release 44", "drop column items.price",
 					"drop the sync triggers", "result: OK", fmt.Sprintf("histories checked: %d keys, linearizable", s.Histories.Keys),
-					"ghost writes 0  (of ",
+					"ghost writes 0  (of ", "items_price_cents: write freeze recorded", "items_price_cents: every instance acknowledged the freeze",
+					"items_price_cents: thawed (tandem thaw --move items_price_cents)", "0 applied while frozen",
 				) {
 					if !strings.Contains(text, want) {
 						t.Errorf("timeline lacks %q:\n%s", want, text)
@@ -129,6 +136,22 @@ func TestRunCatchesABuggyRelease(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "result: FAILED") {
 		t.Fatalf("summary does not say FAILED:\n%s", out.String())
+	}
+}
+
+// TestRunCatchesWritesThroughAFreeze makes sure the freeze check can fail:
+// a release that acknowledges the freeze but lets its writes through has
+// them applied while every instance said it refused them, and the summary
+// fails.
+func TestRunCatchesWritesThroughAFreeze(t *testing.T) {
+	var out bytes.Buffer
+	s, err := Run(context.Background(), Config{Fast: true, Out: &out, ignoreFreeze: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WriteText(&out)
+	if s.OK() || s.Freeze == nil || s.Freeze.AppliedWhileFrozen == 0 || s.Freeze.RefusedWrites != 0 || !strings.Contains(out.String(), "result: FAILED") {
+		t.Fatalf("writes through a freeze went unnoticed:\n%s", out.String())
 	}
 }
 

@@ -57,6 +57,17 @@ func (f faultyPhases) Begin(name string) (move.Phase, func()) {
 	return f.fault(f.release, name, p), done
 }
 
+func (f faultyPhases) BeginWrite(name string) (move.Phase, func(), error) {
+	p, done, err := f.tr.BeginWrite(name)
+	return f.fault(f.release, name, p), done, err
+}
+
+// readsOnly begins every operation as a read (Tracker.Begin): a release
+// that ignores write freezes, though its heartbeat acknowledges them.
+type readsOnly struct{ tr *dualwrite.Tracker }
+
+func (r readsOnly) Begin(name string) (move.Phase, func()) { return r.tr.Begin(name) }
+
 // phases is what the instance reports: its tracker's phases, which account
 // for running operations (a faulty release acts on another phase than it
 // reports).
@@ -165,6 +176,9 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	if r.cfg.fault != nil {
 		phases = faultyPhases{tr: tr, release: release, fault: r.cfg.fault}
 	}
+	if r.cfg.ignoreFreeze {
+		phases = readsOnly{tr}
+	}
 	check := inventory.WithPutCheck(r.putCheck)
 	if in.items, err = inventory.NewSQLStore(r.db, itemsMove, phases, check, inventory.WithApplied(r.applied.recorder(itemsMove.Table))); err != nil {
 		return nil, err
@@ -197,7 +211,7 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 		return fail(err)
 	}
 	inst := services.Instance{ID: sl.id, Service: "inventory", Host: "demo", Release: release,
-		APIs: []services.API{api.Registration()}, Phases: in.phases(),
+		APIs: []services.API{api.Registration()}, Phases: in.phases(), Freeze: tr.FreezeAck(),
 		Metadata: map[string]string{"slot": fmt.Sprint(sl.n)}}
 	if err := r.reg.Register(ctx, inst, services.WithReplace()); err != nil {
 		return fail(err)
@@ -210,7 +224,9 @@ func (r *run) startOnce(ctx context.Context, sl *slot, release int64) (*instance
 	go func() {
 		defer in.wg.Done()
 		err := services.KeepAlive(in.ctx, r.reg, in.id, r.s.heartbeat, func() services.Heartbeat {
-			return services.Heartbeat{Phases: in.phases()}
+			// The freeze it holds, once no write it began before still
+			// runs: the operator's freeze waits for every instance's.
+			return services.Heartbeat{Phases: in.phases(), Freeze: in.tr.FreezeAck()}
 		})
 		if err != nil {
 			r.problem("%s: heartbeats stopped: %v", in.id, err)

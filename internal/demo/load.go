@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
 	pb "github.com/tandem-go/tandem/examples/inventory/inventorypb"
 	"github.com/tandem-go/tandem/internal/history"
@@ -118,6 +119,12 @@ func (r *run) call(what string, op func(ctx context.Context) error) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, dualwrite.ErrFrozen) {
+			// The operator froze the move's writes: refused, not failed,
+			// and not retried (the caller would retry after the thaw).
+			r.freeze.refused.Add(1)
+			return err
+		}
 		if !retriable(err) || time.Now().Add(backoff).After(deadline) {
 			r.st.failed.Add(1)
 			r.problem("%s failed: %v", what, err)
@@ -143,6 +150,8 @@ func rpcOutcome(err error) history.Outcome {
 	switch {
 	case err == nil:
 		return history.Applied
+	case errors.Is(err, rpcver.ErrFrozen):
+		return history.Refused // code 423: refused before anything was written
 	case errors.As(err, &de):
 		// Not sent while disconnected; sent, it may have run.
 		if de.InFlight {
@@ -168,7 +177,7 @@ func dbOutcome(err error) history.Outcome {
 	switch {
 	case err == nil:
 		return history.Applied
-	case errors.Is(err, errNoInstance), errors.Is(err, inventory.ErrExists):
+	case errors.Is(err, errNoInstance), errors.Is(err, inventory.ErrExists), errors.Is(err, dualwrite.ErrFrozen):
 		return history.Refused
 	}
 	return history.Unknown
@@ -179,6 +188,10 @@ func dbOutcome(err error) history.Outcome {
 // caller saw it fail, for the ghost check.
 func (r *run) attempted(k *keyState, how string, v value, sent time.Time, err error, o history.Outcome) {
 	now := time.Now()
+	if o == history.Applied && r.freeze.violates(k.table, sent, now) {
+		r.freeze.applied.Add(1)
+		r.problem("%s %s applied while writes on %s were frozen everywhere (sent %s after the acknowledgement)", how, k.key(), itemsMove.Name, sent.Format(time.RFC3339Nano))
+	}
 	r.hist.Write(k.client, k.key(), v, sent, now, o)
 	k.ops++
 	k.attempt(v, o)
@@ -262,6 +275,9 @@ func (r *run) read(k *keyState, how string, got *pb.Item, err error) {
 	switch {
 	case err == nil:
 		r.st.readsChecked.Add(1)
+		if k.table == itemsMove.Table && r.freeze.on.Load() {
+			r.freeze.reads.Add(1)
+		}
 		if v := valueOf(got); !k.accept(v) {
 			r.st.wrongReads.Add(1)
 			r.problem("wrong read: %s %s returned %v, last acknowledged %v", how, k.id, v, k.want)

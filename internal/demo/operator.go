@@ -51,7 +51,11 @@ func (r *run) operate(ctx context.Context, m move.Move, blocked map[string]strin
 		return
 	}
 	if g.Open {
-		r.advance(ctx, m, next)
+		if m.Name == frozenStep.move && next == frozenStep.to && !r.freeze.done() {
+			r.runFrozen(ctx, m, cur, next)
+		} else {
+			r.advance(ctx, m, next)
+		}
 		blocked[m.Name] = ""
 		return
 	}
@@ -124,18 +128,19 @@ func (r *run) say(blocked map[string]string, name string, g dualwrite.Gate) {
 	r.tl.printf("%s: %s -> %s blocked: %s", name, g.From, to, msg)
 }
 
-func (r *run) advance(ctx context.Context, m move.Move, to move.Phase) {
+// advance makes the transition, and reports whether it did.
+func (r *run) advance(ctx context.Context, m move.Move, to move.Phase) bool {
 	tr, err := r.mg.Advance(ctx, m.Name, to, dualwrite.WithNote("tandem demo"))
 	var ge *dualwrite.GateError
 	var na *dualwrite.NotAdjacentError
 	switch {
 	case errors.As(err, &ge), errors.As(err, &na):
-		return // the instances moved under us: next tick
+		return false // the instances moved under us: next tick
 	case err != nil:
 		r.log.Warn("advance", "move", m.Name, "to", to, "err", err)
-		return
+		return false
 	case !tr.Changed:
-		return // already there
+		return false // already there
 	}
 	var steps []string
 	for _, s := range tr.Steps {
@@ -149,6 +154,7 @@ func (r *run) advance(ctx context.Context, m move.Move, to move.Phase) {
 	r.phaseMu.Lock()
 	r.phaseAt[m.Name] = append(r.phaseAt[m.Name], phaseMark{phase: to, at: r.tl.since()})
 	r.phaseMu.Unlock()
+	return true
 }
 
 func (r *run) backfill(ctx context.Context, m move.Move) {

@@ -53,6 +53,9 @@ type Summary struct {
 	Kills        int          `json:"kills"`
 	NATSRestarts int          `json:"nats_restarts"`
 	Moves        []MoveResult `json:"moves"`
+	// Freeze is the rollout's step that ran under a write freeze; nil
+	// when the run never reached it.
+	Freeze *FreezeResult `json:"freeze"`
 	// Problems lists the first failures, lost writes and wrong reads.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -81,6 +84,9 @@ func (s Summary) OK() bool {
 			return false
 		}
 	}
+	if s.Freeze != nil && s.Freeze.AppliedWhileFrozen > 0 {
+		return false
+	}
 	return len(s.Moves) > 0 && s.Failed == 0 && s.LostWrites == 0 && s.WrongReads == 0 &&
 		s.GhostWrites == 0 && s.Histories.Linearizable && len(s.Problems) == 0
 }
@@ -105,6 +111,10 @@ func (s Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  late duplicates  %7d  (attempts that arrived after their retry and a newer write; refused by the store's version check)\n", s.LateRefused)
 	}
 	fmt.Fprintf(w, "  wrong reads      %7d  (of %d reads compared with the last acknowledged write)\n", s.WrongReads, s.ReadsChecked)
+	if f := s.Freeze; f != nil {
+		fmt.Fprintf(w, "  frozen writes    %7d  (refused with dualwrite.ErrFrozen, not failures, while %s went %s -> %s under a write freeze held %.1fs; %s of its table answered meanwhile; %d applied while frozen)\n",
+			f.RefusedWrites, f.Move, f.From, f.To, f.Held.Seconds(), plural(f.Reads, "read"), f.AppliedWhileFrozen)
+	}
 	for _, m := range s.Moves {
 		how := "without triggers"
 		if m.Triggers {
@@ -173,6 +183,7 @@ func (r *run) summary(ctx context.Context) Summary {
 	s.Requests = s.RPCRequests + s.DBRequests
 	s.Failed, s.Retries, s.WrongReads = r.st.failed.Load(), r.st.retries.Load(), r.st.wrongReads.Load()
 	s.ReadsChecked, s.LateRefused = r.st.readsChecked.Load(), r.st.late.Load()
+	s.Freeze = r.freezeResult()
 	s.Elapsed = r.tl.since()
 	r.probMu.Lock()
 	s.Problems = slices.Clone(r.probs)

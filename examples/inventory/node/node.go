@@ -120,7 +120,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	host, _ := os.Hostname()
 	// Registered with the phases it acts on from the first row on, so no
 	// gate ever sees this writer without them.
-	in := services.Instance{ID: cfg.ID, Service: cfg.Service, Host: host, Release: cfg.Release, APIs: cfg.APIs, Phases: n.Tracker.Phases()}
+	in := services.Instance{ID: cfg.ID, Service: cfg.Service, Host: host, Release: cfg.Release, APIs: cfg.APIs, Phases: n.Tracker.Phases(),
+		Freeze: n.Tracker.FreezeAck()}
 	if err := n.Reg.Register(ctx, in); err != nil {
 		return nil, err
 	}
@@ -176,10 +177,10 @@ func priceMove(ctx context.Context, db *dialect.DB, cfg Config) (move.Move, erro
 	return m, err
 }
 
-// heartbeat reports the phases the tracker acts on, and draining once the
-// node is leaving.
+// heartbeat reports the phases the tracker acts on and the write freeze
+// it acknowledges, and draining once the node is leaving.
 func (n *Node) heartbeat() services.Heartbeat {
-	return services.Heartbeat{Phases: n.Tracker.Phases()}
+	return services.Heartbeat{Phases: n.Tracker.Phases(), Freeze: n.Tracker.FreezeAck()}
 }
 
 func (n *Node) stop(cause error, fenced bool) {
