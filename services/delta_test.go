@@ -141,9 +141,12 @@ func TestCachesEqualTheDatabaseAfterRandomChanges(t *testing.T) {
 				op = "heartbeat-state"
 				st := []services.State{services.StateUp, services.StateDraining, services.StateError}[rng.IntN(3)]
 				err = reg.Heartbeat(ctx, id, services.Heartbeat{State: st})
-			case n < 50:
+			case n < 45:
 				op = "heartbeat-apis"
 				err = reg.Heartbeat(ctx, id, services.Heartbeat{APIs: randAPIs(), Phases: map[string]string{"m": fmt.Sprint(rng.IntN(3))}})
+			case n < 50:
+				op = "heartbeat-freeze" // a write freeze's acknowledgement
+				err = reg.Heartbeat(ctx, id, services.Heartbeat{Freeze: 1 + int64(rng.IntN(3))})
 			case n < 65:
 				op = "heartbeat-nothing" // no change: no revision, no notice
 				err = reg.Heartbeat(ctx, id, services.Heartbeat{})
@@ -212,7 +215,7 @@ func cacheDiff(c *services.Cache, want services.Snapshot) string {
 		switch {
 		case !ok:
 			return "missing instance " + w.ID
-		case g.Release != w.Release || g.State != w.State || g.Incarnation != w.Incarnation || g.Revision != w.Revision ||
+		case g.Release != w.Release || g.State != w.State || g.Incarnation != w.Incarnation || g.Revision != w.Revision || g.Freeze != w.Freeze ||
 			fmt.Sprint(g.APIs) != fmt.Sprint(w.APIs) || fmt.Sprint(g.Phases) != fmt.Sprint(w.Phases):
 			return fmt.Sprintf("instance %s: %+v, want %+v", w.ID, g, w)
 		}

@@ -189,7 +189,7 @@ func likeOf(in *Instance) *Instance {
 	return in
 }
 
-var instanceFields = []string{"id", "service", "host", "release", "apis", "state", "started_at", "heartbeat_at", "metadata", "phases", "incarnation", "pid", "revision"}
+var instanceFields = []string{"id", "service", "host", "release", "apis", "state", "started_at", "heartbeat_at", "metadata", "phases", "incarnation", "pid", "revision", "freeze"}
 
 // instance reads a notice's record; ch is the notice read so far, whose
 // instance id and phases it shares when they are equal.
@@ -260,6 +260,10 @@ func (d *noticeDecoder) instance(ch *Change) (*Instance, bool) {
 			var ok bool
 			in.Revision, ok = d.int64()
 			return once(&seen, 1<<12) && ok
+		case "freeze":
+			var ok bool
+			in.Freeze, ok = d.int64()
+			return once(&seen, 1<<13) && ok
 		}
 		return d.unknown(key, instanceFields...)
 	})
@@ -393,7 +397,7 @@ func (d *noticeDecoder) stringMap(like map[string]string) (map[string]string, bo
 }
 
 var (
-	eventNames = []string{"register", "state", "apis", "phases", "delete", "finalize"}
+	eventNames = []string{"register", "state", "apis", "phases", "freeze", "delete", "finalize"}
 	stateNames = []string{string(StateUp), string(StateDraining), string(StateError), string(StateMissing), string(StateDeleted)}
 )
 

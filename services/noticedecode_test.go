@@ -15,7 +15,7 @@ func noticeSamples(t testing.TB) [][]byte {
 	in := Instance{ID: "i00042", Service: "volume", Host: "h1", Release: 42, State: StateUp,
 		APIs:      []API{{Name: "price", Current: Version{1, 2}, Oldest: Version{1, 0}}, {Name: "volume", Current: Version{3, 2}, Oldest: Version{3, 0}}},
 		StartedAt: at, HeartbeatAt: at.Add(time.Second), Metadata: map[string]string{"zone": "eu-1", "note": "caf\u00e9 \"quoted\"\n"},
-		Phases: map[string]string{"price": "write-both"}, Incarnation: 3, PID: 4242, Revision: 1234567}
+		Phases: map[string]string{"price": "write-both"}, Incarnation: 3, PID: 4242, Revision: 1234567, Freeze: 2}
 	var out [][]byte
 	add := func(c Change) {
 		b, err := json.Marshal(c)
@@ -31,8 +31,13 @@ func noticeSamples(t testing.TB) [][]byte {
 	add(Change{Event: "finalize", Revision: 9, Finalized: 41, At: at})
 	bare := Instance{ID: "a", Service: "s", Release: 1, State: StateDraining, Revision: 2}
 	add(changeOf("state", bare))
+	acked := in
+	acked.Freeze = 3
+	add(changeOf("freeze", acked))
 	for _, s := range []string{
-		`{"event":"register","instance":"a","at":"2026-03-01T12:00:00Z"}`, // an older registry's notice
+		`{"event":"freeze","revision":3,"record":{"id":"a","freeze":4,"freeze":5}}`, // a key twice
+		`{"event":"freeze","revision":3,"record":{"id":"a","freeze":"4"}}`,          // another type
+		`{"event":"register","instance":"a","at":"2026-03-01T12:00:00Z"}`,           // an older registry's notice
 		` { "event" : "apis" , "revision" : 7 , "record" : { "id" : "a" , "apis" : [ ] , "phases" : { } } } `,
 		`{"event":"apis","revision":7,"record":{"id":"a","apis":[{"name":"x","current":" 1.2 ","oldest":"1.0"}]}}`,
 		`{"event":"register","revision":7,"unknown":{"deep":[1,-2.5e3,true,false,null,"\u00e9\n",{}]},"record":{"id":"a","extra":[]}}`,
