@@ -134,7 +134,8 @@ func WithRegistry(rep services.Reporter, inst services.Instance, every time.Dura
 
 // WithHeartbeat sets what each heartbeat of WithRegistry reports, such as
 // the phase this instance acts on per move (a dualwrite.Tracker's Phases),
-// so moves' gates see the server's acknowledgements.
+// so moves' gates see the server's acknowledgements, and the write freeze
+// it acknowledges (the Tracker's FreezeAck), so tandem freeze does.
 func WithHeartbeat(hb func() services.Heartbeat) Option {
 	return Option{name: "WithHeartbeat", server: func(c *serverConfig) { c.hb = hb }}
 }
