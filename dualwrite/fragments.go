@@ -28,11 +28,17 @@ import (
 // their placeholders appear in the statement (PostgreSQL does not mind the
 // order; the other engines number by position).
 type Args struct {
-	d     sqldialect.Dialect
-	vals  []any
-	ph    []string // the engine's first placeholders (see placeholders)
-	qmark bool     // every placeholder is '?': a fragment's text does not depend on its position
-	buf   [4]any   // vals' first backing array: most statements bind a few
+	d    sqldialect.Dialect
+	vals []any
+	ph   *placeholderTable // the engine's
+	buf  [4]any            // vals' first backing array: most statements bind a few
+}
+
+// placeholderTable is an engine's first placeholders, so binding allocates
+// nothing.
+type placeholderTable struct {
+	first []string
+	qmark bool // every placeholder is '?': a fragment's text does not depend on its position
 }
 
 // NewArgs starts the arguments of a statement on engine (db.Engine()); an
@@ -48,30 +54,47 @@ func NewArgs(engine dialect.Name, own ...any) *Args {
 }
 
 func newArgs(d sqldialect.Dialect, own ...any) *Args {
-	ph := placeholders[d.Name()]
-	a := &Args{d: d, ph: ph, qmark: len(ph) > 1 && ph[0] == "?" && ph[1] == "?"}
+	return newArgsWith(d, placeholdersOf(d), own...)
+}
+
+func newArgsWith(d sqldialect.Dialect, ph *placeholderTable, own ...any) *Args {
+	a := &Args{d: d, ph: ph}
 	a.vals = append(a.buf[:0], own...)
 	return a
 }
 
-// placeholders caches the first placeholders of each engine's style, so
-// binding allocates nothing.
-var placeholders = func() map[dialect.Name][]string {
-	out := map[dialect.Name][]string{}
+// placeholders holds the placeholder table of each engine's style.
+var placeholders = func() map[dialect.Name]*placeholderTable {
+	out := map[dialect.Name]*placeholderTable{}
 	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres, dialect.MySQL} {
 		d, _ := sqldialect.For(name)
-		for n := 1; n <= 64; n++ {
-			out[name] = append(out[name], sqldialect.Placeholder(d, n))
-		}
+		out[name] = newPlaceholderTable(d)
 	}
 	return out
 }()
 
+func newPlaceholderTable(d sqldialect.Dialect) *placeholderTable {
+	t := &placeholderTable{}
+	for n := 1; n <= 64; n++ {
+		t.first = append(t.first, sqldialect.Placeholder(d, n))
+	}
+	t.qmark = t.first[0] == "?" && t.first[1] == "?"
+	return t
+}
+
+// placeholdersOf returns d's placeholder table.
+func placeholdersOf(d sqldialect.Dialect) *placeholderTable {
+	if t := placeholders[d.Name()]; t != nil {
+		return t
+	}
+	return newPlaceholderTable(d)
+}
+
 // Bind adds v and returns its placeholder.
 func (a *Args) Bind(v any) string {
 	a.vals = append(a.vals, v)
-	if n := len(a.vals); n <= len(a.ph) {
-		return a.ph[n-1]
+	if n := len(a.vals); n <= len(a.ph.first) {
+		return a.ph.first[n-1]
 	}
 	return sqldialect.Placeholder(a.d, len(a.vals))
 }
@@ -81,7 +104,7 @@ func (a *Args) Bind(v any) string {
 func (a *Args) Values() []any { return a.vals }
 
 // Args starts the arguments of a statement on the router's engine.
-func (r *Router) Args(own ...any) *Args { return newArgs(r.d, own...) }
+func (r *Router) Args(own ...any) *Args { return newArgsWith(r.d, r.ph, own...) }
 
 // Select is what a SELECT adds to read the moved value at one phase:
 // Expr in its select list and Join after the move's table in its FROM
@@ -268,7 +291,7 @@ func (s Set) Empty() bool { return s.cols.n == 0 }
 // or "" when Empty, binding the values in a at this point: call it where
 // the clauses go in the statement, after binding what comes before them.
 func (s Set) Clauses(a *Args) string {
-	if s.text != nil && a.qmark {
+	if s.text != nil && a.ph.qmark {
 		s.cols.bind(a)
 		return s.text.clauses
 	}
@@ -331,7 +354,7 @@ func (s Insert) Columns() string {
 // comma), binding them in a at this point: call it where the values go,
 // after binding the statement's own values.
 func (s Insert) Values(a *Args) string {
-	if s.text != nil && a.qmark {
+	if s.text != nil && a.ph.qmark {
 		s.cols.bind(a)
 		return s.text.values
 	}
@@ -385,8 +408,15 @@ func (r *Router) writeColumns(p move.Phase, value any) (columns, error) {
 }
 
 // writeShape returns the columns of the move's table that phase p writes,
-// without their values: the same for every call at p.
+// without their values: the same for every call at p, kept by the router.
 func (r *Router) writeShape(p move.Phase) (columns, error) {
+	if int(p) < 0 || int(p) >= len(r.shapes) {
+		return r.buildShape(p)
+	}
+	return r.shapes[p], r.shapeErr[p]
+}
+
+func (r *Router) buildShape(p move.Phase) (columns, error) {
 	var cols columns
 	if p.WritesOld() {
 		switch {
@@ -521,13 +551,13 @@ func (r *Router) prepareFragments() {
 	// are all '?' (the text does not depend on how many come before).
 	qmark := sqldialect.Placeholder(r.d, 1) == sqldialect.Placeholder(r.d, 2)
 	for _, p := range move.Phases() {
-		cols, err := r.writeShape(p)
+		cols, err := r.buildShape(p)
+		r.shapes[p], r.shapeErr[p] = cols, err
 		if err != nil {
 			continue // the writes of this phase report it
 		}
 		if qmark {
-			a := newArgs(r.d)
-			a.qmark = false // build the text
+			a := newArgs(r.d) // build the text: the Sets and Inserts have none yet
 			set := Set{cols: cols}
 			ins := Insert{cols: cols}
 			r.wtext[p] = &writeText{clauses: set.Clauses(a), columns: ins.Columns(), values: ins.Values(a)}
@@ -535,7 +565,6 @@ func (r *Router) prepareFragments() {
 		// WriteValue's own statement: the clauses, then the key.
 		if cols.n > 0 {
 			a := newArgs(r.d)
-			a.qmark = false
 			where := make([]string, len(r.keys))
 			set := Set{cols: cols}
 			clauses := set.Clauses(a)

@@ -53,9 +53,12 @@ type Router struct {
 	read          [phaseCount]string     // SELECT <value> FROM ... WHERE key, final placeholders
 	write         [phaseCount]string     // UPDATE ... SET <clauses> WHERE key, final placeholders ("": nothing to set)
 	wtext         [phaseCount]*writeText // the write fragments' text ('?' engines only)
-	readAsIs      selectInfo             // what a Select reads as is refers to
-	readForward   selectInfo             // ... and one through the Go Forward transform
-	backwardParts []string               // the SQL Backward split at its {value}s
+	shapes        [phaseCount]columns    // the columns each phase writes, without values
+	shapeErr      [phaseCount]error
+	ph            *placeholderTable
+	readAsIs      selectInfo // what a Select reads as is refers to
+	readForward   selectInfo // ... and one through the Go Forward transform
+	backwardParts []string   // the SQL Backward split at its {value}s
 	backwardErr   error
 	upsertNew     string
 	lockSrc       string // SELECT 1 ... FOR UPDATE of the source row
@@ -79,6 +82,7 @@ func NewRouter(m move.Move, engine dialect.Name) (*Router, error) {
 	r.nkeys, _ = quoteAll(d, m.NewKey())
 	r.whereKey = eqAll(r.keys, "")
 	r.whereNewKey = eqAll(r.nkeys, "")
+	r.ph = placeholdersOf(d)
 	r.readAsIs = selectInfo{move: m.Name}
 	r.readForward = selectInfo{move: m.Name, forward: m.Forward.Apply}
 	r.prepareFragments()
