@@ -47,6 +47,7 @@ type fleetResult struct {
 	missed        int // changes some cache did not end up holding
 	took          time.Duration
 	load          string // the load average at the start and at the end
+	peakRSS       int64
 }
 
 // lagHistogram counts lags in 100 µs buckets up to 60 s, without locks.
@@ -87,6 +88,13 @@ func (s *startOnce) Snapshot(ctx context.Context) (services.Snapshot, error) {
 		return *s.first, nil
 	}
 	return s.Registry.Snapshot(ctx)
+}
+
+// peakRSS is the process's peak resident memory.
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss << 10 // KiB on Linux
 }
 
 func cpuTime() time.Duration {
@@ -269,7 +277,7 @@ func (f fleet) run(tb testing.TB, dsn string) fleetResult {
 
 	res := fleetResult{changes: changes, took: took, cpuPerChange: cpu / time.Duration(changes),
 		rate: float64(changes) / wrote.Seconds(), writeP50: writes.quantile(0.50), writeP99: writes.quantile(0.99),
-		p50: lags.quantile(0.50), p99: lags.quantile(0.99), max: lags.quantile(1), load: load0 + " / " + loadAverage()}
+		p50: lags.quantile(0.50), p99: lags.quantile(0.99), max: lags.quantile(1), load: load0 + " / " + loadAverage(), peakRSS: peakRSS()}
 	var rows uint64
 	for _, c := range caches {
 		s := c.Stats()
@@ -294,9 +302,9 @@ func (f fleet) run(tb testing.TB, dsn string) fleetResult {
 }
 
 func (r fleetResult) String() string {
-	return fmt.Sprintf("%d changes in %s at %.1f/s (write p50 %s p99 %s): %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups (%d gaps), %d missed; load %s",
+	return fmt.Sprintf("%d changes in %s at %.1f/s (write p50 %s p99 %s): %.3f rows read per change per cache, CPU %s per change, staleness p50 %s p99 %s max %s, %d full snapshots, %d catch-ups (%d gaps), %d missed; load %s; peak RSS %.1f GB",
 		r.changes, r.took.Round(time.Millisecond), r.rate, r.writeP50, r.writeP99, r.rowsPerChange, r.cpuPerChange.Round(time.Microsecond),
-		r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.gaps, r.missed, r.load)
+		r.p50, r.p99, r.max, r.snapshots, r.catchUps, r.gaps, r.missed, r.load, float64(r.peakRSS)/1e9)
 }
 
 // check fails tb when the run missed a target: at most one row read per
