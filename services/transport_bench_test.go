@@ -28,8 +28,9 @@ import (
 // measures what a cache does with a notice). Reported: the process's CPU
 // time per notice per follower (NATS server included), the latency from
 // publish to a follower's handler (p50, p99), and how long it took to
-// start a follower. Run with -benchtime 2000x -count 3: the modes
-// alternate, so load weighs on all alike.
+// start a follower. Run it with -benchtime 2000x a few times over (a
+// shell loop, not -count, which repeats each mode before the next), so
+// that the modes alternate and load weighs on all alike.
 func BenchmarkNoticeTransport(b *testing.B) {
 	followers := fleetEnv(b, "TANDEM_NOTICE_CONSUMERS", 200)
 	rate := fleetEnv(b, "TANDEM_NOTICE_RATE", 200)
