@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -41,9 +42,11 @@ const readTimeout = 10 * time.Second
 // It reads a full snapshot again only when its NATS connection comes back
 // after a disconnect, when Kick or Refresh asks for one, when a notice
 // carries no revision (a registry of an older release), and when its
-// source cannot list changes. Every TTL it checks its source for changes
-// it missed, and for instances whose heartbeat lapsed: going missing
-// records no change, so no notice tells it.
+// source cannot list changes. Every TTL (less up to a fifth of it, at
+// random, so that caches started together do not all read at once) it
+// checks its source for changes it missed, and for instances whose
+// heartbeat lapsed: going missing records no change, so no notice tells
+// it.
 //
 // A refresh that fails is retried soon, not only at the next TTL; the
 // last view is served meanwhile.
@@ -446,9 +449,16 @@ const (
 	retryMax   = time.Second
 )
 
+// jittered is the wait for the next TTL check: the TTL less up to a
+// fifth of it, at random, so that caches started together (a fleet after
+// a restart, the fleet benchmark) do not all read their source at once.
+func (c *Cache) jittered() time.Duration {
+	return c.ttl - rand.N(c.ttl/5+1)
+}
+
 func (c *Cache) loop(ctx context.Context) {
 	defer close(c.done)
-	t := time.NewTimer(c.ttl)
+	t := time.NewTimer(c.jittered())
 	defer t.Stop()
 	retry := time.Duration(0)
 	for {
@@ -489,7 +499,7 @@ func (c *Cache) loop(ctx context.Context) {
 			err = c.CatchUp(rctx)
 		}
 		cancel()
-		wait := c.ttl
+		wait := c.jittered()
 		if err != nil && ctx.Err() == nil {
 			// Keep serving the last view: a stale cap is safe (it is
 			// never above the truth for long), an outage is not.

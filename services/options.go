@@ -94,7 +94,9 @@ func WithOnFenced(fn func(error)) Option {
 }
 
 // WithTTL sets how long a Cache goes without checking its source when no
-// notice arrives (default DefaultTTL; must be positive).
+// notice arrives (default DefaultTTL; must be positive). Each wait is up
+// to a fifth shorter, at random, so that caches started together spread
+// their checks.
 func WithTTL(d time.Duration) Option {
 	return Option{name: "WithTTL", val: d, bad: option.Positive(d), cache: func(c *Cache) { c.ttl = d }}
 }
