@@ -394,6 +394,44 @@ func TestIntoAsIs(t *testing.T) {
 	}
 }
 
+// A driver may reuse the buffer it passes to Scan for the next row: what
+// Into stores must be the caller's own copy, as database/sql's Scan makes.
+func TestIntoCopiesBytes(t *testing.T) {
+	r, err := dualwrite.NewRouter(priceMove(), dialect.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asIs, _ := r.Select(move.ReadNew, "")
+	for _, tc := range []struct {
+		name string
+		sel  dualwrite.Select
+		into func() (func(dualwrite.Select) sql.Scanner, func() any)
+	}{
+		{"bytes as is", asIs, intoOf[[]byte]},
+		{"bytes into any", asIs, intoOf[any]},
+		{"a Select of the application's", dualwrite.Select{Expr: "x"}, intoOf[[]byte]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := []byte("first")
+			mk, got := tc.into()
+			if err := mk(tc.sel).Scan(buf); err != nil {
+				t.Fatal(err)
+			}
+			copy(buf, "XXXXX") // the driver reads the next row into it
+			var b []byte
+			switch v := got().(type) {
+			case []byte:
+				b = v
+			default:
+				t.Fatalf("stored %T", v)
+			}
+			if string(b) != "first" {
+				t.Fatalf("stored %q: it shares the driver's buffer", b)
+			}
+		})
+	}
+}
+
 // intoOf returns a maker of Into's scanner into a fresh T, and a reader of it.
 func intoOf[T any]() (func(dualwrite.Select) sql.Scanner, func() any) {
 	var v T

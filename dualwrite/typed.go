@@ -1,6 +1,7 @@
 package dualwrite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -48,10 +49,20 @@ func (d *into[T]) Scan(src any) error {
 	// whose T a driver returns (int64, float64, bool, []byte, string,
 	// time.Time) is a sql.Scanner, so assign would store it the same way.
 	if t, ok := src.(T); ok {
-		*d.dst = t
+		*d.dst = owned(t)
 		return nil
 	}
 	return assign(moveName, d.dst, src)
+}
+
+// owned copies a []byte (also one held in an interface): a driver may
+// reuse the buffer it passed to Scan for the next row, so what a scan
+// stores must not share it, as database/sql's own Scan copies it.
+func owned[T any](t T) T {
+	if b, ok := any(t).([]byte); ok && b != nil {
+		return any(bytes.Clone(b)).(T)
+	}
+	return t
 }
 
 // assign stores v in *dst the way database/sql's Scan would.
@@ -69,7 +80,7 @@ func assign[T any](moveName string, dst *T, v any) error {
 		return fmt.Errorf("dualwrite: move %q: scan into %T: %w (scan into a sql.Null[%T] or a pointer)", moveName, *dst, ErrNull, *dst)
 	}
 	if t, ok := v.(T); ok {
-		*dst = t
+		*dst = owned(t)
 		return nil
 	}
 	// sql.Null's Scan converts as Rows.Scan does (bytes to string, int64
