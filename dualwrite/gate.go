@@ -41,6 +41,13 @@ const (
 // killed half way); status reports it until an advance completes it.
 const BlockInterrupted BlockKind = "interrupted"
 
+// BlockFreezePending: a write freeze (or a thaw) is recorded, and an
+// instance that is not deleted has not acknowledged it yet (see
+// FreezeStatus): writes are not frozen (or thawed) everywhere. It blocks
+// no gate; tandem status reports it, since what the freeze was recorded
+// for is not safe until every instance acknowledged it.
+const BlockFreezePending BlockKind = "freeze-pending"
+
 // What a gate guards besides a phase transition (Gate.Op).
 const (
 	OpBackfill        = "backfill"

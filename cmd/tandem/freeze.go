@@ -108,6 +108,14 @@ func (f freezeJSON) text(w io.Writer, indent string) {
 	case f.Everywhere && len(f.Acknowledged) == 0:
 		fmt.Fprintf(w, "%s  no instance is registered: nothing to acknowledge\n", indent)
 		return
+	case f.Everywhere && f.Frozen:
+		what, thaw := "every write begun with BeginWrite", "--all"
+		if !f.All {
+			what, thaw = "writes on move "+strings.Join(f.Moves, ", "), "--move "+strings.Join(f.Moves, " --move ")
+		}
+		fmt.Fprintf(w, "%s  acknowledged by every instance (%d): frozen everywhere: %s are refused (dualwrite.ErrFrozen, RPC code 423) and reads go on, until tandem thaw %s\n",
+			indent, len(f.Acknowledged), what, thaw)
+		return
 	case f.Everywhere:
 		fmt.Fprintf(w, "%s  acknowledged by every instance (%d): %s everywhere\n", indent, len(f.Acknowledged), verb)
 		return
@@ -406,24 +414,89 @@ func (a *app) awaitFreeze(ctx context.Context, db *dialect.DB, reg *services.Reg
 	}
 }
 
-// freezeTimeout is the verdict of a wait for acknowledgements that timed
-// out: 5 when a missing or error instance is pending, else 3.
-func freezeTimeout(fs dualwrite.FreezeStatus, timeout time.Duration, op string) error {
-	var gone, up []string
+// pendingRule is what the instances that have not acknowledged the freeze
+// state in force call for, the one rule of tandem freeze and thaw past
+// --timeout and of status's freeze-pending blocker: a missing or error
+// instance cannot acknowledge, so someone must act (5: bring it back, or
+// delete it); instances that are up acknowledge within a refresh and a
+// heartbeat, so waiting clears it (3: tandem wait --frozen, or --thawed).
+type pendingRule struct {
+	cond     string   // "frozen" or "thawed": what tandem wait waits for
+	gone, up []string // the pending instances missing or in error, and the others
+	exit     int
+	next     string
+}
+
+func freezePending(fs dualwrite.FreezeStatus) pendingRule {
+	r := pendingRule{cond: map[bool]string{true: "frozen", false: "thawed"}[fs.Frozen()]}
 	for _, p := range fs.Pending {
 		switch p.Instance.State {
 		case services.StateMissing, services.StateError:
-			gone = append(gone, p.Instance.ID)
+			r.gone = append(r.gone, p.Instance.ID)
 		default:
-			up = append(up, p.Instance.ID)
+			r.up = append(r.up, p.Instance.ID)
 		}
 	}
-	cond := map[bool]string{true: "frozen", false: "thawed"}[fs.Frozen()]
-	if len(gone) > 0 {
-		return &outcomeError{exit: exitAttention, code: codeAttention, reason: fmt.Sprintf("%s: after %s, not %s everywhere: %s cannot acknowledge (missing or in error); bring them back, or delete the ones that will not return (tandem services delete %s), then tandem wait --%s",
-			op, timeout, cond, strings.Join(gone, ", "), gone[0], cond)}
+	if len(r.gone) > 0 {
+		r.exit, r.next = exitAttention, "tandem services delete "+r.gone[0]
+	} else {
+		r.exit, r.next = exitBlocked, "tandem wait --"+r.cond
+	}
+	return r
+}
+
+// freezeTimeout is the verdict of a wait for acknowledgements that timed
+// out: 5 when a missing or error instance is pending, else 3.
+func freezeTimeout(fs dualwrite.FreezeStatus, timeout time.Duration, op string) error {
+	r := freezePending(fs)
+	if r.exit == exitAttention {
+		return &outcomeError{exit: exitAttention, code: codeAttention, reason: fmt.Sprintf("%s: after %s, not %s everywhere: %s cannot acknowledge (missing or in error); bring them back, or delete the ones that will not return (%s), then tandem wait --%s",
+			op, timeout, r.cond, strings.Join(r.gone, ", "), r.next, r.cond)}
 	}
 	// Not reported: the document says who, this line says what next.
 	return &outcomeError{exit: exitBlocked, code: codeTimeout,
-		reason: fmt.Sprintf("%s: timed out after %s, not %s everywhere: %s have not acknowledged yet; wait again: tandem wait --%s", op, timeout, cond, strings.Join(up, ", "), cond)}
+		reason: fmt.Sprintf("%s: timed out after %s, not %s everywhere: %s have not acknowledged yet; wait again: %s", op, timeout, r.cond, strings.Join(r.up, ", "), r.next)}
+}
+
+// freezeBlockers is status's blocker for a freeze or thaw that an
+// instance not deleted has not acknowledged (none when every one has: a
+// freeze in force everywhere is a state, not a blocker). Its exit and
+// next command are the rule tandem freeze uses past --timeout.
+func freezeBlockers(fs dualwrite.FreezeStatus) []blockerJSON {
+	if fs.Everywhere() {
+		return nil
+	}
+	r := freezePending(fs)
+	b := blockerJSON{Kind: string(dualwrite.BlockFreezePending), Instances: []blockerInstanceJSON{}, Exit: r.exit, NextCommand: strOrNil(r.next)}
+	var who []string
+	for _, p := range fs.Pending {
+		in := p.Instance
+		b.Instances = append(b.Instances, blockerInstanceJSON{ID: in.ID, Service: in.Service, Host: in.Host, Release: in.Release, State: string(in.State)})
+		who = append(who, fmt.Sprintf("%s (%s on %s, release %d, %s, acknowledged state %d)", in.ID, in.Service, in.Host, in.Release, in.State, p.Acked))
+	}
+	what := "writes on every move are frozen"
+	switch {
+	case !fs.Frozen():
+		what = "writes are thawed"
+	case !fs.All:
+		what = "writes on move " + strings.Join(fs.Moves, ", ") + " are frozen"
+	}
+	since := ""
+	if fs.Frozen() {
+		since = " since " + fs.Since.UTC().Format(time.RFC3339) + ": " + fs.Reason
+	}
+	msg := fmt.Sprintf("%s (freeze state %d%s), but %d of %d instance(s) have not acknowledged it: %s; ",
+		what, fs.Seq, since, len(fs.Pending), len(fs.Pending)+len(fs.Acked), strings.Join(who, ", "))
+	if fs.Frozen() {
+		msg += "a write they began may still commit, so writes are not frozen everywhere yet"
+	} else {
+		msg += "they may still refuse writes the thaw lifted, so writes are not thawed everywhere yet"
+	}
+	if r.exit == exitAttention {
+		msg += fmt.Sprintf("; %s cannot acknowledge (missing or in error): bring them back, or delete the ones that will not return: %s", strings.Join(r.gone, ", "), r.next)
+	} else {
+		msg += "; they acknowledge within their tracker's refresh and a heartbeat: " + r.next
+	}
+	b.Message = msg
+	return []blockerJSON{b}
 }

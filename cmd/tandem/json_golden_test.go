@@ -352,6 +352,8 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 			before: func(g *goldenRun) {
 				g.register("web-3", map[string]string{"cents": "write-new", "label": "write-both"})
 			}},
+		// Not acknowledged yet: a blocker whose next command waits.
+		{name: "status-freeze-pending", perEngine: true, code: exitAttention, args: []string{"status"}},
 		{name: "wait-frozen-timeout", code: exitBlocked, args: []string{"wait", "--frozen", "--timeout", "300ms", "--interval", "100ms"}},
 		{name: "freeze-timeout", code: exitBlocked, args: []string{"freeze", "--move", "cents", "--reason", "offline upgrade", "--timeout", "300ms", "--interval", "100ms"}},
 		{name: "wait-frozen", args: []string{"wait", "--frozen", "--move", "cents", "--timeout", "1m"},
@@ -376,6 +378,7 @@ func goldenSteps(g *goldenRun, fresh string) []goldenStep {
 					g.t.Fatal(err)
 				}
 			}},
+		{name: "status-freeze-pending-missing", perEngine: true, code: exitAttention, args: []string{"status"}},
 		{name: "thaw-missing-instance", code: exitAttention, args: []string{"thaw", "--all", "--timeout", "300ms", "--interval", "100ms"}},
 		{name: "services-delete-missing-frozen", args: []string{"services", "delete", "web-4"}},
 		// The contract cannot be undone: refused where no one can confirm

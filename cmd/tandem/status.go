@@ -85,7 +85,9 @@ func (a *app) buildStatus(ctx context.Context, db *dialect.DB, reg *services.Reg
 	if err != nil {
 		return rep, fmt.Errorf("status: freeze: %w", err)
 	}
-	rep.Freeze = freezeView(dualwrite.FreezeAcks(fz, snap))
+	fs := dualwrite.FreezeAcks(fz, snap)
+	rep.Freeze = freezeView(fs)
+	rep.Blockers = append(rep.Blockers, freezeBlockers(fs)...)
 	rep.Safe = len(rep.Blockers) == 0
 	rep.Exit, _ = exitCode(rep.verdict())
 	return rep, nil
@@ -119,11 +121,14 @@ count for the floor), and every move with what blocks its next phase.
 
 It says "Nothing blocks" and exits 0 only when no move is blocked or has a
 step interrupted half way, every move's triggers are what its phase needs
-(as generated, or dropped once contracted), and no instance is missing or in
-error. Otherwise it names each blocker, one a line, with the command to run,
-and exits 3 when waiting clears every blocker (instances still rolling, a
-backfill running) or 5 when someone must act (an instance missing or in
-error, triggers that differ, a backfill to run or resume, a verify to run).`,
+(as generated, or dropped once contracted), no instance is missing or in
+error, and every instance that is not deleted has acknowledged the write
+freeze or thaw in force (a freeze acknowledged everywhere is shown, not a
+blocker). Otherwise it names each blocker, one a line, with the command to
+run, and exits 3 when waiting clears every blocker (instances still
+rolling, a backfill running, a freeze not acknowledged yet by instances
+that are up) or 5 when someone must act (an instance missing or in error,
+triggers that differ, a backfill to run or resume, a verify to run).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

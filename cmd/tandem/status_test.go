@@ -98,6 +98,16 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 			e.t.Fatal(err)
 		}
 	}
+	ack := func(e env, id string, seq int64) {
+		e.t.Helper()
+		reg, err := services.New(context.Background(), e.db)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := reg.Heartbeat(context.Background(), id, services.Heartbeat{Freeze: seq}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 	// centsReady: cents at write-both, backfilled and verified, web-1 on it:
 	// read-new is open.
 	centsReady := func(e env) {
@@ -181,6 +191,44 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 			},
 			text:    []string{"instance web-3 (shop on h-web-3, release 1) is error", "delete it if it will not return: tandem services delete web-3"},
 			blocked: "-: instance web-3 (shop on h-web-3, release 1) is error"},
+		// A freeze (or a thaw) not acknowledged everywhere blocks: waiting
+		// clears it while the instance is up, a delete when it is gone. One
+		// acknowledged everywhere is a state, shown, not a blocker.
+		{name: "freeze pending", code: exitBlocked,
+			setup: func(e env) {
+				centsReady(e)
+				withPlan(e, "freeze", "--move", "cents", "--reason", "restore", "--no-wait")
+			},
+			text:    []string{"NOT frozen everywhere: 1 of 1 instance(s) have not acknowledged", "[freeze-pending] writes on move cents are frozen (freeze state 1 since ", "next: tandem wait --frozen"},
+			blocked: "web-1 (shop on h-web-1, release 1, up, acknowledged state 0); a write they began may still commit, so writes are not frozen everywhere yet; they acknowledge within their tracker's refresh and a heartbeat: tandem wait --frozen => tandem wait --frozen"},
+		{name: "freeze pending on a missing instance", code: exitAttention,
+			setup: func(e env) {
+				centsReady(e)
+				past := time.Now().Add(-10 * time.Minute)
+				register(e, "web-2", map[string]string{"cents": "write-both"}, services.WithClock(func() time.Time { return past }))
+				withPlan(e, "freeze", "--all", "--reason", "restore", "--no-wait")
+				ack(e, "web-1", 1)
+			},
+			text:    []string{"[freeze-pending] writes on every move are frozen (freeze state 1 since ", "web-2 cannot acknowledge (missing or in error)", "next: tandem services delete web-2"},
+			blocked: "bring them back, or delete the ones that will not return: tandem services delete web-2 => tandem services delete web-2"},
+		{name: "frozen everywhere", code: exitOK,
+			setup: func(e env) {
+				centsReady(e)
+				withPlan(e, "freeze", "--move", "cents", "--reason", "restore", "--no-wait")
+				ack(e, "web-1", 1)
+			},
+			text: []string{"Writes: frozen on move cents since ", "(freeze state 1): restore",
+				"acknowledged by every instance (1): frozen everywhere: writes on move cents are refused (dualwrite.ErrFrozen, RPC code 423) and reads go on, until tandem thaw --move cents",
+				"Nothing blocks"}},
+		{name: "thaw pending", code: exitBlocked,
+			setup: func(e env) {
+				centsReady(e)
+				withPlan(e, "freeze", "--move", "cents", "--reason", "restore", "--no-wait")
+				ack(e, "web-1", 1)
+				withPlan(e, "thaw", "--all", "--no-wait")
+			},
+			text:    []string{"Writes: thawed at ", "NOT thawed everywhere", "next: tandem wait --thawed"},
+			blocked: "-: writes are thawed (freeze state 2), but 1 of 1 instance(s) have not acknowledged it: web-1 (shop on h-web-1, release 1, up, acknowledged state 1); they may still refuse writes the thaw lifted, so writes are not thawed everywhere yet; they acknowledge within their tracker's refresh and a heartbeat: tandem wait --thawed => tandem wait --thawed"},
 	}
 	for _, eng := range dbtest.Engines {
 		t.Run(string(eng.Name), func(t *testing.T) {
