@@ -50,7 +50,8 @@ func (s *cacheState) hint(id []byte) *Instance {
 }
 
 func (d *noticeDecoder) ws() {
-	for d.i < len(d.b) {
+	// One comparison for the usual byte, which is no white space.
+	for d.i < len(d.b) && d.b[d.i] <= ' ' {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
 			d.i++
@@ -454,9 +455,11 @@ func (d *noticeDecoder) rawString() ([]byte, bool, bool) {
 		return nil, false, false
 	}
 	start, plain := d.i, true
-	for d.i < len(d.b) && plainByte[d.b[d.i]] {
-		d.i++ // the common case: the whole string is plain
+	b, i := d.b, d.i // locals, kept in registers
+	for i < len(b) && plainByte[b[i]] {
+		i++ // the common case: the whole string is plain
 	}
+	d.i = i
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {
