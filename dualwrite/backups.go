@@ -93,3 +93,28 @@ func (b Backup) String() string {
 	}
 	return strings.TrimSpace(fmt.Sprintf("backup %d before %s: %s (%d bytes, %s, taken %s)", b.Seq, b.Before, where, b.Bytes, b.Tool, b.TakenAt.Format(time.RFC3339)))
 }
+
+// FinalizeGate reports whether Finalize would finalize the move now, and
+// what blocks it; finalized says it is finalized already (Finalize then
+// changes nothing). It only reads. A command asks before a finalize only
+// when the gate is open: finalizing cannot be undone either (the move can
+// no longer go back, and older releases may no longer register).
+func (mg *Manager) FinalizeGate(ctx context.Context, name string) (g Gate, finalized bool, err error) {
+	m, err := mg.Move(name)
+	if err != nil {
+		return Gate{}, false, err
+	}
+	snap, err := mg.snapshot(ctx)
+	if err != nil {
+		return Gate{}, false, fmt.Errorf("dualwrite: finalize gate %s: %w", name, err)
+	}
+	row, _, err := mg.readRow(ctx, mg.db, name)
+	if err != nil {
+		return Gate{}, false, fmt.Errorf("dualwrite: finalize gate %s: %w", name, err)
+	}
+	if row.FinalizedAt.Valid {
+		return Gate{Move: name, Op: OpFinalize, From: row.phase, To: row.phase, Open: true}, true, nil
+	}
+	g, err = mg.opGate(ctx, mg.input(m, row, snap, mg.db), OpFinalize)
+	return g, false, err
+}

@@ -76,3 +76,38 @@ func TestRecordBackup(t *testing.T) {
 		}
 	})
 }
+
+// TestFinalizeGate: closed before write-new (what Finalize would refuse),
+// open at write-new, and finalized once Finalize ran; it writes nothing.
+func TestFinalizeGate(t *testing.T) {
+	db := dbtest.Open(t, dialect.SQLite)
+	e := newEnv(t, db, 3, priceMove())
+	g, fin, err := e.mg.FinalizeGate(e.ctx, e.m.Name)
+	if err != nil || g.Open || fin || g.Op != dualwrite.OpFinalize {
+		t.Fatalf("at legacy: %+v finalized %v, %v", g, fin, err)
+	}
+	for _, p := range []move.Phase{move.WriteBoth, move.ReadNew, move.WriteNew} {
+		if p == move.ReadNew {
+			if _, err := e.mg.Backfill(e.ctx, e.m.Name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.mg.Verify(e.ctx, e.m.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.advance(p)
+	}
+	before := dbtest.Dump(t, db)
+	if g, fin, err = e.mg.FinalizeGate(e.ctx, e.m.Name); err != nil || !g.Open || fin {
+		t.Fatalf("at write-new: %+v finalized %v, %v", g, fin, err)
+	}
+	if after := dbtest.Dump(t, db); after != before {
+		t.Fatal("FinalizeGate wrote")
+	}
+	if _, err := e.mg.Finalize(e.ctx, e.m.Name, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if g, fin, err = e.mg.FinalizeGate(e.ctx, e.m.Name); err != nil || !g.Open || !fin {
+		t.Fatalf("finalized: %+v finalized %v, %v", g, fin, err)
+	}
+}

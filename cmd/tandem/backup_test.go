@@ -15,6 +15,14 @@ import (
 // rows in products: what stands before a contract.
 func finalizedMove(t *testing.T, engine dialect.Name) (mv func(code int, args ...string) string, dsn string, db *dialect.DB) {
 	t.Helper()
+	mv, dsn, db = walkedTo(t, engine)
+	mv(exitOK, "moves", "finalize", "price_cents", "--yes")
+	return mv, dsn, db
+}
+
+// walkedTo walks testPlan's move, with rows in products, to write-new.
+func walkedTo(t *testing.T, engine dialect.Name) (mv func(code int, args ...string) string, dsn string, db *dialect.DB) {
+	t.Helper()
 	dsn, plan, db := productsFixture(t, engine)
 	db.MustExec(`INSERT INTO products (id, price) VALUES (1, 1.50), (2, 2.25), (3, 3.00)`)
 	mv = func(code int, args ...string) string {
@@ -26,7 +34,7 @@ func finalizedMove(t *testing.T, engine dialect.Name) (mv func(code int, args ..
 		return out + errOut
 	}
 	mv(exitOK, "schema", "ensure")
-	for _, step := range [][]string{{"advance"}, {"backfill"}, {"verify"}, {"advance"}, {"advance"}, {"finalize"}} {
+	for _, step := range [][]string{{"advance"}, {"backfill"}, {"verify"}, {"advance"}, {"advance"}} {
 		mv(exitOK, append([]string{"moves", step[0], "price_cents"}, step[1:]...)...)
 	}
 	return mv, dsn, db

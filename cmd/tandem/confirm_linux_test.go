@@ -81,6 +81,31 @@ func TestConfirm(t *testing.T) {
 			}
 		})
 	}
+	t.Run("finalize", func(t *testing.T) {
+		_, dsn, db := walkedTo(t, dialect.SQLite)
+		master, slave := openPTY(t)
+		old := stdin
+		stdin = slave
+		defer func() { stdin = old }()
+		for _, answer := range []string{"n\n", "yes\n"} {
+			if _, err := master.WriteString(answer); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"--db", dsn, "moves", "finalize", "price_cents"}, &out, &errOut)
+			var fin int
+			if err := db.Get(&fin, `SELECT COUNT(*) FROM tandem_moves WHERE name = 'price_cents' AND finalized_at IS NOT NULL`); err != nil {
+				t.Fatal(err)
+			}
+			want, wantFin := exitBadInput, 0
+			if answer == "yes\n" {
+				want, wantFin = exitOK, 1
+			}
+			if code != want || fin != wantFin || !strings.Contains(errOut.String(), "Finalizing move price_cents (it closes the rollback window") {
+				t.Fatalf("answer %q: exit %d, finalized %d\n%s%s", answer, code, fin, out.String(), errOut.String())
+			}
+		}
+	})
 	t.Run("--yes asks nothing", func(t *testing.T) {
 		_, dsn, _ := finalizedMove(t, dialect.SQLite)
 		_, slave := openPTY(t)

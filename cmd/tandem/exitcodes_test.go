@@ -152,7 +152,7 @@ func finalized(t *testing.T, dsn string, db *dialect.DB, plan string) {
 		mv("advance", "cents", "--to", to)
 	}
 	registerAt(t, db, "web-1", "write-new", time.Now())
-	mv("finalize", "cents")
+	mv("finalize", "cents", "--yes")
 }
 
 // testInterrupted sends SIGINT to a backfill running in a child process:

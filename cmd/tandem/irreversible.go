@@ -29,19 +29,26 @@ func interactive() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// irreversibleStep is an advance that may need confirming.
+// irreversibleStep is an advance, or a finalize, that may need
+// confirming.
 type irreversibleStep struct {
 	move     string
+	finalize bool // tandem moves finalize, else an advance
 	from, to move.Phase
 	toFlag   string // --to as given ("" for the next phase)
 	yes      bool
 	backup   string // --backup FILE
 }
 
-func (s irreversibleStep) irreversible() bool { return dualwrite.Irreversible(s.from, s.to) }
+func (s irreversibleStep) irreversible() bool {
+	return s.finalize || dualwrite.Irreversible(s.from, s.to)
+}
 
-// command is the advance's command line with extra flags.
+// command is the step's command line with extra flags.
 func (s irreversibleStep) command(extra ...string) string {
+	if s.finalize {
+		return strings.Join(append([]string{"tandem", "moves", "finalize", s.move}, extra...), " ")
+	}
 	args := []string{"tandem", "moves", "advance", s.move}
 	if s.toFlag != "" {
 		args = append(args, "--to", s.to.String())
@@ -95,6 +102,10 @@ func (mc *movesCmd) confirm(ctx context.Context, s irreversibleStep, steps []dua
 	for _, st := range steps {
 		did = append(did, st.Description)
 	}
+	if s.finalize {
+		what = "finalizing move " + s.move
+		did = []string{"it closes the rollback window: the move can no longer go back, and older releases may no longer register"}
+	}
 	if len(did) > 0 {
 		what += " (" + strings.Join(did, "; ") + ")"
 	}
@@ -105,13 +116,19 @@ func (mc *movesCmd) confirm(ctx context.Context, s irreversibleStep, steps []dua
 	if !interactive() {
 		msg := fmt.Sprintf("%s cannot be undone and no terminal can confirm it: run %s to confirm it, or %s to take a backup of the database first",
 			what, s.command("--yes"), withBackup)
-		if s.backup != "" {
+		switch {
+		case s.finalize:
+			msg = fmt.Sprintf("%s cannot be undone and no terminal can confirm it: run %s to confirm it", what, s.command("--yes"))
+		case s.backup != "":
 			msg = fmt.Sprintf("%s cannot be undone and no terminal can confirm it: run %s (the backup is taken first)", what, withBackup)
 		}
 		return &outcomeError{exit: exitBadInput, code: codeUnconfirmed, reason: msg, err: errUnconfirmed}
 	}
 	first := "No backup is taken (--backup FILE takes one first)."
-	if s.backup != "" {
+	switch {
+	case s.finalize:
+		first = "Nothing is dropped yet (the contract, later, drops the old column)."
+	case s.backup != "":
 		abs, _ := filepath.Abs(s.backup)
 		first = "A backup of the database is taken first, into " + abs + "."
 	}

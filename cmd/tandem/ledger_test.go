@@ -125,7 +125,7 @@ func TestStatusFromTheLedger(t *testing.T) {
 					withPlan(exitOK, "moves", "verify", "label_done")
 				}
 			}
-			withPlan(exitOK, "moves", "finalize", "label_done")
+			withPlan(exitOK, "moves", "finalize", "label_done", "--yes")
 			withPlan(exitOK, "moves", "advance", "label_done", "--to", "contracted", "--yes")
 			reg, err := services.New(context.Background(), db)
 			if err != nil {

@@ -226,7 +226,7 @@ func TestMigrationToolFiles(t *testing.T) {
 			for _, step := range [][]string{
 				{"advance", "--to", "write-both"}, {"backfill"}, {"verify"},
 				{"advance", "--to", "read-new"}, {"advance", "--to", "write-new"},
-				{"finalize"}, {"advance", "--to", "contracted", "--yes"},
+				{"finalize", "--yes"}, {"advance", "--to", "contracted", "--yes"},
 			} {
 				for _, name := range moves {
 					cli(t, refDSN, exitOK, append([]string{step[0], name}, step[1:]...)...)
@@ -298,7 +298,7 @@ func TestMigrationToolFiles(t *testing.T) {
 						cli(t, dsn, exitOK, "advance", name, "--to", "write-new")
 						// The contract file waits for the finalize gate.
 						cli(t, dsn, exitAttention, "advance", name, "--to", "contracted", "--dry-run") // finalize must run first
-						cli(t, dsn, exitOK, "finalize", name)
+						cli(t, dsn, exitOK, "finalize", name, "--yes")
 						cli(t, dsn, exitOK, "advance", name, "--to", "contracted", "--dry-run")
 						apply(name, "contracted")
 						cli(t, dsn, exitOK, "advance", name, "--to", "contracted", "--yes")

@@ -344,16 +344,34 @@ func printTransition(w io.Writer, tr dualwrite.Transition) {
 
 func (mc *movesCmd) finalize() *cobra.Command {
 	var reason string
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "finalize NAME",
 		Short: "Close the rollback window of a move at write-new; older releases may no longer join",
-		Args:  exactArgs(1),
+		Long: `Close the rollback window of a move at write-new: it can no longer go back
+a phase, and releases older than the one that writes new only may no longer
+register. It cannot be undone: on a terminal it asks first; where no one
+can answer (a script, CI) it is refused, exit 2, unless --yes is given. A
+closed gate is reported first (exit 3 or 5, each blocker naming its
+command); a move finalized already is left as it is, exit 0.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mg, done, err := mc.manager(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
+			// The gate first: a closed one is refused below as it is, and
+			// a move finalized already needs nothing confirmed.
+			g, finalized, err := mg.FinalizeGate(cmd.Context(), args[0])
+			if err != nil {
+				return movesError(err)
+			}
+			if g.Open && !finalized {
+				if err := mc.confirm(cmd.Context(), irreversibleStep{move: args[0], finalize: true, yes: yes}, nil); err != nil {
+					return err
+				}
+			}
 			rel, err := mg.Finalize(cmd.Context(), args[0], reason)
 			var ge *dualwrite.GateError
 			if errors.As(err, &ge) {
@@ -370,6 +388,7 @@ func (mc *movesCmd) finalize() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "recorded with the finalization")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm it (it cannot be undone) without being asked; required where no terminal can answer")
 	return cmd
 }
 

@@ -305,7 +305,7 @@ func walkPath(t *testing.T, e dbtest.Engine, moves []move.Move) string {
 		if s.Kind == "freeze" || s.Kind == "thaw" {
 			runIt = f.runAcking
 		}
-		if s.Kind == "contract" {
+		if s.Kind == "contract" || s.Kind == "finalize" {
 			// It cannot be undone: where no terminal can confirm it, the
 			// printed command is refused, and a script adds --yes.
 			if o, errOut, code := tandem(t, append([]string{"--db", dsn}, args[1:]...)...); code != exitBadInput || !strings.Contains(errOut, "--yes") {

@@ -124,7 +124,7 @@ func TestStatusIsSafeOnlyWhenNothingBlocks(t *testing.T) {
 		withPlan(e, "moves", "verify", "label")
 		withPlan(e, "moves", "advance", "label", "--to", "read-new")
 		withPlan(e, "moves", "advance", "label", "--to", "write-new")
-		withPlan(e, "moves", "finalize", "label")
+		withPlan(e, "moves", "finalize", "label", "--yes")
 		if contract {
 			withPlan(e, "moves", "advance", "label", "--to", "contracted", "--yes")
 		}

@@ -175,7 +175,7 @@ func TestWait(t *testing.T) {
 			// Before finalize, going back to read-new is still possible: a
 			// wait for it waits.
 			do(exitBlocked, wait("wait", "--move", "price_cents", "--phase", "read-new", "--timeout", "200ms", "--interval", "100ms")...)
-			do(exitOK, "moves", "finalize", "price_cents")
+			do(exitOK, "moves", "finalize", "price_cents", "--yes")
 
 			// Finalized: never back to read-new (exit 2, at once).
 			before = dbtest.Dump(t, db)

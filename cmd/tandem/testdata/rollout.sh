@@ -58,6 +58,9 @@ drive() {
       jq -r --arg n "$name" '.moves[] | select(.name == $n) | .blockers[] | select(.exit == 5 and .next_command != null) | .next_command' \
         "$work/list.json" | sort -u >"$work/cmds"
       while read -r cmd; do
+        # A finalize cannot be undone: --yes, since no one is at a
+        # terminal to confirm it.
+        case "$cmd" in "tandem moves finalize "*) cmd="$cmd --yes" ;; esac
         read -ra argv <<<"${cmd#tandem }"
         step "${argv[@]}" && progressed=1
       done <"$work/cmds"

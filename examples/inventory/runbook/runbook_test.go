@@ -307,7 +307,7 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	roll(44)
 	advance(move.WriteNew)
 	// 7. Finalize and contract, with the dry run first.
-	must(t, bin, dsn, []string{"moves", "finalize", "price_cents"})
+	must(t, bin, dsn, []string{"moves", "finalize", "price_cents", "--yes"})
 	must(t, bin, dsn, []string{"moves", "advance", "price_cents", "--dry-run"})
 	must(t, bin, dsn, []string{"moves", "sql", "price_cents", "--phase", "contracted", "--dialect", string(db.Engine())})
 	// It cannot be undone: a copy of the database first, and --yes, as no
