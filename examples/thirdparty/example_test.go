@@ -19,6 +19,8 @@ type at move.Phase
 
 func (p at) Begin(string) (move.Phase, func()) { return move.Phase(p), func() {} }
 
+func (p at) BeginWrite(string) (move.Phase, func(), error) { return move.Phase(p), func() {}, nil }
+
 // A resource created before the move and one created during it, read in
 // one SELECT each, however the phase splits them across the two tables.
 // The old one has nothing in resource_data until the backfill copies it,

@@ -28,8 +28,8 @@ type Instance struct {
 }
 
 // Start starts a server of release on db and nc: a tracker for the move,
-// a registration that carries its phases, heartbeats, and the RPC
-// endpoints. every is the heartbeat and ledger refresh interval; log gets
+// a registration that carries its phases and the write freeze it
+// acknowledges, heartbeats that carry both, and the RPC endpoints. every is the heartbeat and ledger refresh interval; log gets
 // the server's handler errors (with the id the caller was told).
 func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, release int64, every time.Duration, log *slog.Logger) (*Instance, error) {
 	tr, err := dualwrite.NewTracker(ctx, db, release, []move.Move{PropertiesMove})
@@ -50,7 +50,7 @@ func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, releas
 	}
 	in := &Instance{ID: id, Tracker: tr, reg: reg}
 	if err := reg.Register(ctx, services.Instance{ID: id, Service: "stacks", Release: release,
-		APIs: []services.API{api.Registration()}, Phases: tr.Phases()}); err != nil {
+		APIs: []services.API{api.Registration()}, Phases: tr.Phases(), Freeze: tr.FreezeAck()}); err != nil {
 		return nil, errors.Join(err, reg.Close())
 	}
 	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -63,7 +63,9 @@ func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, releas
 	go func() {
 		defer in.wg.Done()
 		_ = services.KeepAlive(run, reg, id, every, func() services.Heartbeat {
-			return services.Heartbeat{Phases: tr.Phases()}
+			// Every write of the store begins with BeginWrite, so the
+			// instance may acknowledge the write freeze it holds.
+			return services.Heartbeat{Phases: tr.Phases(), Freeze: tr.FreezeAck()}
 		}, services.WithOnFenced(tr.Stop), services.WithNATS(nc))
 	}()
 	in.srv, err = rpcver.NewServer(nc, api, rpcver.WithCluster(reg.Cluster()), rpcver.WithLogger(log))

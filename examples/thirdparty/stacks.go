@@ -50,9 +50,15 @@ var (
 	ErrExists   = errors.New("resource already exists")
 )
 
-// Phases gives the phase an operation acts on (a *dualwrite.Tracker).
+// Phases gives the phase an operation acts on (a *dualwrite.Tracker):
+// Begin for a read, which a write freeze never refuses, and BeginWrite for
+// an operation that writes, which returns a *dualwrite.FrozenError and
+// begins nothing while the operator has frozen writes on the move (tandem
+// freeze). Only an instance whose every write begins with BeginWrite may
+// report the tracker's FreezeAck.
 type Phases interface {
 	Begin(move string) (move.Phase, func())
+	BeginWrite(move string) (move.Phase, func(), error)
 }
 
 // Store keeps resources in the application's own statements, with the
@@ -153,17 +159,27 @@ func (s *Store) Update(ctx context.Context, res *pb.Resource) error {
 // it again from the start (up to 4 times, with a fresh phase) when the
 // engine rolled it back on a deadlock or serialization failure
 // (dialect.IsRetryable): concurrent writers, and a backfill beside them,
-// meet those on every engine. Nothing else is retried.
+// meet those on every engine. Nothing else is retried: a write refused by
+// a write freeze returns the *dualwrite.FrozenError as it is, having begun
+// nothing (retry it after the thaw).
 func (s *Store) write(ctx context.Context, fn func(move.Phase, *sql.Tx) error) error {
 	var err error
 	var p move.Phase
 	for attempt := 1; attempt <= 4; attempt++ {
+		var frozen bool
 		err = func() error {
 			var done func()
-			p, done = s.phases.Begin(PropertiesMove.Name)
+			var err error
+			if p, done, err = s.phases.BeginWrite(PropertiesMove.Name); err != nil {
+				frozen = true
+				return err
+			}
 			defer done() // after the commit or rollback
 			return s.txOnce(ctx, func(tx *sql.Tx) error { return fn(p, tx) })
 		}()
+		if frozen {
+			return err
+		}
 		if err == nil || !dialect.IsRetryable(err) {
 			break
 		}
@@ -212,8 +228,14 @@ func Handle(srv *rpcver.Server, store *Store) error {
 	)
 }
 
+// status maps the store's errors to the API's codes. A write freeze's
+// *dualwrite.FrozenError goes back as it is: rpcver answers it with
+// rpcver.CodeFrozen (423) and the freeze's reason, and the caller's error
+// matches dualwrite.ErrFrozen, which a StatusError of our own would lose.
 func status(err error) error {
 	switch {
+	case errors.Is(err, dualwrite.ErrFrozen):
+		return err
 	case errors.Is(err, ErrNotFound):
 		return &rpcver.StatusError{Code: rpcver.CodeNotFound, Message: err.Error(), Err: err}
 	case errors.Is(err, ErrExists):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,7 +66,11 @@ func TestStoreAcrossEveryBoundary(t *testing.T) {
 }
 
 // TestRollingUpgrade rolls two servers from release 1 to 4, one at a time,
-// under RPC load, while the move goes from legacy to contracted.
+// under RPC load, while the move goes from legacy to contracted. At
+// read-new the operator freezes the move's writes: once both servers have
+// acknowledged, every write is refused across RPC with the freeze's typed
+// error and none commits, while reads are answered; after the thaw is
+// acknowledged, writes resume.
 func TestRollingUpgrade(t *testing.T) {
 	tandemtest.ForEachEngine(t, func(t *testing.T, db *dialect.DB) {
 		ctx := context.Background()
@@ -125,6 +130,7 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 		roll(3)
 		advance(move.ReadNew)
+		frozenRound(t, ctx, db, mg, l)
 		roll(4)
 		advance(move.WriteNew)
 		advance(move.Contracted)
@@ -143,6 +149,80 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 		t.Logf("%d resources created and read back over RPC across 4 releases", l.created)
 	})
+}
+
+// frozenRound freezes the move's writes under the load, checks what the
+// freeze promises once every server has acknowledged it, and thaws.
+func frozenRound(t *testing.T, ctx context.Context, db *dialect.DB, mg *dualwrite.Manager, l *load) {
+	t.Helper()
+	const reason = "restore of the resource table"
+	name := stacks.PropertiesMove.Name
+	refused0, reads0 := l.frozenCount(), l.readsWhileFrozen()
+	st, err := mg.Freeze(ctx, dualwrite.FreezeScope{Moves: []string{name}}, reason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	everywhere(t, ctx, mg, st.Seq)
+	// From the acknowledgement on, no write commits: count the rows, let
+	// the load run into the freeze, and count again.
+	count := func() (n int) {
+		t.Helper()
+		if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM resource`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rows, refused := count(), l.frozenCount()
+	_, err = stacks.CreateResource.Call(ctx, l.client, &pb.CreateResourceRequest{Resource: &pb.Resource{Id: "during-freeze", Name: "r", Properties: "{}"}})
+	var re *rpcver.RemoteError
+	if !errors.Is(err, dualwrite.ErrFrozen) || !errors.Is(err, rpcver.ErrFrozen) || !errors.As(err, &re) || re.Code != rpcver.CodeFrozen || !strings.Contains(err.Error(), reason) {
+		t.Fatalf("a write while frozen got %v, want the freeze's refusal (code %s, %q)", err, rpcver.CodeFrozen, reason)
+	}
+	got, err := stacks.GetResource.Call(ctx, l.client, &pb.GetResourceRequest{Id: "seed"})
+	if err != nil || got.Resource.GetName() != "seed" {
+		t.Fatalf("a read while frozen got %v (%v)", got, err)
+	}
+	for l.frozenCount() < refused+20 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := count(); n != rows {
+		t.Fatalf("%d row(s) committed after every server acknowledged the freeze", n-rows)
+	}
+	created := l.createdCount()
+	st, err = mg.Thaw(ctx, dualwrite.FreezeScope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	everywhere(t, ctx, mg, st.Seq)
+	if _, err := stacks.CreateResource.Call(ctx, l.client, &pb.CreateResourceRequest{Resource: &pb.Resource{Id: "after-thaw", Name: "r", Properties: "{}"}}); err != nil {
+		t.Fatalf("a write after the thaw: %v", err)
+	}
+	for l.createdCount() < created+5 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("frozen: %d write(s) refused with the freeze's error, %d read(s) answered meanwhile", l.frozenCount()-refused0, l.readsWhileFrozen()-reads0)
+}
+
+// everywhere waits until every server acknowledged freeze state seq.
+func everywhere(t *testing.T, ctx context.Context, mg *dualwrite.Manager, seq int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		fs, err := mg.FreezeStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs.Seq != seq {
+			t.Fatalf("freeze state %d in force, want %d", fs.Seq, seq)
+		}
+		if fs.Everywhere() && len(fs.Acked) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("freeze state %d not acknowledged everywhere after a minute: pending %+v", seq, fs.Pending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type testWriter struct{ t *testing.T }
@@ -196,13 +276,51 @@ func waitActing(t *testing.T, ctx context.Context, reg *services.Registry, p mov
 }
 
 // load creates a resource, updates it and reads it back, over and over,
-// through the registry's cap.
+// through the registry's cap. A write refused by a write freeze is counted
+// apart from failures, and a read of the seeded resource follows it.
 type load struct {
+	client  *rpcver.Client
 	halt    atomic.Bool
 	done    chan struct{}
 	mu      sync.Mutex
 	fail    []error
 	created int
+	frozen  int // writes refused with the freeze's error
+	reads   int // reads answered after a refused write
+}
+
+func (l *load) frozenCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.frozen
+}
+
+func (l *load) createdCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.created
+}
+
+func (l *load) readsWhileFrozen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reads
+}
+
+// refused counts a write the freeze refused, and reads the seeded
+// resource: reads go on while writes are frozen.
+func (l *load) refused(ctx context.Context) {
+	l.mu.Lock()
+	l.frozen++
+	l.mu.Unlock()
+	got, err := stacks.GetResource.Call(ctx, l.client, &pb.GetResourceRequest{Id: "seed"})
+	if err != nil || got.Resource.GetName() != "seed" {
+		l.failed(fmt.Errorf("get seed while frozen: %v (%w)", got, err))
+		return
+	}
+	l.mu.Lock()
+	l.reads++
+	l.mu.Unlock()
 }
 
 func startLoad(t *testing.T, ctx context.Context, reg *services.Registry, nc *nats.Conn) *load {
@@ -221,17 +339,29 @@ func startLoad(t *testing.T, ctx context.Context, reg *services.Registry, nc *na
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	l := &load{done: make(chan struct{})}
+	l := &load{client: client, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		for i := 0; !l.halt.Load(); i++ {
 			res := &pb.Resource{Id: fmt.Sprintf("rpc-%d", i), Name: "r", Properties: fmt.Sprintf(`{"i": %d}`, i)}
-			if _, err := stacks.CreateResource.Call(ctx, client, &pb.CreateResourceRequest{Resource: res}); err != nil {
+			_, err := stacks.CreateResource.Call(ctx, client, &pb.CreateResourceRequest{Resource: res})
+			if errors.Is(err, dualwrite.ErrFrozen) {
+				l.refused(ctx)
+				continue
+			}
+			if err != nil {
 				l.failed(fmt.Errorf("create %s: %w", res.Id, err))
 				continue
 			}
 			res.Properties = fmt.Sprintf(`{"i": %d, "updated": true}`, i)
-			if _, err := stacks.UpdateResource.Call(ctx, client, &pb.UpdateResourceRequest{Resource: res}); err != nil {
+			_, err = stacks.UpdateResource.Call(ctx, client, &pb.UpdateResourceRequest{Resource: res})
+			if errors.Is(err, dualwrite.ErrFrozen) {
+				// Frozen between the create and the update: the create
+				// committed before the freeze, the update was refused.
+				l.refused(ctx)
+				continue
+			}
+			if err != nil {
 				l.failed(fmt.Errorf("update %s: %w", res.Id, err))
 				continue
 			}

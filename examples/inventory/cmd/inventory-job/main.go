@@ -14,7 +14,9 @@
 // column must, or the gates cannot see it, and a job still writing the old
 // column only would be lost behind the backfill. For the same reason a job
 // of a release too old for the ledger's phase refuses to start (with the
-// release to run instead). -once makes one pass and leaves (a cron job);
+// release to run instead). While the operator has frozen the move's writes
+// (tandem freeze), a pass counts the prices refused apart from failures
+// and goes on; a pass after the thaw applies them. -once makes one pass and leaves (a cron job);
 // otherwise it passes every -every until SIGINT or SIGTERM, finishing the
 // item in hand before it leaves.
 package main
@@ -35,6 +37,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tandem-go/tandem/dualwrite"
 	"github.com/tandem-go/tandem/examples/inventory"
 	"github.com/tandem-go/tandem/examples/inventory/node"
 )
@@ -123,7 +126,8 @@ func apply(ctx context.Context, n *node.Node, moveName, path string, pass int) e
 	if err != nil {
 		return err
 	}
-	applied, unknown := 0, 0
+	applied, unknown, refused := 0, 0, 0
+	var frozen *dualwrite.FrozenError
 	for _, p := range list {
 		if ctx.Err() != nil {
 			break
@@ -134,13 +138,21 @@ func apply(ctx context.Context, n *node.Node, moveName, path string, pass int) e
 		switch {
 		case errors.Is(err, inventory.ErrNotFound):
 			unknown++
+		case errors.As(err, &frozen):
+			// The operator froze the move's writes: not a failure. The
+			// price is applied on a pass after the thaw.
+			refused++
 		case err != nil:
 			return fmt.Errorf("pass %d: %w", pass, err)
 		default:
 			applied++
 		}
 	}
-	fmt.Printf("pass %d: %d prices applied, %d unknown items, acting on %s\n", pass, applied, unknown, n.Tracker.Phase(moveName))
+	msg := fmt.Sprintf("pass %d: %d prices applied, %d unknown items", pass, applied, unknown)
+	if refused > 0 {
+		msg += fmt.Sprintf(", %d refused while writes are frozen (%s; a later pass applies them)", refused, frozen.Reason)
+	}
+	fmt.Printf("%s, acting on %s\n", msg, n.Tracker.Phase(moveName))
 	return nil
 }
 
