@@ -173,7 +173,8 @@ func (mg *Manager) checkScope(op string, s FreezeScope) (FreezeScope, error) {
 
 // Freeze records a write freeze on the moves of scope, with the operator's
 // reason (required). Every instance's tracker sees it within its refresh
-// interval and refuses new writes on those moves with a *FrozenError
+// interval (at once with WithNotices, when the Manager's registry is a
+// *services.Registry with NATS: it announces the freeze) and refuses new writes on those moves with a *FrozenError
 // (BeginWrite), while reads go on; each acknowledges it with its heartbeat
 // once the writes it began before have ended (see FreezeStatus).
 //
@@ -255,6 +256,7 @@ func (mg *Manager) recordFreeze(ctx context.Context, action string, scope Freeze
 		return FreezeState{}, fmt.Errorf("dualwrite: %s: %w", action, err)
 	}
 	var out FreezeState
+	recorded := false
 	err := sqldialect.Of(mg.db).Locked(ctx, mg.db.SQLX(), "freeze", mg.lockWait, func(ctx context.Context, q dialect.Querier) error {
 		cur, err := readFreeze(ctx, q)
 		if err != nil {
@@ -284,15 +286,23 @@ func (mg *Manager) recordFreeze(ctx context.Context, action string, scope Freeze
 			n.Seq, action, string(scopeJSON), all, string(movesJSON), n.Reason, since, now, hostname()); err != nil {
 			return err
 		}
-		out = n
+		out, recorded = n, true
 		return nil
 	})
 	if err != nil {
 		return out, fmt.Errorf("dualwrite: %s: %w", action, err)
 	}
 	mg.log.Info("dualwrite: "+action, "scope", scope.String(), "seq", out.Seq, "frozen_all", out.All, "frozen_moves", out.Moves)
+	if a, ok := mg.src.(writeFreezeAnnouncer); ok && recorded {
+		a.AnnounceWriteFreeze()
+	}
 	return out, nil
 }
+
+// writeFreezeAnnouncer is a registry that announces a recorded freeze or
+// thaw on NATS (a *services.Registry: AnnounceWriteFreeze does nothing
+// without NATS), so trackers WithNotices refresh at once.
+type writeFreezeAnnouncer interface{ AnnounceWriteFreeze() }
 
 func hostname() string {
 	host, _ := os.Hostname()

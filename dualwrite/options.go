@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandem-go/tandem/internal/option"
@@ -101,6 +102,25 @@ func WithLockWait(d time.Duration) Option {
 func WithLogger(l *slog.Logger) Option {
 	return Option{name: "WithLogger", val: "nil", bad: option.Logger(l),
 		manager: func(m *Manager) { m.log = l }, tracker: func(t *Tracker) { t.log = l }}
+}
+
+// WithNotices makes the tracker's Run follow the registry's notices on nc
+// for cluster (services.Registry.Cluster): a write freeze or thaw
+// announced there (services.EventWriteFreeze, which tandem freeze and thaw
+// publish with --nats, and Manager.Freeze and Thaw with a registry that
+// has NATS) refreshes the tracker at once, so it refuses writes within a
+// notice's delay instead of within its refresh interval. Without a notice
+// (none published, or lost) the interval still refreshes. NewTracker only.
+// A nil nc or an invalid cluster identity is refused.
+func WithNotices(nc *nats.Conn, cluster string) Option {
+	o := Option{name: "WithNotices", val: cluster, tracker: func(t *Tracker) { t.notices, t.cluster = nc, cluster }}
+	switch {
+	case nc == nil:
+		o.val, o.bad = "nil", "a NATS connection is needed"
+	case services.CheckCluster(cluster) != nil:
+		o.bad = services.CheckCluster(cluster).Error()
+	}
+	return o
 }
 
 // WithClock replaces time.Now, for tests.

@@ -1,7 +1,9 @@
 package dualwrite
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,12 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandem-go/tandem/dialect"
 	"github.com/tandem-go/tandem/internal/sqldialect"
 	"github.com/tandem-go/tandem/move"
 	"github.com/tandem-go/tandem/schema"
+	"github.com/tandem-go/tandem/services"
 )
 
 // Effective is the phase an instance acts on: the ledger's phase, capped by
@@ -100,6 +104,11 @@ type Tracker struct {
 
 	log        *slog.Logger
 	metricsReg prometheus.Registerer // WithMetrics
+
+	// notices and cluster: where Run hears of a freeze or thaw at once
+	// (WithNotices).
+	notices *nats.Conn
+	cluster string
 }
 
 // phaseCount is the number of phases; running counts are indexed by phase.
@@ -537,26 +546,57 @@ func (t *Tracker) busy() bool {
 // serving. Run returns that error (errors.Is ErrTooOld) at once; the caller
 // shuts the instance down (and deregisters it) rather than keep acting on a
 // phase the cluster has left. After Stop, Run returns Stop's cause at once.
+// With WithNotices, Run also refreshes as soon as a write freeze or thaw
+// is announced on NATS, instead of at the next tick.
 func (t *Tracker) Run(ctx context.Context, every time.Duration, onError func(error)) error {
 	tk := time.NewTicker(every)
 	defer tk.Stop()
+	// With WithNotices, a freeze or thaw announced on NATS refreshes at
+	// once; every other notice is the registry's and is left alone.
+	kick := make(chan struct{}, 1)
+	if t.notices != nil {
+		sub, err := t.notices.Subscribe(services.ChangedSubject(t.cluster), func(m *nats.Msg) {
+			if !bytes.Contains(m.Data, []byte(services.EventWriteFreeze)) {
+				return // most notices: a heartbeat's change
+			}
+			var ch struct {
+				Event string `json:"event"`
+			}
+			if json.Unmarshal(m.Data, &ch) != nil || ch.Event != services.EventWriteFreeze {
+				return
+			}
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil {
+			// Not fatal: the interval still refreshes.
+			t.log.Warn("dualwrite: tracker: write freeze notices not followed", "err", err)
+		} else {
+			defer sub.Unsubscribe() //nolint:errcheck // nothing to do about it
+		}
+	}
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.stopped:
 			return t.stopErr
+		case <-kick:
+			err = t.Refresh(ctx)
 		case <-tk.C:
-			err := t.Refresh(ctx)
-			if err == nil {
-				continue
-			}
-			if onError != nil {
-				onError(err)
-			}
-			if errors.Is(err, ErrTooOld) {
-				return err
-			}
+			err = t.Refresh(ctx)
+		}
+		if err == nil {
+			continue
+		}
+		if onError != nil {
+			onError(err)
+		}
+		if errors.Is(err, ErrTooOld) {
+			return err
 		}
 	}
 }

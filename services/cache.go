@@ -231,6 +231,9 @@ func (c *Cache) notice(m *nats.Msg) {
 	// Decoded under the lock: the instance the cache holds lends the
 	// notice its unchanged parts.
 	ch, err := decodeChange(m.Data, s)
+	if err == nil && ch.Event == EventWriteFreeze {
+		return // the ledger's, not the registry's: nothing to apply
+	}
 	if err != nil || ch.Revision == 0 || (ch.Record == nil && ch.Event != "finalize") {
 		// A registry of an older release: its notice says only that
 		// something changed, and its writes record no revision.

@@ -398,7 +398,7 @@ func (d *noticeDecoder) stringMap(like map[string]string) (map[string]string, bo
 }
 
 var (
-	eventNames = []string{"register", "state", "apis", "phases", "freeze", "delete", "finalize"}
+	eventNames = []string{"register", "state", "apis", "phases", "freeze", "delete", "finalize", EventWriteFreeze}
 	stateNames = []string{string(StateUp), string(StateDraining), string(StateError), string(StateMissing), string(StateDeleted)}
 )
 

@@ -29,6 +29,7 @@ func noticeSamples(t testing.TB) [][]byte {
 	gone.State, gone.Metadata, gone.Phases, gone.APIs = StateDeleted, nil, nil, nil
 	add(changeOf("delete", gone))
 	add(Change{Event: "finalize", Revision: 9, Finalized: 41, At: at})
+	add(Change{Event: EventWriteFreeze, At: at}) // a freeze or thaw recorded in the ledger
 	bare := Instance{ID: "a", Service: "s", Release: 1, State: StateDraining, Revision: 2}
 	add(changeOf("state", bare))
 	acked := in

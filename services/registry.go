@@ -28,7 +28,7 @@ import (
 // release a finalize notice recorded. Revision and Record came last, for
 // caches that apply notices as deltas (see Cache).
 type Change struct {
-	Event    string    `json:"event"` // register, state, apis, phases, freeze, delete, finalize
+	Event    string    `json:"event"` // register, state, apis, phases, freeze, delete, finalize, write-freeze
 	Instance string    `json:"instance,omitempty"`
 	At       time.Time `json:"at"` // just after the change committed
 	// Release is the instance's release; 0 for a finalize notice.
@@ -620,6 +620,22 @@ func finalized(ctx context.Context, q dialect.Querier) (int64, string, error) {
 		return 0, "", nil
 	}
 	return g.Release, g.Reason, err
+}
+
+// EventWriteFreeze is the event of a notice that a write freeze or thaw
+// was recorded in the ledger (dualwrite's Manager.Freeze and Thaw, tandem
+// freeze and thaw): the registry itself did not change, so the notice
+// carries no revision and no record. A tracker given the notices
+// (dualwrite.WithNotices) refreshes at once on it instead of at its next
+// interval; a cache leaves it (one of an older release reads the registry
+// again, as for any notice it cannot apply).
+const EventWriteFreeze = "write-freeze"
+
+// AnnounceWriteFreeze publishes an EventWriteFreeze notice on
+// ChangedSubject when the registry has NATS (WithNATS), and does nothing
+// otherwise. A lost notice only delays the trackers to their next refresh.
+func (r *Registry) AnnounceWriteFreeze() {
+	r.announce(Change{Event: EventWriteFreeze})
 }
 
 func (r *Registry) announce(c Change) {
