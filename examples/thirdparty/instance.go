@@ -32,21 +32,23 @@ type Instance struct {
 // acknowledges, heartbeats that carry both, and the RPC endpoints. every is the heartbeat and ledger refresh interval; log gets
 // the server's handler errors (with the id the caller was told).
 func Start(ctx context.Context, db *dialect.DB, nc *nats.Conn, id string, release int64, every time.Duration, log *slog.Logger) (*Instance, error) {
-	tr, err := dualwrite.NewTracker(ctx, db, release, []move.Move{PropertiesMove})
-	if err != nil {
-		return nil, err // a *dualwrite.TooOldError names the release to run
-	}
-	store, err := NewStore(db, tr)
-	if err != nil {
-		return nil, err
-	}
-	api, err := NewAPI()
-	if err != nil {
-		return nil, err
-	}
 	reg, err := services.New(ctx, db, services.WithNATS(nc))
 	if err != nil {
 		return nil, err
+	}
+	// WithNotices: a write freeze announced on NATS (tandem --nats freeze)
+	// is refused at once, not at the next refresh.
+	tr, err := dualwrite.NewTracker(ctx, db, release, []move.Move{PropertiesMove}, dualwrite.WithNotices(nc, reg.Cluster()))
+	if err != nil {
+		return nil, errors.Join(err, reg.Close()) // a *dualwrite.TooOldError names the release to run
+	}
+	store, err := NewStore(db, tr)
+	if err != nil {
+		return nil, errors.Join(err, reg.Close())
+	}
+	api, err := NewAPI()
+	if err != nil {
+		return nil, errors.Join(err, reg.Close())
 	}
 	in := &Instance{ID: id, Tracker: tr, reg: reg}
 	if err := reg.Register(ctx, services.Instance{ID: id, Service: "stacks", Release: release,

@@ -104,17 +104,23 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.Tracker, err = dualwrite.NewTracker(ctx, db, cfg.Release, []move.Move{m}, dualwrite.WithLogger(cfg.Log)); err != nil {
-		return nil, err
-	}
-	if n.Store, err = inventory.NewSQLStore(db, m, n.Tracker); err != nil {
-		return nil, err
-	}
 	opts := []services.Option{services.WithLogger(cfg.Log)}
+	trOpts := []dualwrite.Option{dualwrite.WithLogger(cfg.Log)}
 	if cfg.NATS != nil {
 		opts = append(opts, services.WithNATS(cfg.NATS))
 	}
 	if n.Reg, err = services.New(ctx, db, opts...); err != nil {
+		return nil, err
+	}
+	if cfg.NATS != nil {
+		// A write freeze announced on NATS (tandem --nats freeze) is
+		// refused at once, not at the next refresh.
+		trOpts = append(trOpts, dualwrite.WithNotices(cfg.NATS, n.Reg.Cluster()))
+	}
+	if n.Tracker, err = dualwrite.NewTracker(ctx, db, cfg.Release, []move.Move{m}, trOpts...); err != nil {
+		return nil, err
+	}
+	if n.Store, err = inventory.NewSQLStore(db, m, n.Tracker); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
