@@ -95,7 +95,7 @@ type Input struct {
 	Blockers []Blocker
 	// Freeze is the write freeze in force (dualwrite.ReadFreeze): a
 	// window the path opened and has not closed yet goes on without a
-	// second freeze, and any other is thawed first.
+	// second freeze; any other is kept through the steps and lifted last.
 	Freeze dualwrite.FreezeState
 }
 
@@ -236,6 +236,11 @@ type fleet struct {
 	// move's.
 	frozen    map[string]bool
 	frozenAll bool
+	// kept is the freeze in force the path did not open: the operator's,
+	// for a reason the planner cannot see, so the path keeps it and lifts
+	// it as its last step.
+	kept     dualwrite.FreezeState
+	keptDone bool // the path's own thaw --all lifted it on the way
 }
 
 func (f *fleet) floor() int64 {
@@ -306,15 +311,9 @@ func Plan(in Input) (Path, error) {
 	p.TargetKnown = seen || slices.Contains(p.Running, in.Target) || slices.ContainsFunc(in.Moves, func(m Move) bool {
 		return slices.ContainsFunc(move.Phases()[1:], func(ph move.Phase) bool { return m.Move.Releases.For(ph) == in.Target })
 	})
-	p.Steps = f.thawFirst(in)
+	p.Steps = f.keep(in)
 	goal := func(m Move) move.Phase { return m.Move.Releases.Highest(in.Target) }
 	for range 64 {
-		if f.frozenAll && !f.offlineNext(in) {
-			fz := in.Freeze
-			p.Steps = append(p.Steps, Step{Kind: StepThaw, Command: "tandem thaw --all",
-				Why: fmt.Sprintf("writes to every move are frozen (%q, since %s) and the next step needs no freeze: thaw once that reason is gone", fz.Reason, fz.Since.UTC().Format(time.RFC3339))})
-			f.frozenAll = false
-		}
 		progressed := false
 		for i := range f.moves {
 			for f.moves[i].Phase < goal(f.moves[i]) {
@@ -330,6 +329,7 @@ func Plan(in Input) (Path, error) {
 			continue
 		}
 		if f.floor() >= in.Target || len(f.ids) == 0 {
+			p.Steps = append(p.Steps, f.thawKept()...)
 			p.Now = holding(p.Steps, in.Blockers)
 			return p, nil
 		}
@@ -415,7 +415,7 @@ func (f *fleet) next(i int) []Step {
 	}
 	add(s)
 	m.Phase = to
-	if frozen {
+	if frozen && !f.keeps(name) {
 		add(Step{Kind: StepThaw, Command: "tandem thaw --move " + name, Why: fmt.Sprintf("%s is at %s: writes go on", name, to)})
 		delete(f.frozen, name)
 	}
@@ -424,40 +424,68 @@ func (f *fleet) next(i int) []Step {
 
 // freeze opens the write freeze of a move entering to, unless it is open.
 func (f *fleet) freeze(add func(Step), name string, to move.Phase) {
-	if f.frozen[name] {
+	if f.frozen[name] || f.frozenAll {
 		return
 	}
 	f.frozen[name] = true
-	reason := fmt.Sprintf("%s enters %s under a write freeze", name, to)
+	reason := windowReason(name, to)
 	add(Step{Kind: StepFreeze, Command: fmt.Sprintf("tandem freeze --move %s --reason '%s'", name, reason),
 		Why: fmt.Sprintf("the move declares freeze: [%s]: its data cannot be kept right both ways while writers run; reads go on", to)})
 }
 
-// thawFirst keeps the freeze in force where it is a window the path is in
-// (a move frozen short of a phase it enters frozen; every move frozen
-// before an offline roll) and thaws the rest first.
-func (f *fleet) thawFirst(in Input) []Step {
+// windowReason is the reason of the freeze the path opens for move name
+// entering phase to; offlineReason is in the reason of its offline
+// windows. A freeze in force with such a reason is the path's own.
+func windowReason(name string, to move.Phase) string {
+	return fmt.Sprintf("%s enters %s under a write freeze", name, to)
+}
+
+const offlineReason = "shares no RPC version with release"
+
+// keep takes the freeze in force as the path's starting state and returns
+// the steps it needs first. A window of the path's own (known by the
+// reason the path gave it) goes on while the path is in it and is thawed
+// first once it is over. Any other freeze was made for a reason the
+// planner cannot see: the path runs under it and lifts it as its last
+// step (thawKept), never first.
+func (f *fleet) keep(in Input) []Step {
 	f.frozen = map[string]bool{}
 	fz := in.Freeze
 	if !fz.Frozen() {
 		return nil
 	}
-	why := fmt.Sprintf("writes are frozen (%q, since %s) and no step of the path needs it: thaw once that reason is gone", fz.Reason, fz.Since.UTC().Format(time.RFC3339))
+	over := fmt.Sprintf("writes are frozen (%q, since %s), a window of this path that is over: thaw", fz.Reason, fz.Since.UTC().Format(time.RFC3339))
 	if fz.All {
 		f.frozenAll = true
-		return nil // roll decides: an offline roll goes on under it, anything else thaws it
+		switch {
+		case !strings.Contains(fz.Reason, offlineReason):
+			f.kept = fz
+		case !f.offlineNext(in):
+			f.frozenAll = false
+			return []Step{{Kind: StepThaw, Command: "tandem thaw --all", Why: over}}
+		}
+		return nil
 	}
 	var steps []Step
+	kept := fz
+	kept.Moves = nil
 	for _, name := range fz.Moves {
-		i := slices.IndexFunc(f.moves, func(m Move) bool { return m.Move.Name == name })
-		if i >= 0 {
+		f.frozen[name] = true
+		if i := slices.IndexFunc(f.moves, func(m Move) bool { return m.Move.Name == name }); i >= 0 {
 			m := f.moves[i]
-			if to, ok := m.Phase.Next(); ok && m.Move.FreezesInto(to) {
-				f.frozen[name] = true
+			if to, ok := m.Phase.Next(); ok && m.Move.FreezesInto(to) && fz.Reason == windowReason(name, to) {
+				continue // the window the path is in
+			}
+			if m.Move.FreezesInto(m.Phase) && fz.Reason == windowReason(name, m.Phase) {
+				delete(f.frozen, name)
+				steps = append(steps, Step{Kind: StepThaw, Move: name, Command: "tandem thaw --move " + name, Why: over})
 				continue
 			}
 		}
-		steps = append(steps, Step{Kind: StepThaw, Move: name, Command: "tandem thaw --move " + name, Why: why})
+		kept.Moves = append(kept.Moves, name)
+	}
+	if len(kept.Moves) > 0 {
+		f.kept = kept
 	}
 	return steps
 }
@@ -477,6 +505,31 @@ func (f *fleet) offlineNext(in Input) bool {
 	}
 	steps, err := sim.roll(in)
 	return err == nil && slices.ContainsFunc(steps, func(s Step) bool { return s.Offline })
+}
+
+// keeps says whether the kept freeze covers the move name.
+func (f *fleet) keeps(name string) bool {
+	return !f.keptDone && f.kept.Frozen() && (f.kept.All || slices.Contains(f.kept.Moves, name))
+}
+
+// thawKept is the path's last step when a freeze was in force at its
+// start: the thaw of it, unless a thaw of every move lifted it on the way.
+func (f *fleet) thawKept() []Step {
+	fz := f.kept
+	if !fz.Frozen() || f.keptDone {
+		return nil
+	}
+	why := fmt.Sprintf("writes were frozen before the path (%q, since %s); its steps ran under that freeze, and none needs it kept: thaw once that reason is gone", fz.Reason, fz.Since.UTC().Format(time.RFC3339))
+	if fz.All {
+		return []Step{{Kind: StepThaw, Command: "tandem thaw --all", Why: why}}
+	}
+	var steps []Step
+	for _, name := range fz.Moves {
+		if f.frozen[name] {
+			steps = append(steps, Step{Kind: StepThaw, Move: name, Command: "tandem thaw --move " + name, Why: why})
+		}
+	}
+	return steps
 }
 
 // roll picks the next release and restarts every instance below it.
@@ -536,17 +589,25 @@ func (f *fleet) roll(in Input) ([]Step, error) {
 	s.Why += note
 	var steps []Step
 	if clash := rpcClash(in.APIs, from, pick); clash != "" {
-		reason := fmt.Sprintf("release %d shares no RPC version with release %s", pick, joinInts(from))
+		reason := fmt.Sprintf("release %d %s %s", pick, offlineReason, joinInts(from))
 		s.Offline, s.Frozen = true, true
 		s.Why = fmt.Sprintf("restart %s on release %d all at once, not one at a time: %s; the command returns once the floor is %d", strings.Join(ids, ", "), pick, clash, pick)
 		if !f.frozenAll {
 			steps = append(steps, Step{Kind: StepFreeze, Command: fmt.Sprintf("tandem freeze --all --reason '%s'", reason),
 				Why: "an offline window: the two releases cannot talk to each other, so writes stop until every instance runs the new one; reads go on where they can"})
 		}
-		steps = append(steps, s,
-			Step{Kind: StepThaw, Command: "tandem thaw --all", Why: fmt.Sprintf("every instance runs release %d: writes go on", pick)})
-		f.frozenAll = false
-		clear(f.frozen)
+		if f.kept.All && !f.keptDone {
+			steps = append(steps, s) // the freeze in force goes on: the path's last step lifts it
+		} else {
+			why := fmt.Sprintf("every instance runs release %d: writes go on", pick)
+			if f.kept.Frozen() && !f.keptDone {
+				why += fmt.Sprintf(" (this lifts every freeze, also the one of %s that was in force before the path)", strings.Join(f.kept.Moves, ", "))
+				f.keptDone = true
+			}
+			steps = append(steps, s, Step{Kind: StepThaw, Command: "tandem thaw --all", Why: why})
+			f.frozenAll = false
+			clear(f.frozen)
+		}
 	} else {
 		steps = append(steps, s)
 	}

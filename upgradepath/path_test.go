@@ -128,15 +128,28 @@ func TestPlan(t *testing.T) {
 		{"a freeze window the path opened goes on", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: frozenRN, Phase: move.WriteBoth, Backfilled: true}}, Instances: instances(43),
 			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "price_cents enters read-new under a write freeze"}},
 			"verify:price_cents* advance:price_cents>read-new* thaw:price_cents", nil},
-		{"a freeze the path does not need is thawed first", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.ReadNew}}, Instances: instances(43),
+		{"the path's own window, over: thawed first", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: frozenRN, Phase: move.ReadNew, Backfilled: true, Verified: true}}, Instances: instances(43),
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "price_cents enters read-new under a write freeze"}},
+			"thaw:price_cents", nil},
+		{"the same freeze of the operator's: kept until the end", upgradepath.Input{Target: 45, Moves: []upgradepath.Move{{Move: frozenRN, Phase: move.ReadNew, Backfilled: true, Verified: true}}, Instances: instances(43),
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "restore of the catalog"}},
+			"advance:price_cents>write-new roll@45 finalize:price_cents! contract:price_cents! thaw:price_cents", nil},
+		{"the path's offline window, over: thawed first", upgradepath.Input{Target: 42, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteBoth}}, Instances: instances(42, 42),
+			APIs:   map[int64][]services.API{41: api("inventory", "1.0", "1.2"), 42: api("inventory", "2.0", "2.0")},
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", All: true, Reason: "release 42 shares no RPC version with release 41"}},
+			"thaw", nil},
+		{"a freeze the path does not need is kept, and lifted last", upgradepath.Input{Target: 45, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.ReadNew}}, Instances: instances(43),
+			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "maintenance"}},
+			"advance:price_cents>write-new roll@45 finalize:price_cents! contract:price_cents! thaw:price_cents", nil},
+		{"at the target under a freeze: only the thaw", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.ReadNew}}, Instances: instances(43),
 			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", Moves: []string{"price_cents"}, Reason: "maintenance"}},
 			"thaw:price_cents", nil},
-		{"every move frozen, no offline roll next: thaw first", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteBoth, Backfilled: true, Verified: true}}, Instances: instances(42),
+		{"every move frozen by the operator: the path runs under it and thaws last", upgradepath.Input{Target: 43, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteBoth, Backfilled: true, Verified: true}}, Instances: instances(42),
 			Freeze: dualwrite.FreezeState{Seq: 1, Action: "freeze", All: true, Reason: "maintenance"}},
-			"thaw advance:price_cents>read-new roll@43",
+			"advance:price_cents>read-new roll@43 thaw",
 			func(t *testing.T, p upgradepath.Path) {
-				if p.Steps[0].Command != "tandem thaw --all" {
-					t.Fatalf("%+v", p.Steps[0])
+				if last := p.Steps[len(p.Steps)-1]; last.Command != "tandem thaw --all" || !strings.Contains(last.Why, "maintenance") {
+					t.Fatalf("%+v", last)
 				}
 			}},
 		{"every move frozen for an offline roll: the roll goes on, then thaw", upgradepath.Input{Target: 42, Moves: []upgradepath.Move{{Move: priceMove(), Phase: move.WriteBoth}}, Instances: instances(41, 41),
