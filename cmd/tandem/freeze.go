@@ -58,7 +58,22 @@ type freezePendingJSON struct {
 	Message     string  `json:"message"`
 }
 
-func freezeView(st dualwrite.FreezeStatus) freezeJSON {
+// silent says whether an instance that is up and has not acknowledged the
+// freeze state in force has gone on heartbeating for longer than after
+// (the fleet's --missing-after) since that state, or since it started if
+// later: a tracker that follows freezes acknowledges within a refresh and
+// a heartbeat, so this one does not follow them (its release has no
+// freeze support, or a write it began never ends). Waiting will not fix
+// it.
+func silent(p dualwrite.FreezeAck, st dualwrite.FreezeState, after time.Duration) bool {
+	from := st.At
+	if p.Instance.StartedAt.After(from) {
+		from = p.Instance.StartedAt
+	}
+	return !from.IsZero() && p.Instance.HeartbeatAt.Sub(from) > after
+}
+
+func freezeView(st dualwrite.FreezeStatus, after time.Duration) freezeJSON {
 	out := freezeJSON{Seq: st.Seq, Frozen: st.Frozen(), All: st.All, Moves: nonNil(st.Moves), RecordedAt: ts(st.At),
 		Everywhere: st.Everywhere(), Acknowledged: []string{}, Pending: []freezePendingJSON{}}
 	if st.Frozen() {
@@ -70,11 +85,15 @@ func freezeView(st dualwrite.FreezeStatus) freezeJSON {
 	for _, p := range st.Pending {
 		in := p.Instance
 		v := freezePendingJSON{ID: in.ID, Service: in.Service, Host: in.Host, Release: in.Release, State: string(in.State), Acked: p.Acked, HeartbeatAt: ts(in.HeartbeatAt)}
-		switch in.State {
-		case services.StateMissing, services.StateError:
+		switch {
+		case in.State == services.StateMissing, in.State == services.StateError:
 			v.NextCommand = strOrNil("tandem services delete " + in.ID)
 			v.Message = fmt.Sprintf("%s (%s on %s, release %d) is %s, last heartbeat %s: it cannot acknowledge; bring it back, or delete it if it will not return: tandem services delete %s",
 				in.ID, in.Service, in.Host, in.Release, in.State, in.HeartbeatAt.Format(time.RFC3339), in.ID)
+		case silent(p, st.FreezeState, after):
+			v.NextCommand = strOrNil("tandem services delete " + in.ID)
+			v.Message = fmt.Sprintf("%s (%s on %s, release %d, %s) has sent heartbeats for more than %s since freeze state %d without acknowledging it: it does not follow freezes (a release without freeze support, or a write it began that never ends); roll it to a release that does, or delete it: tandem services delete %s",
+				in.ID, in.Service, in.Host, in.Release, in.State, after, st.Seq, in.ID)
 		default:
 			v.Message = fmt.Sprintf("%s (%s on %s, release %d, %s) has not acknowledged yet (it acknowledged state %d): it does within its tracker's refresh and its next heartbeat once its writes begun before have ended; an instance whose release has no freeze support never does: roll it, or delete it (tandem services delete %s)",
 				in.ID, in.Service, in.Host, in.Release, in.State, p.Acked, in.ID)
@@ -313,7 +332,7 @@ func (a *app) freezeOrThaw(ctx context.Context, op string, scope dualwrite.Freez
 	if f.wait && !fs.Everywhere() {
 		fs, err = a.awaitFreeze(ctx, db, reg, mg, f, op)
 		doc.WaitedNS = time.Since(start).Nanoseconds()
-		doc.Freeze = freezeView(fs)
+		doc.Freeze = freezeView(fs, a.missingAfter)
 		if err != nil {
 			var oc *outcomeError
 			if errors.As(err, &oc) {
@@ -322,7 +341,7 @@ func (a *app) freezeOrThaw(ctx context.Context, op string, scope dualwrite.Freez
 			return err
 		}
 	}
-	doc.Freeze = freezeView(fs)
+	doc.Freeze = freezeView(fs, a.missingAfter)
 	return a.emit(doc, func(w io.Writer) { doc.text(w, op) }, nil)
 }
 
@@ -387,8 +406,10 @@ func (a *app) awaitFreeze(ctx context.Context, db *dialect.DB, reg *services.Reg
 		if fs.Everywhere() {
 			return fs, nil
 		}
-		if timedOut {
-			return fs, freezeTimeout(fs, f.timeout, op)
+		if r := freezePending(fs, a.missingAfter); timedOut || len(r.up) == 0 {
+			// Past the timeout, or only instances left that waiting
+			// cannot bring (missing, in error, or not following freezes).
+			return fs, freezeTimeout(fs, a.missingAfter, f.timeout, timedOut, op)
 		}
 		if len(fs.Pending) != last && !a.json {
 			ids := make([]string, len(fs.Pending))
@@ -396,7 +417,7 @@ func (a *app) awaitFreeze(ctx context.Context, db *dialect.DB, reg *services.Reg
 				ids[i] = fmt.Sprintf("%s (%s)", p.Instance.ID, p.Instance.State)
 			}
 			fmt.Fprintf(a.stderr, "waiting for %d instance(s) to acknowledge freeze state %d: %s\n", len(ids), fs.Seq, strings.Join(ids, ", "))
-			for _, p := range freezeView(fs).Pending {
+			for _, p := range freezeView(fs, a.missingAfter).Pending {
 				if p.NextCommand != nil { // missing or in error: waiting alone will not do
 					fmt.Fprintf(a.stderr, "  %s\n", p.Message)
 				}
@@ -427,14 +448,18 @@ type pendingRule struct {
 	next     string
 }
 
-func freezePending(fs dualwrite.FreezeStatus) pendingRule {
+func freezePending(fs dualwrite.FreezeStatus, after time.Duration) pendingRule {
 	r := pendingRule{cond: map[bool]string{true: "frozen", false: "thawed"}[fs.Frozen()]}
 	for _, p := range fs.Pending {
 		switch p.Instance.State {
 		case services.StateMissing, services.StateError:
 			r.gone = append(r.gone, p.Instance.ID)
 		default:
-			r.up = append(r.up, p.Instance.ID)
+			if silent(p, fs.FreezeState, after) {
+				r.gone = append(r.gone, p.Instance.ID)
+			} else {
+				r.up = append(r.up, p.Instance.ID)
+			}
 		}
 	}
 	if len(r.gone) > 0 {
@@ -446,12 +471,18 @@ func freezePending(fs dualwrite.FreezeStatus) pendingRule {
 }
 
 // freezeTimeout is the verdict of a wait for acknowledgements that timed
-// out: 5 when a missing or error instance is pending, else 3.
-func freezeTimeout(fs dualwrite.FreezeStatus, timeout time.Duration, op string) error {
-	r := freezePending(fs)
+// out, or that only instances waiting cannot bring are left for: 5 when
+// such an instance is pending (missing, in error, or not following
+// freezes), else 3.
+func freezeTimeout(fs dualwrite.FreezeStatus, after, timeout time.Duration, timedOut bool, op string) error {
+	r := freezePending(fs, after)
 	if r.exit == exitAttention {
-		return &outcomeError{exit: exitAttention, code: codeAttention, reason: fmt.Sprintf("%s: after %s, not %s everywhere: %s cannot acknowledge (missing or in error); bring them back, or delete the ones that will not return (%s), then tandem wait --%s",
-			op, timeout, r.cond, strings.Join(r.gone, ", "), r.next, r.cond)}
+		when := "after " + timeout.String()
+		if !timedOut {
+			when = "without waiting longer"
+		}
+		return &outcomeError{exit: exitAttention, code: codeAttention, reason: fmt.Sprintf("%s: %s, not %s everywhere: %s cannot acknowledge (missing, in error, or not following freezes); bring them back or roll them to a release that follows freezes, or delete the ones that will not return (%s), then tandem wait --%s",
+			op, when, r.cond, strings.Join(r.gone, ", "), r.next, r.cond)}
 	}
 	// Not reported: the document says who, this line says what next.
 	return &outcomeError{exit: exitBlocked, code: codeTimeout,
@@ -462,11 +493,11 @@ func freezeTimeout(fs dualwrite.FreezeStatus, timeout time.Duration, op string) 
 // instance not deleted has not acknowledged (none when every one has: a
 // freeze in force everywhere is a state, not a blocker). Its exit and
 // next command are the rule tandem freeze uses past --timeout.
-func freezeBlockers(fs dualwrite.FreezeStatus) []blockerJSON {
+func freezeBlockers(fs dualwrite.FreezeStatus, after time.Duration) []blockerJSON {
 	if fs.Everywhere() {
 		return nil
 	}
-	r := freezePending(fs)
+	r := freezePending(fs, after)
 	b := blockerJSON{Kind: string(dualwrite.BlockFreezePending), Instances: []blockerInstanceJSON{}, Exit: r.exit, NextCommand: strOrNil(r.next)}
 	var who []string
 	for _, p := range fs.Pending {

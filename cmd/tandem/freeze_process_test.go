@@ -434,7 +434,7 @@ func TestPageShowsFreeze(t *testing.T) {
 	fs := dualwrite.FreezeAcks(dualwrite.FreezeState{Seq: 2, Moves: []string{"cents"}, Reason: "restore", Since: since, At: since},
 		services.Snapshot{Instances: []services.Instance{{ID: "web-1", Service: "shop", Host: "h1", Release: 1, State: services.StateUp, HeartbeatAt: since, Freeze: 2},
 			{ID: "web-2", Service: "shop", Host: "h2", Release: 1, State: services.StateMissing, HeartbeatAt: since, Freeze: 1}}})
-	v := newPageView(statusDoc{Freeze: freezeView(fs)}, services.Snapshot{}, since)
+	v := newPageView(statusDoc{Freeze: freezeView(fs, services.DefaultMissingAfter)}, services.Snapshot{}, since)
 	var b strings.Builder
 	if err := pageTemplate.ExecuteTemplate(&b, "live", v); err != nil {
 		t.Fatal(err)

@@ -86,8 +86,8 @@ func (a *app) buildStatus(ctx context.Context, db *dialect.DB, reg *services.Reg
 		return rep, fmt.Errorf("status: freeze: %w", err)
 	}
 	fs := dualwrite.FreezeAcks(fz, snap)
-	rep.Freeze = freezeView(fs)
-	rep.Blockers = append(rep.Blockers, freezeBlockers(fs)...)
+	rep.Freeze = freezeView(fs, a.missingAfter)
+	rep.Blockers = append(rep.Blockers, freezeBlockers(fs, a.missingAfter)...)
 	rep.Safe = len(rep.Blockers) == 0
 	rep.Exit, _ = exitCode(rep.verdict())
 	return rep, nil

@@ -64,6 +64,9 @@ type waitState struct {
 	// while it may (never is the same, for the code).
 	Never *string `json:"never"`
 	never string
+	// attention says why only someone acting can make it hold (exit 5):
+	// the instances left are missing, in error or do not follow freezes.
+	attention string
 	// Now is what holds now, for a person.
 	Now string `json:"now"`
 	// What the condition is about, as far as it applies (null otherwise).
@@ -102,8 +105,10 @@ type waitEvent struct {
 
 // waitResult is the "result" event.
 type waitResult struct {
-	// Outcome is "met" (exit 0), "timeout" (exit 3) or "never" (exit 2:
-	// the condition can never hold as things stand).
+	// Outcome is "met" (exit 0), "timeout" (exit 3), "never" (exit 2:
+	// the condition can never hold as things stand) or "attention" (exit
+	// 5: only someone acting can make it hold, as for a freeze that a
+	// missing instance has not acknowledged).
 	Outcome   string        `json:"outcome"`
 	Condition waitCondition `json:"condition"`
 	State     waitState     `json:"state"`
@@ -142,7 +147,9 @@ Exit codes: 0 the condition holds; 3 --timeout passed first; 2 it can
 never hold as things stand (bad flags, an unknown move, a contracted move
 or a finalized one asked for an earlier phase, a contracted move's next
 gate, --frozen while nothing is frozen, --thawed while the freeze is in
-force); 4 the database or NATS unreachable; 130 interrupted. A floor can
+force); 5 for --frozen or --thawed when the only instances left to
+acknowledge are missing, in error or do not follow freezes; 4 the database
+or NATS unreachable; 130 interrupted. A floor can
 always still rise (a newer release may register), so --floor never exits 2.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -332,6 +339,9 @@ func (w *waiter) loop(ctx context.Context, f waitFlags, kick <-chan struct{}) er
 		case st.never != "":
 			msg := fmt.Sprintf("%s: %s", w.cond.never, st.never)
 			return w.result(ev, "never", st, waited, msg, refused(msg))
+		case st.attention != "":
+			msg := fmt.Sprintf("%s: %s", w.cond.text, st.attention)
+			return w.result(ev, "attention", st, waited, msg, &outcomeError{exit: exitAttention, code: codeAttention, reason: msg, reported: true})
 		case timedOut:
 			msg := fmt.Sprintf("timed out after %s waiting for %s: %s", f.timeout, w.cond.text, st.Now)
 			return w.result(ev, "timeout", st, waited, msg, &outcomeError{exit: exitBlocked, code: codeTimeout, reason: msg, reported: true})
@@ -396,7 +406,7 @@ func (w *waiter) look(ctx context.Context) (waitState, error) {
 		if err != nil {
 			return waitState{}, err
 		}
-		return freezeState(fs, w.cond), nil
+		return freezeState(fs, w.cond, w.a.missingAfter), nil
 	}
 	st, err := w.mg.Status(ctx)
 	if err != nil {
@@ -569,8 +579,8 @@ func floorState(snap services.Snapshot, c waitCondition) waitState {
 // the freeze in force is the one asked for and every instance not deleted
 // acknowledged it; never when it is the opposite, which only another
 // freeze or thaw changes.
-func freezeState(fs dualwrite.FreezeStatus, c waitCondition) waitState {
-	v := freezeView(fs)
+func freezeState(fs dualwrite.FreezeStatus, c waitCondition, after time.Duration) waitState {
+	v := freezeView(fs, after)
 	st := waitState{Freeze: &v, Lagging: []laggingJSON{}}
 	n := len(fs.Acked) + len(fs.Pending)
 	st.Instances = &n
@@ -589,6 +599,9 @@ func freezeState(fs dualwrite.FreezeStatus, c waitCondition) waitState {
 		st.never = fmt.Sprintf("%s are frozen (freeze state %d, since %s: %s): thaw them first (tandem thaw %s)", what, fs.Seq, fs.Since.Format(time.RFC3339), fs.Reason, freezeFlagsOf(c))
 	}
 	st.Met = frozen == want && fs.Everywhere()
+	if r := freezePending(fs, after); !st.Met && frozen == want && len(r.up) == 0 && r.exit == exitAttention {
+		st.attention = fmt.Sprintf("%s cannot acknowledge (missing, in error, or not following freezes): bring them back or roll them to a release that follows freezes, or delete the ones that will not return (%s)", strings.Join(r.gone, ", "), r.next)
+	}
 	if st.Met {
 		st.Now = fmt.Sprintf("%s are %s and every instance (%d) acknowledged freeze state %d", what, state, n, fs.Seq)
 	} else {
