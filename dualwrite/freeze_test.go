@@ -326,32 +326,6 @@ func TestReadFreezeWithoutTable(t *testing.T) {
 	}
 }
 
-// BeginWrite, like Begin, allocates nothing while nothing is frozen, for a
-// move the tracker knows and for a name it does not.
-func TestTrackerBeginWriteAllocatesNothing(t *testing.T) {
-	db := dbtest.Open(t, dialect.SQLite)
-	ensureLedger(t, db)
-	m := releasedMove()
-	tr, err := dualwrite.NewTracker(context.Background(), db, 44, []move.Move{m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{m.Name, "unknown"} {
-		if n := testing.AllocsPerRun(100, func() {
-			_, done, err := tr.BeginWrite(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done()
-		}); n != 0 {
-			t.Errorf("BeginWrite(%q) allocates %v times", name, n)
-		}
-	}
-	if err := tr.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // BenchmarkTrackerBeginWrite compares, in one run, Begin with BeginWrite
 // with nothing frozen, with another move frozen, and refused: what the
 // freeze check costs an operation.

@@ -314,8 +314,8 @@ func TestTrackerReportsRunningOperations(t *testing.T) {
 	})
 }
 
-// Begin and done touch only atomics: no allocation on the hot path, and a
-// move the tracker does not know acts on legacy.
+// Begin and BeginWrite and their done touch only atomics: no allocation on
+// the hot path, and a move the tracker does not know acts on legacy.
 func TestTrackerBeginAllocatesNothing(t *testing.T) {
 	db := dbtest.Open(t, dialect.SQLite)
 	ensureLedger(t, db)
@@ -324,13 +324,26 @@ func TestTrackerBeginAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{m.Name, "unknown"} {
-		if n := testing.AllocsPerRun(100, func() {
-			_, done := tr.Begin(name)
+	begins := map[string]func(name string){
+		"Begin": func(name string) { _, done := tr.Begin(name); done() },
+		// BeginWrite likewise, while nothing is frozen.
+		"BeginWrite": func(name string) {
+			_, done, err := tr.BeginWrite(name)
+			if err != nil {
+				t.Fatal(err)
+			}
 			done()
-		}); n != 0 {
-			t.Errorf("Begin(%q) allocates %v times", name, n)
+		},
+	}
+	for op, begin := range begins {
+		for _, name := range []string{m.Name, "unknown"} {
+			if n := testing.AllocsPerRun(100, func() { begin(name) }); n != 0 {
+				t.Errorf("%s(%q) allocates %v times", op, name, n)
+			}
 		}
+	}
+	if err := tr.Wait(context.Background()); err != nil {
+		t.Fatal(err) // every done was called
 	}
 	if p, done := tr.Begin("unknown"); p != move.Legacy {
 		t.Errorf("unknown move: %s", p)

@@ -152,27 +152,15 @@ func walkOffline(t *testing.T, bin, dsn string, lines []string) {
 	}
 	srv.term(t, "drained and deregistered")
 
-	// The move is done: price is gone, every row reads right from
-	// price_cents, the writes before and after the freeze are there.
-	if _, err := db.ExecContext(ctx, `SELECT price FROM items`); err == nil {
-		t.Fatal("items.price still exists after the contract")
-	}
-	var n int
-	if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM items WHERE id LIKE 'seed-%' AND price_cents = (quantity + 1) * 100`); err != nil || n != seeded {
-		t.Fatalf("%d of %d seeded rows read right from price_cents (%v)", n, seeded, err)
-	}
-	for id, want := range map[string]int64{"before": 4100, "after": 4400} {
-		var got int64
-		if err := db.GetContext(ctx, &got, db.Rebind(`SELECT price_cents FROM items WHERE id = ?`), id); err != nil || got != want {
-			t.Errorf("%s: price_cents %d (%v), want %d", id, got, err, want)
-		}
-	}
+	// The move is done, and the writes before and after the freeze are there.
+	checkContracted(t, ctx, db, seeded, map[string]int64{"before": 4100, "after": 4400})
 	var during int
 	if err := db.GetContext(ctx, &during, `SELECT COUNT(*) FROM items WHERE id = 'during'`); err != nil || during != 0 {
 		t.Errorf("a write refused by the freeze is in the table (%d, %v)", during, err)
 	}
 	// The backup is the database before the contract: price still there.
 	restored := dbtest.Restore(t, db.Engine(), filepath.Join(dir, "price_cents-before-contract.backup"))
+	var n int
 	if err := restored.GetContext(ctx, &n, `SELECT COUNT(*) FROM items WHERE price IS NOT NULL`); err != nil || n != seeded+1 {
 		t.Fatalf("the backup has %d rows with a price (%v), want %d", n, err, seeded+1)
 	}

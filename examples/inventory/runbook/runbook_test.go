@@ -320,21 +320,9 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 	must(t, bin, dsn, []string{"status"}, "Nothing blocks: it is safe to roll the next instance.")
 	must(t, bin, dsn, []string{"moves", "list"}, "contracted")
 
-	// The old column is gone; everything reads right from the new one.
-	if _, err := db.ExecContext(ctx, `SELECT price FROM items`); err == nil {
-		t.Fatal("items.price still exists after contract")
-	}
-	var n int
-	if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM items WHERE id LIKE 'seed-%' AND price_cents = (quantity + 1) * 100`); err != nil || n != seeded {
-		t.Fatalf("%d of %d seeded rows read right from price_cents (%v)", n, seeded, err)
-	}
-	// The job's last pass, at release 44, set the 44 price list.
-	for id, want := range map[string]int64{"job-a": 4400, "job-b": 4500} {
-		var got int64
-		if err := db.GetContext(ctx, &got, db.Rebind(`SELECT price_cents FROM items WHERE id = ?`), id); err != nil || got != want {
-			t.Errorf("%s: price_cents %d (%v), want %d", id, got, err, want)
-		}
-	}
+	// The old column is gone; everything reads right from the new one,
+	// and the job's last pass, at release 44, set the 44 price list.
+	checkContracted(t, ctx, db, seeded, map[string]int64{"job-a": 4400, "job-b": 4500})
 	for _, id := range []string{"inv-1", "inv-2"} {
 		procs[id].term(t, "drained and deregistered")
 	}
@@ -344,6 +332,26 @@ func walkRunbook(t *testing.T, bin, dsn string) {
 
 // waitActing waits until every instance that is not deleted reports the
 // move at phase p: what the next transition's gate waits for.
+// checkContracted checks the move's end: items.price is gone, every
+// seeded row reads right from price_cents, and the rows of want hold
+// their prices.
+func checkContracted(t *testing.T, ctx context.Context, db *dialect.DB, seeded int, want map[string]int64) {
+	t.Helper()
+	if _, err := db.ExecContext(ctx, `SELECT price FROM items`); err == nil {
+		t.Fatal("items.price still exists after the contract")
+	}
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM items WHERE id LIKE 'seed-%' AND price_cents = (quantity + 1) * 100`); err != nil || n != seeded {
+		t.Fatalf("%d of %d seeded rows read right from price_cents (%v)", n, seeded, err)
+	}
+	for id, cents := range want {
+		var got int64
+		if err := db.GetContext(ctx, &got, db.Rebind(`SELECT price_cents FROM items WHERE id = ?`), id); err != nil || got != cents {
+			t.Errorf("%s: price_cents %d (%v), want %d", id, got, err, cents)
+		}
+	}
+}
+
 func waitActing(t *testing.T, ctx context.Context, reg *services.Registry, p move.Phase) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
